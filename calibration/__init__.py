@@ -1,0 +1,1 @@
+"""Calibration service: operators teach, inspect, inhibit and roll back over HTTP."""

@@ -1,0 +1,109 @@
+"""Signatures stacked into arrays: the unit the vectorised core works on.
+
+A batch holds coins whose traces share one length (a sensor head's boards give
+constant lengths); :func:`group_by_shape` splits mixed input into such batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from coinval.signature import Signature
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureBatch:
+    """n signatures with equal trace lengths, as arrays.
+
+    Attributes
+    ----------
+    eddy_lo, eddy_hi : ndarray of shape (n, n_eddy)
+    eddy_rate_hz : ndarray of shape (n,)
+    rim : ndarray of shape (n, n_rim)
+    thickness_mm, speed_mm_s, temperature_c : ndarray of shape (n,)
+    ids : list of (str or None), length n
+    """
+
+    eddy_lo: FloatArray
+    eddy_hi: FloatArray
+    eddy_rate_hz: FloatArray
+    rim: FloatArray
+    thickness_mm: FloatArray
+    speed_mm_s: FloatArray
+    temperature_c: FloatArray
+    ids: list[str | None] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return int(self.eddy_lo.shape[0])
+
+    @classmethod
+    def from_signatures(cls, signatures: Sequence[Signature]) -> SignatureBatch:
+        """Stack signatures that share trace lengths (see :func:`group_by_shape`)."""
+        if not signatures:
+            raise ValueError("an empty batch has no trace length")
+        return cls(
+            eddy_lo=np.stack([s.eddy_lo for s in signatures]),
+            eddy_hi=np.stack([s.eddy_hi for s in signatures]),
+            eddy_rate_hz=np.array([s.eddy_rate_hz for s in signatures], dtype=np.float64),
+            rim=np.stack([s.rim for s in signatures]),
+            thickness_mm=np.array([s.thickness_mm for s in signatures], dtype=np.float64),
+            speed_mm_s=np.array([s.speed_mm_s for s in signatures], dtype=np.float64),
+            temperature_c=np.array([s.temperature_c for s in signatures], dtype=np.float64),
+            ids=[s.id for s in signatures],
+        )
+
+    def signatures(self) -> list[Signature]:
+        """The batch as individual :class:`Signature` records."""
+        return [
+            Signature(
+                eddy_lo=self.eddy_lo[i],
+                eddy_hi=self.eddy_hi[i],
+                eddy_rate_hz=float(self.eddy_rate_hz[i]),
+                rim=self.rim[i],
+                thickness_mm=float(self.thickness_mm[i]),
+                speed_mm_s=float(self.speed_mm_s[i]),
+                temperature_c=float(self.temperature_c[i]),
+                id=self.ids[i] if self.ids else None,
+            )
+            for i in range(len(self))
+        ]
+
+    def take(self, index: npt.ArrayLike) -> SignatureBatch:
+        """A sub-batch of the rows selected by ``index``."""
+        idx = np.asarray(index)
+        if idx.dtype == bool:
+            idx = np.flatnonzero(idx)
+        ids = [self.ids[i] for i in idx] if self.ids else []
+        return SignatureBatch(
+            eddy_lo=self.eddy_lo[idx],
+            eddy_hi=self.eddy_hi[idx],
+            eddy_rate_hz=self.eddy_rate_hz[idx],
+            rim=self.rim[idx],
+            thickness_mm=self.thickness_mm[idx],
+            speed_mm_s=self.speed_mm_s[idx],
+            temperature_c=self.temperature_c[idx],
+            ids=ids,
+        )
+
+
+def group_by_shape(signatures: Sequence[Signature]) -> list[tuple[list[int], SignatureBatch]]:
+    """Split signatures into batches of equal trace lengths.
+
+    Returns
+    -------
+    list of (indices, batch)
+        ``indices`` are positions in ``signatures``, in their original order.
+    """
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, s in enumerate(signatures):
+        groups.setdefault((s.eddy_lo.shape[0], s.rim.shape[0]), []).append(i)
+    return [
+        (idx, SignatureBatch.from_signatures([signatures[i] for i in idx]))
+        for idx in groups.values()
+    ]

@@ -1,0 +1,202 @@
+"""The coin signature of spec section 2: the one record every part of coinval exchanges.
+
+`parse_signature` turns an untrusted mapping (a JSON object, an HTTP body) into a
+validated :class:`Signature`, or raises :class:`SignatureError` naming the field
+and the rule it broke.  Nothing here assumes a particular sensor head's lengths
+or scales: only the ranges of the contract are enforced.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+EDDY_MIN_SAMPLES = 32
+EDDY_MAX_SAMPLES = 4096
+RIM_MIN_SAMPLES = 64
+RIM_MAX_SAMPLES = 8192
+ID_MAX_CHARS = 64
+
+FloatArray = npt.NDArray[np.float64]
+
+
+class SignatureError(ValueError):
+    """A signature breaks a rule of spec section 2.
+
+    Attributes
+    ----------
+    field : str
+        The offending field (or ``"$"`` for the object as a whole).
+    rule : str
+        The rule that was broken, in words an operator can act on.
+    """
+
+    def __init__(self, field: str, rule: str) -> None:
+        super().__init__(f"{field}: {rule}")
+        self.field = field
+        self.rule = rule
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """One coin's passage through the sensor head.
+
+    Attributes
+    ----------
+    eddy_lo, eddy_hi : ndarray of shape (n_eddy,)
+        Low- and high-frequency eddy-current traces, hardware units.
+    eddy_rate_hz : float
+        Sample rate of both eddy traces.
+    rim : ndarray of shape (n_rim,)
+        Centre-to-edge distance over one revolution, mm.
+    thickness_mm, speed_mm_s, temperature_c : float
+    id, head : str or None
+    """
+
+    eddy_lo: FloatArray
+    eddy_hi: FloatArray
+    eddy_rate_hz: float
+    rim: FloatArray
+    thickness_mm: float
+    speed_mm_s: float
+    temperature_c: float
+    id: str | None = None
+    head: str | None = None
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The spec-format JSON object of this signature."""
+        out: dict[str, Any] = {}
+        if self.id is not None:
+            out["id"] = self.id
+        if self.head is not None:
+            out["head"] = self.head
+        out.update(
+            eddy_lo=self.eddy_lo.tolist(),
+            eddy_hi=self.eddy_hi.tolist(),
+            eddy_rate_hz=self.eddy_rate_hz,
+            rim=self.rim.tolist(),
+            thickness_mm=self.thickness_mm,
+            speed_mm_s=self.speed_mm_s,
+            temperature_c=self.temperature_c,
+        )
+        return out
+
+
+def _number(obj: Mapping[str, Any], field: str) -> float:
+    if field not in obj:
+        raise SignatureError(field, "is required")
+    value = obj[field]
+    # bool is an int subclass; a JSON true is not a measurement.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SignatureError(field, "must be a number")
+    x = float(value)
+    if not math.isfinite(x):
+        raise SignatureError(field, "must be finite")
+    return x
+
+
+def _trace(obj: Mapping[str, Any], field: str, lo: int, hi: int) -> FloatArray:
+    if field not in obj:
+        raise SignatureError(field, "is required")
+    value = obj[field]
+    if isinstance(value, np.ndarray):
+        if value.ndim != 1:
+            raise SignatureError(field, "must be a one-dimensional array of numbers")
+        arr = value.astype(np.float64, copy=False)
+    else:
+        if not isinstance(value, Sequence) or isinstance(value, (str, bytes)):
+            raise SignatureError(field, "must be an array of numbers")
+        if not lo <= len(value) <= hi:
+            raise SignatureError(field, f"must hold {lo} to {hi} samples, got {len(value)}")
+        try:
+            arr = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise SignatureError(field, "must be an array of numbers") from None
+        if arr.ndim != 1 or any(isinstance(v, bool) for v in value):
+            raise SignatureError(field, "must be an array of numbers")
+    if not lo <= arr.shape[0] <= hi:
+        raise SignatureError(field, f"must hold {lo} to {hi} samples, got {arr.shape[0]}")
+    if not np.isfinite(arr).all():
+        bad = int(np.flatnonzero(~np.isfinite(arr))[0])
+        raise SignatureError(field, f"every sample must be finite (sample {bad} is not)")
+    return arr
+
+
+def _optional_str(obj: Mapping[str, Any], field: str, max_chars: int | None) -> str | None:
+    value = obj.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise SignatureError(field, "must be a string")
+    if max_chars is not None and len(value) > max_chars:
+        raise SignatureError(field, f"must be at most {max_chars} characters")
+    return value
+
+
+def parse_signature(obj: Any) -> Signature:
+    """Validate an untrusted JSON object against spec section 2.
+
+    Parameters
+    ----------
+    obj : Any
+        Usually a ``dict`` decoded from one JSON line. Unknown fields are ignored.
+
+    Returns
+    -------
+    Signature
+
+    Raises
+    ------
+    SignatureError
+        Naming the first field that breaks a rule, and the rule.
+    """
+    if not isinstance(obj, Mapping):
+        raise SignatureError("$", "a signature must be a JSON object")
+    eddy_lo = _trace(obj, "eddy_lo", EDDY_MIN_SAMPLES, EDDY_MAX_SAMPLES)
+    eddy_hi = _trace(obj, "eddy_hi", EDDY_MIN_SAMPLES, EDDY_MAX_SAMPLES)
+    if eddy_hi.shape != eddy_lo.shape:
+        raise SignatureError(
+            "eddy_hi",
+            f"must have the same length as eddy_lo ({eddy_lo.shape[0]}), got {eddy_hi.shape[0]}",
+        )
+    rate = _number(obj, "eddy_rate_hz")
+    if not rate > 0:
+        raise SignatureError("eddy_rate_hz", "must be > 0")
+    rim = _trace(obj, "rim", RIM_MIN_SAMPLES, RIM_MAX_SAMPLES)
+    thickness = _number(obj, "thickness_mm")
+    if not 0 < thickness < 10:
+        raise SignatureError("thickness_mm", "must be > 0 and < 10")
+    speed = _number(obj, "speed_mm_s")
+    if not 0 < speed < 5000:
+        raise SignatureError("speed_mm_s", "must be > 0 and < 5000")
+    temperature = _number(obj, "temperature_c")
+    if not -40 <= temperature <= 85:
+        raise SignatureError("temperature_c", "must be from -40 to 85")
+    return Signature(
+        eddy_lo=eddy_lo,
+        eddy_hi=eddy_hi,
+        eddy_rate_hz=rate,
+        rim=rim,
+        thickness_mm=thickness,
+        speed_mm_s=speed,
+        temperature_c=temperature,
+        id=_optional_str(obj, "id", ID_MAX_CHARS),
+        head=_optional_str(obj, "head", None),
+    )
+
+
+def echo_id(obj: Any) -> str | None:
+    """The ``id`` to echo in a decision, even for an invalid signature.
+
+    An id that is itself invalid (not a string, too long) is not echoed.
+    """
+    if isinstance(obj, Mapping):
+        value = obj.get("id")
+        if isinstance(value, str) and len(value) <= ID_MAX_CHARS:
+            return value
+    return None

@@ -1,0 +1,1 @@
+"""Serial bridge: ccTalk coin-acceptor device, sensor link, runtime loop."""

@@ -1,0 +1,1 @@
+"""Simulator: physics-based coin population, virtual sensor head and ccTalk host."""
