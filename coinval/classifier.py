@@ -1,0 +1,332 @@
+"""The calibration-driven, open-set coin classifier.
+
+Each taught coin gets an acceptance region fitted from genuine coins only
+(there are never counterfeits at teach time).  Per coin and per feature the
+region is a temperature-dependent centre, ``mean_ + slope_ * (T - t_ref_)``,
+with a tolerance on each side that is the larger of
+
+* a statistical half-width, ``k * scale_`` widened like a regression
+  prediction interval when T lies far from the teach temperatures, and
+* a batch allowance: how far the same coin from another mint batch, or worn,
+  or dirty, may lie from the batch it was taught on.  The allowance is stated
+  in millimetres for metrology and as a fraction for inductive levels and
+  contrasts, so it does not depend on any head's scale or offset.
+
+Everything sensor-dependent (centres, slopes, scales) is learned in ``fit``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Self
+
+import numpy as np
+import numpy.typing as npt
+
+from coinval.features import EDGED_ONLY, FEATURE_NAMES, CoinFeatures
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+SecurityLevel = Literal["standard", "narrow", "very narrow"]
+SECURITY_LEVELS: tuple[SecurityLevel, ...] = ("standard", "narrow", "very narrow")
+
+
+@dataclass(frozen=True, slots=True)
+class Allowance:
+    """How far another batch, wear or dirt may move a feature, below and above.
+
+    ``abs_*`` are in the feature's own unit (mm for metrology, unit-free for
+    contrasts); ``rel_*`` are fractions of the feature's taught magnitude.
+    """
+
+    abs_below: float = 0.0
+    abs_above: float = 0.0
+    rel_below: float = 0.0
+    rel_above: float = 0.0
+    # Fraction of the magnitude per kelvin that an unmodelled temperature slope
+    # could add outside the taught temperature range.
+    rel_per_kelvin: float = 0.0
+
+
+_LEVEL = Allowance(rel_below=0.06, rel_above=0.06, rel_per_kelvin=0.002)
+_CONTRAST = Allowance(abs_below=0.035, abs_above=0.035)
+
+ALLOWANCES: dict[str, Allowance] = {
+    # Wear takes metal off: more room below than above.
+    "diameter_mm": Allowance(abs_below=0.25, abs_above=0.15),
+    "thickness_mm": Allowance(abs_below=0.12, abs_above=0.08),
+    "edge_depth_mm": Allowance(abs_below=0.02, abs_above=0.02, rel_below=0.25, rel_above=0.2),
+    "edge_sharpness": Allowance(abs_below=0.1, abs_above=0.1),
+    # Worn milling is shallower; a plain edge has none at all.
+    "milling_mm": Allowance(rel_below=0.55, rel_above=0.4),
+    "milling_alternation": Allowance(abs_below=0.25, abs_above=0.25),
+    "inductive_width_mm": Allowance(abs_below=0.5, abs_above=0.5),
+    "lo_level": _LEVEL,
+    "hi_level": _LEVEL,
+    "lo_ring": _LEVEL,
+    "lo_core": _LEVEL,
+    "hi_ring": _LEVEL,
+    "hi_core": _LEVEL,
+    "lo_core_vs_ring": _CONTRAST,
+    "hi_core_vs_ring": _CONTRAST,
+    "hi_vs_lo_ring": _CONTRAST,
+    "hi_vs_lo_core": _CONTRAST,
+}
+
+# (statistical half-width in scales, fraction of the batch allowance) per level.
+SECURITY_SETTINGS: dict[SecurityLevel, tuple[float, float]] = {
+    "standard": (5.5, 1.0),
+    "narrow": (4.5, 0.75),
+    "very narrow": (3.5, 0.55),
+}
+
+# Slopes are shrunk towards zero as if this many kelvin of spread were missing:
+# a teach done at one temperature must not invent a slope from noise.
+_SLOPE_PRIOR_K = 5.0
+# An edge count is required of a coin when this share of its teach coins agree.
+_EDGE_AGREEMENT = 0.9
+# "Resembles" a taught coin (so a refusal is a counterfeit, not unknown):
+# metrology close to it, in geometric terms only.
+RESEMBLANCE_DIAMETER = 0.05
+RESEMBLANCE_THICKNESS = 0.25
+
+
+def _allowance_arrays() -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    rows = [ALLOWANCES[name] for name in FEATURE_NAMES]
+    return (
+        np.array([a.abs_below for a in rows]),
+        np.array([a.abs_above for a in rows]),
+        np.array([a.rel_below for a in rows]),
+        np.array([a.rel_above for a in rows]),
+        np.array([a.rel_per_kelvin for a in rows]),
+    )
+
+
+class CoinClassifier:
+    """Open-set classifier: one acceptance region per taught coin.
+
+    Fitted attributes (after :meth:`fit`)
+    -------------------------------------
+    coins_ : list of str, length n_coins
+    n_samples_ : ndarray of shape (n_coins,)
+    t_ref_ : ndarray of shape (n_coins,)
+        Mean teach temperature.
+    t_range_ : ndarray of shape (n_coins, 2)
+        Lowest and highest teach temperature.
+    t_sxx_ : ndarray of shape (n_coins,)
+        Sum of squared teach-temperature deviations.
+    mean_, slope_, scale_ : ndarray of shape (n_coins, n_features)
+        Centre at ``t_ref_``, change per kelvin, residual standard deviation.
+    edge_count_ : ndarray of shape (n_coins,)
+        Required rim edge count, 0 when the coin has no edges to require.
+    security_ : list of str, length n_coins
+    """
+
+    coins_: list[str]
+    n_samples_: IntArray
+    t_ref_: FloatArray
+    t_range_: FloatArray
+    t_sxx_: FloatArray
+    mean_: FloatArray
+    slope_: FloatArray
+    scale_: FloatArray
+    edge_count_: IntArray
+    security_: list[SecurityLevel]
+
+    def fit(
+        self,
+        features_by_coin: Mapping[str, CoinFeatures],
+        security: Mapping[str, SecurityLevel] | None = None,
+    ) -> Self:
+        """Fit one acceptance region per coin from genuine coins only.
+
+        Parameters
+        ----------
+        features_by_coin : mapping of coin id to CoinFeatures of shape (n_c, n_features)
+            At least 3 coins each (teaching warns below 20, see ``coinval.teach``).
+        security : mapping of coin id to security level, optional
+        """
+        security = security or {}
+        coins = list(features_by_coin)
+        n_f = len(FEATURE_NAMES)
+        shape = (len(coins), n_f)
+        self.coins_ = coins
+        self.n_samples_ = np.zeros(len(coins), dtype=np.int64)
+        self.t_ref_ = np.zeros(len(coins))
+        self.t_range_ = np.zeros((len(coins), 2))
+        self.t_sxx_ = np.zeros(len(coins))
+        self.mean_ = np.zeros(shape)
+        self.slope_ = np.zeros(shape)
+        self.scale_ = np.zeros(shape)
+        self.edge_count_ = np.zeros(len(coins), dtype=np.int64)
+        self.security_ = []
+        for c, coin in enumerate(coins):
+            feats = features_by_coin[coin]
+            x, t = feats.values, feats.temperature_c
+            n = x.shape[0]
+            if n < 3:
+                raise ValueError(f"{coin}: at least 3 coins are needed to fit, got {n}")
+            t_ref = float(t.mean())
+            dt = t - t_ref
+            sxx = float(dt @ dt)
+            x_mean = x.mean(axis=0)
+            slope = (dt @ (x - x_mean)) / (sxx + n * _SLOPE_PRIOR_K**2)
+            resid = x - x_mean - np.outer(dt, slope)
+            scale = np.sqrt((resid**2).sum(axis=0) / max(n - 2, 1))
+            self.n_samples_[c] = n
+            self.t_ref_[c] = t_ref
+            self.t_range_[c] = (float(t.min()), float(t.max()))
+            self.t_sxx_[c] = sxx
+            self.mean_[c] = x_mean
+            self.slope_[c] = slope
+            self.scale_[c] = np.maximum(scale, 1e-9 + 1e-6 * np.abs(x_mean))
+            counts = np.bincount(feats.edge_count, minlength=17)
+            mode = int(np.argmax(counts))
+            if mode >= 3 and counts[mode] >= _EDGE_AGREEMENT * n:
+                self.edge_count_[c] = mode
+            self.security_.append(security.get(coin, "standard"))
+        return self
+
+    # -- decision --------------------------------------------------------------
+
+    def _bounds(self, temperature_c: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Centre and tolerances below/above, each of shape (n, n_coins, n_features)."""
+        abs_lo, abs_hi, rel_lo, rel_hi, rel_k = _allowance_arrays()
+        k = np.array([SECURITY_SETTINGS[s][0] for s in self.security_])[None, :, None]
+        f = np.array([SECURITY_SETTINGS[s][1] for s in self.security_])[None, :, None]
+        dt = temperature_c[:, None] - self.t_ref_[None, :]  # (n, C)
+        centre = self.mean_[None] + self.slope_[None] * dt[:, :, None]
+        n = self.n_samples_[None, :].astype(np.float64)
+        widen = np.sqrt(1.0 + 1.0 / n + dt**2 / (self.t_sxx_[None, :] + n * _SLOPE_PRIOR_K**2))
+        stat = k * self.scale_[None] * widen[:, :, None]
+        mag = np.abs(centre)
+        excess = np.maximum(
+            0.0,
+            np.maximum(
+                self.t_range_[None, :, 0] - temperature_c[:, None],
+                temperature_c[:, None] - self.t_range_[None, :, 1],
+            ),
+        )[:, :, None]
+        drift = rel_k * mag * excess
+        below = np.maximum(stat, f * (abs_lo + rel_lo * mag)) + drift
+        above = np.maximum(stat, f * (abs_hi + rel_hi * mag)) + drift
+        return centre, below, above
+
+    def _used(self) -> npt.NDArray[np.bool_]:
+        """Which features count for each coin, shape (n_coins, n_features)."""
+        edged = np.array([name in EDGED_ONLY for name in FEATURE_NAMES])
+        return ~(edged[None, :] & (self.edge_count_[:, None] == 0))
+
+    def deviation(self, features: CoinFeatures) -> FloatArray:
+        """How far each coin lies from each taught region, in tolerances.
+
+        Parameters
+        ----------
+        features : CoinFeatures of n coins
+
+        Returns
+        -------
+        ndarray of shape (n, n_coins)
+            The largest feature deviation as a fraction of its tolerance; a coin
+            lies inside a region when this is <= 1 and its edge count fits.
+        """
+        centre, below, above = self._bounds(features.temperature_c)
+        diff = features.values[:, None, :] - centre
+        z = np.where(diff < 0, -diff / below, diff / above)
+        z = np.where(self._used()[None], z, 0.0)
+        worst = z.max(axis=2)
+        required = self.edge_count_[None, :]
+        wrong_edges = (required > 0) & (features.edge_count[:, None] != required)
+        return np.where(wrong_edges, np.inf, worst)
+
+    def resembles(self, features: CoinFeatures) -> npt.NDArray[np.bool_]:
+        """Whether each coin's metrology is near some taught coin's, shape (n,)."""
+        d = FEATURE_NAMES.index("diameter_mm")
+        t = FEATURE_NAMES.index("thickness_mm")
+        dd = np.abs(features.values[:, None, d] / self.mean_[None, :, d] - 1.0)
+        tt = np.abs(features.values[:, None, t] / self.mean_[None, :, t] - 1.0)
+        close = (dd <= RESEMBLANCE_DIAMETER) & (tt <= RESEMBLANCE_THICKNESS)
+        return np.asarray(close.any(axis=1))
+
+    def predict(self, features: CoinFeatures) -> tuple[IntArray, npt.NDArray[np.bool_]]:
+        """Recognise coins.
+
+        Returns
+        -------
+        coin_index : ndarray of shape (n,)
+            Index into ``coins_`` of the recognised coin, -1 when none.
+        resembles : ndarray of shape (n,)
+            For unrecognised coins: whether they resemble a taught coin
+            (a counterfeit) rather than nothing taught (unknown).
+        """
+        dev = self.deviation(features)
+        best = np.argmin(dev, axis=1)
+        ok = dev[np.arange(dev.shape[0]), best] <= 1.0
+        return np.where(ok, best, -1).astype(np.int64), self.resembles(features)
+
+    # -- persistence -------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description of the fitted regions (see ``coinval.profile``)."""
+        out: dict[str, Any] = {}
+        for c, coin in enumerate(self.coins_):
+            out[coin] = {
+                "n_samples": int(self.n_samples_[c]),
+                "security": self.security_[c],
+                "edge_count": int(self.edge_count_[c]),
+                "temperature": {
+                    "ref_c": float(self.t_ref_[c]),
+                    "min_c": float(self.t_range_[c, 0]),
+                    "max_c": float(self.t_range_[c, 1]),
+                    "sxx": float(self.t_sxx_[c]),
+                },
+                "features": {
+                    name: {
+                        "mean": float(self.mean_[c, j]),
+                        "slope_per_k": float(self.slope_[c, j]),
+                        "scale": float(self.scale_[c, j]),
+                    }
+                    for j, name in enumerate(FEATURE_NAMES)
+                },
+            }
+        return out
+
+    @classmethod
+    def from_dict(cls, regions: Mapping[str, Mapping[str, Any]]) -> CoinClassifier:
+        """Rebuild a fitted classifier from :meth:`to_dict` output (already validated)."""
+        self = cls()
+        coins = list(regions)
+        self.coins_ = coins
+        self.n_samples_ = np.array([regions[c]["n_samples"] for c in coins], dtype=np.int64)
+        self.security_ = [regions[c]["security"] for c in coins]
+        self.edge_count_ = np.array([regions[c]["edge_count"] for c in coins], dtype=np.int64)
+        temp = [regions[c]["temperature"] for c in coins]
+        self.t_ref_ = np.array([t["ref_c"] for t in temp], dtype=np.float64)
+        self.t_range_ = np.array([[t["min_c"], t["max_c"]] for t in temp], dtype=np.float64)
+        self.t_sxx_ = np.array([t["sxx"] for t in temp], dtype=np.float64)
+
+        def table(key: str) -> FloatArray:
+            return np.array(
+                [[regions[c]["features"][name][key] for name in FEATURE_NAMES] for c in coins],
+                dtype=np.float64,
+            ).reshape(len(coins), len(FEATURE_NAMES))
+
+        self.mean_ = table("mean")
+        self.slope_ = table("slope_per_k")
+        self.scale_ = table("scale")
+        return self
+
+    def with_security(self, levels: Mapping[str, SecurityLevel]) -> CoinClassifier:
+        """A copy with some coins' security levels changed (no re-teach needed)."""
+        other = CoinClassifier.from_dict(self.to_dict())
+        other.security_ = [
+            levels.get(c, s) for c, s in zip(self.coins_, self.security_, strict=True)
+        ]
+        return other
+
+
+def coins_of(classifier: CoinClassifier) -> Sequence[str]:
+    """The taught coin ids, in position order."""
+    return list(classifier.coins_)

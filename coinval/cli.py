@@ -1,0 +1,181 @@
+"""The ``coinval`` command line: the one composition root of the project.
+
+Subcommands import what they need lazily, so ``coinval classify`` never loads
+the HTTP service or the simulator.  Exit status: 0 done, 2 bad usage or bad
+input (profile, files, flags), 1 an unexpected internal error; no traceback
+reaches the user unless ``COINVAL_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """Bad flags, files or profile: a message for the user, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"coinval: error: {message}\n")
+
+
+def _cmd_teach(args: argparse.Namespace) -> int:
+    from coinval.cli_teach import run_teach
+
+    return run_teach(args)
+
+
+def _cmd_classify(args: argparse.Namespace) -> int:
+    from coinval.cli_classify import run_classify
+
+    return run_classify(args)
+
+
+def _cmd_sim_population(args: argparse.Namespace) -> int:
+    from sim.cli import run_population
+
+    return run_population(args)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from coinval.cli_demo import run_demo
+
+    return run_demo(args)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from coinval.cli_evaluate import run_evaluate
+
+    return run_evaluate(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="coinval",
+        description="Coin validation engine: teach a sensor head, classify coin signatures.",
+    )
+    from coinval import __version__
+
+    parser.add_argument("--version", action="version", version=f"coinval {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    teach = sub.add_parser(
+        "teach",
+        help="build a calibration profile from genuine coins",
+        description="Build a calibration profile for one sensor head from genuine coins only.",
+    )
+    teach.add_argument("--out", required=True, metavar="PROFILE.json", help="profile to write")
+    teach.add_argument(
+        "--coin",
+        required=True,
+        action="append",
+        metavar="COIN_ID=SAMPLES.jsonl",
+        help="a coin id and its genuine samples (repeat per coin; 25-60 coins each)",
+    )
+    teach.add_argument("--head", help="sensor head serial (default: from the samples)")
+    teach.add_argument(
+        "--security",
+        action="append",
+        default=[],
+        metavar="COIN_ID=LEVEL",
+        help="security level per coin: standard (default), narrow, very-narrow",
+    )
+    teach.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse to teach when a file holds outliers, instead of dropping them",
+    )
+    teach.set_defaults(func=_cmd_teach)
+
+    classify = sub.add_parser(
+        "classify",
+        help="decide every signature of a JSON Lines file",
+        description="Write one decision per input line, in order, as JSON Lines on stdout.",
+    )
+    classify.add_argument("--profile", required=True, metavar="PROFILE.json")
+    classify.add_argument(
+        "--at",
+        metavar="ISO_DATETIME",
+        help="moment the decisions are made for (legal-tender dates; default now, London time)",
+    )
+    classify.add_argument(
+        "input", nargs="?", default="-", metavar="INPUT.jsonl", help="input file, or - for stdin"
+    )
+    classify.add_argument(
+        "--progress",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="progress bar on stderr (auto: when stderr is a terminal)",
+    )
+    classify.set_defaults(func=_cmd_classify)
+
+    sim = sub.add_parser("sim", help="the simulator: coin populations, virtual hardware")
+    sim_sub = sim.add_subparsers(dest="sim_command", required=True, parser_class=_Parser)
+    population = sim_sub.add_parser(
+        "population", help="generate simulated signatures as JSON Lines"
+    )
+    from sim.cli import add_population_arguments
+
+    add_population_arguments(population)
+    population.set_defaults(func=_cmd_sim_population)
+
+    demo = sub.add_parser(
+        "demo", help="end to end on the simulator: teach, then decide a live stream of coins"
+    )
+    demo.add_argument("--coins", type=int, default=400, help="coins to insert (default 400)")
+    demo.add_argument("--rate", type=float, default=40.0, help="coins per second shown")
+    demo.add_argument("--seed", type=int, default=1)
+    demo.set_defaults(func=_cmd_demo)
+
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="accuracy: teach on one simulated head and batch, test on others",
+    )
+    from coinval.cli_evaluate import add_evaluate_arguments
+
+    add_evaluate_arguments(evaluate)
+    evaluate.set_defaults(func=_cmd_evaluate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``coinval`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except UsageError as exc:
+        print(f"coinval: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("coinval: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): not an error of ours.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+    except Exception as exc:  # the last line of defence: no traceback for users
+        if os.environ.get("COINVAL_DEBUG") == "1":
+            raise
+        print(
+            f"coinval: internal error: {type(exc).__name__}: {exc} "
+            "(set COINVAL_DEBUG=1 for a traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

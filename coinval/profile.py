@@ -1,0 +1,218 @@
+"""The calibration profile: a portable, versioned JSON document.
+
+``coinval teach`` writes it, ``coinval classify`` and the serial bridge read it,
+and the calibration service imports and exports exactly this format.  Loading
+validates everything, so a corrupt, truncated or too-new file is refused with
+a message that says what is wrong, never half-used.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from coinval import __version__
+from coinval.catalogue import coins as catalogue_coins
+from coinval.classifier import SECURITY_LEVELS, CoinClassifier
+from coinval.features import FEATURE_NAMES
+
+FORMAT = "coinval-profile"
+SCHEMA_VERSION = 1
+
+
+class ProfileError(ValueError):
+    """A profile that cannot be used, with the reason."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A sensor head's calibration: fitted regions plus operator settings.
+
+    Attributes
+    ----------
+    classifier : CoinClassifier
+        Fitted acceptance regions, one per taught coin.
+    head : str or None
+        Serial of the sensor head it was taught on.
+    created : str
+        ISO 8601 creation time (UTC).
+    inhibited : frozenset of str
+        Coins the operator has inhibited.
+    legal_tender_override : dict of str to bool
+        Per coin: True accepts it outside its legal-tender dates, False refuses
+        it inside them.  Absent coins follow the schedule.
+    teach_notes : dict of str to dict
+        Per coin: teach-set hygiene results (dropped ids, warnings).
+    """
+
+    classifier: CoinClassifier
+    head: str | None = None
+    created: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat())
+    inhibited: frozenset[str] = frozenset()
+    legal_tender_override: dict[str, bool] = field(default_factory=dict)
+    teach_notes: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def coins(self) -> list[str]:
+        """Taught coin ids, in ccTalk position order (position 1 first)."""
+        return list(self.classifier.coins_)
+
+    def with_settings(
+        self,
+        *,
+        inhibited: frozenset[str] | None = None,
+        legal_tender_override: dict[str, bool] | None = None,
+    ) -> Profile:
+        """A copy with operator settings changed."""
+        return replace(
+            self,
+            inhibited=self.inhibited if inhibited is None else inhibited,
+            legal_tender_override=(
+                self.legal_tender_override
+                if legal_tender_override is None
+                else legal_tender_override
+            ),
+        )
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "schema_version": SCHEMA_VERSION,
+            "engine_version": __version__,
+            "created": self.created,
+            "head": self.head,
+            "feature_names": list(FEATURE_NAMES),
+            "coins": self.classifier.to_dict(),
+            "inhibited": sorted(self.inhibited),
+            "legal_tender_override": dict(sorted(self.legal_tender_override.items())),
+            "teach_notes": self.teach_notes,
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json_dict(), indent=1, allow_nan=False) + "\n"
+
+    def save(self, path: str | Path) -> None:
+        """Write atomically: a crash leaves the old file or the new one, never half."""
+        target = Path(path)
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_text(self.dumps(), encoding="utf-8")
+        tmp.replace(target)
+
+
+def _need(obj: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    if key not in obj:
+        raise ProfileError(f"{where}: missing {key!r}")
+    value = obj[key]
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise ProfileError(f"{where}: {key!r} has the wrong type")
+    return value
+
+
+def _finite(obj: Mapping[str, Any], key: str, where: str) -> float:
+    value = _need(obj, key, (int, float), where)
+    if not math.isfinite(value):
+        raise ProfileError(f"{where}: {key!r} must be finite")
+    return float(value)
+
+
+def _check_coin(coin: str, body: Any) -> None:
+    where = f"coins.{coin}"
+    if coin not in catalogue_coins():
+        raise ProfileError(f"{where}: unknown coin id")
+    if not isinstance(body, Mapping):
+        raise ProfileError(f"{where}: must be an object")
+    n = _need(body, "n_samples", int, where)
+    if n < 3:
+        raise ProfileError(f"{where}: n_samples must be at least 3")
+    if _need(body, "security", str, where) not in SECURITY_LEVELS:
+        raise ProfileError(f"{where}: security must be one of {', '.join(SECURITY_LEVELS)}")
+    edges = _need(body, "edge_count", int, where)
+    if not (edges == 0 or 3 <= edges <= 16):
+        raise ProfileError(f"{where}: edge_count must be 0 or 3..16")
+    temp = _need(body, "temperature", Mapping, where)
+    for key in ("ref_c", "min_c", "max_c", "sxx"):
+        _finite(temp, key, f"{where}.temperature")
+    feats = _need(body, "features", Mapping, where)
+    if set(feats) != set(FEATURE_NAMES):
+        raise ProfileError(f"{where}: features do not match this engine's feature set")
+    for name in FEATURE_NAMES:
+        entry = _need(feats, name, Mapping, f"{where}.features")
+        for key in ("mean", "slope_per_k"):
+            _finite(entry, key, f"{where}.features.{name}")
+        if _finite(entry, "scale", f"{where}.features.{name}") <= 0:
+            raise ProfileError(f"{where}.features.{name}: scale must be > 0")
+
+
+def profile_from_json_dict(obj: Any) -> Profile:
+    """Validate a decoded profile document and build the :class:`Profile`.
+
+    Raises
+    ------
+    ProfileError
+        Naming what is wrong: not a profile, a newer schema, a missing or
+        malformed field, an unknown coin.
+    """
+    if not isinstance(obj, Mapping) or obj.get("format") != FORMAT:
+        raise ProfileError(f'not a coinval profile (expected "format": "{FORMAT}")')
+    version = _need(obj, "schema_version", int, "profile")
+    if version > SCHEMA_VERSION:
+        raise ProfileError(
+            f"profile schema version {version} is newer than this coinval supports "
+            f"({SCHEMA_VERSION}); upgrade coinval"
+        )
+    if version < 1:
+        raise ProfileError(f"profile schema version {version} is not valid")
+    coins = _need(obj, "coins", Mapping, "profile")
+    if not coins:
+        raise ProfileError("profile: no coins taught")
+    if len(coins) > 16:
+        raise ProfileError("profile: at most 16 coins (ccTalk positions 1-16)")
+    for coin, body in coins.items():
+        _check_coin(coin, body)
+    head = obj.get("head")
+    if head is not None and not isinstance(head, str):
+        raise ProfileError("profile: 'head' must be a string or null")
+    inhibited = obj.get("inhibited", [])
+    if not isinstance(inhibited, list) or not all(isinstance(c, str) for c in inhibited):
+        raise ProfileError("profile: 'inhibited' must be a list of coin ids")
+    override = obj.get("legal_tender_override", {})
+    if not isinstance(override, Mapping) or not all(isinstance(v, bool) for v in override.values()):
+        raise ProfileError("profile: 'legal_tender_override' must map coin ids to true/false")
+    notes = obj.get("teach_notes", {})
+    if not isinstance(notes, Mapping):
+        raise ProfileError("profile: 'teach_notes' must be an object")
+    created = obj.get("created", "")
+    return Profile(
+        classifier=CoinClassifier.from_dict(coins),
+        head=head,
+        created=str(created),
+        inhibited=frozenset(inhibited),
+        legal_tender_override=dict(override),
+        teach_notes={str(k): dict(v) for k, v in notes.items() if isinstance(v, Mapping)},
+    )
+
+
+def loads(text: str | bytes) -> Profile:
+    """Parse and validate a profile document."""
+    try:
+        obj = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"profile is not valid JSON (corrupt or truncated?): {exc}") from None
+    return profile_from_json_dict(obj)
+
+
+def load(path: str | Path) -> Profile:
+    """Read and validate a profile file."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ProfileError(f"cannot read profile {str(path)!r}: {exc.strerror or exc}") from None
+    try:
+        return loads(data)
+    except ProfileError as exc:
+        raise ProfileError(f"{path}: {exc}") from None

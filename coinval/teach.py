@@ -1,0 +1,173 @@
+"""Teaching: from genuine coins of one head to a profile, with teach-set hygiene.
+
+A teach file may hold a stray coin of another type, a counterfeit, or be the
+wrong file altogether.  Checks use only geometric facts from the catalogue
+(nominal diameter, thickness, edge count) and the teach set's own spread:
+
+* the file as a whole must look like the coin it claims to be, else teaching
+  is refused;
+* single coins far from the rest are named and dropped with a warning, or,
+  when too many, teaching is refused: the file is a mix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from coinval.catalogue import CoinSpec
+from coinval.catalogue import coin as catalogue_coin
+from coinval.classifier import CoinClassifier, SecurityLevel
+from coinval.features import EDGED_ONLY, FEATURE_NAMES, CoinFeatures, extract_signatures
+from coinval.profile import Profile
+from coinval.signature import Signature
+
+MIN_COINS = 5
+RECOMMENDED_COINS = 20
+# Coins further than this many robust deviations from the teach set's own
+# temperature trend, on any feature, are outliers (genuine spread is ~3).
+OUTLIER_Z = 12.0
+# More than this share of outliers means the file is a mix, not a few strays.
+MAX_OUTLIER_SHARE = 0.2
+# Whole-file checks against nominal metrology (wear, batches and the gauge all
+# move a real coin by far less than this).
+NOMINAL_DIAMETER_TOL = 0.07
+NOMINAL_THICKNESS_TOL = 0.2
+
+
+class TeachError(ValueError):
+    """Teaching refused, with the reason."""
+
+
+@dataclass
+class TeachReport:
+    """What teaching found about each coin's file."""
+
+    warnings: list[str] = field(default_factory=list)
+    dropped: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _shape_problem(spec: CoinSpec, feats: CoinFeatures) -> str | None:
+    """Why this file does not look like ``spec`` at all, or None."""
+    diam = float(np.median(feats.values[:, FEATURE_NAMES.index("diameter_mm")]))
+    thick = float(np.median(feats.values[:, FEATURE_NAMES.index("thickness_mm")]))
+    # A polygon's mean radius lies between across-flats and point-to-point.
+    nominal = spec.diameter_mm * (0.985 if spec.shape != "round" else 1.0)
+    if abs(diam / nominal - 1) > NOMINAL_DIAMETER_TOL:
+        return f"median diameter {diam:.2f} mm, but {spec.id} is {spec.diameter_mm:.2f} mm"
+    if abs(thick / spec.thickness_mm - 1) > NOMINAL_THICKNESS_TOL:
+        return f"median thickness {thick:.2f} mm, but {spec.id} is {spec.thickness_mm:.2f} mm"
+    counts = np.bincount(feats.edge_count, minlength=17)
+    if spec.sides:
+        share = counts[spec.sides] / len(feats)
+        if share < 0.5:
+            mode = int(np.argmax(counts))
+            return f"the rims show {mode} edges, but {spec.id} has {spec.sides} sides"
+    else:
+        # A round coin's strongest harmonic wanders; a steady one (other than
+        # ellipticity, harmonic 2) is an edged coin.
+        counts[2] = 0
+        if counts.max() >= 0.8 * len(feats):
+            return f"the rims show {int(np.argmax(counts))} edges, but {spec.id} is round"
+    return None
+
+
+def _outliers(feats: CoinFeatures, spec: CoinSpec) -> np.ndarray:
+    """Boolean mask of coins far from the rest of their teach set, shape (n,)."""
+    x, t = feats.values, feats.temperature_c
+    bad = np.zeros(len(feats), dtype=bool)
+    if spec.sides:
+        bad |= feats.edge_count != spec.sides
+    for _ in range(2):
+        keep = ~bad
+        if keep.sum() < 3:
+            break
+        dt = t - np.median(t[keep])
+        slope = np.array(
+            [
+                np.polyfit(dt[keep], x[keep, j], 1)[0] if np.ptp(dt[keep]) > 1 else 0.0
+                for j in range(x.shape[1])
+            ]
+        )
+        resid = x - np.outer(dt, slope)
+        med = np.median(resid[keep], axis=0)
+        mad = 1.4826 * np.median(np.abs(resid[keep] - med), axis=0)
+        spread = np.std(resid[keep], axis=0)
+        scale = np.maximum(np.maximum(mad, 0.2 * spread), 1e-6 * np.abs(med) + 1e-9)
+        z = np.abs(resid - med) / scale
+        if not spec.sides:
+            z[:, [FEATURE_NAMES.index(name) for name in EDGED_ONLY]] = 0.0
+        bad = bad | (z.max(axis=1) > OUTLIER_Z)
+    return bad
+
+
+def teach(
+    samples: Mapping[str, Sequence[Signature]],
+    *,
+    head: str | None = None,
+    security: Mapping[str, SecurityLevel] | None = None,
+    drop_outliers: bool = True,
+) -> tuple[Profile, TeachReport]:
+    """Build a profile from genuine coins.
+
+    Parameters
+    ----------
+    samples : mapping of coin id to sequence of Signature
+        Genuine coins of each type, on one head, at the day's temperature.
+    head : str, optional
+        Sensor head serial recorded in the profile.
+    security : mapping of coin id to security level, optional
+    drop_outliers : bool
+        Drop stray coins with a warning (default) or refuse the whole teach.
+
+    Raises
+    ------
+    TeachError
+        Unknown coin id, too few coins, a file that is another coin, or a mix.
+    """
+    report = TeachReport()
+    fitted: dict[str, CoinFeatures] = {}
+    for coin_id, sigs in samples.items():
+        try:
+            spec = catalogue_coin(coin_id)
+        except KeyError as exc:
+            raise TeachError(str(exc.args[0])) from None
+        if len(sigs) < MIN_COINS:
+            raise TeachError(f"{coin_id}: {len(sigs)} coins; at least {MIN_COINS} are needed")
+        feats = extract_signatures(sigs)
+        problem = _shape_problem(spec, feats)
+        if problem:
+            raise TeachError(f"{coin_id}: this does not look like {spec.name}: {problem}")
+        bad = _outliers(feats, spec)
+        if bad.any():
+            ids = [sigs[int(i)].id or f"#{int(i) + 1}" for i in np.flatnonzero(bad)]
+            if bad.mean() > MAX_OUTLIER_SHARE:
+                raise TeachError(
+                    f"{coin_id}: {int(bad.sum())} of {len(sigs)} coins do not match the rest "
+                    f"(another coin type or counterfeits mixed in?): {', '.join(ids[:10])}"
+                )
+            if not drop_outliers:
+                raise TeachError(f"{coin_id}: outliers found: {', '.join(ids)}")
+            report.dropped[coin_id] = ids
+            report.warnings.append(
+                f"{coin_id}: dropped {len(ids)} coin(s) unlike the rest: {', '.join(ids)}"
+            )
+            feats = CoinFeatures(
+                feats.values[~bad], feats.edge_count[~bad], feats.temperature_c[~bad]
+            )
+        if len(feats) < RECOMMENDED_COINS:
+            report.warnings.append(
+                f"{coin_id}: only {len(feats)} coins; {RECOMMENDED_COINS} or more give "
+                "a reliable acceptance region"
+            )
+        fitted[coin_id] = feats
+    if not fitted:
+        raise TeachError("no coins to teach")
+    clf = CoinClassifier().fit(fitted, security)
+    notes = {
+        coin: {"n_samples": len(fitted[coin]), "dropped": report.dropped.get(coin, [])}
+        for coin in fitted
+    }
+    return Profile(classifier=clf, head=head, teach_notes=notes), report

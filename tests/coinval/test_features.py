@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from coinval.batch import SignatureBatch
+from coinval.features import FEATURE_NAMES, eddy_features, extract, rim_features
+from coinval.signature import Signature
+
+ALTERNATION = FEATURE_NAMES.index("milling_alternation") - 1  # rim_features omits thickness
+
+
+def polygon_rim(
+    n: int, sides: int, radius: float, milling: str, rng: np.random.Generator, grooves: int = 150
+) -> np.ndarray:
+    """Centre-to-edge distance of a regular polygon (point-to-point radius)."""
+    theta = np.linspace(0, 2 * np.pi, n, endpoint=False) + rng.uniform(0, 2 * np.pi)
+    if sides:
+        sector = 2 * np.pi / sides
+        local = (theta % sector) - sector / 2
+        r = radius * np.cos(np.pi / sides) / np.cos(local)
+        side = np.floor(theta / sector).astype(int) % sides
+    else:
+        r = np.full(n, radius)
+        side = np.zeros(n, dtype=int)
+    ripple = 0.04 * np.sin(grooves * theta)
+    if milling == "all":
+        r = r + ripple
+    elif milling == "alternate":
+        r = r + np.where(side % 2 == 0, ripple, 0.0)
+    return r + rng.normal(0, 0.003, n) + 0.05 * np.cos(theta)  # eccentric mounting
+
+
+@pytest.mark.parametrize("n", [512, 2048, 1000])
+def test_edge_count_and_alternate_milling(n: int) -> None:
+    rng = np.random.default_rng(1)
+    rims = np.stack(
+        [
+            polygon_rim(n, 12, 11.7, "alternate", rng),
+            polygon_rim(n, 12, 11.7, "all", rng),
+            polygon_rim(n, 7, 13.6, "none", rng),
+            polygon_rim(n, 0, 11.25, "all", rng),
+        ]
+    )
+    values, edges = rim_features(rims)
+    assert edges[:3].tolist() == [12, 12, 7]
+    assert values[0, 0] == pytest.approx(2 * 11.7 * 0.977, rel=0.005)
+    assert values[3, 0] == pytest.approx(22.5, abs=0.01)
+    alternation = values[:, ALTERNATION]
+    assert alternation[0] > 0.5 > 0.1 > alternation[1]
+    milling = values[:, ALTERNATION - 1]
+    assert milling[2] < 0.5 * milling[1]
+
+
+def test_direction_and_start_angle_do_not_matter() -> None:
+    rng = np.random.default_rng(2)
+    rim = polygon_rim(1024, 12, 11.7, "alternate", rng)
+    values, edges = rim_features(np.stack([rim, rim[::-1], np.roll(rim, 137)]))
+    np.testing.assert_allclose(values[1:, :2], values[:1, :2].repeat(2, 0), rtol=1e-9)
+    assert set(edges.tolist()) == {12}
+
+
+def test_a_spike_does_not_move_the_diameter_or_milling() -> None:
+    rng = np.random.default_rng(3)
+    rim = polygon_rim(1024, 0, 11.25, "all", rng)
+    spiked = rim.copy()
+    spiked[100] += 5.0
+    values, _ = rim_features(np.stack([rim, spiked]))
+    keep = [0, 1, 3]  # diameter, edge depth, milling (sharpness is noise on a round coin)
+    np.testing.assert_allclose(values[0, keep], values[1, keep], rtol=0.02, atol=1e-3)
+
+
+def bimetal_trace(
+    n: int,
+    ring: float,
+    core: float,
+    start: int,
+    width: int,
+    offset: float = 0.0,
+    scale: float = 1.0,
+) -> np.ndarray:
+    x = np.arange(n, dtype=float)
+    u = (x - start - width / 2) / (width / 2)
+    level = np.where(np.abs(u) < 0.65, core, ring) * (np.abs(u) <= 1)
+    kernel = np.hanning(9)
+    return offset + scale * np.convolve(level, kernel / kernel.sum(), mode="same")
+
+
+def test_eddy_levels_are_offset_free_and_contrasts_scale_free() -> None:
+    n = 256
+    lo = np.stack(
+        [bimetal_trace(n, 0.5, 0.4, 60, 120), bimetal_trace(n, 0.5, 0.4, 90, 120, 0.3, 7.0)]
+    )
+    hi = np.stack(
+        [bimetal_trace(n, 0.3, 0.2, 60, 120), bimetal_trace(n, 0.3, 0.2, 90, 120, -0.1, 7.0)]
+    )
+    f = eddy_features(lo, hi, np.array([2000.0, 2000.0]), np.array([400.0, 400.0]))
+    width, _lo_level, _hi_level, lo_ring, lo_core, _hi_ring, _hi_core = f[:, :7].T
+    assert width[0] == pytest.approx(120 * 0.2, rel=0.05)
+    assert lo_ring[0] == pytest.approx(0.5, rel=0.05)
+    assert lo_core[0] == pytest.approx(0.4, rel=0.05)
+    assert lo_ring[1] == pytest.approx(7 * lo_ring[0], rel=0.02)
+    np.testing.assert_allclose(f[0, 7:], f[1, 7:], atol=0.01)
+    assert f[0, 7] < 0  # core below ring on the low channel
+
+
+def test_magnetic_response_keeps_its_sign() -> None:
+    n = 128
+    lo = -bimetal_trace(n, 0.2, 0.2, 30, 60)[None]
+    hi = bimetal_trace(n, 0.05, 0.05, 30, 60)[None]
+    f = eddy_features(lo, hi, np.array([1000.0]), np.array([300.0]))
+    assert f[0, 1] < 0 < f[0, 2]
+
+
+def test_shared_samples_read_and_extract(shared_samples: dict[str, list[Signature]]) -> None:
+    for coin, sigs in shared_samples.items():
+        feats = extract(SignatureBatch.from_signatures(sigs))
+        assert np.isfinite(feats.values).all(), coin
+        if coin == "gb-100-2017":
+            assert set(feats.edge_count.tolist()) == {12}
+        if coin in ("gb-050-1997", "gb-020-1982"):
+            assert set(feats.edge_count.tolist()) == {7}
