@@ -1,0 +1,139 @@
+"""``coinval evaluate``: teach on one simulated head and batch, measure on the rest.
+
+Composition root for accuracy work: the simulator supplies labelled coins,
+:mod:`coinval.evaluation` does the bookkeeping.  The default head is drawn
+from a seed that was never used while developing the classifier.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from coinval.cli import UsageError
+
+DEFAULT_HEAD = "seed:20261126"
+GENUINE = ("gb-100-2017", "gb-100-1983", "gb-200-1997", "gb-050-1997", "gb-020-1982", "gb-010-2012")
+# Decisions are made for a day when both pounds count as taught-and-legal coins,
+# so the table measures recognition, not the legal-tender schedule.
+EVAL_AT = dt.datetime(2017, 6, 1, 12, 0, tzinfo=dt.UTC)
+
+
+def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--head", default=DEFAULT_HEAD, help=f"sensor head (default {DEFAULT_HEAD})")
+    parser.add_argument("--teach-n", type=int, default=60, help="teach coins per type (default 60)")
+    parser.add_argument("--n", type=int, default=1000, help="test coins per cell (default 1000)")
+    parser.add_argument(
+        "--batches", default="1,2,3,4", help="other mint batches to test (default 1,2,3,4)"
+    )
+    parser.add_argument("--seed", type=int, default=7, help="population seed (default 7)")
+    parser.add_argument(
+        "--security", default="standard", choices=("standard", "narrow", "very-narrow")
+    )
+    parser.add_argument("--out", metavar="REPORT.md", help="also write the report here")
+    parser.add_argument(
+        "--progress", choices=("auto", "always", "never"), default="auto", help="progress bar"
+    )
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from coinval.classifier import SecurityLevel
+    from coinval.engine import Engine
+    from coinval.evaluation import LabelledBatch, Report
+    from coinval.teach import TeachError, teach
+    from sim.population import generate, kinds
+
+    if args.teach_n < 5 or args.n < 1:
+        raise UsageError("--teach-n must be >= 5 and --n >= 1")
+    try:
+        batches = [int(b) for b in args.batches.split(",") if b.strip()]
+    except ValueError:
+        raise UsageError(f"--batches {args.batches!r}: expected numbers like 1,2,3") from None
+    fakes = [k for k in kinds() if k not in GENUINE and not k.startswith("gb-")]
+    level: SecurityLevel = args.security.replace("-", " ")
+    started = time.perf_counter()
+    try:
+        teach_sets = {
+            coin: generate(coin, args.teach_n, head=args.head, seed=args.seed, batch=0)
+            for coin in GENUINE
+        }
+    except (KeyError, ValueError) as exc:
+        raise UsageError(f"--head {args.head}: {exc}") from None
+    try:
+        profile, _ = teach(
+            {c: b.signatures() for c, b in teach_sets.items()},
+            head=args.head,
+            security=dict.fromkeys(GENUINE, level),
+        )
+    except TeachError as exc:
+        raise UsageError(f"teach failed: {exc}") from None
+    engine = Engine(profile)
+
+    def cells() -> Iterator[tuple[str, str, str | None, dict[str, object]]]:
+        for coin in GENUINE:
+            for b in batches:
+                yield coin, f"batch {b}, -10..45 C, worn+dirty", coin, {"batch": b, "wear": 1.0, "dirt": 1.0}
+        for fake in fakes:
+            yield fake, "-10..45 C", None, {"batch": 0, "wear": 0.5, "dirt": 0.5}
+
+    plan = list(cells())
+    show = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
+    report = Report()
+    for i, (kind, group, truth, extra) in enumerate(
+        tqdm(plan, desc="evaluate", unit="cell", file=sys.stderr, disable=not show)
+    ):
+        batch = generate(
+            kind,
+            args.n,
+            head=args.head,
+            seed=args.seed * 1000 + 17 + i,
+            temperature_c=(-10.0, 45.0),
+            **extra,  # type: ignore[arg-type]
+        )
+        report.add(LabelledBatch(kind, group, truth, batch), engine, EVAL_AT)
+    elapsed = time.perf_counter() - started
+    text = _render(args, report, elapsed)
+    sys.stdout.write(text)
+    if args.out:
+        try:
+            Path(args.out).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"--out {args.out}: {exc.strerror or exc}") from None
+    return 0
+
+
+def _render(args: argparse.Namespace, report: object, elapsed: float) -> str:
+    from coinval.evaluation import Report
+
+    assert isinstance(report, Report)
+    genuine = report.by_kind(genuine=True)
+    fakes = report.by_kind(genuine=False)
+    worst = report.worst_genuine()
+    worst_fa = max(fakes.items(), key=lambda kv: kv[1].false_acceptance)
+    head = [
+        f"# coinval accuracy: head {args.head}, taught on batch 0 with {args.teach_n} coins each",
+        "",
+        f"Security level {args.security}; test coins {args.n} per cell; seed {args.seed}; "
+        f"{elapsed:.1f} s; generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.",
+        "",
+        f"- lowest genuine acceptance: {100 * worst[2]:.2f} % ({worst[0]}, {worst[1]})",
+        f"- highest false acceptance: {100 * worst_fa[1].false_acceptance:.3f} % ({worst_fa[0]})",
+        "",
+        "| coin | n | accepted as itself |",
+        "|---|---:|---:|",
+        *[f"| {k} | {t.n} | {100 * t.acceptance:.2f} % |" for k, t in sorted(genuine.items())],
+        "",
+        "| counterfeit / look-alike | n | false acceptance |",
+        "|---|---:|---:|",
+        *[f"| {k} | {t.n} | {100 * t.false_acceptance:.3f} % |" for k, t in sorted(fakes.items())],
+        "",
+        "## Every cell",
+        "",
+    ]
+    return "\n".join(head) + "\n" + report.markdown()

@@ -1,0 +1,169 @@
+"""The command-line contract of spec section 4, driven as users drive it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from coinval.cli import main
+
+
+@pytest.fixture(scope="module")
+def profile_path(tmp_path_factory: pytest.TempPathFactory, samples_dir: Path) -> Path:
+    out = tmp_path_factory.mktemp("teach") / "profile.json"
+    args = ["teach", "--out", str(out)]
+    for f in sorted(samples_dir.glob("*.jsonl")):
+        args += ["--coin", f"{f.stem}={f}"]
+    assert main(args) == 0
+    return out
+
+
+def run_cli(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    exe = shutil.which("coinval", path=os.path.dirname(sys.executable))
+    assert exe, "the coinval console script is installed beside the interpreter"
+    return subprocess.run([exe, *args], input=stdin, capture_output=True, timeout=120)
+
+
+def decisions(stdout: bytes) -> list[dict[str, object]]:
+    return [json.loads(line) for line in stdout.splitlines()]
+
+
+def test_teach_and_classify_shared_samples(profile_path: Path, samples_dir: Path) -> None:
+    profile = json.loads(profile_path.read_text())
+    assert profile["schema_version"] == 1
+    assert profile["head"] == "bench-head-B7"
+    assert set(profile["coins"]) == {f.stem for f in samples_dir.glob("*.jsonl")}
+    sample = samples_dir / "gb-100-2017.jsonl"
+    proc = run_cli("classify", "--profile", str(profile_path), "--at", "2024-01-01", str(sample))
+    assert proc.returncode == 0, proc.stderr
+    out = decisions(proc.stdout)
+    ids = [json.loads(line)["id"] for line in sample.read_text().splitlines()]
+    assert [d["id"] for d in out] == ids
+    assert all(d["coin"] == "gb-100-2017" and d["accepted"] for d in out)
+
+
+def test_legal_tender_dates_and_stdin(profile_path: Path, samples_dir: Path) -> None:
+    data = (samples_dir / "gb-100-1983.jsonl").read_bytes()
+    before = run_cli("classify", "--profile", str(profile_path), "--at", "2017-10-14T23:59", "-", stdin=data)
+    after = run_cli("classify", "--profile", str(profile_path), "--at", "2017-10-15T00:00", stdin=data)
+    assert {d["reason"] for d in decisions(before.stdout)} == {"accepted"}
+    after_d = decisions(after.stdout)
+    assert {d["reason"] for d in after_d} == {"inhibited"}
+    assert {d["coin"] for d in after_d} == {"gb-100-1983"}
+    assert not any(d["accepted"] for d in after_d)
+    new = (samples_dir / "gb-100-2017.jsonl").read_bytes()
+    early = run_cli("classify", "--profile", str(profile_path), "--at", "2017-03-27", stdin=new)
+    assert {d["reason"] for d in decisions(early.stdout)} == {"inhibited"}
+
+
+def test_bad_lines_get_invalid_and_the_run_goes_on(profile_path: Path, samples_dir: Path) -> None:
+    good = (samples_dir / "gb-050-1997.jsonl").read_text().splitlines()
+    broken = json.loads(good[0])
+    broken["thickness_mm"] = 12
+    lines = [good[0], "not json", "", json.dumps(broken), '{"id": "x"}', "[1,2]", good[1]]
+    proc = run_cli("classify", "--profile", str(profile_path), stdin="\n".join(lines).encode())
+    assert proc.returncode == 0
+    out = decisions(proc.stdout)
+    assert [d["reason"] for d in out] == [
+        "accepted", "invalid", "invalid", "invalid", "invalid", "invalid", "accepted",
+    ]
+    assert "thickness_mm" in str(out[3]["detail"])
+    assert out[3]["id"] == broken["id"]
+    assert "not valid JSON" in str(out[1]["detail"])
+
+
+def test_empty_input(profile_path: Path) -> None:
+    proc = run_cli("classify", "--profile", str(profile_path), stdin=b"")
+    assert proc.returncode == 0
+    assert proc.stdout == b""
+    assert b"no lines" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (None, "cannot read profile"),
+        (b"", "not valid JSON"),
+        (b'{"format": "coinval-profile", "schema_version": 1, "coi', "not valid JSON"),
+        (b'{"hello": 1}', "not a coinval profile"),
+        (b'{"format": "coinval-profile", "schema_version": 99, "coins": {}}', "newer"),
+        (b'{"format": "coinval-profile", "schema_version": 1, "coins": {}}', "no coins"),
+    ],
+)
+def test_bad_profiles_exit_2_with_a_message(tmp_path: Path, content: bytes | None, words: str) -> None:
+    path = tmp_path / "p.json"
+    if content is not None:
+        path.write_bytes(content)
+    proc = run_cli("classify", "--profile", str(path), stdin=b"{}\n")
+    assert proc.returncode == 2
+    assert words in proc.stderr.decode()
+    assert b"Traceback" not in proc.stderr
+
+
+def test_tampered_profile_field_is_named(tmp_path: Path, profile_path: Path) -> None:
+    doc = json.loads(profile_path.read_text())
+    doc["coins"]["gb-100-2017"]["features"]["lo_level"]["scale"] = -1
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(doc))
+    proc = run_cli("classify", "--profile", str(path), stdin=b"")
+    assert proc.returncode == 2
+    assert b"lo_level" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--coin", "gb-999-2099=x.jsonl"], "unknown coin id"),
+        (["--coin", "gb-100-2017"], "expected COIN_ID=VALUE"),
+        (["--coin", "gb-100-2017=/nonexistent.jsonl"], "cannot open"),
+    ],
+)
+def test_teach_usage_errors(tmp_path: Path, args: list[str], words: str) -> None:
+    proc = run_cli("teach", "--out", str(tmp_path / "p.json"), *args)
+    assert proc.returncode == 2
+    assert words in proc.stderr.decode()
+    assert b"Traceback" not in proc.stderr
+
+
+def test_teach_wrong_coin_file_is_refused(tmp_path: Path, samples_dir: Path) -> None:
+    proc = run_cli(
+        "teach", "--out", str(tmp_path / "p.json"),
+        "--coin", f"gb-100-2017={samples_dir / 'gb-050-1997.jsonl'}",
+    )
+    assert proc.returncode == 2
+    assert b"does not look like" in proc.stderr
+    assert not (tmp_path / "p.json").exists()
+
+
+def test_teach_drops_a_stray_coin_and_names_it(tmp_path: Path, samples_dir: Path) -> None:
+    mixed = tmp_path / "mixed.jsonl"
+    pounds = (samples_dir / "gb-100-2017.jsonl").read_text().splitlines()
+    stray = (samples_dir / "gb-100-1983.jsonl").read_text().splitlines()[0]
+    mixed.write_text("\n".join([*pounds, stray]) + "\n")
+    proc = run_cli("teach", "--out", str(tmp_path / "p.json"), "--coin", f"gb-100-2017={mixed}")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(stray)["id"].encode() in proc.stderr
+    assert b"fewer" in proc.stderr or b"only" in proc.stderr  # 12 coins < 20 warns
+    strict = run_cli(
+        "teach", "--strict", "--out", str(tmp_path / "q.json"), "--coin", f"gb-100-2017={mixed}"
+    )
+    assert strict.returncode == 2
+
+
+def test_bad_flags_exit_2() -> None:
+    assert run_cli("classify").returncode == 2
+    assert run_cli("frobnicate").returncode == 2
+    proc = run_cli("classify", "--profile", "x.json", "--at", "yesterday")
+    assert proc.returncode == 2
+
+
+def test_bad_at_is_clear(profile_path: Path) -> None:
+    proc = run_cli("classify", "--profile", str(profile_path), "--at", "yesterday", stdin=b"")
+    assert proc.returncode == 2
+    assert b"ISO" in proc.stderr

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from coinval.engine import Engine
+from coinval.profile import ProfileError, loads
+from coinval.signature import Signature
+from coinval.teach import TeachError, teach
+
+AT = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+
+
+@pytest.fixture(scope="module")
+def taught(shared_samples: dict[str, list[Signature]]):  # type: ignore[no-untyped-def]
+    profile, report = teach(shared_samples, head="bench-head-B7")
+    return profile
+
+
+def test_round_trip_decides_the_same(taught, shared_samples) -> None:  # type: ignore[no-untyped-def]
+    again = loads(taught.dumps())
+    sigs = [s for group in shared_samples.values() for s in group]
+    assert Engine(taught).decide_signatures(sigs, AT) == Engine(again).decide_signatures(sigs, AT)
+
+
+def test_operator_inhibit_and_override(taught, shared_samples) -> None:  # type: ignore[no-untyped-def]
+    fifty = shared_samples["gb-050-1997"]
+    inhibited = taught.with_settings(inhibited=frozenset({"gb-050-1997"}))
+    out = Engine(inhibited).decide_signatures(fifty, AT)
+    assert {(d.coin, d.reason, d.accepted) for d in out} == {("gb-050-1997", "inhibited", False)}
+    rounds = shared_samples["gb-100-1983"]
+    assert {d.reason for d in Engine(taught).decide_signatures(rounds, AT)} == {"inhibited"}
+    forced = taught.with_settings(legal_tender_override={"gb-100-1983": True})
+    assert {d.reason for d in Engine(forced).decide_signatures(rounds, AT)} == {"accepted"}
+    # The override survives the profile file.
+    assert loads(forced.dumps()).legal_tender_override == {"gb-100-1983": True}
+
+
+def test_a_taught_coin_never_carries_an_untaught_id(shared_samples) -> None:  # type: ignore[no-untyped-def]
+    only_new, _ = teach({"gb-100-2017": shared_samples["gb-100-2017"]})
+    out = Engine(only_new).decide_signatures(shared_samples["gb-100-1983"], AT)
+    assert all(d.coin is None and not d.accepted for d in out)
+    assert {d.reason for d in out} <= {"counterfeit", "unknown"}
+    tens = Engine(only_new).decide_signatures(shared_samples["gb-010-2012"], AT)
+    assert {d.reason for d in tens} == {"unknown"}
+
+
+def test_too_few_coins_refused(shared_samples) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(TeachError, match="at least"):
+        teach({"gb-100-2017": shared_samples["gb-100-2017"][:3]})
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda d: d.update(schema_version="1"),
+        lambda d: d.update(coins=[]),
+        lambda d: d["coins"].update({"xx": {}}),
+        lambda d: d["coins"]["gb-100-2017"].update(security="lax"),
+        lambda d: d["coins"]["gb-100-2017"]["features"].pop("lo_level"),
+        lambda d: d["coins"]["gb-100-2017"]["temperature"].update(ref_c=None),
+        lambda d: d.update(inhibited="all"),
+        lambda d: d.update(legal_tender_override={"gb-100-1983": "yes"}),
+    ],
+)
+def test_malformed_profiles_are_refused(taught, mutate) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    doc = json.loads(taught.dumps())
+    mutate(doc)
+    with pytest.raises(ProfileError):
+        loads(json.dumps(doc))
