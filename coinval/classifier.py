@@ -37,31 +37,42 @@ SECURITY_LEVELS: tuple[SecurityLevel, ...] = ("standard", "narrow", "very narrow
 class Allowance:
     """How far another batch, wear or dirt may move a feature, below and above.
 
-    ``abs_*`` are in the feature's own unit (mm for metrology, unit-free for
-    contrasts); ``rel_*`` are fractions of the feature's taught magnitude.
+    ``abs_*`` are in the feature's own unit (mm for metrology); ``rel_*`` are
+    fractions of the feature's taught magnitude; ``ratio`` applies to the
+    contrasts ``(a - b) / (|a| + |b|)``: the relative change of the ratio a/b
+    allowed, turned into contrast units at the taught contrast ``c`` by
+    ``(1 - c^2) / 2 * ratio``, so it means the same on every head.
     """
 
     abs_below: float = 0.0
     abs_above: float = 0.0
     rel_below: float = 0.0
     rel_above: float = 0.0
+    ratio: float = 0.0
     # Fraction of the magnitude per kelvin that an unmodelled temperature slope
     # could add outside the taught temperature range.
     rel_per_kelvin: float = 0.0
 
 
-_LEVEL = Allowance(rel_below=0.06, rel_above=0.06, rel_per_kelvin=0.002)
-_CONTRAST = Allowance(abs_below=0.035, abs_above=0.035)
+# Another batch differs by a few percent in conductivity, plating and core size:
+# on levels that is a few percent too, plus the lift-off of a dirty coin.
+_LEVEL = Allowance(rel_below=0.12, rel_above=0.12, rel_per_kelvin=0.002)
+# High vs low frequency: conductivity of the same alloy family, barely moved by
+# batches (a 15 % different metal moves it several times more).
+_FREQUENCY_RATIO = Allowance(ratio=0.05)
+# Core vs ring: core size, plating thickness and plating wear all move it.
+_CORE_RATIO = Allowance(ratio=0.25)
 
 ALLOWANCES: dict[str, Allowance] = {
     # Wear takes metal off: more room below than above.
     "diameter_mm": Allowance(abs_below=0.25, abs_above=0.15),
     "thickness_mm": Allowance(abs_below=0.12, abs_above=0.08),
-    "edge_depth_mm": Allowance(abs_below=0.02, abs_above=0.02, rel_below=0.25, rel_above=0.2),
-    "edge_sharpness": Allowance(abs_below=0.1, abs_above=0.1),
+    # Wear rounds corners and so makes edges shallower.
+    "edge_depth_mm": Allowance(abs_below=0.02, abs_above=0.02, rel_below=0.3, rel_above=0.2),
+    "edge_sharpness": Allowance(abs_below=0.15, abs_above=0.15),
     # Worn milling is shallower; a plain edge has none at all.
-    "milling_mm": Allowance(rel_below=0.55, rel_above=0.4),
-    "milling_alternation": Allowance(abs_below=0.25, abs_above=0.25),
+    "milling_mm": Allowance(rel_below=0.8, rel_above=0.5),
+    "milling_alternation": Allowance(abs_below=0.1, abs_above=0.1, rel_below=0.4, rel_above=0.25),
     "inductive_width_mm": Allowance(abs_below=0.5, abs_above=0.5),
     "lo_level": _LEVEL,
     "hi_level": _LEVEL,
@@ -69,10 +80,10 @@ ALLOWANCES: dict[str, Allowance] = {
     "lo_core": _LEVEL,
     "hi_ring": _LEVEL,
     "hi_core": _LEVEL,
-    "lo_core_vs_ring": _CONTRAST,
-    "hi_core_vs_ring": _CONTRAST,
-    "hi_vs_lo_ring": _CONTRAST,
-    "hi_vs_lo_core": _CONTRAST,
+    "lo_core_vs_ring": _CORE_RATIO,
+    "hi_core_vs_ring": _CORE_RATIO,
+    "hi_vs_lo_ring": _FREQUENCY_RATIO,
+    "hi_vs_lo_core": _FREQUENCY_RATIO,
 }
 
 # (statistical half-width in scales, fraction of the batch allowance) per level.
@@ -93,14 +104,11 @@ RESEMBLANCE_DIAMETER = 0.05
 RESEMBLANCE_THICKNESS = 0.25
 
 
-def _allowance_arrays() -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+def _allowance_arrays() -> tuple[FloatArray, ...]:
     rows = [ALLOWANCES[name] for name in FEATURE_NAMES]
-    return (
-        np.array([a.abs_below for a in rows]),
-        np.array([a.abs_above for a in rows]),
-        np.array([a.rel_below for a in rows]),
-        np.array([a.rel_above for a in rows]),
-        np.array([a.rel_per_kelvin for a in rows]),
+    return tuple(
+        np.array([getattr(a, key) for a in rows], dtype=np.float64)
+        for key in ("abs_below", "abs_above", "rel_below", "rel_above", "ratio", "rel_per_kelvin")
     )
 
 
@@ -193,7 +201,7 @@ class CoinClassifier:
 
     def _bounds(self, temperature_c: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         """Centre and tolerances below/above, each of shape (n, n_coins, n_features)."""
-        abs_lo, abs_hi, rel_lo, rel_hi, rel_k = _allowance_arrays()
+        abs_lo, abs_hi, rel_lo, rel_hi, ratio, rel_k = _allowance_arrays()
         k = np.array([SECURITY_SETTINGS[s][0] for s in self.security_])[None, :, None]
         f = np.array([SECURITY_SETTINGS[s][1] for s in self.security_])[None, :, None]
         dt = temperature_c[:, None] - self.t_ref_[None, :]  # (n, C)
@@ -210,8 +218,9 @@ class CoinClassifier:
             ),
         )[:, :, None]
         drift = rel_k * mag * excess
-        below = np.maximum(stat, f * (abs_lo + rel_lo * mag)) + drift
-        above = np.maximum(stat, f * (abs_hi + rel_hi * mag)) + drift
+        contrast = ratio * 0.5 * (1.0 - np.minimum(mag, 1.0) ** 2)
+        below = np.maximum(stat, f * (abs_lo + rel_lo * mag + contrast)) + drift
+        above = np.maximum(stat, f * (abs_hi + rel_hi * mag + contrast)) + drift
         return centre, below, above
 
     def _used(self) -> npt.NDArray[np.bool_]:

@@ -24,7 +24,9 @@ EVAL_AT = dt.datetime(2017, 6, 1, 12, 0, tzinfo=dt.UTC)
 
 
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--head", default=DEFAULT_HEAD, help=f"sensor head (default {DEFAULT_HEAD})")
+    parser.add_argument(
+        "--head", default=DEFAULT_HEAD, help=f"sensor head (default {DEFAULT_HEAD})"
+    )
     parser.add_argument("--teach-n", type=int, default=60, help="teach coins per type (default 60)")
     parser.add_argument("--n", type=int, default=1000, help="test coins per cell (default 1000)")
     parser.add_argument(
@@ -78,7 +80,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
     def cells() -> Iterator[tuple[str, str, str | None, dict[str, object]]]:
         for coin in GENUINE:
             for b in batches:
-                yield coin, f"batch {b}, -10..45 C, worn+dirty", coin, {"batch": b, "wear": 1.0, "dirt": 1.0}
+                yield (
+                    coin,
+                    f"batch {b}, -10..45 C, worn+dirty",
+                    coin,
+                    {"batch": b, "wear": 1.0, "dirt": 1.0},
+                )
         for fake in fakes:
             yield fake, "-10..45 C", None, {"batch": 0, "wear": 0.5, "dirt": 0.5}
 
@@ -94,7 +101,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             head=args.head,
             seed=args.seed * 1000 + 17 + i,
             temperature_c=(-10.0, 45.0),
-            **extra,  # type: ignore[arg-type]
+            **extra,
         )
         report.add(LabelledBatch(kind, group, truth, batch), engine, EVAL_AT)
     elapsed = time.perf_counter() - started

@@ -50,8 +50,12 @@ def test_teach_and_classify_shared_samples(profile_path: Path, samples_dir: Path
 
 def test_legal_tender_dates_and_stdin(profile_path: Path, samples_dir: Path) -> None:
     data = (samples_dir / "gb-100-1983.jsonl").read_bytes()
-    before = run_cli("classify", "--profile", str(profile_path), "--at", "2017-10-14T23:59", "-", stdin=data)
-    after = run_cli("classify", "--profile", str(profile_path), "--at", "2017-10-15T00:00", stdin=data)
+    before = run_cli(
+        "classify", "--profile", str(profile_path), "--at", "2017-10-14T23:59", "-", stdin=data
+    )
+    after = run_cli(
+        "classify", "--profile", str(profile_path), "--at", "2017-10-15T00:00", stdin=data
+    )
     assert {d["reason"] for d in decisions(before.stdout)} == {"accepted"}
     after_d = decisions(after.stdout)
     assert {d["reason"] for d in after_d} == {"inhibited"}
@@ -71,7 +75,13 @@ def test_bad_lines_get_invalid_and_the_run_goes_on(profile_path: Path, samples_d
     assert proc.returncode == 0
     out = decisions(proc.stdout)
     assert [d["reason"] for d in out] == [
-        "accepted", "invalid", "invalid", "invalid", "invalid", "invalid", "accepted",
+        "accepted",
+        "invalid",
+        "invalid",
+        "invalid",
+        "invalid",
+        "invalid",
+        "accepted",
     ]
     assert "thickness_mm" in str(out[3]["detail"])
     assert out[3]["id"] == broken["id"]
@@ -96,7 +106,9 @@ def test_empty_input(profile_path: Path) -> None:
         (b'{"format": "coinval-profile", "schema_version": 1, "coins": {}}', "no coins"),
     ],
 )
-def test_bad_profiles_exit_2_with_a_message(tmp_path: Path, content: bytes | None, words: str) -> None:
+def test_bad_profiles_exit_2_with_a_message(
+    tmp_path: Path, content: bytes | None, words: str
+) -> None:
     path = tmp_path / "p.json"
     if content is not None:
         path.write_bytes(content)
@@ -133,8 +145,11 @@ def test_teach_usage_errors(tmp_path: Path, args: list[str], words: str) -> None
 
 def test_teach_wrong_coin_file_is_refused(tmp_path: Path, samples_dir: Path) -> None:
     proc = run_cli(
-        "teach", "--out", str(tmp_path / "p.json"),
-        "--coin", f"gb-100-2017={samples_dir / 'gb-050-1997.jsonl'}",
+        "teach",
+        "--out",
+        str(tmp_path / "p.json"),
+        "--coin",
+        f"gb-100-2017={samples_dir / 'gb-050-1997.jsonl'}",
     )
     assert proc.returncode == 2
     assert b"does not look like" in proc.stderr

@@ -14,7 +14,7 @@ AT = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
 
 @pytest.fixture(scope="module")
 def taught(shared_samples: dict[str, list[Signature]]):  # type: ignore[no-untyped-def]
-    profile, report = teach(shared_samples, head="bench-head-B7")
+    profile, _report = teach(shared_samples, head="bench-head-B7")
     return profile
 
 
