@@ -1,0 +1,185 @@
+"""Values that cross the device's boundary: events out, replies out, identity in.
+
+Kept apart from :mod:`firmware_bridge.cctalk.device` so the runtime can import
+the event types without the state machine, and so the state machine module is
+about behaviour only.  Every event is a frozen dataclass (h11 style).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from firmware_bridge.cctalk.credit_buffer import BufferedEvent
+from firmware_bridge.cctalk.frame import Frame
+
+__all__ = [
+    "AddressChanged",
+    "CoinCounters",
+    "CoinIdChanged",
+    "DeviceEvent",
+    "DeviceIdentity",
+    "EventOverwritten",
+    "InhibitsChanged",
+    "MasterInhibitChanged",
+    "Polled",
+    "Reply",
+    "ResetRequested",
+    "SorterPathChanged",
+]
+
+
+# --------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True, slots=True)
+class Polled:
+    """The host sent a valid request addressed to this device."""
+
+    now: float
+    header: int
+
+
+@dataclass(frozen=True, slots=True)
+class InhibitsChanged:
+    """Header 231 changed the inhibit mask (bit set = position enabled)."""
+
+    mask: int
+
+
+@dataclass(frozen=True, slots=True)
+class MasterInhibitChanged:
+    """Header 228 changed the master inhibit (``True`` = every coin refused)."""
+
+    inhibited: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ResetRequested:
+    """Header 1: the device was put back into its power-up state."""
+
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class AddressChanged:
+    """Header 251 or 250 moved the device to a new bus address."""
+
+    old: int
+    new: int
+
+
+@dataclass(frozen=True, slots=True)
+class SorterPathChanged:
+    """Header 210 set a position's sorter path."""
+
+    position: int
+    path: int
+
+
+@dataclass(frozen=True, slots=True)
+class CoinIdChanged:
+    """Header 185 renamed a position (``None`` = position now unused)."""
+
+    position: int
+    coin_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventOverwritten:
+    """An event the host had not read was pushed out of the 229 buffer."""
+
+    lost: BufferedEvent
+    total: int
+
+
+DeviceEvent = (
+    Polled
+    | InhibitsChanged
+    | MasterInhibitChanged
+    | ResetRequested
+    | AddressChanged
+    | SorterPathChanged
+    | CoinIdChanged
+    | EventOverwritten
+)
+
+
+# ------------------------------------------------------------------ values in/out
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """Bytes the device must write in answer to one request.
+
+    Attributes
+    ----------
+    data : bytes
+        Wire bytes: an encoded reply frame, or one raw address byte (253/252).
+    delay_s : float
+        Seconds to wait after the request before writing (address poll and
+        address clash); 0 for everything else.
+    request : Frame
+        The request answered.
+    """
+
+    data: bytes
+    delay_s: float
+    request: Frame
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceIdentity:
+    """What the device says about itself (headers 246, 245, 244, 242, 241, 192, 4).
+
+    Attributes
+    ----------
+    manufacturer_id, equipment_category, product_code, software_revision, build_code : str
+        ASCII strings, at most 255 characters.
+    serial_number : int
+        0 to 2**24 - 1, sent as 3 bytes LSB first.
+    comms_revision : tuple of int
+        ``(release, major, minor)`` of the ccTalk spec implemented.
+    polling_priority : tuple of int
+        ``(units, value)`` for header 249.  Units follow the generic spec's table
+        (1 = ms, 2 = x10 ms, 3 = s, ...); the default asks for 200 ms, well inside
+        the 1 s after which the device stops accepting.
+    """
+
+    manufacturer_id: str = "Coinval"
+    equipment_category: str = "Coin Acceptor"
+    product_code: str = "CV-1"
+    serial_number: int = 1
+    software_revision: str = "0.1.0"
+    build_code: str = "STD"
+    comms_revision: tuple[int, int, int] = (1, 4, 7)
+    polling_priority: tuple[int, int] = (1, 200)
+
+    def __post_init__(self) -> None:
+        for name in (
+            "manufacturer_id",
+            "equipment_category",
+            "product_code",
+            "software_revision",
+            "build_code",
+        ):
+            text = getattr(self, name)
+            if not text.isascii() or len(text) > 255:
+                raise ValueError(f"{name} must be ASCII of at most 255 chars, got {text!r}")
+        if not 0 <= self.serial_number <= 0xFFFFFF:
+            raise ValueError(f"serial number is 3 bytes, got {self.serial_number}")
+        if not all(0 <= b <= 255 for b in (*self.comms_revision, *self.polling_priority)):
+            raise ValueError("comms revision and polling priority are bytes")
+
+
+@dataclass(slots=True)
+class CoinCounters:
+    """Lifetime counters for headers 226, 225, 194 and 193.
+
+    ``insertion == accept + reject`` always holds; ``fraud`` additionally counts
+    fraud codes (17, 20, 24, 25, 40) whether or not they were coins.
+    """
+
+    insertion: int = 0
+    accept: int = 0
+    reject: int = 0
+    fraud: int = 0
