@@ -56,12 +56,12 @@ class Allowance:
 
 # Another batch differs by a few percent in conductivity, plating and core size:
 # on levels that is a few percent too, plus the lift-off of a dirty coin.
-_LEVEL = Allowance(rel_below=0.12, rel_above=0.12, rel_per_kelvin=0.002)
+_LEVEL = Allowance(rel_below=0.06, rel_above=0.06, rel_per_kelvin=0.002)
 # High vs low frequency: conductivity of the same alloy family, barely moved by
 # batches (a 15 % different metal moves it several times more).
-_FREQUENCY_RATIO = Allowance(ratio=0.05)
+_FREQUENCY_RATIO = Allowance(ratio=0.04)
 # Core vs ring: core size, plating thickness and plating wear all move it.
-_CORE_RATIO = Allowance(ratio=0.25)
+_CORE_RATIO = Allowance(ratio=0.06)
 
 ALLOWANCES: dict[str, Allowance] = {
     # Wear takes metal off: more room below than above.
@@ -71,7 +71,7 @@ ALLOWANCES: dict[str, Allowance] = {
     "edge_depth_mm": Allowance(abs_below=0.02, abs_above=0.02, rel_below=0.3, rel_above=0.2),
     "edge_sharpness": Allowance(abs_below=0.15, abs_above=0.15),
     # Worn milling is shallower; a plain edge has none at all.
-    "milling_mm": Allowance(rel_below=0.8, rel_above=0.5),
+    "milling_mm": Allowance(rel_below=0.5, rel_above=0.4),
     "milling_alternation": Allowance(abs_below=0.1, abs_above=0.1, rel_below=0.4, rel_above=0.25),
     "inductive_width_mm": Allowance(abs_below=0.5, abs_above=0.5),
     "lo_level": _LEVEL,

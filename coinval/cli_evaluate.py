@@ -34,6 +34,19 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=7, help="population seed (default 7)")
     parser.add_argument(
+        "--teach-wear",
+        type=float,
+        default=0.5,
+        help="largest wear and dirt severity of teach coins, 0..1 (default 0.5: a field "
+        "teach uses coins from circulation)",
+    )
+    parser.add_argument(
+        "--wear", type=float, default=0.5, help="largest wear severity of test coins, 0..1"
+    )
+    parser.add_argument(
+        "--dirt", type=float, default=0.5, help="largest dirt severity of test coins, 0..1"
+    )
+    parser.add_argument(
         "--security", default="standard", choices=("standard", "narrow", "very-narrow")
     )
     parser.add_argument("--out", metavar="REPORT.md", help="also write the report here")
@@ -53,6 +66,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     if args.teach_n < 5 or args.n < 1:
         raise UsageError("--teach-n must be >= 5 and --n >= 1")
+    if not all(0.0 <= v <= 1.0 for v in (args.wear, args.dirt, args.teach_wear)):
+        raise UsageError("--wear and --dirt are severities from 0 to 1")
     try:
         batches = [int(b) for b in args.batches.split(",") if b.strip()]
     except ValueError:
@@ -62,7 +77,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         teach_sets = {
-            coin: generate(coin, args.teach_n, head=args.head, seed=args.seed, batch=0)
+            coin: generate(
+                coin,
+                args.teach_n,
+                head=args.head,
+                seed=args.seed,
+                batch=0,
+                wear=args.teach_wear,
+                dirt=args.teach_wear,
+            )
             for coin in GENUINE
         }
     except (KeyError, ValueError) as exc:
@@ -82,12 +105,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
             for b in batches:
                 yield (
                     coin,
-                    f"batch {b}, -10..45 C, worn+dirty",
+                    f"batch {b}, -10..45 C",
                     coin,
-                    {"batch": b, "wear": 1.0, "dirt": 1.0},
+                    {"batch": b, "wear": args.wear, "dirt": args.dirt},
                 )
         for fake in fakes:
-            yield fake, "-10..45 C", None, {"batch": 0, "wear": 0.5, "dirt": 0.5}
+            yield fake, "-10..45 C", None, {"batch": 0, "wear": args.wear, "dirt": args.dirt}
 
     plan = list(cells())
     show = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
@@ -126,7 +149,11 @@ def _render(args: argparse.Namespace, report: object, elapsed: float) -> str:
     head = [
         f"# coinval accuracy: head {args.head}, taught on batch 0 with {args.teach_n} coins each",
         "",
+        f"Teach coins at 5..35 C, wear and dirt up to {args.teach_wear}; test coins from "
+        f"batches {args.batches} at -10..45 C, wear up to {args.wear}, dirt up to {args.dirt}.",
+        "",
         f"Security level {args.security}; test coins {args.n} per cell; seed {args.seed}; "
+        f"wear up to {args.wear}, dirt up to {args.dirt}; "
         f"{elapsed:.1f} s; generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.",
         "",
         f"- lowest genuine acceptance: {100 * worst[2]:.2f} % ({worst[0]}, {worst[1]})",
