@@ -1,0 +1,162 @@
+"""Eddy traces: region responses of each piece, laid out along the coil's scan line.
+
+The coin rolls past the coil, whose centre sits at a fixed height above the
+rail, so the coil scans the chord of the coin at ``chord_offset`` from its
+centre.  Along that chord the response map is piecewise constant: ring level,
+core level, ring level again (a hole reads zero).  Convolving a box of
+half-width ``a`` with the coil's Gaussian window of standard deviation ``s``
+is a difference of error functions, so the whole trace is a sum of at most
+three such boxes, in closed form::
+
+    box(x; a) = (erf((x + a) / (sqrt(2) s)) - erf((x - a) / (sqrt(2) s))) / 2
+    trace(x)  = L_ring box(x; a_outer) + (L_core - L_ring) box(x; a_core)
+                - L_inner box(x; a_hole)
+
+with ``x`` the position along the chord (speed times time from the coin's
+centre passing the coil).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+from scipy.special import erf
+
+from sim.coins import Region
+from sim.pieces import Pieces
+from sim.response import LayerState, stack_response
+from sim.shapes import mean_radius
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def region_stack(
+    region: Region,
+    pieces: Pieces,
+    temperature_c: FloatArray,
+    *,
+    core: bool,
+) -> list[LayerState]:
+    """The layers of one region of every piece, near face first.
+
+    Parameters
+    ----------
+    region : Region
+    pieces : Pieces
+        n pieces; supply thickness and conductivity/cladding factors.
+    temperature_c : ndarray of shape (n,)
+    core : bool
+        Use the core's factors rather than the ring's.
+
+    Returns
+    -------
+    list of LayerState
+        ``2 * len(region.cladding) + 1`` layers, arrays of shape (n,).
+    """
+    sub_f = pieces.core_sigma if core else pieces.outer_sigma
+    clad_sigma_f = pieces.core_cladding_sigma if core else pieces.outer_cladding_sigma
+    clad_f = pieces.core_cladding if core else pieces.outer_cladding
+    near: list[LayerState] = []
+    clad_total = np.zeros(len(pieces))
+    for layer in region.cladding:
+        t = layer.thickness_mm * clad_f
+        clad_total += t
+        sigma = layer.material.conductivity(temperature_c, clad_sigma_f)
+        near.append(LayerState(sigma, layer.material.mu_r, t * 1e-3))
+    sub_t = np.maximum(pieces.thickness_mm - 2.0 * clad_total, 0.0)
+    substrate = LayerState(
+        region.substrate.conductivity(temperature_c, sub_f), region.substrate.mu_r, sub_t * 1e-3
+    )
+    layers = [*near, substrate, *reversed(near)]
+    # Dirt is a film on the face next to the coil: it lowers that layer's conductivity.
+    first = layers[0]
+    layers[0] = LayerState(first.sigma * pieces.surface_sigma, first.mu_r, first.thickness_m)
+    return layers
+
+
+def region_levels(
+    pieces: Pieces, temperature_c: FloatArray, freq_hz: tuple[float, float]
+) -> tuple[FloatArray, FloatArray | None]:
+    """Normalised responses of ring and core at both frequencies.
+
+    Parameters
+    ----------
+    pieces : Pieces
+        n pieces.
+    temperature_c : ndarray of shape (n,)
+    freq_hz : (float, float)
+        Low and high excitation frequency.
+
+    Returns
+    -------
+    outer : ndarray of shape (n, 2)
+        Ring (or blank) response, columns low and high frequency.
+    core : ndarray of shape (n, 2) or None
+        Core response, or None for a monometallic piece.
+    """
+    design = pieces.design
+    outer_layers = region_stack(design.outer, pieces, temperature_c, core=False)
+    outer = np.stack([stack_response(outer_layers, f) for f in freq_hz], axis=1)
+    if design.core is None:
+        return outer, None
+    core_layers = region_stack(design.core, pieces, temperature_c, core=True)
+    core = np.stack([stack_response(core_layers, f) for f in freq_hz], axis=1)
+    return outer, core
+
+
+def _box(x: FloatArray, half_width: FloatArray, sd: float) -> FloatArray:
+    """A box of the given half-width (n,) convolved with a Gaussian, at x (n, m)."""
+    a = half_width[:, None]
+    k = 1.0 / (np.sqrt(2.0) * sd)
+    return np.asarray(0.5 * (erf((x + a) * k) - erf((x - a) * k)))
+
+
+def _half_chord(radius: FloatArray, offset: FloatArray) -> FloatArray:
+    return np.asarray(np.sqrt(np.maximum(radius**2 - offset**2, 0.0)))
+
+
+def eddy_profiles(
+    pieces: Pieces,
+    outer: FloatArray,
+    core: FloatArray | None,
+    x_mm: FloatArray,
+    chord_offset_mm: FloatArray,
+    footprint_mm: float,
+) -> tuple[FloatArray, FloatArray]:
+    """Noise-free responses along the scan, in normalised units.
+
+    Parameters
+    ----------
+    pieces : Pieces
+        n pieces.
+    outer : ndarray of shape (n, 2)
+    core : ndarray of shape (n, 2) or None
+        From :func:`region_levels` (already scaled by lift-off if wanted).
+    x_mm : ndarray of shape (n, m)
+        Position of the coil along each coin's chord at every sample.
+    chord_offset_mm : ndarray of shape (n,)
+        Distance of the scanned chord from the coin's centre.
+    footprint_mm : float
+        Coil window width, about four standard deviations.
+
+    Returns
+    -------
+    lo, hi : ndarray of shape (n, m)
+    """
+    d = pieces.design
+    sd = footprint_mm / 4.0
+    r_outer = mean_radius(d.shape, d.sides, pieces.diameter_mm, pieces.corner_radius_mm)
+    box_outer = _box(x_mm, _half_chord(r_outer, chord_offset_mm), sd)
+    lo = outer[:, 0:1] * box_outer
+    hi = outer[:, 1:2] * box_outer
+    inner = outer
+    if core is not None:
+        box_core = _box(x_mm, _half_chord(pieces.core_diameter_mm / 2.0, chord_offset_mm), sd)
+        lo += (core[:, 0:1] - outer[:, 0:1]) * box_core
+        hi += (core[:, 1:2] - outer[:, 1:2]) * box_core
+        inner = core
+    if d.hole_diameter_mm > 0:
+        box_hole = _box(x_mm, _half_chord(pieces.hole_diameter_mm / 2.0, chord_offset_mm), sd)
+        lo -= inner[:, 0:1] * box_hole
+        hi -= inner[:, 1:2] * box_hole
+    return lo, hi

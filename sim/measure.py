@@ -1,0 +1,274 @@
+"""A sensor head measuring physical pieces: insertion conditions, scaling, noise, glitches.
+
+Insertion conditions (temperature, speed, lift-off, position in the window,
+rim start angle and direction, off-centre mounting) are drawn as unit
+variates independent of the head, then mapped onto the head's ranges: the same
+seed inserts the same coins "the same way" on any head.
+
+Per channel ``c`` the eddy trace in hardware units is::
+
+    offset_c + baseline wander
+      + scale_c * (1 + drift_c (T_board - 20)) * exp(-k_c gap) * profile_c(x)
+      + white noise (+ a rare spike)
+
+where ``x = speed * (t - t_centre)`` and ``profile`` is the coin's response
+map seen through the coil (:mod:`sim.eddy`), with conductivities at the
+*coin's* temperature (a degree or so off the board thermistor's).  The
+baseline wander (a per-coin offset of about twice the noise and a slope of
+about the noise across the window, as an AC-coupled oscillator drifts) is why
+a feature extractor should take the baseline from the coin-free samples at
+both ends of the window: the passage always leaves ``WINDOW_MARGIN`` of the
+window free on each side when it fits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from sim.eddy import eddy_profiles, region_levels
+from sim.heads import SensorHead
+from sim.pieces import Pieces
+from sim.rim import rim_profiles
+from sim.shapes import mean_radius
+
+FloatArray = npt.NDArray[np.float64]
+
+CHUNK = 2048  # rows synthesised at once: bounds memory on heads with long traces
+WINDOW_MARGIN = 0.05  # fraction of the window kept free before and after a passage
+COIN_TEMPERATURE_SD_K = 1.0
+THERMISTOR_SD_K = 0.3
+SPEED_GATE_SD = 0.005
+COIL_HEIGHT_JITTER_MM = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class Insertion:
+    """How n coins were inserted, as unit variates. Arrays of shape (n,).
+
+    Attributes
+    ----------
+    temperature_c : ndarray
+        Board temperature.
+    coin_temperature_c : ndarray
+        The coin's own temperature (conductivity follows this one).
+    speed_u, gap_u, position_u, offcentre_u : ndarray
+        Uniform in [0, 1): mapped to the head's speed, gap, window position
+        and off-centre ranges.
+    height_z : ndarray
+        Standard normal: bounce of the coin on the rail (chord jitter).
+    rim_start, offcentre_phase : ndarray
+        Angles, radians.
+    rim_direction : ndarray
+        +1 or -1.
+    """
+
+    temperature_c: FloatArray
+    coin_temperature_c: FloatArray
+    speed_u: FloatArray
+    gap_u: FloatArray
+    position_u: FloatArray
+    offcentre_u: FloatArray
+    height_z: FloatArray
+    rim_start: FloatArray
+    offcentre_phase: FloatArray
+    rim_direction: FloatArray
+
+
+def draw_insertion(
+    n: int, rng: np.random.Generator, temperature_c: tuple[float, float]
+) -> Insertion:
+    """Insertion conditions of n coins.
+
+    Parameters
+    ----------
+    n : int
+    rng : numpy.random.Generator
+    temperature_c : (float, float)
+        Board temperature range, drawn uniformly.
+    """
+    board = rng.uniform(temperature_c[0], temperature_c[1], n)
+    return Insertion(
+        temperature_c=board,
+        coin_temperature_c=board + rng.normal(0.0, COIN_TEMPERATURE_SD_K, n),
+        speed_u=rng.uniform(0.0, 1.0, n),
+        gap_u=rng.uniform(0.0, 1.0, n),
+        position_u=rng.uniform(0.0, 1.0, n),
+        offcentre_u=rng.uniform(0.0, 1.0, n),
+        height_z=rng.normal(0.0, 1.0, n),
+        rim_start=rng.uniform(0.0, 2.0 * np.pi, n),
+        offcentre_phase=rng.uniform(0.0, 2.0 * np.pi, n),
+        rim_direction=rng.choice([-1.0, 1.0], n),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    """What the head reports for n coins (the arrays of a SignatureBatch).
+
+    Attributes
+    ----------
+    eddy_lo, eddy_hi : ndarray of shape (n, head.eddy_samples)
+    rim : ndarray of shape (n, head.rim_samples)
+    thickness_mm, speed_mm_s, temperature_c : ndarray of shape (n,)
+    """
+
+    eddy_lo: FloatArray
+    eddy_hi: FloatArray
+    rim: FloatArray
+    thickness_mm: FloatArray
+    speed_mm_s: FloatArray
+    temperature_c: FloatArray
+
+
+def _between(u: FloatArray, lo_hi: tuple[float, float]) -> FloatArray:
+    return np.asarray(lo_hi[0] + u * (lo_hi[1] - lo_hi[0]))
+
+
+def _eddy(
+    pieces: Pieces,
+    ins: Insertion,
+    speed: FloatArray,
+    head: SensorHead,
+    rng: np.random.Generator,
+) -> tuple[FloatArray, FloatArray]:
+    n = len(pieces)
+    m = head.eddy_samples
+    design = pieces.design
+    outer, core = region_levels(pieces, ins.coin_temperature_c, head.freq_hz)
+    gap = _between(ins.gap_u, head.gap_mm) + pieces.extra_gap_mm
+    # Coupling and board gain per channel: lift-off scales the whole response map down.
+    factor = np.stack(
+        [
+            head.scale[c]
+            * (1.0 + head.gain_drift_per_k[c] * (ins.temperature_c - 20.0))
+            * np.exp(-head.liftoff_per_mm[c] * gap)
+            for c in (0, 1)
+        ],
+        axis=1,
+    )
+    outer = outer * factor
+    core = None if core is None else core * factor
+
+    # Place the passage at a random time, inside the window with a margin when it fits.
+    window = head.window_s
+    passage = (pieces.diameter_mm + head.footprint_mm) / speed
+    margin = WINDOW_MARGIN * window
+    free = window - passage - 2.0 * margin
+    centre = np.where(
+        free > 0, margin + passage / 2.0 + ins.position_u * np.maximum(free, 0.0), window / 2.0
+    )
+    t = np.arange(m) / head.eddy_rate_hz
+    x = speed[:, None] * (t[None, :] - centre[:, None])
+    radius = mean_radius(design.shape, design.sides, pieces.diameter_mm, pieces.corner_radius_mm)
+    chord = np.abs(radius - (head.coil_height_mm + COIL_HEIGHT_JITTER_MM * ins.height_z))
+    lo, hi = eddy_profiles(pieces, outer, core, x, chord, head.footprint_mm)
+
+    ramp = np.linspace(-0.5, 0.5, m)[None, :]
+    traces = []
+    for c, trace in enumerate((lo, hi)):
+        noise = head.noise[c]
+        # Baseline wander: a per-coin offset and slope of the order of the noise (AC coupling).
+        wander = rng.normal(0.0, 2.0 * noise, (n, 1)) + rng.normal(0.0, noise, (n, 1)) * ramp
+        traces.append(head.offset[c] + wander + trace + rng.normal(0.0, noise, (n, m)))
+    return traces[0], traces[1]
+
+
+def _spikes(
+    eddy_lo: FloatArray,
+    eddy_hi: FloatArray,
+    rim: FloatArray,
+    head: SensorHead,
+    rng: np.random.Generator,
+) -> None:
+    """Add rare glitches in place: a sample or two hit by interference or debris."""
+    n = eddy_lo.shape[0]
+    hit = np.flatnonzero(rng.uniform(size=n) < head.spike_prob)
+    which = rng.integers(0, 3, hit.shape[0])  # lo, hi or both
+    at = rng.integers(0, eddy_lo.shape[1], hit.shape[0])
+    size = rng.choice([-1.0, 1.0], hit.shape[0]) * rng.uniform(0.2, 1.0, hit.shape[0])
+    for channel, trace in enumerate((eddy_lo, eddy_hi)):
+        sel = (which == channel) | (which == 2)
+        trace[hit[sel], at[sel]] += size[sel] * head.scale[channel]
+    rim_hit = np.flatnonzero(rng.uniform(size=n) < head.spike_prob / 2.0)
+    rim_at = rng.integers(0, rim.shape[1], rim_hit.shape[0])
+    rim[rim_hit, rim_at] += rng.uniform(0.2, 1.0, rim_hit.shape[0])
+
+
+def _measure_chunk(
+    pieces: Pieces, ins: Insertion, head: SensorHead, rng: np.random.Generator
+) -> Measurement:
+    n = len(pieces)
+    speed = _between(ins.speed_u, head.speed_mm_s)
+    eddy_lo, eddy_hi = _eddy(pieces, ins, speed, head, rng)
+    rim = rim_profiles(
+        pieces,
+        head.rim_samples,
+        ins.rim_start,
+        ins.rim_direction,
+        ins.offcentre_u * head.rim_offcentre_mm,
+        ins.offcentre_phase,
+    )
+    rim += rng.normal(0.0, head.rim_noise_mm, rim.shape)
+    _spikes(eddy_lo, eddy_hi, rim, head, rng)
+    thickness = pieces.thickness_mm + rng.normal(0.0, head.thickness_noise_mm, n)
+    return Measurement(
+        eddy_lo=eddy_lo,
+        eddy_hi=eddy_hi,
+        rim=rim,
+        # Keep every reported number inside the ranges of the signature contract.
+        thickness_mm=np.clip(thickness, 0.05, 9.95),
+        speed_mm_s=np.clip(speed * (1.0 + rng.normal(0.0, SPEED_GATE_SD, n)), 1.0, 4999.0),
+        temperature_c=np.clip(ins.temperature_c + rng.normal(0.0, THERMISTOR_SD_K, n), -40, 85),
+    )
+
+
+_Rows = TypeVar("_Rows", Pieces, Insertion)
+
+
+def _rows(obj: _Rows, sel: slice) -> _Rows:
+    """The same per-coin record restricted to rows ``sel`` (non-array fields kept)."""
+    changes = {
+        f.name: getattr(obj, f.name)[sel]
+        for f in dataclasses.fields(obj)
+        if isinstance(getattr(obj, f.name), np.ndarray)
+    }
+    return dataclasses.replace(obj, **changes)
+
+
+def measure(
+    pieces: Pieces, ins: Insertion, head: SensorHead, rng: np.random.Generator
+) -> Measurement:
+    """Measure n pieces inserted into a head.
+
+    Parameters
+    ----------
+    pieces : Pieces
+        n pieces.
+    ins : Insertion
+        n insertions.
+    head : SensorHead
+    rng : numpy.random.Generator
+        Stream for the head's noise and glitches.
+
+    Returns
+    -------
+    Measurement
+    """
+    n = len(pieces)
+    parts = []
+    for start in range(0, n, CHUNK):
+        sel = slice(start, min(n, start + CHUNK))
+        parts.append(_measure_chunk(_rows(pieces, sel), _rows(ins, sel), head, rng))
+    if len(parts) == 1:
+        return parts[0]
+    return Measurement(
+        **{
+            name: np.concatenate([getattr(p, name) for p in parts])
+            for name in (f.name for f in dataclasses.fields(Measurement))
+        }
+    )
