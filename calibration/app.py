@@ -1,0 +1,137 @@
+"""The app factory: ``create_app(settings)`` gives the calibration service's FastAPI app.
+
+Everything the app shares with the serve loop lives in a
+:class:`calibration.context.Context`; pass one in to share it (same store,
+same subscribers), or let the factory open one from the settings.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+
+from calibration import __doc__ as package_doc
+from calibration.context import Context
+from calibration.db import open_database
+from calibration.domain.keys import ensure_admin_key
+from calibration.errors import CalibrationError
+from calibration.limits import BodySizeLimit
+from calibration.metrics import RequestCounter, RequestMetrics
+from calibration.routers import audit, coins, events, health, keys, profiles, stats, teach
+from calibration.settings import Settings
+from coinval import __version__
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+
+
+def _announce(key: str) -> None:
+    print(
+        "coinval api: first start, no COINVAL_ADMIN_KEY given; the admin key is\n\n"
+        f"    {key}\n\n"
+        "It is shown this once only (the store keeps its hash): keep it safe.",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def open_context(settings: Settings, *, announce: Callable[[str], None] = _announce) -> Context:
+    """Open and migrate the store, and make the first admin key at first start."""
+    ctx = Context(
+        db=open_database(settings.db, busy_timeout_ms=settings.busy_timeout_ms),
+        settings=settings,
+    )
+    admin = settings.admin_key.get_secret_value() if settings.admin_key else None
+    generated = ensure_admin_key(ctx, admin)
+    if generated is not None:
+        announce(generated)
+    return ctx
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """Validation errors without echoing the input back (it may be large)."""
+    return [
+        {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
+        for err in exc.errors()
+    ]
+
+
+def _install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(CalibrationError)
+    async def calibration_error(_: Request, exc: CalibrationError) -> JSONResponse:
+        body: dict[str, Any] = {"detail": exc.message}
+        if exc.details is not None:
+            body["errors"] = exc.details
+        return JSONResponse(body, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _validation_errors(exc)
+        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+        where = ".".join(str(p) for p in first["loc"])
+        return JSONResponse(
+            {"detail": f"{where}: {first['msg']}" if where else first["msg"], "errors": errors},
+            status_code=422,
+        )
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        log.error(
+            "internal error on %s %s: %s",
+            request.method,
+            request.url.path,
+            type(exc).__name__,
+            exc_info=exc,
+        )
+        return JSONResponse({"detail": "internal error"}, status_code=500)
+
+
+def create_app(settings: Settings | None = None, *, context: Context | None = None) -> FastAPI:
+    """The calibration service app.
+
+    Parameters
+    ----------
+    settings : Settings, optional
+        Read from ``COINVAL_*`` environment variables when not given.
+    context : Context, optional
+        Share a context (store, subscribers) with the serve loop; opened from
+        ``settings`` when not given.
+    """
+    if context is None:
+        context = open_context(settings or Settings())
+    settings = context.settings
+    app = FastAPI(
+        title="coinval calibration service",
+        version=__version__,
+        description=(package_doc or "")
+        + "\n\nAuthenticate with `Authorization: Bearer <key>`. Roles: viewer (read), "
+        "operator (teach, inhibit, activate, classify), admin (keys, everything).",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.ctx = context
+    app.state.request_counter = RequestCounter()
+    _install_handlers(app)
+    app.include_router(health.router)
+    app.include_router(stats.metrics_router)
+    for module in (coins, profiles, teach, events, stats, audit, keys):
+        app.include_router(module.router, prefix=API_PREFIX)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    app.add_middleware(RequestMetrics, counter=app.state.request_counter)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,85 @@
+"""HTTP authentication: ``Authorization: Bearer <key>``, role checks as dependencies.
+
+401 (with ``WWW-Authenticate: Bearer``) when no valid key is given, 403 when
+the key's role is too low.  Keys never reach logs: only key ids do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from calibration.context import Context
+from calibration.domain.keys import Principal, Role, authenticate
+
+_bearer = HTTPBearer(auto_error=False, description="an API key: Authorization: Bearer <key>")
+
+
+def get_context(request: Request) -> Context:
+    """The service context the app was made with."""
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+ContextDep = Annotated[Context, Depends(get_context)]
+
+
+def _unauthorized(message: str) -> HTTPException:
+    return HTTPException(
+        status_code=status.HTTP_401_UNAUTHORIZED,
+        detail=message,
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def current_principal(
+    request: Request,
+    ctx: ContextDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The caller, from its bearer key; 401 without a valid one."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise _unauthorized("an API key is required: Authorization: Bearer <key>")
+    principal = authenticate(ctx, credentials.credentials)
+    if principal is None:
+        raise _unauthorized("the API key is not valid (unknown or revoked)")
+    request.state.key_id = principal.key_id
+    return principal
+
+
+def require(role: Role) -> Callable[[Principal], Principal]:
+    """A dependency that lets through keys of ``role`` or higher; 403 for the others."""
+
+    def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if not principal.may(role):
+            raise HTTPException(
+                status_code=status.HTTP_403_FORBIDDEN,
+                detail=f"this needs the {role.value} role; key {principal.key_id} is "
+                f"{principal.role.value}",
+            )
+        return principal
+
+    return check
+
+
+Viewer = Annotated[Principal, Depends(require(Role.viewer))]
+Operator = Annotated[Principal, Depends(require(Role.operator))]
+Admin = Annotated[Principal, Depends(require(Role.admin))]
+
+
+def metrics_access(
+    request: Request,
+    ctx: ContextDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal | None:
+    """Viewer access to /metrics, or none needed when the settings make it public."""
+    if ctx.settings.metrics_public:
+        return None
+    principal = current_principal(request, ctx, credentials)
+    return require(Role.viewer)(principal)
+
+
+MetricsAccess = Annotated[Principal | None, Depends(metrics_access)]

@@ -1,0 +1,94 @@
+"""``coinval api``: run the calibration service standalone.
+
+Wire it into ``coinval/cli.py``::
+
+    api = sub.add_parser("api", help="the calibration service (HTTP)")
+    from calibration.cli import add_api_arguments
+    add_api_arguments(api)
+    api.set_defaults(func=_cmd_api)      # _cmd_api: from calibration.cli import run_api
+
+``python -m calibration`` runs the same without the ``coinval`` front end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+
+
+def add_api_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of ``coinval api`` (environment: ``COINVAL_DB``, ``COINVAL_HOST``, ...)."""
+    parser.add_argument(
+        "--db", metavar="PATH", help="SQLite store (default $COINVAL_DB or coinval.db)"
+    )
+    parser.add_argument(
+        "--host", help="bind address (default $COINVAL_HOST or 127.0.0.1: loopback only)"
+    )
+    parser.add_argument("--port", type=int, help="TCP port (default $COINVAL_PORT or 8000)")
+    parser.add_argument("--ssl-certfile", metavar="PEM", help="serve HTTPS with this certificate")
+    parser.add_argument("--ssl-keyfile", metavar="PEM", help="the certificate's private key")
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=("critical", "error", "warning", "info", "debug"),
+        help="uvicorn log level (default info)",
+    )
+
+
+def run_api(args: argparse.Namespace) -> int:
+    """Open the store, make the first admin key if needed, serve until interrupted."""
+    import uvicorn
+
+    from calibration.app import create_app
+    from calibration.settings import Settings
+
+    overrides = {
+        name: value
+        for name, value in (("db", args.db), ("host", args.host), ("port", args.port))
+        if value is not None
+    }
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        print(f"coinval api: error: bad setting: {exc.errors()[0]['msg']}", file=sys.stderr)
+        return EXIT_USAGE
+    if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
+        print("coinval api: error: --ssl-certfile and --ssl-keyfile go together", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        app = create_app(settings)
+    except (OSError, RuntimeError, ValueError) as exc:
+        print(f"coinval api: error: cannot open the store {settings.db!r}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    scheme = "https" if args.ssl_certfile else "http"
+    print(
+        f"coinval api: serving {scheme}://{settings.host}:{settings.port} "
+        f"(docs at /docs), store {os.path.abspath(settings.db)}",
+        file=sys.stderr,
+        flush=True,
+    )
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=args.log_level,
+        ssl_certfile=args.ssl_certfile,
+        ssl_keyfile=args.ssl_keyfile,
+    )
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m calibration [--db PATH] [--host H] [--port P]``."""
+    parser = argparse.ArgumentParser(
+        prog="coinval api", description="The calibration service: teach, inhibit, roll back."
+    )
+    add_api_arguments(parser)
+    return run_api(parser.parse_args(argv))

@@ -1,0 +1,325 @@
+"""The store's connection layer: a small database interface, SQLite behind it, migrations.
+
+Everything above this module writes plain SQL with ``?`` placeholders against
+:class:`Database` / :class:`Tx`, and gets rows back as dicts.  The SQL used by
+the repository is portable (no SQLite-only functions; ``INSERT ... RETURNING``
+works on SQLite >= 3.35 and PostgreSQL), so a PostgreSQL implementation of
+this interface needs only its own connection handling, a ``?`` -> ``%s``
+placeholder translation and its own migration list (:data:`MIGRATIONS` is
+keyed by dialect).
+
+SQLite specifics live here only: WAL journal, a busy timeout so concurrent
+writers queue instead of failing, ``BEGIN IMMEDIATE`` for write transactions
+(no lock upgrades, so no deadlocks between two writers), foreign keys on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+Row = dict[str, Any]
+Params = Sequence[Any]
+
+
+class Tx(Protocol):
+    """One open transaction."""
+
+    def execute(self, sql: str, params: Params = ()) -> int:
+        """Run a statement; the number of rows it changed."""
+        ...
+
+    def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        """The first row of a query, or None."""
+        ...
+
+    def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        """Every row of a query."""
+        ...
+
+
+class Database(Protocol):
+    """A store that hands out transactions."""
+
+    dialect: str
+
+    def transaction(self, *, write: bool = False) -> Any:
+        """A context manager yielding a :class:`Tx`; commits on success, rolls back on error."""
+        ...
+
+    def schema_version(self) -> int:
+        """The newest migration applied."""
+        ...
+
+
+# -- migrations -------------------------------------------------------------------
+
+_SQLITE_V1 = """
+CREATE TABLE profiles (
+    id INTEGER PRIMARY KEY,
+    head TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    document TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    coins TEXT NOT NULL,
+    source TEXT NOT NULL,
+    note TEXT,
+    parent_id INTEGER REFERENCES profiles(id),
+    created_at TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    UNIQUE (head, version)
+);
+CREATE TRIGGER profiles_immutable BEFORE UPDATE ON profiles
+BEGIN SELECT RAISE(ABORT, 'profile versions are immutable'); END;
+CREATE TRIGGER profiles_undeletable BEFORE DELETE ON profiles
+BEGIN SELECT RAISE(ABORT, 'profile versions are never deleted'); END;
+
+CREATE TABLE heads (
+    head TEXT PRIMARY KEY,
+    active_profile_id INTEGER REFERENCES profiles(id),
+    master_inhibit INTEGER NOT NULL DEFAULT 0,
+    revision INTEGER NOT NULL DEFAULT 0,
+    updated_at TEXT NOT NULL
+);
+
+CREATE TABLE activations (
+    id INTEGER PRIMARY KEY,
+    head TEXT NOT NULL,
+    profile_id INTEGER NOT NULL REFERENCES profiles(id),
+    previous_profile_id INTEGER REFERENCES profiles(id),
+    kind TEXT NOT NULL,
+    at TEXT NOT NULL,
+    key_id TEXT NOT NULL
+);
+CREATE INDEX activations_head ON activations (head, id);
+
+CREATE TABLE coin_settings (
+    head TEXT NOT NULL,
+    coin TEXT NOT NULL,
+    inhibited INTEGER,
+    legal_tender TEXT,
+    PRIMARY KEY (head, coin)
+);
+
+CREATE TABLE teach_sessions (
+    id INTEGER PRIMARY KEY,
+    head TEXT NOT NULL,
+    coin TEXT NOT NULL,
+    security TEXT NOT NULL,
+    live INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    base_profile_id INTEGER REFERENCES profiles(id),
+    result_profile_id INTEGER REFERENCES profiles(id),
+    note TEXT,
+    created_at TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    closed_at TEXT,
+    closed_by TEXT
+);
+CREATE INDEX teach_sessions_open ON teach_sessions (head, state);
+
+CREATE TABLE teach_samples (
+    id INTEGER PRIMARY KEY,
+    session_id INTEGER NOT NULL REFERENCES teach_sessions(id),
+    signature TEXT NOT NULL,
+    source TEXT NOT NULL,
+    added_at TEXT NOT NULL
+);
+CREATE INDEX teach_samples_session ON teach_samples (session_id, id);
+
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    head TEXT NOT NULL,
+    signature_id TEXT,
+    coin TEXT,
+    accepted INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    detail TEXT,
+    profile_id INTEGER,
+    source TEXT NOT NULL,
+    signature TEXT
+);
+CREATE INDEX events_at ON events (at);
+CREATE INDEX events_head ON events (head, id);
+
+CREATE TABLE audit (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    before TEXT,
+    after TEXT
+);
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+
+CREATE TABLE api_keys (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    hash TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    revoked_at TEXT,
+    revoked_by TEXT
+);
+"""
+
+MIGRATIONS: dict[str, list[str]] = {"sqlite": [_SQLITE_V1]}
+"""Per dialect, the migrations in order; migration ``i`` brings the schema to version ``i + 1``.
+
+Append only: a released migration is never edited."""
+
+
+def utcnow() -> str:
+    """The present moment as the store writes it: ISO 8601 UTC, fixed width, sortable."""
+    return format_time(dt.datetime.now(dt.UTC))
+
+
+def format_time(moment: dt.datetime) -> str:
+    """A timezone-aware moment in the store's fixed-width UTC text form."""
+    if moment.tzinfo is None:
+        raise ValueError("a stored moment must be timezone-aware")
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class _SqliteTx:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, params: Params = ()) -> int:
+        return self._conn.execute(sql, tuple(params)).rowcount
+
+    def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        row = self._conn.execute(sql, tuple(params)).fetchone()
+        return dict(row) if row is not None else None
+
+    def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        return [dict(r) for r in self._conn.execute(sql, tuple(params)).fetchall()]
+
+
+class SqliteDatabase:
+    """The default store: one SQLite file in WAL mode.
+
+    A connection is opened per transaction (cheap for SQLite, and safe from any
+    thread or forked process); :meth:`migrate` must run once before use.
+    """
+
+    dialect = "sqlite"
+
+    def __init__(self, path: str | Path, *, busy_timeout_ms: int = 30_000) -> None:
+        self.path = str(path)
+        self.busy_timeout_ms = busy_timeout_ms
+        self._migrate_lock = threading.Lock()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path,
+            timeout=self.busy_timeout_ms / 1000,
+            isolation_level=None,  # we issue BEGIN/COMMIT ourselves
+            check_same_thread=False,
+        )
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+        conn.execute("PRAGMA synchronous = FULL")
+        return conn
+
+    @contextmanager
+    def transaction(self, *, write: bool = False) -> Iterator[Tx]:
+        """Run a block in one transaction: all of it is committed, or none of it."""
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield _SqliteTx(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            self._commit(conn)
+        finally:
+            conn.close()
+
+    def _commit(self, conn: sqlite3.Connection) -> None:
+        conn.execute("COMMIT")
+
+    def schema_version(self) -> int:
+        conn = self._connect()
+        try:
+            return int(conn.execute("PRAGMA user_version").fetchone()[0])
+        finally:
+            conn.close()
+
+    def migrate(self) -> int:
+        """Bring the schema to the newest version; returns that version.
+
+        Each migration runs in its own transaction together with the version
+        bump, so a crash leaves the schema at one version or the next.
+        """
+        steps = MIGRATIONS[self.dialect]
+        with self._migrate_lock:
+            conn = self._connect()
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+                if version > len(steps):
+                    raise RuntimeError(
+                        f"the store {self.path!r} has schema version {version}, newer than this "
+                        f"coinval supports ({len(steps)}); upgrade coinval"
+                    )
+                for number, script in enumerate(steps[version:], start=version + 1):
+                    conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+                        if current >= number:  # another process migrated meanwhile
+                            conn.execute("ROLLBACK")
+                            continue
+                        for statement in _split_sql(script):
+                            conn.execute(statement)
+                        conn.execute(f"PRAGMA user_version = {number}")
+                    except BaseException:
+                        conn.execute("ROLLBACK")
+                        raise
+                    conn.execute("COMMIT")
+                return int(conn.execute("PRAGMA user_version").fetchone()[0])
+            finally:
+                conn.close()
+
+
+def _split_sql(script: str) -> list[str]:
+    """Statements of a migration script (triggers hold ``;`` inside BEGIN ... END)."""
+    statements: list[str] = []
+    buf = ""
+    for part in script.split(";"):
+        buf += part + ";"
+        if sqlite3.complete_statement(buf):
+            if buf.strip(" \n;"):
+                statements.append(buf.strip())
+            buf = ""
+    return statements
+
+
+def latest_schema_version(dialect: str = "sqlite") -> int:
+    """The schema version this code expects."""
+    return len(MIGRATIONS[dialect])
+
+
+def open_database(target: str | Path, *, busy_timeout_ms: int = 30_000) -> SqliteDatabase:
+    """Open (and migrate) the store at ``target``, a SQLite file path."""
+    text = str(target)
+    if text.startswith(("postgres://", "postgresql://")):
+        raise ValueError("PostgreSQL is not wired in yet: give a SQLite file path")
+    if text.startswith("sqlite:///"):
+        text = text[len("sqlite:///") :]
+    database = SqliteDatabase(text, busy_timeout_ms=busy_timeout_ms)
+    database.migrate()
+    return database

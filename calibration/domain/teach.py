@@ -1,0 +1,487 @@
+"""Teach sessions: one coin on one head, fed genuine coins, previewed, committed or abandoned.
+
+A session teaches a single coin with ``coinval.teach.teach`` and merges the
+new acceptance region into a copy of the head's active profile (or the base
+chosen at start): the other coins' regions and positions are kept as they are.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+from typing import Any, cast
+
+import numpy as np
+
+from calibration.context import Context, apply_settings
+from calibration.db import Row, Tx, utcnow
+from calibration.domain import signatures as sigs
+from calibration.domain.common import check_coin, check_head
+from calibration.domain.profiles import activate_in, insert_version_in
+from calibration.errors import ConflictError, InvalidError, NotFoundError
+from calibration.repository import audit
+from calibration.repository import events as events_repo
+from calibration.repository import heads as heads_repo
+from calibration.repository import profiles as profiles_repo
+from calibration.repository import teach as teach_repo
+from coinval.classifier import SECURITY_LEVELS, CoinClassifier, SecurityLevel
+from coinval.engine import Engine
+from coinval.features import FEATURE_NAMES, CoinFeatures, extract_signatures
+from coinval.legal_tender import LONDON
+from coinval.profile import Profile, ProfileError, profile_from_json_dict
+from coinval.signature import Signature
+from coinval.teach import MIN_COINS, TeachError, TeachReport, teach
+
+MAX_CHANGES_LISTED = 50
+
+
+def _session(row: Row) -> dict[str, Any]:
+    out = dict(row)
+    out["live"] = bool(out["live"])
+    out["count"] = int(out.get("count") or 0)
+    return out
+
+
+def _get_open(tx: Tx, session_id: int) -> Row:
+    row = teach_repo.get_session(tx, session_id)
+    if row is None:
+        raise NotFoundError(f"no teach session with id {session_id}")
+    if row["state"] != "open":
+        raise ConflictError(f"teach session {session_id} is {row['state']}, no longer open")
+    return row
+
+
+def normalise_security(level: str) -> SecurityLevel:
+    """``standard``, ``narrow`` or ``very narrow`` (``very-narrow`` taken too)."""
+    text = level.replace("-", " ").replace("_", " ")
+    if text not in SECURITY_LEVELS:
+        raise InvalidError(f"security must be standard, narrow or very-narrow, not {level!r}")
+    return cast(SecurityLevel, text)
+
+
+def start(
+    ctx: Context,
+    actor: str,
+    *,
+    head: str,
+    coin: str,
+    security: str = "standard",
+    live: bool = False,
+    base_profile_id: int | None = None,
+    note: str | None = None,
+) -> dict[str, Any]:
+    """Open a teach session for ``coin`` on ``head``.
+
+    ``base_profile_id`` fixes the version the new region is merged into;
+    without it the head's active profile at commit time is used.  ``live``
+    sessions also take coins the serve loop feeds with :func:`feed_live`.
+    """
+    check_head(head)
+    check_coin(coin)
+    level = normalise_security(security)
+    now = ctx.now()
+    with ctx.db.transaction(write=True) as tx:
+        if base_profile_id is not None:
+            base = profiles_repo.get_profile(tx, base_profile_id)
+            if base is None:
+                raise NotFoundError(f"no profile with id {base_profile_id}")
+            if base["head"] != head:
+                raise ConflictError(f"profile {base_profile_id} belongs to head {base['head']!r}")
+        heads_repo.ensure_head(tx, head, now)
+        row = teach_repo.insert_session(
+            tx,
+            head=head,
+            coin=coin,
+            security=level,
+            live=live,
+            base_profile_id=base_profile_id,
+            note=note,
+            at=now,
+            by=actor,
+        )
+        audit.append(
+            tx,
+            at=now,
+            key_id=actor,
+            action="teach.start",
+            target=f"teach:{row['id']}",
+            after={
+                "head": head,
+                "coin": coin,
+                "security": level,
+                "live": live,
+                "base_profile_id": base_profile_id,
+            },
+        )
+    return _session({**row, "count": 0})
+
+
+def get(ctx: Context, session_id: int) -> dict[str, Any]:
+    """A session's state and sample count."""
+    with ctx.db.transaction() as tx:
+        row = teach_repo.get_session(tx, session_id)
+    if row is None:
+        raise NotFoundError(f"no teach session with id {session_id}")
+    return _session(row)
+
+
+def list_sessions(
+    ctx: Context, *, head: str | None, state: str | None, limit: int
+) -> list[dict[str, Any]]:
+    """Sessions, newest first."""
+    with ctx.db.transaction() as tx:
+        return [
+            _session(r) for r in teach_repo.list_sessions(tx, head=head, state=state, limit=limit)
+        ]
+
+
+def add_upload(
+    ctx: Context, actor: str, session_id: int, body: bytes, content_type: str | None
+) -> dict[str, Any]:
+    """Feed uploaded signatures; the valid ones are kept, the bad ones reported by index."""
+    with ctx.db.transaction() as tx:
+        head = _get_open(tx, session_id)["head"]
+    items = sigs.validate(sigs.decode(body, content_type), head=head)
+    good = [sigs.to_text(i.signature) for i in items if i.signature is not None]
+    rejected = [i.problem() for i in items if i.signature is None]
+    if not good:
+        raise InvalidError(
+            f"none of the {len(items)} uploaded signatures is valid", details=rejected
+        )
+    now = ctx.now()
+    with ctx.db.transaction(write=True) as tx:
+        row = _get_open(tx, session_id)
+        before = int(row["count"])
+        teach_repo.add_samples(tx, session_id, good, source="upload", at=now)
+        audit.append(
+            tx,
+            at=now,
+            key_id=actor,
+            action="teach.samples",
+            target=f"teach:{session_id}",
+            before={"count": before},
+            after={"count": before + len(good), "added": len(good), "rejected": len(rejected)},
+        )
+    return {"added": len(good), "rejected": rejected, "count": before + len(good)}
+
+
+def feed_live(ctx: Context, head: str, signature: Signature) -> list[int]:
+    """Give one live coin to every open live session of ``head``; their ids.
+
+    The serve loop calls this for each validated signature while an operator
+    teaches by inserting coins.
+    """
+    text = sigs.to_text(signature)
+    with ctx.db.transaction(write=True) as tx:
+        ids = teach_repo.open_live_sessions(tx, head)
+        now = ctx.now()
+        for session_id in ids:
+            teach_repo.add_samples(tx, session_id, [text], source="live", at=now)
+    return ids
+
+
+def _samples(ctx: Context, session_id: int) -> tuple[Row, list[Signature]]:
+    with ctx.db.transaction() as tx:
+        row = teach_repo.get_session(tx, session_id)
+        if row is None:
+            raise NotFoundError(f"no teach session with id {session_id}")
+        texts = teach_repo.samples(tx, session_id)
+    return row, [sigs.from_text(t) for t in texts]
+
+
+def _teach_one(row: Row, samples: list[Signature]) -> tuple[Profile, TeachReport]:
+    coin = str(row["coin"])
+    try:
+        return teach(
+            {coin: samples},
+            head=row["head"],
+            security={coin: cast(SecurityLevel, row["security"])},
+        )
+    except TeachError as exc:
+        raise InvalidError(f"teach refused: {exc}") from None
+
+
+def _spread(feats: CoinFeatures) -> dict[str, Any]:
+    x = feats.values
+    med = np.median(x, axis=0)
+    mad = 1.4826 * np.median(np.abs(x - med), axis=0)
+    return {
+        name: {
+            "median": float(med[j]),
+            "robust_sd": float(mad[j]),
+            "relative": float(mad[j] / abs(med[j])) if med[j] != 0 else None,
+        }
+        for j, name in enumerate(FEATURE_NAMES)
+    }
+
+
+def progress(ctx: Context, session_id: int) -> dict[str, Any]:
+    """How the session stands: count, spread, outliers found, whether it can be committed."""
+    row, samples = _samples(ctx, session_id)
+    out: dict[str, Any] = _session({**row, "count": len(samples)})
+    out.update(
+        ready=False,
+        problem=None,
+        outliers=[],
+        warnings=[],
+        spread=None,
+        temperature_c=None,
+        edge_counts=None,
+    )
+    if samples:
+        feats = extract_signatures(samples)
+        out["spread"] = _spread(feats)
+        out["temperature_c"] = {
+            "min": float(feats.temperature_c.min()),
+            "max": float(feats.temperature_c.max()),
+        }
+        out["edge_counts"] = {str(k): v for k, v in Counter(feats.edge_count.tolist()).items()}
+    if len(samples) < MIN_COINS:
+        out["problem"] = f"{len(samples)} coins so far; at least {MIN_COINS} are needed"
+        return out
+    try:
+        _, report = _teach_one(row, samples)
+    except InvalidError as exc:
+        out["problem"] = exc.message
+        return out
+    out["ready"] = row["state"] == "open"
+    out["outliers"] = report.dropped.get(str(row["coin"]), [])
+    out["warnings"] = report.warnings
+    return out
+
+
+def merge(base: Profile | None, taught: Profile, coin: str, head: str, created: str) -> Profile:
+    """``base`` with ``coin``'s region replaced (or added) by the one in ``taught``.
+
+    Positions of the other coins do not move; a new coin takes the next one.
+
+    Raises
+    ------
+    InvalidError
+        When the result is not a valid profile (e.g. a 17th coin).
+    """
+    fresh = taught.to_json_dict()
+    if base is None:
+        doc = fresh
+        doc["head"] = doc.get("head") or head
+    else:
+        doc = base.to_json_dict()
+        doc["coins"] = {**doc["coins"], coin: fresh["coins"][coin]}
+        doc["teach_notes"] = {**doc.get("teach_notes", {}), coin: fresh["teach_notes"][coin]}
+    doc["created"] = created
+    try:
+        return profile_from_json_dict(doc)
+    except ProfileError as exc:
+        raise InvalidError(f"the merged profile is not valid: {exc}") from None
+
+
+def _base_id(tx: Tx, row: Row) -> int | None:
+    if row["base_profile_id"] is not None:
+        return int(row["base_profile_id"])
+    head = heads_repo.get_head(tx, row["head"])
+    if head is None or head["active_profile_id"] is None:
+        return None
+    return int(head["active_profile_id"])
+
+
+def _load(tx: Tx, profile_id: int | None) -> Profile | None:
+    if profile_id is None:
+        return None
+    prof = profiles_repo.get_profile(tx, profile_id, document=True)
+    assert prof is not None
+    return profile_from_json_dict(json.loads(prof["document"]))
+
+
+def _nearness(candidate: Profile, coin: str, feats: CoinFeatures) -> list[dict[str, Any]]:
+    """How close the new region comes to each other taught coin."""
+    clf = candidate.classifier
+    mine = clf.coins_.index(coin)
+    dev = clf.deviation(feats)  # (n, n_coins)
+    single = CoinClassifier.from_dict({coin: clf.to_dict()[coin]})
+    out = []
+    for c, other in enumerate(clf.coins_):
+        if c == mine:
+            continue
+        centre = CoinFeatures(
+            values=clf.mean_[c][None, :],
+            edge_count=clf.edge_count_[c : c + 1],
+            temperature_c=clf.t_ref_[c : c + 1],
+        )
+        centre_dev = float(single.deviation(centre)[0, 0])
+        samples_dev = dev[:, c]
+        closest = float(samples_dev.min()) if samples_dev.size else float("inf")
+        inside = int((samples_dev <= 1.0).sum())
+        out.append(
+            {
+                "coin": other,
+                "samples_inside_its_region": inside,
+                "closest_sample_deviation": closest if np.isfinite(closest) else None,
+                "its_centre_deviation": centre_dev if np.isfinite(centre_dev) else None,
+                "conflict": bool(inside > 0 or (np.isfinite(centre_dev) and centre_dev <= 1.0)),
+            }
+        )
+    out.sort(key=lambda e: e["closest_sample_deviation"] or float("inf"))
+    return out
+
+
+def _replay(events: list[Row], current: Engine | None, candidate: Engine) -> dict[str, Any]:
+    """Decide recent live traffic with the candidate (and the current profile)."""
+    parsed = [(e, sigs.from_text(e["signature"])) for e in reversed(events)]
+    before: dict[int, tuple[str | None, str]] = {}
+    after: dict[int, tuple[str | None, str]] = {}
+    by_day: dict[str, list[tuple[Row, Signature]]] = {}
+    for event, sig in parsed:
+        by_day.setdefault(str(event["at"])[:10], []).append((event, sig))
+    for group in by_day.values():
+        moment = dt.datetime.fromisoformat(str(group[0][0]["at"]).replace("Z", "+00:00"))
+        moment = moment.astimezone(LONDON)
+        signatures = [s for _, s in group]
+        new = candidate.decide_signatures(signatures, moment)
+        old = current.decide_signatures(signatures, moment) if current else None
+        for k, (event, _) in enumerate(group):
+            after[event["id"]] = (new[k].coin, new[k].reason)
+            before[event["id"]] = (
+                (old[k].coin, old[k].reason) if old else (event["coin"], event["reason"])
+            )
+    changes = [
+        {
+            "event_id": event["id"],
+            "at": event["at"],
+            "recorded": {"coin": event["coin"], "reason": event["reason"]},
+            "current": {"coin": before[event["id"]][0], "reason": before[event["id"]][1]},
+            "candidate": {"coin": after[event["id"]][0], "reason": after[event["id"]][1]},
+        }
+        for event, _ in parsed
+        if before[event["id"]] != after[event["id"]]
+    ]
+
+    def tally(d: dict[int, tuple[str | None, str]]) -> dict[str, int]:
+        return dict(Counter(f"{reason}:{coin}" if coin else reason for coin, reason in d.values()))
+
+    return {
+        "events": len(parsed),
+        "current": tally(before),
+        "candidate": tally(after),
+        "changed": len(changes),
+        "changes": changes[:MAX_CHANGES_LISTED],
+    }
+
+
+def preview(ctx: Context, session_id: int) -> dict[str, Any]:
+    """What committing would do, without committing.
+
+    * ``self``: how many of the session's own coins the new region accepts;
+    * ``other_coins``: how close the new region comes to each other taught coin
+      (session coins inside another region, that coin's centre against the new
+      region, in tolerances: <= 1 is inside);
+    * ``replay``: recent live decisions of the head that kept their signature,
+      decided again by the current and by the candidate profile.
+    """
+    row, samples = _samples(ctx, session_id)
+    if row["state"] != "open":
+        raise ConflictError(f"teach session {session_id} is {row['state']}, no longer open")
+    if len(samples) < MIN_COINS:
+        raise InvalidError(f"{len(samples)} coins so far; at least {MIN_COINS} are needed")
+    coin, head = str(row["coin"]), str(row["head"])
+    taught, report = _teach_one(row, samples)
+    with ctx.db.transaction() as tx:
+        base_id = _base_id(tx, row)
+        base = _load(tx, base_id)
+        settings = heads_repo.coin_settings(tx, head)
+        head_row = heads_repo.get_head(tx, head)
+        events = events_repo.recent_with_signatures(tx, head, ctx.settings.preview_events)
+    candidate = merge(base, taught, coin, head, utcnow())
+    master = bool(head_row["master_inhibit"]) if head_row else False
+    feats = extract_signatures(samples)
+    own = candidate.classifier.deviation(feats)[:, candidate.classifier.coins_.index(coin)]
+    current = ctx.engine(head)
+    cand_engine = Engine(apply_settings(candidate, settings, master))
+    return {
+        "session": _session({**row, "count": len(samples)}),
+        "base_profile_id": base_id,
+        "coins": candidate.coins,
+        "replaces_region": base is not None and coin in base.coins,
+        "outliers": report.dropped.get(coin, []),
+        "warnings": report.warnings,
+        "self": {"samples": len(samples), "inside_new_region": int((own <= 1.0).sum())},
+        "other_coins": _nearness(candidate, coin, feats),
+        "replay": _replay(events, current[1] if current else None, cand_engine),
+    }
+
+
+def commit(
+    ctx: Context, actor: str, session_id: int, *, activate: bool = False, note: str | None = None
+) -> dict[str, Any]:
+    """Teach the coin and store the merged profile as a new version (and activate it if asked).
+
+    Merge, new version, session close and activation happen in one
+    transaction: two operators committing at once both get their coin in,
+    one after the other, and a crash leaves the old state or the new one.
+    """
+    row, samples = _samples(ctx, session_id)
+    if row["state"] != "open":
+        raise ConflictError(f"teach session {session_id} is {row['state']}, no longer open")
+    if len(samples) < MIN_COINS:
+        raise InvalidError(f"{len(samples)} coins so far; at least {MIN_COINS} are needed")
+    coin, head = str(row["coin"]), str(row["head"])
+    taught, report = _teach_one(row, samples)
+    now = ctx.now()
+    with ctx.db.transaction(write=True) as tx:
+        _get_open(tx, session_id)
+        base_id = _base_id(tx, row)
+        candidate = merge(_load(tx, base_id), taught, coin, head, now)
+        meta = insert_version_in(
+            tx,
+            actor,
+            candidate,
+            head=head,
+            source="teach",
+            note=note or row["note"],
+            parent_id=base_id,
+            now=now,
+            audit_extra={
+                "session": session_id,
+                "coin": coin,
+                "samples": len(samples),
+                "dropped": report.dropped.get(coin, []),
+            },
+        )
+        if not teach_repo.close_session(
+            tx, session_id, state="committed", result_profile_id=meta["id"], at=now, by=actor
+        ):
+            raise ConflictError(f"teach session {session_id} was closed meanwhile")
+        audit.append(
+            tx,
+            at=now,
+            key_id=actor,
+            action="teach.commit",
+            target=f"teach:{session_id}",
+            before={"state": "open"},
+            after={"state": "committed", "profile_id": meta["id"], "version": meta["version"]},
+        )
+        if activate:
+            meta["activation"] = activate_in(tx, actor, head, meta["id"], kind="activate", now=now)
+    if activate:
+        ctx.changed(head)
+    return {"profile": meta, "warnings": report.warnings, "outliers": report.dropped.get(coin, [])}
+
+
+def abandon(ctx: Context, actor: str, session_id: int) -> dict[str, Any]:
+    """Close a session without teaching; its coins are kept for the record."""
+    now = ctx.now()
+    with ctx.db.transaction(write=True) as tx:
+        _get_open(tx, session_id)
+        teach_repo.close_session(
+            tx, session_id, state="abandoned", result_profile_id=None, at=now, by=actor
+        )
+        audit.append(
+            tx,
+            at=now,
+            key_id=actor,
+            action="teach.abandon",
+            target=f"teach:{session_id}",
+            before={"state": "open"},
+            after={"state": "abandoned"},
+        )
+    return get(ctx, session_id)

@@ -1,0 +1,121 @@
+"""Decision events: classify uploads, read recent decisions, follow them live (SSE)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from calibration.auth import ContextDep, Operator, Viewer
+from calibration.domain import events as domain
+from calibration.routers._bodies import SIGNATURES_BODY
+
+router = APIRouter(tags=["events"])
+
+Since = Annotated[dt.datetime | None, Query(description="from this moment (ISO, with zone)")]
+Until = Annotated[dt.datetime | None, Query(description="before this moment (ISO, with zone)")]
+
+
+@router.post(
+    "/heads/{head}/classify",
+    summary="Decide uploaded signatures with the head's active profile",
+    openapi_extra=SIGNATURES_BODY,
+)
+async def classify(
+    head: str,
+    request: Request,
+    ctx: ContextDep,
+    _: Operator,
+    at: Annotated[
+        dt.datetime | None, Query(description="decide as of this moment (default: now)")
+    ] = None,
+    record: Annotated[bool, Query(description="record the decisions as events")] = True,
+) -> dict[str, Any]:
+    """One decision per signature, in order; a bad signature gets ``invalid`` with the rule."""
+    body = await request.body()
+    if at is not None and at.tzinfo is None:
+        at = at.replace(tzinfo=dt.UTC)
+    return await run_in_threadpool(
+        domain.classify,
+        ctx,
+        head=head,
+        body=body,
+        content_type=request.headers.get("content-type"),
+        at=at,
+        record=record,
+    )
+
+
+@router.get("/events", summary="Recent decisions, newest first, filtered and paged")
+def events(
+    ctx: ContextDep,
+    _: Viewer,
+    head: str | None = None,
+    coin: str | None = None,
+    reason: str | None = None,
+    since: Since = None,
+    until: Until = None,
+    before: Annotated[int | None, Query(ge=1, description="page cursor: next_before")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """Pass ``next_before`` back as ``before`` for the next page."""
+    flt = domain.check_filter(head, coin, reason, since, until)
+    return domain.page(ctx, flt, before=before, limit=limit)
+
+
+@router.get(
+    "/events/stream",
+    summary="Live decisions as server-sent events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def stream(
+    request: Request,
+    ctx: ContextDep,
+    _: Viewer,
+    head: str | None = None,
+    coin: str | None = None,
+    reason: str | None = None,
+    after: Annotated[int | None, Query(ge=0, description="start after this event id")] = None,
+    max_events: Annotated[int | None, Query(ge=1, description="end after this many")] = None,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
+    """``event: decision`` per new event, ``id`` the event id (so clients resume with
+    ``Last-Event-ID``); a comment line every few seconds keeps the connection open."""
+    flt = domain.check_filter(head, coin, reason, None, None)
+    if after is None and last_event_id is not None and last_event_id.isdigit():
+        after = int(last_event_id)
+    start = after if after is not None else await run_in_threadpool(domain.last_event_id, ctx)
+    poll, heartbeat = ctx.settings.sse_poll_s, ctx.settings.sse_heartbeat_s
+
+    async def generate() -> AsyncIterator[str]:
+        last, sent, quiet_since = start, 0, time.monotonic()
+        yield "retry: 2000\n\n"
+        while not await request.is_disconnected():
+            rows = await run_in_threadpool(domain.newer, ctx, flt, last)
+            for row in rows:
+                last = row["id"]
+                yield f"id: {row['id']}\nevent: decision\ndata: {json.dumps(row)}\n\n"
+                sent += 1
+                if max_events is not None and sent >= max_events:
+                    return
+            if rows:
+                quiet_since = time.monotonic()
+                continue
+            if time.monotonic() - quiet_since >= heartbeat:
+                quiet_since = time.monotonic()
+                yield ": keep-alive\n\n"
+            await asyncio.sleep(poll)
+
+    return StreamingResponse(
+        generate(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,47 @@
+"""Service configuration: flags and ``COINVAL_*`` environment variables.
+
+Every field can be set from the environment with the ``COINVAL_`` prefix
+(``COINVAL_DB``, ``COINVAL_ADMIN_KEY``, ``COINVAL_MAX_BODY_BYTES`` ...); the
+command line overrides the environment for the few it exposes.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_HEAD = "default"
+
+
+class Settings(BaseSettings):
+    """Configuration of the calibration service."""
+
+    model_config = SettingsConfigDict(env_prefix="COINVAL_", extra="ignore")
+
+    db: str = Field(default="coinval.db", description="SQLite file of the store")
+    host: str = Field(default="127.0.0.1", description="bind address (loopback by default)")
+    port: int = Field(default=8000, ge=0, le=65535)
+    admin_key: SecretStr | None = Field(
+        default=None,
+        description="first admin key, stored hashed at first start (else one is generated)",
+    )
+    max_body_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        gt=0,
+        description="request bodies larger than this are refused with 413",
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list, description="origins allowed by CORS; empty: CORS off"
+    )
+    metrics_public: bool = Field(
+        default=False, description="serve /metrics without a key (for a scraper on loopback)"
+    )
+    store_event_signatures: bool = Field(
+        default=True, description="keep each decided signature with its event (for previews)"
+    )
+    preview_events: int = Field(
+        default=500, ge=0, description="recent events with signatures a teach preview replays"
+    )
+    sse_poll_s: float = Field(default=0.25, gt=0, description="live-event stream poll interval")
+    sse_heartbeat_s: float = Field(default=15.0, gt=0, description="keep-alive comment interval")
+    busy_timeout_ms: int = Field(default=30_000, ge=0, description="SQLite lock wait")
