@@ -59,9 +59,9 @@ class Allowance:
 _LEVEL = Allowance(rel_below=0.06, rel_above=0.06, rel_per_kelvin=0.002)
 # High vs low frequency: conductivity of the same alloy family, barely moved by
 # batches (a 15 % different metal moves it several times more).
-_FREQUENCY_RATIO = Allowance(ratio=0.04)
+_FREQUENCY_RATIO = Allowance(ratio=0.02)
 # Core vs ring: core size, plating thickness and plating wear all move it.
-_CORE_RATIO = Allowance(ratio=0.06)
+_CORE_RATIO = Allowance(ratio=0.12)
 
 ALLOWANCES: dict[str, Allowance] = {
     # Wear takes metal off: more room below than above.
@@ -84,6 +84,7 @@ ALLOWANCES: dict[str, Allowance] = {
     "hi_core_vs_ring": _CORE_RATIO,
     "hi_vs_lo_ring": _FREQUENCY_RATIO,
     "hi_vs_lo_core": _FREQUENCY_RATIO,
+    "hi_vs_lo_level": _FREQUENCY_RATIO,
 }
 
 # (statistical half-width in scales, fraction of the batch allowance) per level.

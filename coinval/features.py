@@ -60,6 +60,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "hi_core_vs_ring",
     "hi_vs_lo_ring",
     "hi_vs_lo_core",
+    "hi_vs_lo_level",
 )
 """Continuous features, in column order of :attr:`CoinFeatures.values`."""
 
@@ -235,9 +236,9 @@ def eddy_features(
 
     Returns
     -------
-    ndarray of shape (n, 11)
+    ndarray of shape (n, 12)
         inductive_width_mm, lo_level, hi_level, lo_ring, lo_core, hi_ring, hi_core,
-        lo_core_vs_ring, hi_core_vs_ring, hi_vs_lo_ring, hi_vs_lo_core.
+        lo_core_vs_ring, hi_core_vs_ring, hi_vs_lo_ring, hi_vs_lo_core, hi_vs_lo_level.
     """
     traces = np.stack([eddy_lo, eddy_hi]).astype(np.float64, copy=False)  # (2, n, N)
     _, n, length = traces.shape
@@ -293,6 +294,7 @@ def eddy_features(
             _contrast(core[1], ring[1], eps[1]),
             _contrast(ring[1], ring[0], eps[0] + eps[1]),
             _contrast(core[1], core[0], eps[0] + eps[1]),
+            _contrast(level[1], level[0], eps[0] + eps[1]),
         ],
         axis=1,
     )
