@@ -23,8 +23,9 @@ from typing import Any, Literal, Self
 
 import numpy as np
 import numpy.typing as npt
+from scipy import stats
 
-from coinval.features import EDGED_ONLY, FEATURE_NAMES, CoinFeatures
+from coinval.features import EDGED_ONLY, FEATURE_NAMES, INDUCTIVE, CoinFeatures
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -59,9 +60,9 @@ class Allowance:
 _LEVEL = Allowance(rel_below=0.06, rel_above=0.06, rel_per_kelvin=0.002)
 # High vs low frequency: conductivity of the same alloy family, barely moved by
 # batches (a 15 % different metal moves it several times more).
-_FREQUENCY_RATIO = Allowance(ratio=0.02)
+_FREQUENCY_RATIO = Allowance(ratio=0.04)
 # Core vs ring: core size, plating thickness and plating wear all move it.
-_CORE_RATIO = Allowance(ratio=0.12)
+_CORE_RATIO = Allowance(ratio=0.2)
 
 ALLOWANCES: dict[str, Allowance] = {
     # Wear takes metal off: more room below than above.
@@ -93,6 +94,19 @@ SECURITY_SETTINGS: dict[SecurityLevel, tuple[float, float]] = {
     "narrow": (4.5, 0.75),
     "very narrow": (3.5, 0.55),
 }
+
+# The joint (Mahalanobis) test on the inductive features: false-rejection rate
+# per security level of a chi-square bound, and how much of the batch allowance
+# counts as one standard deviation of unseen batch-to-batch variation.
+JOINT_ALPHA: dict[SecurityLevel, float] = {
+    "standard": 1e-5,
+    "narrow": 1e-4,
+    "very narrow": 1e-3,
+}
+_ALLOWANCE_SIGMAS = 3.0
+# Covariance shrinkage towards its diagonal: 25-60 teach coins estimate a
+# dozen variances well, their correlations less so.
+_SHRINK = 0.2
 
 # Slopes are shrunk towards zero as if this many kelvin of spread were missing:
 # a teach done at one temperature must not invent a slope from noise.
@@ -130,6 +144,9 @@ class CoinClassifier:
         Centre at ``t_ref_``, change per kelvin, residual standard deviation.
     edge_count_ : ndarray of shape (n_coins,)
         Required rim edge count, 0 when the coin has no edges to require.
+    covariance_ : ndarray of shape (n_coins, n_inductive, n_inductive)
+        Shrunk residual covariance of the inductive features, where lift-off
+        and speed show up as correlations the joint test discounts.
     security_ : list of str, length n_coins
     """
 
@@ -142,6 +159,7 @@ class CoinClassifier:
     slope_: FloatArray
     scale_: FloatArray
     edge_count_: IntArray
+    covariance_: FloatArray
     security_: list[SecurityLevel]
 
     def fit(
@@ -170,6 +188,8 @@ class CoinClassifier:
         self.slope_ = np.zeros(shape)
         self.scale_ = np.zeros(shape)
         self.edge_count_ = np.zeros(len(coins), dtype=np.int64)
+        n_i = len(INDUCTIVE)
+        self.covariance_ = np.zeros((len(coins), n_i, n_i))
         self.security_ = []
         for c, coin in enumerate(coins):
             feats = features_by_coin[coin]
@@ -191,14 +211,43 @@ class CoinClassifier:
             self.mean_[c] = x_mean
             self.slope_[c] = slope
             self.scale_[c] = np.maximum(scale, 1e-9 + 1e-6 * np.abs(x_mean))
+            r = resid[:, INDUCTIVE]
+            cov = (r.T @ r) / max(n - 2, 1)
+            cov = (1.0 - _SHRINK) * cov + _SHRINK * np.diag(np.diag(cov))
+            floor = self.scale_[c, INDUCTIVE] ** 2
+            self.covariance_[c] = cov + np.diag(1e-6 * floor)
             counts = np.bincount(feats.edge_count, minlength=17)
             mode = int(np.argmax(counts))
             if mode >= 3 and counts[mode] >= _EDGE_AGREEMENT * n:
                 self.edge_count_[c] = mode
             self.security_.append(security.get(coin, "standard"))
+        self._prepare()
         return self
 
+    def _prepare(self) -> None:
+        """Precompute what decisions reuse: inverse joint covariances per coin."""
+        abs_lo, abs_hi, rel_lo, rel_hi, ratio, _ = _allowance_arrays()
+        mag = np.abs(self.mean_)
+        allowance = np.maximum(abs_lo, abs_hi) + np.maximum(rel_lo, rel_hi) * mag
+        allowance = allowance + ratio * 0.5 * (1.0 - np.minimum(mag, 1.0) ** 2)
+        f = np.array([SECURITY_SETTINGS[s][1] for s in self.security_])[:, None]
+        extra = (f * allowance[:, INDUCTIVE] / _ALLOWANCE_SIGMAS) ** 2
+        joint = self.covariance_ + extra[:, :, None] * np.eye(len(INDUCTIVE))[None]
+        self._joint_inverse = np.linalg.inv(joint)
+        self._joint_bound = np.array(
+            [stats.chi2.ppf(1.0 - JOINT_ALPHA[s], len(INDUCTIVE)) for s in self.security_]
+        )
+
     # -- decision --------------------------------------------------------------
+
+    def _widen(self, temperature_c: FloatArray) -> FloatArray:
+        """Prediction-interval widening at each coin's temperature, shape (n, n_coins)."""
+        dt = temperature_c[:, None] - self.t_ref_[None, :]
+        n = self.n_samples_[None, :].astype(np.float64)
+        out: FloatArray = np.sqrt(
+            1.0 + 1.0 / n + dt**2 / (self.t_sxx_[None, :] + n * _SLOPE_PRIOR_K**2)
+        )
+        return out
 
     def _bounds(self, temperature_c: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         """Centre and tolerances below/above, each of shape (n, n_coins, n_features)."""
@@ -207,9 +256,7 @@ class CoinClassifier:
         f = np.array([SECURITY_SETTINGS[s][1] for s in self.security_])[None, :, None]
         dt = temperature_c[:, None] - self.t_ref_[None, :]  # (n, C)
         centre = self.mean_[None] + self.slope_[None] * dt[:, :, None]
-        n = self.n_samples_[None, :].astype(np.float64)
-        widen = np.sqrt(1.0 + 1.0 / n + dt**2 / (self.t_sxx_[None, :] + n * _SLOPE_PRIOR_K**2))
-        stat = k * self.scale_[None] * widen[:, :, None]
+        stat = k * self.scale_[None] * self._widen(temperature_c)[:, :, None]
         mag = np.abs(centre)
         excess = np.maximum(
             0.0,
@@ -247,6 +294,11 @@ class CoinClassifier:
         z = np.where(diff < 0, -diff / below, diff / above)
         z = np.where(self._used()[None], z, 0.0)
         worst = z.max(axis=2)
+        # Joint test: distance in the inductive features, lift-off correlations
+        # discounted; scaled so that the bound is 1 like the per-feature test.
+        r = diff[:, :, INDUCTIVE] / self._widen(features.temperature_c)[:, :, None]
+        d2 = np.einsum("ncp,cpq,ncq->nc", r, self._joint_inverse, r)
+        worst = np.maximum(worst, np.sqrt(np.maximum(d2, 0.0) / self._joint_bound[None, :]))
         required = self.edge_count_[None, :]
         wrong_edges = (required > 0) & (features.edge_count[:, None] != required)
         return np.where(wrong_edges, np.inf, worst)
@@ -292,6 +344,7 @@ class CoinClassifier:
                     "max_c": float(self.t_range_[c, 1]),
                     "sxx": float(self.t_sxx_[c]),
                 },
+                "covariance": self.covariance_[c].tolist(),
                 "features": {
                     name: {
                         "mean": float(self.mean_[c, j]),
@@ -326,6 +379,11 @@ class CoinClassifier:
         self.mean_ = table("mean")
         self.slope_ = table("slope_per_k")
         self.scale_ = table("scale")
+        n_i = len(INDUCTIVE)
+        self.covariance_ = np.array(
+            [regions[c]["covariance"] for c in coins], dtype=np.float64
+        ).reshape(len(coins), n_i, n_i)
+        self._prepare()
         return self
 
     def with_security(self, levels: Mapping[str, SecurityLevel]) -> CoinClassifier:

@@ -64,6 +64,9 @@ FEATURE_NAMES: tuple[str, ...] = (
 )
 """Continuous features, in column order of :attr:`CoinFeatures.values`."""
 
+INDUCTIVE: list[int] = list(range(FEATURE_NAMES.index("inductive_width_mm"), len(FEATURE_NAMES)))
+"""Columns of the eddy-current features, the ones tested jointly."""
+
 EDGED_ONLY: tuple[str, ...] = ("edge_sharpness", "milling_alternation")
 """Features measured relative to the edges: noise on a coin that has none."""
 

@@ -16,10 +16,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from coinval import __version__
 from coinval.catalogue import coins as catalogue_coins
 from coinval.classifier import SECURITY_LEVELS, CoinClassifier
-from coinval.features import FEATURE_NAMES
+from coinval.features import FEATURE_NAMES, INDUCTIVE
 
 FORMAT = "coinval-profile"
 SCHEMA_VERSION = 1
@@ -137,6 +139,22 @@ def _check_coin(coin: str, body: Any) -> None:
     temp = _need(body, "temperature", Mapping, where)
     for key in ("ref_c", "min_c", "max_c", "sxx"):
         _finite(temp, key, f"{where}.temperature")
+    cov = _need(body, "covariance", list, where)
+    size = len(INDUCTIVE)
+    if len(cov) != size or not all(
+        isinstance(row, list)
+        and len(row) == size
+        and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            for v in row
+        )
+        for row in cov
+    ):
+        raise ProfileError(f"{where}: covariance must be a {size}x{size} matrix of finite numbers")
+    try:
+        np.linalg.cholesky(np.asarray(cov, dtype=np.float64))
+    except np.linalg.LinAlgError:
+        raise ProfileError(f"{where}: covariance is not positive definite") from None
     feats = _need(body, "features", Mapping, where)
     if set(feats) != set(FEATURE_NAMES):
         raise ProfileError(f"{where}: features do not match this engine's feature set")
