@@ -85,6 +85,9 @@ async def stream(
     reason: str | None = None,
     after: Annotated[int | None, Query(ge=0, description="start after this event id")] = None,
     max_events: Annotated[int | None, Query(ge=1, description="end after this many")] = None,
+    duration_s: Annotated[
+        float | None, Query(ge=0, le=86400, description="end after this many seconds")
+    ] = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     """``event: decision`` per new event, ``id`` the event id (so clients resume with
@@ -97,6 +100,7 @@ async def stream(
 
     async def generate() -> AsyncIterator[str]:
         last, sent, quiet_since = start, 0, time.monotonic()
+        deadline = None if duration_s is None else quiet_since + duration_s
         yield "retry: 2000\n\n"
         while not await request.is_disconnected():
             rows = await run_in_threadpool(domain.newer, ctx, flt, last)
@@ -109,6 +113,8 @@ async def stream(
             if rows:
                 quiet_since = time.monotonic()
                 continue
+            if deadline is not None and time.monotonic() >= deadline:
+                return
             if time.monotonic() - quiet_since >= heartbeat:
                 quiet_since = time.monotonic()
                 yield ": keep-alive\n\n"
