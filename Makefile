@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/coinval demo
+	$(BIN)/coinval run
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

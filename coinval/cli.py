@@ -59,6 +59,30 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return run_evaluate(args)
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from coinval.cli_serve import run_serve
+
+    return run_serve(args)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from coinval.cli_serve import run_run
+
+    return run_run(args)
+
+
+def _cmd_sim_head(args: argparse.Namespace) -> int:
+    from coinval.cli_serve import run_sim_head
+
+    return run_sim_head(args)
+
+
+def _cmd_sim_host(args: argparse.Namespace) -> int:
+    from coinval.cli_serve import run_sim_host
+
+    return run_sim_host(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="coinval",
@@ -128,6 +152,41 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_population_arguments(population)
     population.set_defaults(func=_cmd_sim_population)
+
+    from coinval import cli_serve
+
+    sim_head = sim_sub.add_parser(
+        "head",
+        help="a simulated sensor board on a sensor-link port",
+        description="Insert simulated coins and fraud attempts over the sensor link on PORT.",
+    )
+    cli_serve.add_sim_head_arguments(sim_head)
+    sim_head.set_defaults(func=_cmd_sim_head)
+    sim_host = sim_sub.add_parser(
+        "host",
+        help="a virtual parking machine polling a ccTalk coin acceptor",
+        description="Enable every coin (231, 228), poll 229 and print credits and errors.",
+    )
+    cli_serve.add_sim_host_arguments(sim_host)
+    sim_host.set_defaults(func=_cmd_sim_host)
+
+    serve = sub.add_parser(
+        "serve",
+        help="be a ccTalk coin acceptor on a serial port, fed by a sensor head",
+        description="Serve the engine as a ccTalk coin acceptor (address 2) on --cctalk, "
+        "deciding the coins of --sensor: a sensor-link port, 'sim', or replay:FILE.jsonl.",
+    )
+    cli_serve.add_serve_arguments(serve)
+    serve.set_defaults(func=_cmd_serve)
+
+    run = sub.add_parser(
+        "run",
+        help="everything on pseudo-terminals: engine, simulated head, virtual parking machine",
+        description="Teach a simulated head on first use, then run the engine between a "
+        "simulated sensor head and a virtual parking machine until Ctrl-C (or --coins N).",
+    )
+    cli_serve.add_run_arguments(run)
+    run.set_defaults(func=_cmd_run)
 
     demo = sub.add_parser(
         "demo", help="end to end on the simulator: teach, then decide a live stream of coins"

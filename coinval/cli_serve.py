@@ -1,0 +1,592 @@
+"""``coinval serve``, ``coinval run``, ``coinval sim head`` and ``coinval sim host``.
+
+The composition root of the serial bridge: the only place where the engine
+(``coinval.engine``), the bridge (``firmware_bridge``) and the simulator
+(``sim``) meet.  ``--sensor sim`` and ``coinval run`` connect the simulated
+hardware through real pseudo-terminals (``os.openpty``), so the bridge runs the
+same code it runs on ``/dev/ttyUSB0``.
+
+Logs go to stderr (one line per coin in ``serve``: decision, ccTalk event,
+running credits); ``run`` and ``sim host``/``sim head`` print their live
+stream on stdout.  Bad profile, port or ``--sensor`` value: exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+import tty
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any, ClassVar, TextIO
+
+from coinval.cli import UsageError
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from coinval.engine import Engine
+    from coinval.profile import Profile
+
+#: Where ``coinval run`` keeps the profile it teaches on first use.
+DEFAULT_RUN_PROFILE = Path(".coinval/profile.json")
+#: Coins ``coinval run`` teaches, like ``coinval demo``.
+RUN_TAUGHT = (
+    "gb-100-2017",
+    "gb-100-1983",
+    "gb-200-1997",
+    "gb-050-1997",
+    "gb-020-1982",
+    "gb-010-2012",
+)
+RUN_HEAD = "A"
+
+
+# ------------------------------------------------------------------ arguments
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``coinval serve`` (spec section 5, plus tuning)."""
+    parser.add_argument("--profile", required=True, metavar="PROFILE.json")
+    parser.add_argument(
+        "--cctalk",
+        required=True,
+        metavar="PORT",
+        help="ccTalk port: device path (/dev/ttyUSB0, /dev/pts/7) or pyserial URL",
+    )
+    parser.add_argument(
+        "--sensor",
+        required=True,
+        metavar="SOURCE",
+        help="sensor-link port (path or URL), 'sim', or replay:FILE.jsonl",
+    )
+    parser.add_argument(
+        "--coins-per-s",
+        type=_positive_float,
+        default=2.0,
+        metavar="R",
+        help="coins per second for replay: and sim (default 2)",
+    )
+    parser.add_argument(
+        "--at",
+        metavar="ISO_DATETIME",
+        help="moment every coin is decided for (legal-tender dates; default: now)",
+    )
+    _add_timing_arguments(parser)
+
+
+def _add_timing_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--deadline-ms",
+        type=_positive_float,
+        default=150.0,
+        help="a coin decided later than this is rejected, error 5 (default 150)",
+    )
+    parser.add_argument(
+        "--credit-timeout-ms",
+        type=_positive_float,
+        default=1500.0,
+        help="longest wait for the credit sensor after an accept, then error 6 (default 1500)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="simulated coins' seed (default 0)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``coinval run``."""
+    parser.add_argument(
+        "--profile",
+        metavar="PROFILE.json",
+        help=f"profile to serve (default {DEFAULT_RUN_PROFILE}, taught on first run)",
+    )
+    parser.add_argument("--coins", type=_positive_int, help="stop after this many coins")
+    parser.add_argument(
+        "--coins-per-s", type=_positive_float, default=2.0, metavar="R", help="default 2"
+    )
+    parser.add_argument("--at", metavar="ISO_DATETIME", help="decide coins for this moment")
+    _add_timing_arguments(parser)
+
+
+def add_sim_head_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``coinval sim head``."""
+    parser.add_argument("--port", required=True, metavar="URL", help="sensor-link port")
+    parser.add_argument("--coins-per-s", type=_positive_float, default=2.0, metavar="R")
+    parser.add_argument("--coins", type=_positive_int, help="stop after this many coins")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--head", default=RUN_HEAD, help="simulated sensor head (default A)")
+
+
+def add_sim_host_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``coinval sim host``."""
+    parser.add_argument("--cctalk", required=True, metavar="PORT", help="ccTalk port")
+    parser.add_argument(
+        "--poll-ms", type=_positive_float, default=200.0, help="229 poll period (default 200)"
+    )
+
+
+# -------------------------------------------------------------------- helpers
+
+
+class _ShortNames(logging.Filter):
+    _LABELS: ClassVar[dict[str, str]] = {
+        "firmware_bridge.runtime": "engine",
+        "firmware_bridge.cctalk": "cctalk",
+        "firmware_bridge.sources": "sensor",
+        "firmware_bridge.ports": "ports",
+        "sim.virtual_head": "head",
+        "sim.virtual_host": "host",
+    }
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.short = self._LABELS.get(record.name, record.name)
+        return True
+
+
+def _setup_logging(verbose: bool, stream: TextIO | None = None) -> None:
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.addFilter(_ShortNames())
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s.%(msecs)03d %(short)-6s %(message)s", "%H:%M:%S")
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+def _load_profile(path: str) -> Profile:
+    from coinval.profile import ProfileError, load
+
+    try:
+        return load(path)
+    except ProfileError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _moment(args: argparse.Namespace) -> Callable[[], dt.datetime] | None:
+    from coinval.legal_tender import parse_moment
+
+    if not args.at:
+        return None
+    try:
+        fixed = parse_moment(args.at)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return lambda: fixed
+
+
+def _warm_up(engine: Engine) -> None:
+    """Decide one synthetic coin so the first real one meets its deadline."""
+    import numpy as np
+
+    from coinval.legal_tender import now
+    from coinval.signature import parse_signature
+
+    x = np.linspace(-1.0, 1.0, 256)
+    bump = 800.0 * np.exp(-((x / 0.3) ** 2))
+    fake = parse_signature(
+        {
+            "eddy_lo": bump.tolist(),
+            "eddy_hi": (0.7 * bump).tolist(),
+            "eddy_rate_hz": 2000.0,
+            "rim": (11.0 + 0.01 * np.sin(np.linspace(0, 40 * np.pi, 1024))).tolist(),
+            "thickness_mm": 2.5,
+            "speed_mm_s": 500.0,
+            "temperature_c": 20.0,
+        }
+    )
+    engine.decide_signatures([fake], now())
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT set ``stop`` (the coin in flight finishes); restored afterwards."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        logging.getLogger("firmware_bridge.runtime").info(
+            "%s received: finishing the coin in flight", signal.Signals(signum).name
+        )
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+@dataclass
+class _Pty:
+    """A pseudo-terminal pair in raw mode: ``path`` for the bridge, ``master`` for the sim."""
+
+    master: int
+    slave: int
+    path: str
+
+    @classmethod
+    def open(cls) -> _Pty:
+        master, slave = os.openpty()
+        # Raw from the start: no echo, no line editing, 8-bit clean, before any byte flows.
+        tty.setraw(slave)
+        return cls(master, slave, os.ttyname(slave))
+
+    def close(self) -> None:
+        for fd in (self.master, self.slave):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _thread(target: Callable[[], None], name: str) -> threading.Thread:
+    def guarded() -> None:
+        try:
+            target()
+        except Exception:
+            logging.getLogger(name).exception("%s stopped on an error", name)
+
+    thread = threading.Thread(target=guarded, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+# ---------------------------------------------------------------------- serve
+
+
+@dataclass
+class _SimHead:
+    """The simulated head of ``--sensor sim``: a VirtualHead on a pty master."""
+
+    pty: _Pty
+    head: Any
+    stop: threading.Event
+    thread: threading.Thread | None = None
+
+    def close(self) -> None:
+        self.stop.set()
+        if self.thread is not None:
+            self.thread.join(timeout=2.0)
+        self.pty.close()
+
+
+def _start_sim_head(
+    rate: float,
+    seed: int,
+    *,
+    max_coins: int | None = None,
+    on_record: Callable[[Any], None] | None = None,
+) -> _SimHead:
+    from firmware_bridge.runtime_ports import FdPort
+    from sim.scenario import street_mix
+    from sim.virtual_head import VirtualHead
+
+    pty = _Pty.open()
+    head = VirtualHead(
+        FdPort(pty.master),
+        street_mix(seed=seed, head=RUN_HEAD),
+        coins_per_s=rate,
+        max_coins=max_coins,
+        head_id=f"SIM-{RUN_HEAD}",
+        on_record=on_record,
+        seed=seed,
+    )
+    sim = _SimHead(pty, head, threading.Event())
+    sim.thread = _thread(lambda: head.run(sim.stop), "sim.virtual_head")
+    return sim
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """``coinval serve``: the coin acceptor on a ccTalk port, fed by a sensor source."""
+    from coinval.engine import Engine
+    from firmware_bridge.runtime import Runtime, RuntimeConfig
+    from firmware_bridge.runtime_ports import PortOpenError
+    from firmware_bridge.sources import (
+        ReplaySource,
+        SensorLinkSource,
+        SensorSource,
+        SourceError,
+        parse_sensor_spec,
+    )
+
+    _setup_logging(args.verbose)
+    profile = _load_profile(args.profile)
+    at = _moment(args)
+    try:
+        spec = parse_sensor_spec(args.sensor)
+    except SourceError as exc:
+        raise UsageError(str(exc)) from None
+    engine = Engine(profile)
+    _warm_up(engine)
+    config = RuntimeConfig(
+        decision_deadline_s=args.deadline_ms / 1000, credit_timeout_s=args.credit_timeout_ms / 1000
+    )
+    sim: _SimHead | None = None
+    runtime: Runtime | None = None
+    source: SensorSource
+    if spec.kind == "replay":
+        source = ReplaySource(
+            spec.target,
+            args.coins_per_s,
+            ready=lambda: runtime is not None and runtime.acceptor_enabled(),
+        )
+    elif spec.kind == "sim":
+        sim = _start_sim_head(args.coins_per_s, args.seed)
+        source = SensorLinkSource(sim.pty.path)
+        logging.getLogger("firmware_bridge.sources").info(
+            "simulated sensor head on %s (pseudo-terminal)", sim.pty.path
+        )
+    else:
+        source = SensorLinkSource(spec.target)
+    runtime = Runtime(
+        coins=profile.coins,
+        decider=engine,
+        source=source,
+        cctalk_url=args.cctalk,
+        at=at,
+        config=config,
+    )
+    stop = threading.Event()
+    try:
+        try:
+            runtime.open()
+        except (PortOpenError, SourceError) as exc:
+            raise UsageError(str(exc)) from None
+        with _stop_on_signals(stop):
+            totals = runtime.run(stop)
+        runtime.close()
+        logging.getLogger("firmware_bridge.runtime").info(
+            "stopped: %d coins, %d credited (%s), errors %s",
+            totals.coins,
+            totals.credits,
+            totals.pounds(),
+            dict(sorted(totals.errors.items())) or "none",
+        )
+    finally:
+        if sim is not None:
+            sim.close()
+    return 0
+
+
+# ---------------------------------------------------------------------- sim
+
+
+def run_sim_head(args: argparse.Namespace) -> int:
+    """``coinval sim head``: a simulated sensor board on a sensor-link port."""
+    from firmware_bridge.runtime_ports import open_sensor_port
+    from sim.scenario import street_mix
+    from sim.virtual_head import HeadRecord, VirtualHead
+
+    _setup_logging(False)
+    try:
+        port = open_sensor_port(args.port)
+    except Exception as exc:
+        raise UsageError(f"cannot open the sensor-link port {args.port!r}: {exc}") from None
+
+    def show(record: HeadRecord) -> None:
+        print(_head_line(record), flush=True)
+
+    try:
+        head = VirtualHead(
+            port,
+            street_mix(seed=args.seed, head=args.head),
+            coins_per_s=args.coins_per_s,
+            max_coins=args.coins,
+            head_id=f"SIM-{args.head}",
+            on_record=show,
+            seed=args.seed,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    stop = threading.Event()
+    print(f"virtual sensor head {head.head_id} on {args.port}; Ctrl-C stops", flush=True)
+    try:
+        with _stop_on_signals(stop):
+            head.run(stop)
+    finally:
+        port.close()
+    return 0
+
+
+def _head_line(record: Any) -> str:
+    coin = record.coin
+    extra = "" if coin.behaviour.value == "normal" else f", {coin.behaviour.value}"
+    return (
+        f"  in  #{coin.index + 1:<4} {coin.kind:<26} ({coin.note}{extra}) "
+        f"coin {record.coin_seq}: gate {record.gate} -> {record.outcome}"
+    )
+
+
+def run_sim_host(args: argparse.Namespace) -> int:
+    """``coinval sim host``: a virtual parking machine polling a coin acceptor."""
+    from firmware_bridge.serial_transport import CcTalkClient, open_port
+    from sim.virtual_host import HostEvent, VirtualHost, pounds
+
+    _setup_logging(False)
+    try:
+        port = open_port(args.cctalk)
+    except Exception as exc:
+        raise UsageError(f"cannot open the ccTalk port {args.cctalk!r}: {exc}") from None
+
+    def show(event: HostEvent) -> None:
+        print(f" out  {event.describe()}", flush=True)
+
+    client = CcTalkClient(port)
+    host = VirtualHost(client, poll_interval_s=args.poll_ms / 1000, on_event=show)
+    stop = threading.Event()
+    print(f"virtual parking machine on {args.cctalk}; Ctrl-C stops", flush=True)
+    try:
+        with _stop_on_signals(stop):
+            host.run(stop)
+    finally:
+        port.close()
+    print(f"total credited {pounds(host.total_pence)}", flush=True)
+    return 0
+
+
+# ------------------------------------------------------------------------ run
+
+
+def _run_profile(args: argparse.Namespace) -> Profile:
+    if args.profile:
+        return _load_profile(args.profile)
+    if DEFAULT_RUN_PROFILE.exists():
+        return _load_profile(str(DEFAULT_RUN_PROFILE))
+    from coinval.teach import teach
+    from sim.population import generate
+
+    print(
+        f"first run: teaching simulated head {RUN_HEAD} on 40 genuine coins of each type "
+        f"-> {DEFAULT_RUN_PROFILE}",
+        flush=True,
+    )
+    samples = {c: generate(c, 40, head=RUN_HEAD, seed=1, batch=0).signatures() for c in RUN_TAUGHT}
+    profile, _ = teach(samples, head=f"SIM-{RUN_HEAD}")
+    DEFAULT_RUN_PROFILE.parent.mkdir(parents=True, exist_ok=True)
+    profile.save(DEFAULT_RUN_PROFILE)
+    return profile
+
+
+def run_run(args: argparse.Namespace) -> int:
+    """``coinval run``: engine, virtual head and virtual parking machine on pseudo-terminals."""
+    from coinval.engine import Engine
+    from firmware_bridge.runtime import Runtime, RuntimeConfig
+    from firmware_bridge.runtime_money import CoinOutcome, MoneyTotals, describe_outcome
+    from firmware_bridge.runtime_ports import FdPort
+    from firmware_bridge.serial_transport import CcTalkClient
+    from firmware_bridge.sources import SensorLinkSource
+    from sim.virtual_host import VirtualHost, pounds
+
+    _setup_logging(args.verbose)
+    logging.getLogger("firmware_bridge.runtime").setLevel(logging.WARNING)  # shown on stdout
+    profile = _run_profile(args)
+    at = _moment(args)
+    engine = Engine(profile)
+    _warm_up(engine)
+    say_lock = threading.Lock()
+
+    def say(line: str) -> None:
+        with say_lock:
+            print(line, flush=True)
+
+    bus = _Pty.open()
+    sim = _start_sim_head(
+        args.coins_per_s,
+        args.seed,
+        max_coins=args.coins,
+        on_record=lambda record: say(_head_line(record)),
+    )
+
+    def outcome(o: CoinOutcome, totals: MoneyTotals) -> None:
+        say(f"      {describe_outcome(o, totals)}")
+
+    runtime = Runtime(
+        coins=profile.coins,
+        decider=engine,
+        source=SensorLinkSource(sim.pty.path),
+        cctalk_url=bus.path,
+        at=at,
+        config=RuntimeConfig(
+            decision_deadline_s=args.deadline_ms / 1000,
+            credit_timeout_s=args.credit_timeout_ms / 1000,
+        ),
+        on_outcome=outcome,
+    )
+    host = VirtualHost(
+        CcTalkClient(FdPort(bus.master)),
+        on_event=lambda e: say(f" out  {e.describe()}"),
+    )
+    host_stop = threading.Event()
+    say(
+        "coinval run: the engine is a ccTalk coin acceptor on a pseudo-terminal, fed by a "
+        "simulated sensor head\n"
+        f"  ccTalk bus:  engine on {bus.path}, virtual parking machine on its master end\n"
+        f"  sensor link: engine on {sim.pty.path}, virtual sensor head on its master end\n"
+        f"  taught coins: {', '.join(profile.coins)}\n"
+        "  on a real machine: coinval serve --profile "
+        f"{args.profile or DEFAULT_RUN_PROFILE} --cctalk /dev/ttyUSB0 --sensor sim\n"
+        "  Ctrl-C stops.\n"
+    )
+    stop = threading.Event()
+    host_thread: threading.Thread | None = None
+    started = time.monotonic()
+    limit_s = None if args.coins is None else 15.0 + 3.0 * args.coins / args.coins_per_s
+
+    def done() -> bool:
+        if args.coins is None:
+            return False
+        if limit_s is not None and time.monotonic() - started > limit_s:
+            say("      (time limit reached before every coin was settled)")
+            return True
+        return sim.head.finished and len(host.coin_events) >= runtime.money.totals.coins >= (
+            args.coins
+        )
+
+    try:
+        runtime.open()
+        host_thread = _thread(lambda: host.run(host_stop), "sim.virtual_host")
+        with _stop_on_signals(stop):
+            totals = runtime.run(stop, until=done)
+    finally:
+        host_stop.set()
+        if host_thread is not None:
+            host_thread.join(timeout=2.0)
+        runtime.close()
+        sim.close()
+        bus.close()
+    taken = sum(1 for record in sim.head.ledger if record.taken)
+    host_credits = len(host.credits)
+    ok = taken == totals.credits == host_credits and host.total_pence == totals.value_pence
+    say(
+        f"\n{sim.head.inserted} coins inserted; {taken} went into the cash box; "
+        f"engine credited {totals.credits} ({totals.pounds()}); "
+        f"parking machine read {host_credits} credits ({pounds(host.total_pence)}), "
+        f"{len(host.errors)} errors"
+    )
+    say(f"money check: {'OK' if ok else 'MISMATCH'}")
+    return 0 if ok else 1

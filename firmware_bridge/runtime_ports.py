@@ -1,0 +1,324 @@
+"""Serial lines for the runtime: open, read, write, and survive an unplugged cable.
+
+A transport module (with :mod:`firmware_bridge.serial_transport`, the only
+places of the bridge that touch pyserial or raw file descriptors):
+
+* :func:`open_sensor_port` opens a sensor-link line (device path or pyserial
+  URL) with the link's settings;
+* :class:`FdPort` puts the :class:`~firmware_bridge.serial_transport.SerialPort`
+  interface on a raw file descriptor, for the master end of a pseudo-terminal
+  (which has no path pyserial could open);
+* :class:`ManagedLine` owns one line for a long-running loop: a failed read or
+  write closes the port, logs it once, and reopens it with exponential
+  back-off, while the protocol state above it (the ccTalk device, the sensor
+  link, coins in flight) is kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import select
+import termios
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import cast
+
+import serial
+
+from firmware_bridge.serial_transport import SerialPort
+
+__all__ = [
+    "SENSOR_LINK_BAUDRATE",
+    "Backoff",
+    "FdPort",
+    "ManagedLine",
+    "PortOpenError",
+    "open_sensor_port",
+]
+
+#: Nominal: USB-CDC ignores it, a real UART on the board runs at it.
+SENSOR_LINK_BAUDRATE = 921_600
+#: Read granularity of the runtime's loops: short, so that replies and timeouts stay prompt.
+READ_TIMEOUT_S = 0.01
+#: A write that cannot complete in this time is given up (the peer is not reading).
+_WRITE_TIMEOUT_S = 1.0
+
+log = logging.getLogger("firmware_bridge.ports")
+
+
+class PortOpenError(OSError):
+    """A line could not be opened; the message names the port and the reason."""
+
+
+def open_sensor_port(url: str, *, timeout: float = READ_TIMEOUT_S) -> SerialPort:
+    """Open a sensor-link line: 921600 baud, 8N1, no flow control (the link is binary).
+
+    Parameters
+    ----------
+    url : str
+        Device path (``/dev/ttyACM0``) or pyserial URL (``loop://``, ``socket://...``).
+    timeout : float
+        Read timeout in seconds.
+
+    Returns
+    -------
+    SerialPort
+    """
+    port = serial.serial_for_url(
+        url,
+        baudrate=SENSOR_LINK_BAUDRATE,
+        bytesize=serial.EIGHTBITS,
+        parity=serial.PARITY_NONE,
+        stopbits=serial.STOPBITS_ONE,
+        xonxoff=False,
+        rtscts=False,
+        timeout=timeout,
+        write_timeout=_WRITE_TIMEOUT_S,
+    )
+    return cast(SerialPort, port)
+
+
+class FdPort:
+    """The :class:`SerialPort` interface on a raw file descriptor (a pty master).
+
+    Parameters
+    ----------
+    fd : int
+        An open descriptor; it is made non-blocking.
+    timeout : float
+        Longest a :meth:`read` waits for the first byte.
+    owns_fd : bool
+        Whether :meth:`close` closes ``fd``.
+    """
+
+    def __init__(self, fd: int, *, timeout: float = READ_TIMEOUT_S, owns_fd: bool = False) -> None:
+        self.fd = fd
+        self.timeout: float | None = timeout
+        self._owns_fd = owns_fd
+        self._closed = False
+        os.set_blocking(fd, False)
+
+    @property
+    def in_waiting(self) -> int:
+        """Bytes ready to read now."""
+        buf = fcntl.ioctl(self.fd, termios.FIONREAD, b"\0\0\0\0")
+        return int.from_bytes(buf, "little")
+
+    def read(self, size: int = 1) -> bytes:
+        """Up to ``size`` bytes; waits at most :attr:`timeout` for the first one."""
+        ready, _, _ = select.select([self.fd], [], [], self.timeout or 0.0)
+        if not ready:
+            return b""
+        try:
+            return os.read(self.fd, size)
+        except BlockingIOError:
+            return b""
+        except OSError as exc:
+            # EIO on a pty master: no slave end is open (the peer went away).
+            raise serial.SerialException(f"fd {self.fd}: {exc.strerror}") from exc
+
+    def write(self, data: bytes, /) -> int:
+        """Write everything, waiting for room; raises if the peer stops reading."""
+        view = memoryview(data)
+        deadline = time.monotonic() + _WRITE_TIMEOUT_S
+        while view:
+            try:
+                sent = os.write(self.fd, view)
+            except BlockingIOError:
+                sent = 0
+            except OSError as exc:
+                raise serial.SerialException(f"fd {self.fd}: {exc.strerror}") from exc
+            view = view[sent:]
+            if view:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise serial.SerialTimeoutException(f"fd {self.fd}: write timed out")
+                select.select([], [self.fd], [], remaining)
+        return len(data)
+
+    def flush(self) -> None:
+        """Nothing to do: :meth:`write` returns once the kernel has the bytes."""
+
+    def reset_input_buffer(self) -> None:
+        """Discard what has arrived and not been read."""
+        try:
+            while os.read(self.fd, 4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+
+    def close(self) -> None:
+        """Close the descriptor if this object owns it."""
+        if self._owns_fd and not self._closed:
+            self._closed = True
+            os.close(self.fd)
+
+
+@dataclass
+class Backoff:
+    """Exponential back-off between reconnection attempts.
+
+    Attributes
+    ----------
+    initial_s, maximum_s : float
+        First and longest wait.
+    factor : float
+        Growth per failed attempt.
+    """
+
+    initial_s: float = 0.1
+    maximum_s: float = 2.0
+    factor: float = 2.0
+    _current: float = 0.0
+
+    def next_delay(self) -> float:
+        """The wait before the next attempt (grows until :attr:`maximum_s`)."""
+        self._current = (
+            self.initial_s
+            if self._current == 0
+            else min(self.maximum_s, self._current * self.factor)
+        )
+        return self._current
+
+    def reset(self) -> None:
+        """A connection worked: start again from :attr:`initial_s`."""
+        self._current = 0.0
+
+
+_PORT_ERRORS = (serial.SerialException, OSError, ValueError)
+
+
+class ManagedLine:
+    """One serial line that reconnects by itself.
+
+    Parameters
+    ----------
+    name : str
+        What the line is, for logs (``"ccTalk"``, ``"sensor link"``).
+    url : str
+        What it is opened from (for logs).
+    opener : callable
+        Opens the port; raises on failure.
+    on_connect : callable, optional
+        Called with the open port after every (re)connection, e.g. to send a
+        sensor-link preamble and Hello.
+    backoff : Backoff, optional
+    sleep : callable
+        Used while waiting to reconnect.
+
+    Notes
+    -----
+    Not thread-safe: one thread reads and writes a line (the ccTalk service
+    thread, or the coin loop for the sensor link).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        opener: Callable[[], SerialPort],
+        *,
+        on_connect: Callable[[SerialPort], None] | None = None,
+        backoff: Backoff | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.name = name
+        self.url = url
+        self._opener = opener
+        self._on_connect = on_connect
+        self._backoff = backoff or Backoff()
+        self._sleep = sleep
+        self._port: SerialPort | None = None
+        self._retry_at = 0.0
+        self._closed = False
+        self.reconnections = 0
+
+    @property
+    def connected(self) -> bool:
+        """Whether the port is open now."""
+        return self._port is not None
+
+    def open(self) -> None:
+        """First opening; raises :class:`PortOpenError` naming the port if it fails."""
+        try:
+            port = self._opener()
+        except _PORT_ERRORS as exc:
+            raise PortOpenError(f"cannot open the {self.name} port {self.url!r}: {exc}") from None
+        self._attach(port)
+
+    def _attach(self, port: SerialPort) -> None:
+        self._port = port
+        self._backoff.reset()
+        if self._on_connect is not None:
+            try:
+                self._on_connect(port)
+            except _PORT_ERRORS as exc:
+                self._lost(exc)
+
+    def _lost(self, exc: BaseException) -> None:
+        port, self._port = self._port, None
+        if port is not None:
+            with contextlib.suppress(*_PORT_ERRORS):
+                port.close()
+        delay = self._backoff.next_delay()
+        self._retry_at = time.monotonic() + delay
+        log.warning(
+            "%s port %s lost (%s); state kept, reconnecting (next try in %.1f s)",
+            self.name,
+            self.url,
+            exc or "closed",
+            delay,
+        )
+
+    def _reconnect(self) -> None:
+        wait = self._retry_at - time.monotonic()
+        if wait > 0:
+            self._sleep(min(wait, 0.05))
+            return
+        try:
+            port = self._opener()
+        except _PORT_ERRORS as exc:
+            delay = self._backoff.next_delay()
+            self._retry_at = time.monotonic() + delay
+            log.debug("%s port %s still unavailable (%s)", self.name, self.url, exc)
+            return
+        self.reconnections += 1
+        log.warning("%s port %s reconnected", self.name, self.url)
+        self._attach(port)
+
+    def read(self) -> bytes:
+        """What has arrived (waits up to the port's read timeout); ``b""`` while reconnecting."""
+        if self._closed:
+            return b""
+        if self._port is None:
+            self._reconnect()
+            return b""
+        try:
+            return bytes(self._port.read(max(1, self._port.in_waiting)))
+        except _PORT_ERRORS as exc:
+            self._lost(exc)
+            return b""
+
+    def write(self, data: bytes) -> bool:
+        """Write ``data``; ``False`` if the line is down (the bytes are lost)."""
+        if self._port is None:
+            return False
+        try:
+            self._port.write(data)
+            self._port.flush()
+        except _PORT_ERRORS as exc:
+            self._lost(exc)
+            return False
+        return True
+
+    def close(self) -> None:
+        """Close for good (no more reconnection)."""
+        self._closed = True
+        port, self._port = self._port, None
+        if port is not None:
+            with contextlib.suppress(*_PORT_ERRORS):
+                port.close()
