@@ -73,9 +73,11 @@ def decode(body: bytes, content_type: str | None) -> list[Item]:
     """Split a body into items (not yet validated as signatures)."""
     kind = _media_type(content_type)
     if kind in JSONL_TYPES:
-        items = []
-        for index, line in enumerate(read_lines(io.BytesIO(body))):
-            items.append(Item(index, line.number, line.obj, error=line.error))
+        items: list[Item] = []
+        for line in read_lines(io.BytesIO(body)):
+            if line.error is not None and line.error.endswith("is empty"):
+                continue  # blank lines separate nothing and are skipped
+            items.append(Item(len(items), line.number, line.obj, error=line.error))
         if not items:
             raise BadBodyError("the body holds no signatures")
         return items

@@ -299,7 +299,7 @@ def _nearness(candidate: Profile, coin: str, feats: CoinFeatures) -> list[dict[s
     mine = clf.coins_.index(coin)
     dev = clf.deviation(feats)  # (n, n_coins)
     single = CoinClassifier.from_dict({coin: clf.to_dict()[coin]})
-    out = []
+    out: list[dict[str, Any]] = []
     for c, other in enumerate(clf.coins_):
         if c == mine:
             continue
@@ -321,7 +321,7 @@ def _nearness(candidate: Profile, coin: str, feats: CoinFeatures) -> list[dict[s
                 "conflict": bool(inside > 0 or (np.isfinite(centre_dev) and centre_dev <= 1.0)),
             }
         )
-    out.sort(key=lambda e: e["closest_sample_deviation"] or float("inf"))
+    out.sort(key=lambda e: float(e["closest_sample_deviation"] or "inf"))
     return out
 
 

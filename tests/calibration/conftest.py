@@ -50,9 +50,7 @@ def traffic() -> list[dict[str, Any]]:
 @pytest.fixture(scope="session")
 def base_profile_text() -> str:
     """A profile of head A knowing the two base coins, as `coinval teach` writes it."""
-    samples = {
-        coin: generate(coin, 24, head=HEAD, seed=3).signatures() for coin in BASE_COINS
-    }
+    samples = {coin: generate(coin, 24, head=HEAD, seed=3).signatures() for coin in BASE_COINS}
     profile, _ = teach(samples, head=HEAD)
     return profile.dumps()
 
@@ -78,7 +76,9 @@ def make_keys(client: TestClient) -> dict[str, str]:
     """An operator and a viewer key, made by the admin."""
     keys = {"admin": ADMIN_KEY}
     for role in ("operator", "viewer"):
-        r = client.post("/api/v1/keys", json={"name": role, "role": role}, headers=bearer(ADMIN_KEY))
+        r = client.post(
+            "/api/v1/keys", json={"name": role, "role": role}, headers=bearer(ADMIN_KEY)
+        )
         assert r.status_code == 201, r.text
         keys[role] = r.json()["key"]
     return keys

@@ -21,8 +21,12 @@ ROLES = ("viewer", "operator", "admin")
 # Every state-changing route: method, path, the lowest role that may call it, a valid body.
 STATE_CHANGING: list[tuple[str, str, str, Any]] = [
     ("PUT", f"{API}/heads/A/coins/gb-200-1997/inhibit", "operator", {"inhibited": True}),
-    ("PUT", f"{API}/heads/A/coins/gb-200-1997/legal-tender", "operator",
-     {"legal_tender": "always"}),
+    (
+        "PUT",
+        f"{API}/heads/A/coins/gb-200-1997/legal-tender",
+        "operator",
+        {"legal_tender": "always"},
+    ),
     ("PUT", f"{API}/heads/A/master-inhibit", "operator", {"master_inhibit": True}),
     ("POST", f"{API}/profiles", "operator", {"format": "coinval-profile"}),
     ("PUT", f"{API}/heads/A/active", "operator", {"profile_id": 1}),
@@ -138,8 +142,9 @@ def test_metrics_can_be_made_public(settings: Settings) -> None:
 
 def test_keys_are_made_listed_and_revoked(service: Service) -> None:
     c = service.client
-    r = c.post(f"{API}/keys", json={"name": "night shift", "role": "operator"},
-               headers=service.admin)
+    r = c.post(
+        f"{API}/keys", json={"name": "night shift", "role": "operator"}, headers=service.admin
+    )
     made = r.json()
     assert made["key"].startswith("cvk_") and made["role"] == "operator"
     assert c.get(f"{API}/whoami", headers=bearer(made["key"])).json()["key_id"] == made["id"]

@@ -33,8 +33,10 @@ def start_session(svc: Service, coin: str, **extra: Any) -> int:
 
 
 def test_whole_recalibration(
-    with_base: Service, teach_sets: dict[str, list[dict[str, Any]]],
-    traffic: list[dict[str, Any]], base_profile_text: str,
+    with_base: Service,
+    teach_sets: dict[str, list[dict[str, Any]]],
+    traffic: list[dict[str, Any]],
+    base_profile_text: str,
 ) -> None:
     svc = with_base
     c = svc.client
@@ -49,7 +51,8 @@ def test_whole_recalibration(
     assert r.status_code == 200 and r.json()["count"] == 12
     lines = "\n".join(json.dumps(s) for s in upload[12:]) + "\n"
     r = c.post(
-        f"{API}/teach/sessions/{sid}/signatures", content=lines,
+        f"{API}/teach/sessions/{sid}/signatures",
+        content=lines,
         headers={**svc.operator, "Content-Type": "application/x-ndjson"},
     )
     assert r.status_code == 200, r.text
@@ -105,8 +108,15 @@ def test_whole_recalibration(
     assert [h["kind"] for h in history] == ["rollback", "activate", "activate"]
 
     actions = [e["action"] for e in c.get(f"{API}/audit", headers=svc.viewer).json()["items"]]
-    for expected in ("profile.import", "teach.start", "teach.samples", "teach.commit",
-                     "profile.teach", "head.activate", "head.rollback"):
+    for expected in (
+        "profile.import",
+        "teach.start",
+        "teach.samples",
+        "teach.commit",
+        "profile.teach",
+        "head.activate",
+        "head.rollback",
+    ):
         assert expected in actions
 
 
@@ -138,8 +148,11 @@ def test_inhibits_reach_decisions_and_subscribers_at_once(
     twos = [t for t in traffic if t["id"].startswith("gb-200-1997")]
     assert set(reasons(decide(svc, twos))) == {"accepted:gb-200-1997"}
 
-    r = c.put(f"{API}/heads/{HEAD}/coins/gb-200-1997/inhibit", json={"inhibited": True},
-              headers=svc.operator)
+    r = c.put(
+        f"{API}/heads/{HEAD}/coins/gb-200-1997/inhibit",
+        json={"inhibited": True},
+        headers=svc.operator,
+    )
     assert r.status_code == 200, r.text
     assert set(reasons(decide(svc, twos))) == {"inhibited:gb-200-1997"}
     assert "gb-200-1997" in heard[-1].profile.inhibited
@@ -147,22 +160,30 @@ def test_inhibits_reach_decisions_and_subscribers_at_once(
     two = next(x for x in state["coins"] if x["id"] == "gb-200-1997")
     assert two["inhibited"] is True and two["enabled_now"] is False and two["position"] == 1
 
-    c.put(f"{API}/heads/{HEAD}/coins/gb-200-1997/inhibit", json={"inhibited": False},
-          headers=svc.operator)
+    c.put(
+        f"{API}/heads/{HEAD}/coins/gb-200-1997/inhibit",
+        json={"inhibited": False},
+        headers=svc.operator,
+    )
     assert set(reasons(decide(svc, twos))) == {"accepted:gb-200-1997"}
 
-    r = c.put(f"{API}/heads/{HEAD}/master-inhibit", json={"master_inhibit": True},
-              headers=svc.operator)
+    r = c.put(
+        f"{API}/heads/{HEAD}/master-inhibit", json={"master_inhibit": True}, headers=svc.operator
+    )
     assert r.status_code == 200
     assert heard[-1].master_inhibit is True
     assert {d["reason"] for d in decide(svc, traffic)} <= {"inhibited", "unknown", "counterfeit"}
-    c.put(f"{API}/heads/{HEAD}/master-inhibit", json={"master_inhibit": False},
-          headers=svc.operator)
+    c.put(
+        f"{API}/heads/{HEAD}/master-inhibit", json={"master_inhibit": False}, headers=svc.operator
+    )
     assert set(reasons(decide(svc, twos))) == {"accepted:gb-200-1997"}
 
     # Settings survive activation of another version.
-    c.put(f"{API}/heads/{HEAD}/coins/gb-050-1997/inhibit", json={"inhibited": True},
-          headers=svc.operator)
+    c.put(
+        f"{API}/heads/{HEAD}/coins/gb-050-1997/inhibit",
+        json={"inhibited": True},
+        headers=svc.operator,
+    )
     fifties = [t for t in traffic if t["id"].startswith("gb-050-1997")]
     r = c.post(f"{API}/heads/{HEAD}/rollback", headers=svc.operator)
     assert r.status_code == 409  # nothing earlier yet
@@ -177,8 +198,7 @@ def test_legal_tender_override(with_base: Service, teach_sets: dict[str, Any]) -
 
     round_pounds = signatures_json("gb-100-1983", 20, seed=4)
     c.post(f"{API}/teach/sessions/{sid}/signatures", json=round_pounds, headers=svc.operator)
-    r = c.post(f"{API}/teach/sessions/{sid}/commit", json={"activate": True},
-               headers=svc.operator)
+    r = c.post(f"{API}/teach/sessions/{sid}/commit", json={"activate": True}, headers=svc.operator)
     assert r.status_code == 200, r.text
     probe = signatures_json("gb-100-1983", 3, seed=5)
     assert set(reasons(decide(svc, probe, at="2017-10-14T12:00:00+01:00"))) == {
@@ -187,14 +207,20 @@ def test_legal_tender_override(with_base: Service, teach_sets: dict[str, Any]) -
     assert set(reasons(decide(svc, probe, at="2017-10-16T12:00:00+01:00"))) == {
         "inhibited:gb-100-1983"
     }
-    r = c.put(f"{API}/heads/{HEAD}/coins/gb-100-1983/legal-tender",
-              json={"legal_tender": "always"}, headers=svc.operator)
+    r = c.put(
+        f"{API}/heads/{HEAD}/coins/gb-100-1983/legal-tender",
+        json={"legal_tender": "always"},
+        headers=svc.operator,
+    )
     assert r.status_code == 200
     assert set(reasons(decide(svc, probe, at="2017-10-16T12:00:00+01:00"))) == {
         "accepted:gb-100-1983"
     }
-    c.put(f"{API}/heads/{HEAD}/coins/gb-100-1983/legal-tender",
-          json={"legal_tender": "never"}, headers=svc.operator)
+    c.put(
+        f"{API}/heads/{HEAD}/coins/gb-100-1983/legal-tender",
+        json={"legal_tender": "never"},
+        headers=svc.operator,
+    )
     assert set(reasons(decide(svc, probe, at="2017-10-14T12:00:00+01:00"))) == {
         "inhibited:gb-100-1983"
     }
@@ -209,8 +235,9 @@ def test_teach_session_lifecycle_and_refusals(
     r = c.post(f"{API}/teach/sessions/{sid}/commit", headers=svc.operator)
     assert r.status_code == 422 and "at least 5" in r.json()["detail"]
     # The wrong coin's file is refused at commit with the core's reason.
-    c.post(f"{API}/teach/sessions/{sid}/signatures", json=teach_sets[TAUGHT][:10],
-           headers=svc.operator)
+    c.post(
+        f"{API}/teach/sessions/{sid}/signatures", json=teach_sets[TAUGHT][:10], headers=svc.operator
+    )
     progress = c.get(f"{API}/teach/sessions/{sid}", headers=svc.viewer).json()
     assert progress["ready"] is False and "does not look like" in progress["problem"]
     r = c.post(f"{API}/teach/sessions/{sid}/commit", headers=svc.operator)
@@ -244,8 +271,9 @@ def test_live_teach_and_recorded_decisions(
     config = service.active(HEAD)
     assert config is not None and config.version == 1
     sig = parse_signature(teach_sets[TAUGHT][0])
-    decision = Engine(config.profile).decide_signatures([sig], __import__("datetime").datetime.now(
-        __import__("datetime").UTC))[0]
+    decision = Engine(config.profile).decide_signatures(
+        [sig], __import__("datetime").datetime.now(__import__("datetime").UTC)
+    )[0]
     event_id = service.record_decision(HEAD, decision, signature=sig)
     page = svc.client.get(f"{API}/events", headers=svc.viewer).json()
     assert page["items"][0]["id"] == event_id and page["items"][0]["has_signature"] is True

@@ -41,13 +41,21 @@ def test_audit_log_is_append_only(tmp_path: Path) -> None:
     with db.transaction(write=True) as tx:
         audit.append(tx, at="2024-01-01T00:00:00.000000Z", key_id="k", action="a", target="t")
     for statement in ("UPDATE audit SET action = 'b'", "DELETE FROM audit"):
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            with db.transaction(write=True) as tx:
-                tx.execute(statement)
+        with (
+            pytest.raises(sqlite3.IntegrityError, match="append-only"),
+            db.transaction(write=True) as tx,
+        ):
+            tx.execute(statement)
     with db.transaction() as tx:
         rows = audit.query(
-            tx, action=None, key_id=None, target=None, since=None, until=None,
-            before_id=None, limit=10,
+            tx,
+            action=None,
+            key_id=None,
+            target=None,
+            since=None,
+            until=None,
+            before_id=None,
+            limit=10,
         )
     assert [r["action"] for r in rows] == ["a"]
 
@@ -58,21 +66,30 @@ def test_profile_versions_are_immutable(tmp_path: Path) -> None:
     db = open_database(tmp_path / "s.db")
     with db.transaction(write=True) as tx:
         row = profiles.insert_profile(
-            tx, head="A", document="{}", sha256="x", coins="[]", source="import", note=None,
-            parent_id=None, created_at="t", created_by="k",
+            tx,
+            head="A",
+            document="{}",
+            sha256="x",
+            coins="[]",
+            source="import",
+            note=None,
+            parent_id=None,
+            created_at="t",
+            created_by="k",
         )
     assert row["version"] == 1
     for statement in ("UPDATE profiles SET document = 'y'", "DELETE FROM profiles"):
-        with pytest.raises(sqlite3.IntegrityError, match="profile versions"):
-            with db.transaction(write=True) as tx:
-                tx.execute(statement)
+        with (
+            pytest.raises(sqlite3.IntegrityError, match="profile versions"),
+            db.transaction(write=True) as tx,
+        ):
+            tx.execute(statement)
 
 
 def test_a_failed_transaction_leaves_nothing(tmp_path: Path) -> None:
     db = open_database(tmp_path / "s.db")
-    with pytest.raises(ZeroDivisionError):
-        with db.transaction(write=True) as tx:
-            audit.append(tx, at="t", key_id="k", action="a", target="t")
-            _ = 1 / 0
+    with pytest.raises(ZeroDivisionError), db.transaction(write=True) as tx:
+        audit.append(tx, at="t", key_id="k", action="a", target="t")
+        _ = 1 / 0
     with db.transaction() as tx:
         assert tx.fetchone("SELECT COUNT(*) AS n FROM audit") == {"n": 0}
