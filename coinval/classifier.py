@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Literal, Self
 
 import numpy as np
@@ -119,6 +120,7 @@ RESEMBLANCE_DIAMETER = 0.05
 RESEMBLANCE_THICKNESS = 0.25
 
 
+@cache
 def _allowance_arrays() -> tuple[FloatArray, ...]:
     rows = [ALLOWANCES[name] for name in FEATURE_NAMES]
     return tuple(
@@ -230,8 +232,10 @@ class CoinClassifier:
         mag = np.abs(self.mean_)
         allowance = np.maximum(abs_lo, abs_hi) + np.maximum(rel_lo, rel_hi) * mag
         allowance = allowance + ratio * 0.5 * (1.0 - np.minimum(mag, 1.0) ** 2)
-        f = np.array([SECURITY_SETTINGS[s][1] for s in self.security_])[:, None]
-        extra = (f * allowance[:, INDUCTIVE] / _ALLOWANCE_SIGMAS) ** 2
+        self._k = np.array([SECURITY_SETTINGS[s][0] for s in self.security_])
+        self._f = np.array([SECURITY_SETTINGS[s][1] for s in self.security_])
+        self._used_mask = self._used()
+        extra = (self._f[:, None] * allowance[:, INDUCTIVE] / _ALLOWANCE_SIGMAS) ** 2
         joint = self.covariance_ + extra[:, :, None] * np.eye(len(INDUCTIVE))[None]
         self._joint_inverse = np.linalg.inv(joint)
         self._joint_bound = np.array(
@@ -252,8 +256,8 @@ class CoinClassifier:
     def _bounds(self, temperature_c: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         """Centre and tolerances below/above, each of shape (n, n_coins, n_features)."""
         abs_lo, abs_hi, rel_lo, rel_hi, ratio, rel_k = _allowance_arrays()
-        k = np.array([SECURITY_SETTINGS[s][0] for s in self.security_])[None, :, None]
-        f = np.array([SECURITY_SETTINGS[s][1] for s in self.security_])[None, :, None]
+        k = self._k[None, :, None]
+        f = self._f[None, :, None]
         dt = temperature_c[:, None] - self.t_ref_[None, :]  # (n, C)
         centre = self.mean_[None] + self.slope_[None] * dt[:, :, None]
         stat = k * self.scale_[None] * self._widen(temperature_c)[:, :, None]
@@ -292,7 +296,7 @@ class CoinClassifier:
         centre, below, above = self._bounds(features.temperature_c)
         diff = features.values[:, None, :] - centre
         z = np.where(diff < 0, -diff / below, diff / above)
-        z = np.where(self._used()[None], z, 0.0)
+        z = np.where(self._used_mask[None], z, 0.0)
         worst = z.max(axis=2)
         # Joint test: distance in the inductive features, lift-off correlations
         # discounted; scaled so that the bound is 1 like the per-feature test.

@@ -10,13 +10,23 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from coinval.batch import SignatureBatch, group_by_shape
 from coinval.catalogue import coins as catalogue_coins
-from coinval.decision import Decision
-from coinval.features import extract
+from coinval.decision import REASONS, Decision
+from coinval.features import extract_rows, map_chunks
 from coinval.legal_tender import is_legal_tender
 from coinval.profile import Profile
 from coinval.signature import Signature, SignatureError, echo_id, parse_signature
+
+ACCEPTED, COUNTERFEIT, UNKNOWN, INHIBITED = (
+    REASONS.index("accepted"),
+    REASONS.index("counterfeit"),
+    REASONS.index("unknown"),
+    REASONS.index("inhibited"),
+)
 
 
 class Engine:
@@ -40,25 +50,43 @@ class Engine:
             return override
         return is_legal_tender(self._specs[coin], at)
 
+    def decide_codes(
+        self, batch: SignatureBatch, at: dt.datetime
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int8]]:
+        """Decide a batch as arrays, without building per-coin objects.
+
+        Returns
+        -------
+        coin_index : ndarray of shape (n,)
+            Index into ``profile.coins`` of the recognised coin, -1 when none.
+        reason : ndarray of shape (n,)
+            Index into :data:`coinval.decision.REASONS`.
+        """
+        clf = self.profile.classifier
+        index, resembles = map_chunks(batch, lambda part: clf.predict(extract_rows(part)))
+        enabled = np.array([self.enabled(c, at) for c in clf.coins_] + [False])
+        recognised = index >= 0
+        reason = np.where(
+            recognised,
+            np.where(enabled[index], ACCEPTED, INHIBITED),
+            np.where(resembles, COUNTERFEIT, UNKNOWN),
+        ).astype(np.int8)
+        return index, reason
+
     def decide_batch(self, batch: SignatureBatch, at: dt.datetime) -> list[Decision]:
         """Decide every coin of a batch of equal-length signatures, in order."""
-        clf = self.profile.classifier
-        feats = extract(batch)
-        index, resembles = clf.predict(feats)
+        index, reason = self.decide_codes(batch, at)
+        coins = self.profile.classifier.coins_
         ids = batch.ids or [None] * len(batch)
-        out: list[Decision] = []
-        for i, c in enumerate(index.tolist()):
-            if c >= 0:
-                coin = clf.coins_[c]
-                if self.enabled(coin, at):
-                    out.append(Decision(ids[i], coin, True, "accepted"))
-                else:
-                    out.append(Decision(ids[i], coin, False, "inhibited"))
-            elif resembles[i]:
-                out.append(Decision(ids[i], None, False, "counterfeit"))
-            else:
-                out.append(Decision(ids[i], None, False, "unknown"))
-        return out
+        return [
+            Decision(
+                coin_id,
+                coins[c] if c >= 0 else None,
+                r == ACCEPTED,
+                REASONS[r],
+            )
+            for coin_id, c, r in zip(ids, index.tolist(), reason.tolist(), strict=True)
+        ]
 
     def decide_signatures(self, signatures: Sequence[Signature], at: dt.datetime) -> list[Decision]:
         """Decide validated signatures of any mix of trace lengths, in order."""
