@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 
 from calibration import __doc__ as package_doc
 from calibration.context import Context
@@ -121,10 +122,16 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
     app.state.ctx = context
     app.state.request_counter = RequestCounter()
     _install_handlers(app)
-    app.include_router(health.router)
-    app.include_router(stats.metrics_router)
-    for module in (coins, profiles, teach, events, stats, audit, keys):
-        app.include_router(module.router, prefix=API_PREFIX)
+    mounted = [(health.router, ""), (stats.metrics_router, "")] + [
+        (module.router, API_PREFIX)
+        for module in (coins, profiles, teach, events, stats, audit, keys)
+    ]
+    templates: dict[object, str] = {}
+    for router, prefix in mounted:
+        app.include_router(router, prefix=prefix)
+        templates.update(
+            {r.endpoint: prefix + r.path for r in router.routes if isinstance(r, APIRoute)}
+        )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -132,6 +139,6 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
             allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
         )
-    app.add_middleware(RequestMetrics, counter=app.state.request_counter)
+    app.add_middleware(RequestMetrics, counter=app.state.request_counter, routes=templates)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -34,11 +34,17 @@ class RequestCounter:
 
 
 class RequestMetrics:
-    """ASGI middleware feeding a :class:`RequestCounter`."""
+    """ASGI middleware feeding a :class:`RequestCounter`.
 
-    def __init__(self, app: ASGIApp, counter: RequestCounter) -> None:
+    ``routes`` maps each endpoint function to its full path template, so
+    requests are counted per route (``/api/v1/profiles/{profile_id}``), not
+    per URL.
+    """
+
+    def __init__(self, app: ASGIApp, counter: RequestCounter, routes: dict[object, str]) -> None:
         self.app = app
         self.counter = counter
+        self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -56,7 +62,7 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, tracked)
         finally:
-            route = getattr(scope.get("route"), "path", None) or "(unmatched)"
+            route = self.routes.get(scope.get("endpoint"), "(unmatched)")
             self.counter.add(scope["method"], route, status, time.perf_counter() - start)
 
 
