@@ -108,13 +108,7 @@ class CcTalkService:
         """Read once (at most the port's read timeout), answer, write; replies written."""
         chunk = self.line.read()
         received = self._clock()
-        with self.lock:
-            replies = self.device.receive(chunk, received)
-            for reply in replies:
-                counter = _read_counter(reply, self.device)
-                if counter is not None:
-                    self.outbox.host_read(counter)
-            self._note_events()
+        replies = self.answer(chunk, received)
         for reply in replies:
             wait = received + reply.delay_s - self._clock()
             if wait > 0:
@@ -122,6 +116,21 @@ class CcTalkService:
             self.line.write(reply.data)
         self.requests_answered += len(replies)
         return len(replies)
+
+    def answer(self, chunk: bytes, now: float) -> list[Reply]:
+        """Feed bytes from the bus to the device (under the lock); return its replies.
+
+        Also tells the outbox what each 229 reply showed the host, and acts on
+        what the host changed.  No I/O: :meth:`step` does that.
+        """
+        with self.lock:
+            replies = self.device.receive(chunk, now)
+            for reply in replies:
+                counter = _read_counter(reply, self.device)
+                if counter is not None:
+                    self.outbox.host_read(counter)
+            self._note_events()
+        return replies
 
     def _note_events(self) -> None:
         """Act on and log what the host changed (device lock held)."""

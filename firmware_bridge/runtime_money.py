@@ -127,6 +127,8 @@ class EventOutbox:
         self._waiting: deque[BufferedEvent] = deque()
         # The counter value the host last read; None until it has read since power-up.
         self._host_seen: int | None = None
+        #: Most events ever held back at once (0: the host always had room).
+        self.most_waiting = 0
 
     @property
     def waiting(self) -> int:
@@ -152,6 +154,7 @@ class EventOutbox:
         """Queue one event and put in the buffer whatever fits."""
         self._waiting.append(event)
         self.flush()
+        self.most_waiting = max(self.most_waiting, len(self._waiting))
 
     def flush(self) -> None:
         """Move waiting events into the buffer while the host has room for them."""
@@ -427,14 +430,14 @@ class MoneyPath:
             self._finish(event.coin_seq, pending.decision, code, detail)
         elif event.coin_seq in self._closed_set or event.coin_seq in self._order:
             log.warning("coin %d: %s after it was settled; no second event", event.coin_seq, detail)
-        elif event.coin_seq > self._newest_seq:
+        elif len(self._closed) == self._closed.maxlen and event.coin_seq < self._closed[0]:
+            log.warning("coin %d: %s for a coin long settled; ignored", event.coin_seq, detail)
+        else:
             # A coin whose signature never reached us (lost on the line): it
             # still gets its one event, so the host's count of coins is right.
             self._order.append(event.coin_seq)
-            self._newest_seq = event.coin_seq
+            self._newest_seq = max(self._newest_seq, event.coin_seq)
             self._finish(event.coin_seq, None, code, f"{detail}; its signature was lost")
-        else:
-            log.warning("coin %d: %s for a coin long settled; ignored", event.coin_seq, detail)
 
     def _stray(self, coin_seq: int, what: str) -> None:
         if coin_seq in self._closed_set or coin_seq in self._order:
@@ -489,9 +492,14 @@ class MoneyPath:
             for outcome in released:
                 self._outbox.push(outcome.event)
         for outcome in released:
-            self._closed.append(outcome.coin_seq)
+            self._remember(outcome.coin_seq)
             self._record(outcome)
-        self._closed_set = set(self._closed)
+
+    def _remember(self, coin_seq: int) -> None:
+        if len(self._closed) == self._closed.maxlen:
+            self._closed_set.discard(self._closed[0])
+        self._closed.append(coin_seq)
+        self._closed_set.add(coin_seq)
 
     def _record(self, outcome: CoinOutcome) -> None:
         totals = self.totals

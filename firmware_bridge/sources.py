@@ -305,7 +305,10 @@ class SensorLinkSource(SensorSource):
     def _on_link_error(self, error: LinkError, now: float) -> SourceEvent | None:
         self.link_errors += 1
         is_coin = error.message_type == MessageType.SIGNATURE and error.seq
-        if is_coin and error.kind not in (LinkErrorKind.DUPLICATE, LinkErrorKind.OUT_OF_ORDER):
+        # A gap report comes with the frame still delivered; a duplicate or an
+        # old frame is a coin already seen.  Anything else loses the signature.
+        not_lost = (LinkErrorKind.SEQUENCE_GAP, LinkErrorKind.DUPLICATE, LinkErrorKind.OUT_OF_ORDER)
+        if is_coin and error.kind not in not_lost:
             # A CRC-checked signature frame we cannot use: the coin is real, reject it.
             assert error.seq is not None
             return CoinUnreadable(error.seq, f"{error.kind.value}: {error.detail}", now)

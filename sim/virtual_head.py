@@ -202,6 +202,8 @@ class VirtualHead:
     def _send(self, message: Message) -> None:
         data = self.link.send(message)
         if self._tamper is not None:
+            if not message.seq:  # show the hook the number the frame really carries
+                message = dataclasses.replace(message, seq=self.link.last_sent_seq)
             data = self._tamper(message, data)
         if data:
             self.port.write(data)
