@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -21,7 +20,15 @@ from calibration.domain import profiles as profiles_domain
 from calibration.domain import teach as teach_domain
 from calibration.settings import Settings
 from coinval.profile import loads
-from tests.calibration.conftest import ADMIN_KEY, BASE_COINS, HEAD, SECOND, TAUGHT, bearer
+from tests.calibration.conftest import (
+    ADMIN_KEY,
+    BASE_COINS,
+    HEAD,
+    SECOND,
+    TAUGHT,
+    bearer,
+    free_port,
+)
 
 CHILD = Path(__file__).with_name("crash_child.py")
 API = "/api/v1"
@@ -93,12 +100,6 @@ def test_sigkill_during_or_after_a_commit(
         assert state["coins"] == [*BASE_COINS, TAUGHT]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _start_server(store: Path, port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "COINVAL_ADMIN_KEY": ADMIN_KEY}
     proc = subprocess.Popen(
@@ -134,7 +135,7 @@ def test_sigkill_of_a_real_server_under_concurrent_commits(
     tmp_path: Path, base_profile_text: str, teach_sets: dict[str, list[Any]]
 ) -> None:
     store = tmp_path / "server.db"
-    port = _free_port()
+    port = free_port()
     proc = _start_server(store, port)
     url = f"http://127.0.0.1:{port}"
     admin = bearer(ADMIN_KEY)
