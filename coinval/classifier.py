@@ -24,7 +24,7 @@ from typing import Any, Literal, Self
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
+from scipy.special import chdtri
 
 from coinval.features import EDGED_ONLY, FEATURE_NAMES, INDUCTIVE, CoinFeatures
 
@@ -239,7 +239,7 @@ class CoinClassifier:
         joint = self.covariance_ + extra[:, :, None] * np.eye(len(INDUCTIVE))[None]
         self._joint_inverse = np.linalg.inv(joint)
         self._joint_bound = np.array(
-            [stats.chi2.ppf(1.0 - JOINT_ALPHA[s], len(INDUCTIVE)) for s in self.security_]
+            [chdtri(len(INDUCTIVE), JOINT_ALPHA[s]) for s in self.security_]
         )
 
     # -- decision --------------------------------------------------------------

@@ -19,8 +19,8 @@ from typing import BinaryIO
 
 import orjson
 
+from sim.conditions import TEACH_TEMPERATURE_C
 from sim.heads import HEADS, get_head
-from sim.population import TEACH_TEMPERATURE_C, generate, kinds, to_json_dicts
 
 WRITE_CHUNK = 1000  # coins serialised at once: bounds memory for big files
 
@@ -118,6 +118,8 @@ def add_population_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _write(out: BinaryIO, args: argparse.Namespace) -> None:
+    from sim.population import generate, to_json_dicts
+
     head = get_head(str(args.head))
     batch = generate(
         args.coin,
@@ -135,6 +137,8 @@ def _write(out: BinaryIO, args: argparse.Namespace) -> None:
 
 
 def _check(args: argparse.Namespace) -> None:
+    from sim.population import kinds
+
     """Validate what argparse could not (or what a hand-made namespace carries)."""
     if not args.coin:
         raise UsageError("--coin is required (see --list for the kinds)")
@@ -149,6 +153,8 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def run_population(args: argparse.Namespace) -> int:
+    from sim.population import kinds
+
     """Run ``sim population`` with parsed arguments; returns the exit status."""
     if getattr(args, "list", False):
         for name, description in kinds().items():

@@ -27,6 +27,7 @@ import numpy.typing as npt
 
 from coinval.batch import SignatureBatch
 from coinval.signature import ID_MAX_CHARS
+from sim.conditions import TEACH_TEMPERATURE_C
 from sim.heads import SensorHead, get_head
 from sim.kinds import UnknownKindError, kind_table, resolve
 from sim.measure import Measurement, draw_insertion, measure
@@ -34,7 +35,7 @@ from sim.pieces import batch_shift, draw_pieces, stable_hash
 
 __all__ = ["UnknownKindError", "generate", "kinds", "to_json_dicts"]
 
-TEACH_TEMPERATURE_C = (5.0, 35.0)
+
 EVALUATION_TEMPERATURE_C = (-10.0, 45.0)
 _CONTRACT_TEMPERATURE_C = (-40.0, 85.0)
 

@@ -1,0 +1,65 @@
+"""Shared fixtures for the speed benchmarks: a taught profile and simulated coins."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from coinval.batch import SignatureBatch
+from coinval.engine import Engine
+from coinval.profile import Profile
+from coinval.teach import teach
+from sim.population import generate, to_json_dicts
+
+HEAD = "A"
+TAUGHT = ("gb-100-2017", "gb-100-1983", "gb-200-1997", "gb-050-1997", "gb-020-1982", "gb-010-2012")
+
+
+@pytest.fixture(scope="session")
+def profile() -> Profile:
+    samples = {
+        c: generate(c, 40, head=HEAD, seed=1, batch=0, wear=0.5, dirt=0.5).signatures()
+        for c in TAUGHT
+    }
+    return teach(samples, head=HEAD)[0]
+
+
+@pytest.fixture(scope="session")
+def engine(profile: Profile) -> Engine:
+    return Engine(profile)
+
+
+def mixed(n: int, seed: int = 2) -> SignatureBatch:
+    """n coins of the taught types from other batches, worn and dirty, -10..45 C."""
+    parts = [
+        generate(c, n // len(TAUGHT) + 1, head=HEAD, seed=seed + i, batch=1 + i % 4,
+                 temperature_c=(-10.0, 45.0), wear=0.5, dirt=0.5)
+        for i, c in enumerate(TAUGHT)
+    ]
+    import numpy as np
+
+    rows = np.arange(n)
+    stacked = SignatureBatch(
+        eddy_lo=np.concatenate([p.eddy_lo for p in parts])[rows],
+        eddy_hi=np.concatenate([p.eddy_hi for p in parts])[rows],
+        eddy_rate_hz=np.concatenate([p.eddy_rate_hz for p in parts])[rows],
+        rim=np.concatenate([p.rim for p in parts])[rows],
+        thickness_mm=np.concatenate([p.thickness_mm for p in parts])[rows],
+        speed_mm_s=np.concatenate([p.speed_mm_s for p in parts])[rows],
+        temperature_c=np.concatenate([p.temperature_c for p in parts])[rows],
+        ids=[i for p in parts for i in p.ids][:n],
+    )
+    return stacked
+
+
+@pytest.fixture(scope="session")
+def jsonl_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """About 6000 spec-format lines of ~10-20 kB each, as a customer's file would hold."""
+    path = tmp_path_factory.mktemp("bench") / "coins.jsonl"
+    batch = mixed(6000, seed=11)
+    with path.open("wb") as out:
+        for obj in to_json_dicts(batch, HEAD):
+            out.write(orjson.dumps(obj) + b"\n")
+    return path

@@ -1,0 +1,125 @@
+"""Speed of the classification core (pytest-benchmark; run with `make bench`).
+
+Figures that pytest-benchmark does not compute itself (p99 latency, coins per
+second, lines per second, peak memory) go into ``extra_info`` and so into the
+JSON report; nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+
+from coinval.batch import SignatureBatch
+from coinval.engine import Engine
+from coinval.features import extract
+from coinval.signature import parse_signature
+
+from .conftest import mixed
+
+AT = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+
+
+def test_one_signature_to_one_decision(benchmark, engine: Engine) -> None:
+    """Gate latency: one coin, already parsed, to its decision."""
+    one = mixed(1)
+    engine.decide_batch(one, AT)
+    samples = []
+    for _ in range(2000):
+        t0 = time.perf_counter()
+        engine.decide_batch(one, AT)
+        samples.append(time.perf_counter() - t0)
+    benchmark.extra_info["p50_ms"] = 1e3 * float(np.percentile(samples, 50))
+    benchmark.extra_info["p99_ms"] = 1e3 * float(np.percentile(samples, 99))
+    benchmark(engine.decide_batch, one, AT)
+
+
+@pytest.mark.parametrize("n", [1, 100, 10_000])
+def test_feature_extraction(benchmark, n: int) -> None:
+    batch = mixed(n)
+    benchmark.extra_info["coins"] = n
+    benchmark(extract, batch)
+    benchmark.extra_info["coins_per_s"] = n / benchmark.stats.stats.mean
+
+
+@pytest.mark.parametrize("n", [100, 10_000])
+def test_validation(benchmark, n: int) -> None:
+    objs = [s.to_json_dict() for s in mixed(n).signatures()]
+    benchmark(lambda: [parse_signature(o) for o in objs])
+    benchmark.extra_info["coins_per_s"] = n / benchmark.stats.stats.mean
+
+
+@pytest.mark.parametrize("n", [1_000, 20_000])
+def test_in_memory_batch(benchmark, engine: Engine, n: int) -> None:
+    """Decisions for a batch already in arrays, on all cores."""
+    batch: SignatureBatch = mixed(n)
+    benchmark.pedantic(engine.decide_codes, args=(batch, AT), rounds=3, iterations=1)
+    benchmark.extra_info["coins_per_s"] = n / benchmark.stats.stats.mean
+
+
+def test_json_parse_only(benchmark, jsonl_file: Path) -> None:
+    """The physical limit of classify: reading and parsing the same file."""
+    def parse() -> int:
+        with jsonl_file.open("rb") as f:
+            return sum(1 for line in f if orjson.loads(line))
+
+    lines = benchmark.pedantic(parse, rounds=3, iterations=1)
+    benchmark.extra_info["lines_per_s"] = lines / benchmark.stats.stats.mean
+
+
+def _classify(path: Path, profile_path: Path) -> tuple[float, int, int]:
+    exe = Path(sys.executable).with_name("coinval")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [str(exe), "classify", "--profile", str(profile_path), str(path)],
+        stdout=subprocess.PIPE,
+        check=True,
+    )
+    elapsed = time.perf_counter() - t0
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return elapsed, proc.stdout.count(b"\n"), max(peak_kb, before)
+
+
+def test_classify_end_to_end(benchmark, profile, jsonl_file: Path, tmp_path: Path) -> None:
+    """`coinval classify` on a file: parse, validate, decide, write."""
+    profile_path = tmp_path / "profile.json"
+    profile.save(profile_path)
+    result = benchmark.pedantic(_classify, args=(jsonl_file, profile_path), rounds=2, iterations=1)
+    elapsed, lines, peak_kb = result
+    benchmark.extra_info["lines"] = lines
+    benchmark.extra_info["bytes"] = jsonl_file.stat().st_size
+    benchmark.extra_info["lines_per_s"] = lines / benchmark.stats.stats.mean
+    benchmark.extra_info["peak_rss_mb"] = peak_kb / 1024
+
+
+@pytest.mark.skipif(
+    os.environ.get("COINVAL_BENCH_BIG") != "1",
+    reason="set COINVAL_BENCH_BIG=1 for the 1 GB memory run (make bench does)",
+)
+def test_classify_one_gigabyte_memory(benchmark, profile, jsonl_file: Path, tmp_path: Path) -> None:
+    """Peak memory of classify on a 1 GB input: it streams, so it stays flat."""
+    big = tmp_path / "big.jsonl"
+    chunk = jsonl_file.read_bytes()
+    with big.open("wb") as out:
+        while out.tell() < 1 << 30:
+            out.write(chunk)
+    profile_path = tmp_path / "profile.json"
+    profile.save(profile_path)
+    elapsed, lines, peak_kb = benchmark.pedantic(
+        _classify, args=(big, profile_path), rounds=1, iterations=1
+    )
+    benchmark.extra_info["bytes"] = big.stat().st_size
+    benchmark.extra_info["lines"] = lines
+    benchmark.extra_info["peak_rss_mb"] = peak_kb / 1024
+    benchmark.extra_info["lines_per_s"] = lines / elapsed
+    big.unlink()
