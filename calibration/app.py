@@ -17,11 +17,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
 
 from calibration import __doc__ as package_doc
 from calibration.context import Context
 from calibration.db import open_database
-from calibration.domain.keys import ensure_admin_key
+from calibration.domain.keys import authenticate, ensure_admin_key
 from calibration.errors import CalibrationError
 from calibration.limits import BodySizeLimit
 from calibration.metrics import RequestCounter, RequestMetrics
@@ -65,6 +66,21 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
+async def _caller_is_known(request: Request) -> bool:
+    """Whether the request carries a valid key (public routes count as known)."""
+    if getattr(request.state, "key_id", None) is not None:
+        return True
+    route = request.scope.get("route")
+    if getattr(route, "path", "") in ("/healthz", "/readyz"):
+        return True
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key:
+        return False
+    ctx: Context = request.app.state.ctx
+    return await run_in_threadpool(authenticate, ctx, key.strip()) is not None
+
+
 def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(CalibrationError)
     async def calibration_error(_: Request, exc: CalibrationError) -> JSONResponse:
@@ -74,14 +90,22 @@ def _install_handlers(app: FastAPI) -> None:
         return JSONResponse(body, status_code=exc.status)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if not await _caller_is_known(request):
+            # A body is decoded before the key is checked: still say 401 first.
+            return JSONResponse(
+                {"detail": "an API key is required: Authorization: Bearer <key>"},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         errors = _validation_errors(exc)
-        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
-        where = ".".join(str(p) for p in first["loc"])
-        return JSONResponse(
-            {"detail": f"{where}: {first['msg']}" if where else first["msg"], "errors": errors},
-            status_code=422,
-        )
+        first = errors[0] if errors else {"loc": [], "msg": "invalid request", "type": ""}
+        if first["type"] == "json_invalid":
+            detail = "the body is not valid JSON"
+        else:
+            where = ".".join(str(p) for p in first["loc"])
+            detail = f"{where}: {first['msg']}" if where else str(first["msg"])
+        return JSONResponse({"detail": detail, "errors": errors}, status_code=422)
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:

@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     store_event_signatures: bool = Field(
         default=True, description="keep each decided signature with its event (for previews)"
     )
+    keep_event_signatures: int = Field(
+        default=5000,
+        ge=0,
+        description="only the newest this many events keep their signature (about 30 kB each)",
+    )
     preview_events: int = Field(
         default=500, ge=0, description="recent events with signatures a teach preview replays"
     )

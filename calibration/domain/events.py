@@ -17,6 +17,9 @@ from coinval.engine import invalid
 from coinval.legal_tender import LONDON
 from coinval.signature import Signature, echo_id
 
+PRUNE_EVERY = 100
+"""Old event signatures are forgotten every this many recorded decisions."""
+
 
 def record_decision(
     ctx: Context,
@@ -40,7 +43,7 @@ def record_decision(
         else None
     )
     with ctx.db.transaction(write=True) as tx:
-        return events_repo.insert_event(
+        event_id = events_repo.insert_event(
             tx,
             at=format_time(moment),
             head=head,
@@ -53,6 +56,11 @@ def record_decision(
             source=source,
             signature=text,
         )
+        if text is not None and event_id % PRUNE_EVERY == 0:
+            events_repo.forget_old_signatures(
+                tx, keep=ctx.settings.keep_event_signatures, window=2 * PRUNE_EVERY
+            )
+    return event_id
 
 
 def classify(
@@ -106,6 +114,10 @@ def classify(
                         if keep and item.signature is not None
                         else None
                     ),
+                )
+            if keep:
+                events_repo.forget_old_signatures(
+                    tx, keep=ctx.settings.keep_event_signatures, window=len(parsed) + PRUNE_EVERY
                 )
     return {
         "head": head,

@@ -115,6 +115,23 @@ def last_id(tx: Tx) -> int:
     return int(row["m"] or 0) if row else 0
 
 
+def forget_old_signatures(tx: Tx, *, keep: int, window: int) -> int:
+    """Drop the signatures of all but the newest ``keep`` events; how many were dropped.
+
+    Only the ``window`` events just older than the kept ones are looked at, so
+    the cost does not grow with the store; call it at least every ``window``
+    new events.
+    """
+    newest = last_id(tx)
+    cut = newest - keep
+    if cut <= 0:
+        return 0
+    return tx.execute(
+        "UPDATE events SET signature = NULL WHERE id <= ? AND id > ? AND signature IS NOT NULL",
+        (cut, cut - window),
+    )
+
+
 def recent_with_signatures(tx: Tx, head: str, limit: int) -> list[Row]:
     """The head's newest events that kept their signature, newest first."""
     return tx.fetchall(

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from calibration.auth import ContextDep, Operator, Viewer
 from calibration.domain import events as domain
 from calibration.routers._bodies import SIGNATURES_BODY
+from coinval.legal_tender import LONDON
 
 router = APIRouter(tags=["events"])
 
@@ -34,14 +35,15 @@ async def classify(
     ctx: ContextDep,
     _: Operator,
     at: Annotated[
-        dt.datetime | None, Query(description="decide as of this moment (default: now)")
+        dt.datetime | None,
+        Query(description="decide as of this moment (default: now; without zone: London)"),
     ] = None,
     record: Annotated[bool, Query(description="record the decisions as events")] = True,
 ) -> dict[str, Any]:
     """One decision per signature, in order; a bad signature gets ``invalid`` with the rule."""
     body = await request.body()
     if at is not None and at.tzinfo is None:
-        at = at.replace(tzinfo=dt.UTC)
+        at = at.replace(tzinfo=LONDON)  # as `coinval classify --at`: naive is London time
     return await run_in_threadpool(
         domain.classify,
         ctx,

@@ -115,6 +115,16 @@ def test_state_changing_routes_need_their_role(
     assert all(e["key_id"] != "viewer" for e in entries)
 
 
+@pytest.mark.parametrize(("method", "path", "role", "body"), STATE_CHANGING)
+def test_a_malformed_body_without_a_key_is_still_401(
+    service: Service, method: str, path: str, role: str, body: Any
+) -> None:
+    r = service.client.request(
+        method, path, content=b"{nope", headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code == 401, r.text
+
+
 @pytest.mark.parametrize(("path", "role"), READS)
 def test_reads_need_a_key(service: Service, path: str, role: str) -> None:
     c = service.client

@@ -116,3 +116,15 @@ def test_audit_log_is_filtered_paged_and_read_only(with_base: Service) -> None:
     assert entry["key_id"].startswith("k")
     for method in ("PUT", "DELETE", "PATCH", "POST"):
         assert c.request(method, f"{API}/audit", headers=with_base.admin).status_code == 405
+
+
+def test_only_the_newest_events_keep_their_signature(
+    with_base: Service, traffic: list[dict[str, Any]]
+) -> None:
+    with_base.ctx.settings.keep_event_signatures = 3
+    r = with_base.client.post(
+        f"{API}/heads/{HEAD}/classify", json=traffic[:8], headers=with_base.operator
+    )
+    assert r.status_code == 200
+    items = with_base.client.get(f"{API}/events", headers=with_base.viewer).json()["items"]
+    assert [e["has_signature"] for e in items] == [True] * 3 + [False] * 5
