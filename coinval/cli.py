@@ -136,6 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
         "input", nargs="?", default="-", metavar="INPUT.jsonl", help="input file, or - for stdin"
     )
     classify.add_argument(
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="worker processes (default: all cores for inputs over 8 MB, else 1)",
+    )
+    classify.add_argument(
         "--progress",
         choices=("auto", "always", "never"),
         default="auto",

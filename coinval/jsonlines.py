@@ -25,12 +25,12 @@ class Line:
     error: str | None = None
 
 
-def read_lines(stream: IO[bytes], max_bytes: int = MAX_LINE_BYTES) -> Iterator[Line]:
-    """Yield each line of a JSON Lines stream, decoded, in order.
+def read_raw_lines(stream: IO[bytes], max_bytes: int = MAX_LINE_BYTES) -> Iterator[Line]:
+    """Yield each line undecoded: ``obj`` holds its bytes, or ``error`` why it has none.
 
-    A line that is not JSON, or longer than ``max_bytes``, yields a :class:`Line`
-    with ``error`` set; reading goes on with the next line.  A final line without
-    a newline counts; a file's trailing newline does not start another line.
+    A line longer than ``max_bytes`` is skipped without being held in memory.
+    A final line without a newline counts; a trailing newline does not start
+    another line.
     """
     number = 0
     while True:
@@ -39,21 +39,36 @@ def read_lines(stream: IO[bytes], max_bytes: int = MAX_LINE_BYTES) -> Iterator[L
             return
         number += 1
         if len(raw) > max_bytes and not raw.endswith(b"\n"):
-            # Skip the rest of the over-long line without holding it.
             while True:
                 more = stream.readline(max_bytes)
                 if not more or more.endswith(b"\n"):
                     break
             yield Line(number, error=f"line {number} is longer than {max_bytes} bytes")
             continue
-        text = raw.strip()
-        if not text:
-            yield Line(number, error=f"line {number} is empty")
-            continue
-        try:
-            yield Line(number, obj=orjson.loads(text))
-        except orjson.JSONDecodeError as exc:
-            yield Line(number, error=f"line {number} is not valid JSON: {exc}")
+        yield Line(number, obj=raw)
+
+
+def decode_line(line: Line) -> Line:
+    """Decode a raw line from :func:`read_raw_lines` into its JSON value."""
+    if line.error is not None:
+        return line
+    text = line.obj.strip()
+    if not text:
+        return Line(line.number, error=f"line {line.number} is empty")
+    try:
+        return Line(line.number, obj=orjson.loads(text))
+    except orjson.JSONDecodeError as exc:
+        return Line(line.number, error=f"line {line.number} is not valid JSON: {exc}")
+
+
+def read_lines(stream: IO[bytes], max_bytes: int = MAX_LINE_BYTES) -> Iterator[Line]:
+    """Yield each line of a JSON Lines stream, decoded, in order.
+
+    A line that is not JSON, or longer than ``max_bytes``, yields a :class:`Line`
+    with ``error`` set; reading goes on with the next line.
+    """
+    for line in read_raw_lines(stream, max_bytes):
+        yield decode_line(line)
 
 
 def dumps_line(obj: Any) -> bytes:
