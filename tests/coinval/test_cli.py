@@ -182,3 +182,36 @@ def test_bad_at_is_clear(profile_path: Path) -> None:
     proc = run_cli("classify", "--profile", str(profile_path), "--at", "yesterday", stdin=b"")
     assert proc.returncode == 2
     assert b"ISO" in proc.stderr
+
+
+def test_parallel_workers_keep_order_and_invalid_lines(
+    profile_path: Path, samples_dir: Path, tmp_path: Path
+) -> None:
+    good = [
+        line for f in sorted(samples_dir.glob("*.jsonl")) for line in f.read_text().splitlines()
+    ]
+    lines = []
+    for i in range(2600):  # more than two chunks of 1024
+        lines.append(good[i % len(good)] if i % 97 else "{broken")
+    path = tmp_path / "many.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    one = run_cli(
+        "classify", "--profile", str(profile_path), "--jobs", "1", "--at", "2017-06-01", str(path)
+    )
+    two = run_cli(
+        "classify", "--profile", str(profile_path), "--jobs", "2", "--at", "2017-06-01", str(path)
+    )
+    assert one.returncode == two.returncode == 0
+    assert one.stdout == two.stdout
+    out = decisions(two.stdout)
+    assert len(out) == 2600
+    assert [d["reason"] == "invalid" for d in out] == [i % 97 == 0 for i in range(2600)]
+
+
+def test_an_over_long_line_is_invalid_and_skipped(profile_path: Path, samples_dir: Path) -> None:
+    good = (samples_dir / "gb-020-1982.jsonl").read_text().splitlines()[0]
+    huge = '{"id": "' + "x" * (2 << 20) + '"}'
+    proc = run_cli("classify", "--profile", str(profile_path), stdin=f"{huge}\n{good}\n".encode())
+    out = decisions(proc.stdout)
+    assert [d["reason"] for d in out] == ["invalid", "accepted"]
+    assert "longer than" in str(out[0]["detail"])
