@@ -34,8 +34,16 @@ def engine(profile: Profile) -> Engine:
 def mixed(n: int, seed: int = 2) -> SignatureBatch:
     """n coins of the taught types from other batches, worn and dirty, -10..45 C."""
     parts = [
-        generate(c, n // len(TAUGHT) + 1, head=HEAD, seed=seed + i, batch=1 + i % 4,
-                 temperature_c=(-10.0, 45.0), wear=0.5, dirt=0.5)
+        generate(
+            c,
+            n // len(TAUGHT) + 1,
+            head=HEAD,
+            seed=seed + i,
+            batch=1 + i % 4,
+            temperature_c=(-10.0, 45.0),
+            wear=0.5,
+            dirt=0.5,
+        )
         for i, c in enumerate(TAUGHT)
     ]
     import numpy as np

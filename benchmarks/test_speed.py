@@ -68,6 +68,7 @@ def test_in_memory_batch(benchmark, engine: Engine, n: int) -> None:
 
 def test_json_parse_only(benchmark, jsonl_file: Path) -> None:
     """The physical limit of classify: reading and parsing the same file."""
+
     def parse() -> int:
         with jsonl_file.open("rb") as f:
             return sum(1 for line in f if orjson.loads(line))
@@ -95,7 +96,7 @@ def test_classify_end_to_end(benchmark, profile, jsonl_file: Path, tmp_path: Pat
     profile_path = tmp_path / "profile.json"
     profile.save(profile_path)
     result = benchmark.pedantic(_classify, args=(jsonl_file, profile_path), rounds=2, iterations=1)
-    elapsed, lines, peak_kb = result
+    _elapsed, lines, peak_kb = result
     benchmark.extra_info["lines"] = lines
     benchmark.extra_info["bytes"] = jsonl_file.stat().st_size
     benchmark.extra_info["lines_per_s"] = lines / benchmark.stats.stats.mean
