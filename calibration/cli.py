@@ -17,8 +17,6 @@ import os
 import sys
 from collections.abc import Sequence
 
-from pydantic import ValidationError
-
 EXIT_OK = 0
 EXIT_USAGE = 2
 
@@ -45,6 +43,7 @@ def add_api_arguments(parser: argparse.ArgumentParser) -> None:
 def run_api(args: argparse.Namespace) -> int:
     """Open the store, make the first admin key if needed, serve until interrupted."""
     import uvicorn
+    from pydantic import ValidationError
 
     from calibration.app import create_app
     from calibration.settings import Settings
