@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -26,7 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, ClassVar, TextIO
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from coinval.cli import UsageError
 
@@ -170,15 +171,35 @@ class _ShortNames(logging.Filter):
         return True
 
 
-def _setup_logging(verbose: bool, stream: TextIO | None = None) -> None:
-    handler = logging.StreamHandler(stream or sys.stderr)
+@contextlib.contextmanager
+def _logging(verbose: bool) -> Iterator[None]:
+    """Log to stderr for the duration of one command, then put things back."""
+    handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_ShortNames())
     handler.setFormatter(
         logging.Formatter("%(asctime)s.%(msecs)03d %(short)-6s %(message)s", "%H:%M:%S")
     )
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    level = root.level
+    root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def _logs_to_stderr(command: Command) -> Command:
+    @functools.wraps(command)
+    def wrapper(args: argparse.Namespace) -> int:
+        with _logging(bool(getattr(args, "verbose", False))):
+            return command(args)
+
+    return wrapper
 
 
 def _load_profile(path: str) -> Profile:
@@ -321,6 +342,7 @@ def _start_sim_head(
     return sim
 
 
+@_logs_to_stderr
 def run_serve(args: argparse.Namespace) -> int:
     """``coinval serve``: the coin acceptor on a ccTalk port, fed by a sensor source."""
     from coinval.engine import Engine
@@ -334,7 +356,6 @@ def run_serve(args: argparse.Namespace) -> int:
         parse_sensor_spec,
     )
 
-    _setup_logging(args.verbose)
     profile = _load_profile(args.profile)
     at = _moment(args)
     try:
@@ -396,13 +417,13 @@ def run_serve(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------- sim
 
 
+@_logs_to_stderr
 def run_sim_head(args: argparse.Namespace) -> int:
     """``coinval sim head``: a simulated sensor board on a sensor-link port."""
     from firmware_bridge.runtime_ports import open_sensor_port
     from sim.scenario import street_mix
     from sim.virtual_head import HeadRecord, VirtualHead
 
-    _setup_logging(False)
     try:
         port = open_sensor_port(args.port)
     except Exception as exc:
@@ -442,12 +463,12 @@ def _head_line(record: Any) -> str:
     )
 
 
+@_logs_to_stderr
 def run_sim_host(args: argparse.Namespace) -> int:
     """``coinval sim host``: a virtual parking machine polling a coin acceptor."""
     from firmware_bridge.serial_transport import CcTalkClient, open_port
     from sim.virtual_host import HostEvent, VirtualHost, pounds
 
-    _setup_logging(False)
     try:
         port = open_port(args.cctalk)
     except Exception as exc:
@@ -492,6 +513,7 @@ def _run_profile(args: argparse.Namespace) -> Profile:
     return profile
 
 
+@_logs_to_stderr
 def run_run(args: argparse.Namespace) -> int:
     """``coinval run``: engine, virtual head and virtual parking machine on pseudo-terminals."""
     from coinval.engine import Engine
@@ -502,7 +524,6 @@ def run_run(args: argparse.Namespace) -> int:
     from firmware_bridge.sources import SensorLinkSource
     from sim.virtual_host import VirtualHost, pounds
 
-    _setup_logging(args.verbose)
     logging.getLogger("firmware_bridge.runtime").setLevel(logging.WARNING)  # shown on stdout
     profile = _run_profile(args)
     at = _moment(args)
