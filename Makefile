@@ -24,8 +24,16 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest
 
+# The speed and accuracy report under reports/: every figure measured by this run.
 bench: $(STAMP)
-	$(BIN)/python -m pytest benchmarks --benchmark-enable --benchmark-json=reports/benchmark.json -p no:cacheprovider
+	@mkdir -p reports
+	COINVAL_BENCH_BIG=1 $(BIN)/python -m pytest benchmarks --benchmark-enable \
+		--benchmark-json=reports/benchmark.json -p no:cacheprovider -q
+	$(BIN)/python -m benchmarks.report reports/benchmark.json reports/speed.md
+	$(BIN)/coinval evaluate --n 2000 --progress never --out reports/accuracy.md > /dev/null
+	$(BIN)/coinval evaluate --n 2000 --security narrow --progress never --out reports/accuracy-narrow.md > /dev/null
+	$(BIN)/coinval evaluate --n 2000 --wear 1 --dirt 1 --progress never --out reports/accuracy-stress.md > /dev/null
+	@echo "report: reports/speed.md reports/accuracy*.md reports/benchmark.json"
 
 clean:
 	rm -rf $(VENV) build *.egg-info
