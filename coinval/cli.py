@@ -59,6 +59,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return run_evaluate(args)
 
 
+def _cmd_api(args: argparse.Namespace) -> int:
+    from calibration.cli import run_api
+
+    return run_api(args)
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from coinval.cli_serve import run_serve
 
@@ -201,6 +207,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--rate", type=float, default=40.0, help="coins per second shown")
     demo.add_argument("--seed", type=int, default=1)
     demo.set_defaults(func=_cmd_demo)
+
+    api = sub.add_parser(
+        "api",
+        help="the calibration service: teach, inspect, inhibit, roll back over HTTP",
+        description="Serve the operator HTTP API (FastAPI + uvicorn) on a SQLite store.",
+    )
+    from calibration.cli import add_api_arguments
+
+    add_api_arguments(api)
+    api.set_defaults(func=_cmd_api)
 
     evaluate = sub.add_parser(
         "evaluate",
