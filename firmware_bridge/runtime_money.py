@@ -303,6 +303,11 @@ class MoneyPath:
         """Accepted coins waiting for the credit sensor."""
         return len(self._pending)
 
+    @property
+    def coins_in_flight(self) -> tuple[int, ...]:
+        """Their coin numbers."""
+        return tuple(self._pending)
+
     # --------------------------------------------------------------- events
 
     def handle(self, event: SourceEvent) -> None:

@@ -77,8 +77,10 @@ class System:
     runtime: Runtime
     head: VirtualHead
     client: CcTalkClient
+    stop: threading.Event = field(default_factory=threading.Event)
     outcomes: list[CoinOutcome] = field(default_factory=list)
     host_events: list[BufferedEvent] = field(default_factory=list)
+    runtime_thread: threading.Thread | None = None
 
     def poll(self) -> tuple[BufferedEvent, ...]:
         result = self.client.poll_credits()
@@ -143,9 +145,10 @@ def running(
     )
     client = CcTalkClient(FdPort(bus_master), timeout=0.5)
     system = System(runtime, head, client)
-    stop_runtime, stop_head = threading.Event(), threading.Event()
+    stop_runtime, stop_head = system.stop, threading.Event()
     runtime.open()
     runtime_thread = threading.Thread(target=runtime.run, args=(stop_runtime,), daemon=True)
+    system.runtime_thread = runtime_thread
     runtime_thread.start()
 
     def head_run() -> None:
@@ -359,3 +362,27 @@ def test_faults_on_the_sensor_link_lose_and_invent_nothing(profile: Profile) -> 
         if isinstance(outcome.event, CreditEvent):
             assert ledger[seq].taken
     assert sum(isinstance(o.event, CreditEvent) for o in by_seq.values()) == 8
+
+
+def test_stopping_finishes_the_coin_in_flight(profile: Profile) -> None:
+    coins = scripted([("gb-200-1997", Behaviour.NORMAL)] * 4)
+    go = threading.Event()
+    with running(profile, coins, rate=4.0, start_when=go) as system:
+        system.enable()
+        go.set()
+        deadline = time.monotonic() + 10
+        while not (in_flight := system.runtime.money.coins_in_flight):
+            assert time.monotonic() < deadline  # wait for an accepted coin on its way
+            time.sleep(0.001)
+        system.stop.set()  # what SIGTERM does
+        assert system.runtime_thread is not None
+        while system.runtime_thread.is_alive():
+            assert time.monotonic() < deadline
+            system.poll()
+            time.sleep(0.1)
+    by_seq = {o.coin_seq: o.event for o in system.outcomes}
+    assert by_seq[in_flight[0]] == CreditEvent(3)  # finished, credited, and read
+    assert system.host_events == [o.event for o in system.outcomes]
+    for record in system.head.ledger:
+        if record.coin_seq in by_seq:
+            assert record.taken == isinstance(by_seq[record.coin_seq], CreditEvent)
