@@ -289,8 +289,10 @@ def _thread(target: Callable[[], None], name: str) -> threading.Thread:
     def guarded() -> None:
         try:
             target()
-        except Exception:
-            logging.getLogger(name).exception("%s stopped on an error", name)
+        except Exception as exc:
+            logger = logging.getLogger(name)
+            logger.error("%s stopped: %s: %s", name, type(exc).__name__, exc)
+            logger.debug("traceback", exc_info=True)
 
     thread = threading.Thread(target=guarded, name=name, daemon=True)
     thread.start()
@@ -364,6 +366,9 @@ def run_serve(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     engine = Engine(profile)
     _warm_up(engine)
+    # Hand the interpreter to the ccTalk thread sooner while a coin is being
+    # decided (default 5 ms): replies should leave within a few milliseconds.
+    sys.setswitchinterval(0.001)
     config = RuntimeConfig(
         decision_deadline_s=args.deadline_ms / 1000, credit_timeout_s=args.credit_timeout_ms / 1000
     )
@@ -401,13 +406,7 @@ def run_serve(args: argparse.Namespace) -> int:
         with _stop_on_signals(stop):
             totals = runtime.run(stop)
         runtime.close()
-        logging.getLogger("firmware_bridge.runtime").info(
-            "stopped: %d coins, %d credited (%s), errors %s",
-            totals.coins,
-            totals.credits,
-            totals.pounds(),
-            dict(sorted(totals.errors.items())) or "none",
-        )
+        logging.getLogger("firmware_bridge.runtime").info("stopped: %s", totals.describe())
     finally:
         if sim is not None:
             sim.close()
@@ -529,6 +528,7 @@ def run_run(args: argparse.Namespace) -> int:
     at = _moment(args)
     engine = Engine(profile)
     _warm_up(engine)
+    sys.setswitchinterval(0.001)  # as in serve: prompt ccTalk replies
     say_lock = threading.Lock()
 
     def say(line: str) -> None:

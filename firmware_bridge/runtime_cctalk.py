@@ -100,8 +100,10 @@ class CcTalkService:
         while not self._stop.is_set():
             try:
                 self.step()
-            except Exception:  # keep the acceptor on the bus whatever one request did
-                log.exception("ccTalk service: unexpected error; going on")
+            except Exception as exc:  # keep the acceptor on the bus whatever one request did
+                # One line for the operator; the traceback only at debug level.
+                log.error("ccTalk service: unexpected %s: %s; going on", type(exc).__name__, exc)
+                log.debug("traceback", exc_info=True)
                 self._sleep(0.01)
 
     def step(self) -> int:

@@ -212,6 +212,17 @@ class MoneyTotals:
         """The credited value as ``£12.30``."""
         return f"£{self.value_pence // 100}.{self.value_pence % 100:02d}"
 
+    def describe(self) -> str:
+        """``"26 coins, 10 credited (£10.50); errors: 9 x 1 reject coin, ..."``."""
+        errors = ", ".join(
+            f"{n} x {code} {describe_error(code).lower().replace('_', ' ')}"
+            for code, n in sorted(self.errors.items())
+        )
+        return (
+            f"{self.coins} coins, {self.credits} credited ({self.pounds()}); "
+            f"errors: {errors or 'none'}"
+        )
+
 
 @dataclass
 class _Pending:
@@ -344,7 +355,8 @@ class MoneyPath:
         try:
             decision = self._decider.decide_signatures([signature], self._at())[0]
         except Exception as exc:  # an engine bug must return the coin, not stop the acceptor
-            log.exception("coin %d: the engine failed", coin_seq)
+            log.error("coin %d: the engine failed (%s: %s)", coin_seq, type(exc).__name__, exc)
+            log.debug("traceback", exc_info=True)
             self._gate(coin_seq, False, 0)
             self._finish(coin_seq, None, AcceptorError.REJECT_COIN, f"engine error: {exc}")
             return
@@ -514,7 +526,8 @@ class MoneyPath:
             totals.credits += 1
             totals.value_pence += self._values.get(event.position, 0)
         else:
-            totals.errors[event.code] = totals.errors.get(event.code, 0) + 1
+            code = int(event.code)
+            totals.errors[code] = totals.errors.get(code, 0) + 1
         if self._on_outcome is not None:
             self._on_outcome(outcome)
 
