@@ -336,6 +336,7 @@ def _start_sim_head(
         coins_per_s=rate,
         max_coins=max_coins,
         head_id=f"SIM-{RUN_HEAD}",
+        wait_for_engine=True,  # the bridge opens its end after this, and says Hello
         on_record=on_record,
         seed=seed,
     )

@@ -134,7 +134,8 @@ class VirtualHead:
     head_id : str
         The board's serial, sent in Hello and in every signature's ``head``.
     wait_for_engine : bool
-        Insert the first coin only after the engine's Hello.
+        Insert the first coin only after the engine's Hello (when the engine is
+        known to connect after the board, so its Hello cannot have been missed).
     on_record : callable, optional
         Called with each coin's record when the board is done with it.
     tamper : Tamper, optional
@@ -153,7 +154,7 @@ class VirtualHead:
         max_coins: int | None = None,
         timings: HeadTimings | None = None,
         head_id: str = "SIM-A",
-        wait_for_engine: bool = True,
+        wait_for_engine: bool = False,
         on_record: Callable[[HeadRecord], None] | None = None,
         tamper: Tamper | None = None,
         seed: int = 0,

@@ -146,3 +146,40 @@ def test_head_obeys_gate_commands_and_reports_the_credit_sensor() -> None:
         (6, "Fault", None, None, FaultCode.GATE_COMMAND_TIMEOUT),
     ]
     assert head.link_errors == 0
+
+
+def test_sim_head_command() -> None:
+    """``coinval sim head`` as a user runs it, with the test as the engine."""
+    import subprocess
+    from pathlib import Path
+
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    script = Path(sys.executable).with_name("coinval")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "coinval.cli"]
+    args = ["sim", "head", "--port", os.ttyname(slave), "--coins", "3", "--coins-per-s", "10"]
+    proc = subprocess.Popen(
+        [*command, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    port = FdPort(master)
+    engine = SensorLink("engine")
+    try:
+        deadline = time.monotonic() + 30
+        while proc.poll() is None:
+            assert time.monotonic() < deadline, "the head never finished"
+            engine.receive_data(port.read(4096))
+            while (event := engine.next_event()) is not None:
+                if isinstance(event, SignatureMessage):
+                    port.write(engine.send(GateCommand(event.coin_seq, GateAction.REJECT)))
+        out, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+        os.close(slave)
+    assert proc.returncode == 0, err
+    assert out.count("gate reject -> returned") == 3
+    assert "Traceback" not in err

@@ -100,3 +100,41 @@ def test_host_enables_polls_and_totals(
     assert host.total_pence == 200 + 10 + 100
     assert host.errors == [ErrorEvent(1)]  # power-up markers are not coins
     assert host.lost_events == 0
+
+
+def test_sim_host_command(acceptor: tuple[CoinAcceptorDevice, threading.Lock, str]) -> None:
+    """``coinval sim host`` as a user runs it: a process printing credits and the total."""
+    import signal
+    import subprocess
+    from pathlib import Path
+
+    device, lock, path = acceptor
+    script = Path(sys.executable).with_name("coinval")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "coinval.cli"]
+    proc = subprocess.Popen(
+        [*command, "sim", "host", "--cctalk", path, "--poll-ms", "100"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: not device.master_inhibit, limit_s=30)
+        with lock:
+            device.push_credit(3)
+            device.push_error(20)
+        time.sleep(0.5)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert "credit  GB200A £2.00 (position 3, path 0)  total £2.00" in out
+    assert "error  20 coin on string" in out
+    assert "total credited £2.00" in out
+    assert "Traceback" not in err
+
+
+def test_sim_host_unopenable_port(capsys: pytest.CaptureFixture[str]) -> None:
+    from coinval.cli import main
+
+    assert main(["sim", "host", "--cctalk", "/dev/nonexistent-cctalk"]) == 2
+    assert "cannot open the ccTalk port" in capsys.readouterr().err
