@@ -502,11 +502,16 @@ def _run_profile(args: argparse.Namespace) -> Profile:
     from sim.population import generate
 
     print(
-        f"first run: teaching simulated head {RUN_HEAD} on 40 genuine coins of each type "
+        f"first run: teaching simulated head {RUN_HEAD} on 40 circulated genuine coins "
+        "of each type "
         f"-> {DEFAULT_RUN_PROFILE}",
         flush=True,
     )
-    samples = {c: generate(c, 40, head=RUN_HEAD, seed=1, batch=0).signatures() for c in RUN_TAUGHT}
+    # Coins from circulation (some wear and dirt), as an operator teaches in the field.
+    samples = {
+        c: generate(c, 40, head=RUN_HEAD, seed=1, batch=0, wear=0.5, dirt=0.5).signatures()
+        for c in RUN_TAUGHT
+    }
     profile, _ = teach(samples, head=f"SIM-{RUN_HEAD}")
     DEFAULT_RUN_PROFILE.parent.mkdir(parents=True, exist_ok=True)
     profile.save(DEFAULT_RUN_PROFILE)
