@@ -59,6 +59,18 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return run_evaluate(args)
 
 
+def _cmd_bench_accuracy(args: argparse.Namespace) -> int:
+    from coinval.cli_bench import run_bench_accuracy
+
+    return run_bench_accuracy(args)
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from coinval.cli_plot import run_plot
+
+    return run_plot(args)
+
+
 def _cmd_api(args: argparse.Namespace) -> int:
     from calibration.cli import run_api
 
@@ -226,6 +238,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_evaluate_arguments(evaluate)
     evaluate.set_defaults(func=_cmd_evaluate)
+
+    bench = sub.add_parser("bench", help="benchmarks: coinval beside baseline acceptors")
+    bench_sub = bench.add_subparsers(dest="bench_command", required=True, parser_class=_Parser)
+    bench_accuracy = bench_sub.add_parser(
+        "accuracy",
+        help="accuracy and speed of coinval and baselines on the same simulated coins",
+        description="Teach coinval and baseline acceptors (min/max windows; with scikit-learn "
+        "a Gaussian and an isolation forest per coin) on one simulated head and batch, decide "
+        "the same test coins with each, and write Markdown, JSON and a DET plot to --out-dir.",
+    )
+    from coinval.cli_bench import add_bench_accuracy_arguments
+
+    add_bench_accuracy_arguments(bench_accuracy)
+    bench_accuracy.set_defaults(func=_cmd_bench_accuracy)
+
+    plot = sub.add_parser(
+        "plot",
+        help="draw taught acceptance boxes in two features with signatures over them",
+        description="Draw each taught coin's acceptance box (at its mean teach temperature) in "
+        "two features, scatter the signatures of --input over it coloured by decision, and "
+        "write a PNG (needs matplotlib).",
+    )
+    from coinval.cli_plot import add_plot_arguments
+
+    add_plot_arguments(plot)
+    plot.set_defaults(func=_cmd_plot)
     return parser
 
 

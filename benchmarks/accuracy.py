@@ -1,0 +1,645 @@
+"""Accuracy and speed of coinval beside baseline acceptors, on the same simulated coins.
+
+One run teaches every method on the same genuine coins (one simulated head,
+one mint batch, coins from circulation at 5..35 C), then decides the same
+test coins (other batches, counterfeits and look-alikes at -10..45 C, worn and
+dirty) with each of them.  The test plan and its seeds are those of
+``coinval evaluate``, so coinval's column here is that command's result.
+
+Every method scores coins as normalised distances from each taught coin's
+region (at most 1 inside, see :mod:`benchmarks.baselines`); scaling that bound
+by a factor traces each method's DET curve.  Used by ``coinval bench accuracy``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import os
+import platform
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Self
+
+import numpy as np
+import numpy.typing as npt
+
+from benchmarks.baselines import (
+    BASELINES,
+    DEFAULT_ALPHA,
+    DEFAULT_MARGIN,
+    OpenSetMethod,
+    make_baselines,
+)
+from coinval.classifier import CoinClassifier, SecurityLevel
+from coinval.cli_evaluate import DEFAULT_HEAD, GENUINE
+from coinval.features import CoinFeatures, extract
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+TEST_TEMPERATURE_C = (-10.0, 45.0)
+DET_FACTORS: tuple[float, ...] = tuple(
+    float(f) for f in np.unique(np.append(np.geomspace(0.5, 3.0, 61), (0.75, 1.0, 1.5, 2.0)))
+)
+"""Bound scale factors swept for the DET curves (1 is each method's own default)."""
+FR_TARGETS = (0.01, 0.001)
+"""False-rejection rates at which the false acceptance of each method is compared."""
+SCORE_CHUNK = 4096
+"""Rows scored per call: bounds the (rows, coins, features) working arrays."""
+TIMING_ROWS = 10_000
+"""Test coins every method decides for the throughput figure."""
+
+
+class Progress(Protocol):
+    """The part of a ``tqdm`` bar the run drives."""
+
+    def update(self, n: float | None = 1) -> bool | None: ...
+
+    def set_description_str(self, desc: str | None = None, refresh: bool = True) -> None: ...
+
+
+@dataclass(frozen=True)
+class AccuracyConfig:
+    """What to simulate and compare (defaults as ``coinval evaluate``)."""
+
+    head: str = DEFAULT_HEAD
+    teach_n: int = 60
+    n: int = 1000
+    batches: tuple[int, ...] = (1, 2, 3, 4)
+    seed: int = 7
+    teach_wear: float = 0.5
+    wear: float = 0.5
+    dirt: float = 0.5
+    security: SecurityLevel = "standard"
+    baselines: tuple[str, ...] = BASELINES
+    margin: float = DEFAULT_MARGIN
+    alpha: float = DEFAULT_ALPHA
+
+
+@dataclass(frozen=True)
+class Cell:
+    """Test coins of one kind under one set of conditions.
+
+    ``truth`` is the coin id for genuine coins, None for counterfeits and
+    look-alikes.
+    """
+
+    kind: str
+    group: str
+    truth: str | None
+    batch: int
+    seed: int
+
+
+def fake_kinds() -> list[str]:
+    """Counterfeit families and look-alikes, as ``coinval evaluate`` tests them."""
+    from sim.population import kinds
+
+    return [k for k in kinds() if k not in GENUINE and not k.startswith("gb-")]
+
+
+def plan(config: AccuracyConfig) -> list[Cell]:
+    """The test cells, in ``coinval evaluate``'s order and with its seeds."""
+    cells: list[tuple[str, str, str | None, int]] = [
+        (coin, f"batch {b}, -10..45 C", coin, b) for coin in GENUINE for b in config.batches
+    ]
+    cells += [(fake, "-10..45 C", None, 0) for fake in fake_kinds()]
+    return [
+        Cell(kind, group, truth, batch, config.seed * 1000 + 17 + i)
+        for i, (kind, group, truth, batch) in enumerate(cells)
+    ]
+
+
+def total_steps(config: AccuracyConfig) -> int:
+    """Progress steps of :func:`run`: teach, every cell, every method."""
+    return 1 + len(plan(config)) + 1 + len(config.baselines)
+
+
+@dataclass
+class Dataset:
+    """Taught coins and labelled test coins, as features.
+
+    Attributes
+    ----------
+    coins : list of str, length n_coins
+    teach : mapping of coin id to CoinFeatures
+        The teach coins that teaching kept (its outlier check applied).
+    classifier : CoinClassifier
+        coinval's regions, from :func:`coinval.teach.teach`.
+    cells : list of Cell
+    features : CoinFeatures of N test coins
+    cell_index : ndarray of shape (N,)
+        Index into ``cells`` of each test coin.
+    truth_index : ndarray of shape (N,)
+        Index into ``coins`` of each genuine test coin, -1 for fakes.
+    teach_warnings : list of str
+    extract_seconds : float
+        Time spent extracting the test coins' features.
+    """
+
+    coins: list[str]
+    teach: dict[str, CoinFeatures]
+    classifier: CoinClassifier
+    cells: list[Cell]
+    features: CoinFeatures
+    cell_index: IntArray
+    truth_index: IntArray
+    teach_warnings: list[str] = field(default_factory=list)
+    extract_seconds: float = 0.0
+
+
+def _concat(parts: list[CoinFeatures]) -> CoinFeatures:
+    return CoinFeatures(
+        values=np.concatenate([p.values for p in parts]),
+        edge_count=np.concatenate([p.edge_count for p in parts]),
+        temperature_c=np.concatenate([p.temperature_c for p in parts]),
+    )
+
+
+def _rows(features: CoinFeatures, index: npt.ArrayLike) -> CoinFeatures:
+    idx = np.asarray(index)
+    return CoinFeatures(features.values[idx], features.edge_count[idx], features.temperature_c[idx])
+
+
+def simulate(config: AccuracyConfig, progress: Progress | None = None) -> Dataset:
+    """Teach coinval on one simulated batch and extract every test cell's features.
+
+    Raises
+    ------
+    ValueError
+        Bad head name or ranges (from the simulator).
+    coinval.teach.TeachError
+        When teaching refuses the simulated coins.
+    """
+    from coinval.teach import teach
+    from sim.population import generate
+
+    step = progress.update if progress is not None else (lambda n=1: None)
+    if progress is not None:
+        progress.set_description_str("teach")
+    teach_batches = {
+        coin: generate(
+            coin,
+            config.teach_n,
+            head=config.head,
+            seed=config.seed,
+            batch=0,
+            wear=config.teach_wear,
+            dirt=config.teach_wear,
+        )
+        for coin in GENUINE
+    }
+    profile, report = teach(
+        {c: b.signatures() for c, b in teach_batches.items()},
+        head=config.head,
+        security=dict.fromkeys(GENUINE, config.security),
+    )
+    kept: dict[str, CoinFeatures] = {}
+    for coin, batch in teach_batches.items():
+        dropped = set(report.dropped.get(coin, []))
+        keep = [i for i, coin_id in enumerate(batch.ids) if coin_id not in dropped]
+        kept[coin] = _rows(extract(batch), keep)
+    step(1)
+
+    coins = list(profile.classifier.coins_)
+    cells = plan(config)
+    parts: list[CoinFeatures] = []
+    extract_seconds = 0.0
+    if progress is not None:
+        progress.set_description_str("simulate")
+    for cell in cells:
+        batch = generate(
+            cell.kind,
+            config.n,
+            head=config.head,
+            seed=cell.seed,
+            batch=cell.batch,
+            temperature_c=TEST_TEMPERATURE_C,
+            wear=config.wear,
+            dirt=config.dirt,
+        )
+        started = time.perf_counter()
+        parts.append(extract(batch))
+        extract_seconds += time.perf_counter() - started
+        step(1)
+    sizes = [len(p) for p in parts]
+    truth = [coins.index(c.truth) if c.truth is not None else -1 for c in cells]
+    return Dataset(
+        coins=coins,
+        teach=kept,
+        classifier=profile.classifier,
+        cells=cells,
+        features=_concat(parts),
+        cell_index=np.repeat(np.arange(len(cells)), sizes).astype(np.int64),
+        truth_index=np.repeat(np.array(truth, dtype=np.int64), sizes),
+        teach_warnings=list(report.warnings),
+        extract_seconds=extract_seconds,
+    )
+
+
+class CoinvalMethod:
+    """coinval's classifier behind the same interface as the baselines."""
+
+    name = "coinval"
+
+    def __init__(self, classifier: CoinClassifier | None = None) -> None:
+        self.classifier = classifier or CoinClassifier()
+
+    def fit(self, features_by_coin: Mapping[str, CoinFeatures]) -> Self:
+        self.classifier = CoinClassifier().fit(features_by_coin, self.classifier_security())
+        return self
+
+    def classifier_security(self) -> dict[str, SecurityLevel]:
+        if not hasattr(self.classifier, "coins_"):
+            return {}
+        return dict(zip(self.classifier.coins_, self.classifier.security_, strict=True))
+
+    def score(self, features: CoinFeatures) -> FloatArray:
+        """coinval's deviation, shape (n, n_coins); infinite for a wrong edge count."""
+        return self.classifier.deviation(features)
+
+
+def decide(method: OpenSetMethod, features: CoinFeatures) -> tuple[FloatArray, IntArray]:
+    """Closest taught coin of every coin and its normalised distance.
+
+    Returns
+    -------
+    best : ndarray of shape (n,)
+        Lowest score over the taught coins (accepted at factor f when <= f).
+    best_coin : ndarray of shape (n,)
+        Index of that coin.
+    """
+    n = len(features)
+    best = np.empty(n)
+    best_coin = np.empty(n, dtype=np.int64)
+    for start in range(0, n, SCORE_CHUNK):
+        rows = np.arange(start, min(start + SCORE_CHUNK, n))
+        scores = method.score(_rows(features, rows))
+        idx = np.argmin(scores, axis=1)
+        best_coin[rows] = idx
+        best[rows] = scores[np.arange(rows.size), idx]
+    return best, best_coin
+
+
+@dataclass
+class Scored:
+    """One method's decisions on the test coins and its speed.
+
+    Attributes
+    ----------
+    name : str
+    best, best_coin : ndarray of shape (N,)
+        See :func:`decide`.
+    fit_s : float
+        Fitting time on the teach features.
+    decisions_per_s : float
+        Throughput deciding the same test coins' features in one batch.
+    one_coin_ms : float
+        Median time to decide one coin's features.
+    """
+
+    name: str
+    best: FloatArray
+    best_coin: IntArray
+    fit_s: float
+    decisions_per_s: float
+    one_coin_ms: float
+
+
+def _best_time(fn: Callable[[], object], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def _median_latency(fn: Callable[[], object], budget_s: float = 0.5, most: int = 200) -> float:
+    fn()  # warm caches and lazy imports
+    times: list[float] = []
+    deadline = time.perf_counter() + budget_s
+    while len(times) < most and (len(times) < 5 or time.perf_counter() < deadline):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return float(np.median(times))
+
+
+def score_method(method: OpenSetMethod, data: Dataset, fit_s: float | None = None) -> Scored:
+    """Fit the method (unless ``fit_s`` gives its fit time), decide every test coin, time it."""
+    if fit_s is None:
+        started = time.perf_counter()
+        method.fit(data.teach)
+        fit_s = time.perf_counter() - started
+    best, best_coin = decide(method, data.features)
+    sample = _rows(data.features, np.arange(min(TIMING_ROWS, len(data.features))))
+    batch_s = _best_time(lambda: decide(method, sample), repeats=3)
+    one = _rows(data.features, [0])
+    return Scored(
+        name=method.name,
+        best=best,
+        best_coin=best_coin,
+        fit_s=fit_s,
+        decisions_per_s=len(sample) / batch_s,
+        one_coin_ms=1e3 * _median_latency(lambda: decide(method, one)),
+    )
+
+
+@dataclass
+class AccuracyRun:
+    """Everything a report needs: data, each method's decisions, notes, timing."""
+
+    config: AccuracyConfig
+    data: Dataset
+    scored: list[Scored]
+    notes: list[str]
+    started: dt.datetime
+    elapsed_s: float
+
+
+def run(config: AccuracyConfig, progress: Progress | None = None) -> AccuracyRun:
+    """Simulate, teach and decide with coinval and every available baseline."""
+    started = dt.datetime.now(dt.UTC)
+    t0 = time.perf_counter()
+    data = simulate(config, progress)
+    baselines, notes = make_baselines(
+        config.baselines, margin=config.margin, alpha=config.alpha, seed=config.seed
+    )
+    # coinval is already taught; its fit time is a refit of the same regions.
+    refit_s = _best_time(lambda: CoinvalMethod(data.classifier).fit(data.teach), repeats=1)
+    methods: list[tuple[OpenSetMethod, float | None]] = [(CoinvalMethod(data.classifier), refit_s)]
+    methods += [(m, None) for m in baselines]
+    scored = []
+    for method, fit_s in methods:
+        if progress is not None:
+            progress.set_description_str(method.name)
+        scored.append(score_method(method, data, fit_s))
+        if progress is not None:
+            progress.update(1)
+    if progress is not None:
+        progress.update(len(config.baselines) - len(baselines))
+    return AccuracyRun(config, data, scored, notes, started, time.perf_counter() - t0)
+
+
+# -- figures -------------------------------------------------------------------
+
+
+def outcome(scored: Scored, data: Dataset, factor: float = 1.0) -> tuple[BoolArray, BoolArray]:
+    """Which test coins are accepted at ``factor``, and which as their own coin.
+
+    Returns
+    -------
+    accepted, as_self : ndarray of shape (N,)
+    """
+    accepted = scored.best <= factor
+    return accepted, accepted & (scored.best_coin == data.truth_index)
+
+
+def det_curve(
+    scored: Scored, data: Dataset, factors: tuple[float, ...] = DET_FACTORS
+) -> FloatArray:
+    """False rejection and false acceptance as the bound is scaled.
+
+    Returns
+    -------
+    ndarray of shape (n_factors, 3)
+        Columns: factor, false rejection of genuine coins (not accepted as
+        themselves), false acceptance over all counterfeits and look-alikes.
+    """
+    genuine = data.truth_index >= 0
+    f = np.asarray(factors)[:, None]
+    accepted = scored.best[None, :] <= f
+    as_self = accepted & (scored.best_coin == data.truth_index)[None, :]
+    fr = 1.0 - as_self[:, genuine].mean(axis=1)
+    fa = accepted[:, ~genuine].mean(axis=1)
+    return np.column_stack([np.asarray(factors), fr, fa])
+
+
+def fa_at_fr(curve: FloatArray, target: float) -> tuple[float, float] | None:
+    """Lowest false acceptance with false rejection at most ``target``, and its factor."""
+    ok = curve[:, 1] <= target
+    if not ok.any():
+        return None
+    i = int(np.argmin(np.where(ok, curve[:, 2], np.inf)))
+    return float(curve[i, 2]), float(curve[i, 0])
+
+
+def rates_by(
+    data: Dataset, scored: Scored, key: Callable[[Cell], str | None], genuine: bool
+) -> dict[str, tuple[int, float]]:
+    """Per group of cells: coins, and acceptance as self (genuine) or false acceptance.
+
+    ``key`` maps a cell to its group name, or None to leave it out.
+    """
+    accepted, as_self = outcome(scored, data)
+    hit = as_self if genuine else accepted
+    out: dict[str, tuple[int, float]] = {}
+    groups: dict[str, list[int]] = {}
+    for i, cell in enumerate(data.cells):
+        name = key(cell)
+        if name is not None and (cell.truth is not None) == genuine:
+            groups.setdefault(name, []).append(i)
+    for name, cell_ids in groups.items():
+        rows = np.isin(data.cell_index, cell_ids)
+        out[name] = (int(rows.sum()), float(hit[rows].mean()))
+    return out
+
+
+# -- report --------------------------------------------------------------------
+
+
+def machine() -> str:
+    """One line on where the run happened."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    versions = []
+    for dist in ("numpy", "scipy", "scikit-learn", "matplotlib"):
+        try:
+            versions.append(f"{dist} {importlib.metadata.version(dist)}")
+        except importlib.metadata.PackageNotFoundError:
+            versions.append(f"{dist} not installed")
+    return (
+        f"{platform.node()}: {cpu}, {os.cpu_count()} logical cores, "
+        f"Python {platform.python_version()}, {platform.system()} {platform.release()}; "
+        + ", ".join(versions)
+    )
+
+
+def _pct(x: float, digits: int = 2) -> str:
+    return f"{100 * x:.{digits}f} %"
+
+
+def summary(result: AccuracyRun) -> dict[str, Any]:
+    """The figures of a run as plain data (written beside the Markdown as JSON)."""
+    data = result.data
+    coinval_rate = result.scored[0].decisions_per_s
+    feature_rate = len(data.features) / max(data.extract_seconds, 1e-12)
+    methods = []
+    for s in result.scored:
+        curve = det_curve(s, data)
+        accepted, as_self = outcome(s, data)
+        genuine = data.truth_index >= 0
+        per_coin = rates_by(data, s, lambda c: c.kind, genuine=True)
+        per_fake = rates_by(data, s, lambda c: c.kind, genuine=False)
+        methods.append(
+            {
+                "name": s.name,
+                "genuine_acceptance": float(as_self[genuine].mean()),
+                "lowest_genuine": min(per_coin.items(), key=lambda kv: kv[1][1]),
+                "false_acceptance": float(accepted[~genuine].mean()),
+                "highest_false": max(per_fake.items(), key=lambda kv: kv[1][1]),
+                "fa_at_fr": {str(t): fa_at_fr(curve, t) for t in FR_TARGETS},
+                "per_coin": per_coin,
+                "per_fake": per_fake,
+                "per_cell": rates_by(data, s, lambda c: f"{c.kind}|{c.batch}", genuine=True),
+                "det": curve.tolist(),
+                "fit_s": s.fit_s,
+                "decisions_per_s": s.decisions_per_s,
+                "speed_vs_coinval": s.decisions_per_s / coinval_rate,
+                "one_coin_ms": s.one_coin_ms,
+                "end_to_end_per_s": 1.0 / (1.0 / feature_rate + 1.0 / s.decisions_per_s),
+            }
+        )
+    return {
+        "config": {k: getattr(result.config, k) for k in result.config.__dataclass_fields__},
+        "started": result.started.isoformat(timespec="seconds"),
+        "elapsed_s": result.elapsed_s,
+        "machine": machine(),
+        "test_coins": len(data.features),
+        "feature_coins_per_s": feature_rate,
+        "notes": result.notes,
+        "teach_warnings": data.teach_warnings,
+        "methods": methods,
+    }
+
+
+def render(result: AccuracyRun, facts: Mapping[str, Any], det_png: str | None, note: str) -> str:
+    """The Markdown report: summary, per-coin and per-family tables, DET, every cell.
+
+    Parameters
+    ----------
+    result : AccuracyRun
+    facts : output of :func:`summary`
+    det_png : file name of the DET plot beside the report, or None when not drawn
+    note : why the plot is missing (used when ``det_png`` is None)
+    """
+    cfg = result.config
+    methods = facts["methods"]
+    names = [m["name"] for m in methods]
+    header = "| " + " | ".join(names) + " |"
+    align = "|---:" * len(names) + "|"
+    lines = [
+        f"# coinval beside baseline acceptors: head {cfg.head}",
+        "",
+        f"Generated {result.started:%Y-%m-%d %H:%M} UTC in {result.elapsed_s:.1f} s on "
+        f"{facts['machine']}.",
+        "",
+        f"Every method is taught on the same {cfg.teach_n} coins per type (batch 0, 5..35 C, "
+        f"wear and dirt up to {cfg.teach_wear}; teaching's outlier check applied) and decides "
+        f"the same {facts['test_coins']:,} test coins ({cfg.n} per cell: batches "
+        f"{', '.join(map(str, cfg.batches))} of each coin and every counterfeit and "
+        f"look-alike, at -10..45 C, wear up to {cfg.wear}, dirt up to {cfg.dirt}; seed "
+        f"{cfg.seed}), on the same {len(result.data.classifier.coins_)} taught coins' features.",
+        "",
+        f"- **coinval**: security level {cfg.security}; per-feature temperature-compensated "
+        "boxes, joint test of the inductive features, edge-count rule.",
+        f"- **min/max windows**: per coin and feature, [min, max] of the teach set widened by "
+        f"{cfg.margin:g} of the range on each side (as traditional acceptors store them).",
+        f"- **Gaussian (sklearn)**: Ledoit-Wolf covariance per coin on standardised features, "
+        f"reject beyond the chi-square bound for alpha = {cfg.alpha:g}.",
+        "- **IsolationForest (sklearn)**: 100 trees per coin, reject above the anomaly score "
+        '0.5 (scikit-learn\'s `contamination="auto"` threshold).',
+        "- Baselines see the continuous features only: no temperature model, no edge rule.",
+        *[f"- Note: {n}" for n in facts["notes"]],
+        *[f"- Teach warning: {w}" for w in facts["teach_warnings"]],
+        "",
+        "## Summary at each method's own threshold",
+        "",
+        "| method | genuine accepted | lowest coin | false acceptance | worst family | "
+        + " | ".join(f"FA at FR <= {_pct(t, 1)}" for t in FR_TARGETS)
+        + " | decisions/s | vs coinval | one coin ms | fit s | with features /s |",
+        "|---|---:|---|---:|---|" + "---:|" * len(FR_TARGETS) + "---:|---:|---:|---:|---:|",
+    ]
+    for m in methods:
+        lo_name, (_, lo) = m["lowest_genuine"]
+        hi_name, (_, hi) = m["highest_false"]
+        at = []
+        for t in FR_TARGETS:
+            hit = m["fa_at_fr"][str(t)]
+            at.append("not reached" if hit is None else f"{_pct(hit[0], 3)} (x{hit[1]:.2f})")
+        lines.append(
+            f"| {m['name']} | {_pct(m['genuine_acceptance'])} | {_pct(lo)} {lo_name} "
+            f"| {_pct(m['false_acceptance'], 3)} | {_pct(hi, 3)} {hi_name} | "
+            + " | ".join(at)
+            + f" | {m['decisions_per_s']:,.0f} | {m['speed_vs_coinval']:.2f} "
+            f"| {m['one_coin_ms']:.3f} | {m['fit_s']:.3f} | {m['end_to_end_per_s']:,.0f} |"
+        )
+    lines += [
+        "",
+        f"FA at FR <= x: the lowest false acceptance over all fakes among bound factors "
+        f"{DET_FACTORS[0]:g}..{DET_FACTORS[-1]:g} whose false rejection of genuine coins is at "
+        "most x (the factor in brackets). Speed: the same "
+        f"{min(TIMING_ROWS, facts['test_coins']):,} coins' features decided in one batch (best "
+        "of 3), one coin's features alone (median), and decisions per second including "
+        f"feature extraction ({facts['feature_coins_per_s']:,.0f} coins/s measured in this run, "
+        "the same for every method). coinval's fit time is a refit of its regions.",
+        "",
+        "## Genuine coins accepted as themselves",
+        "",
+        "| coin | n " + header,
+        "|---|---:" + align,
+    ]
+    for coin in sorted(methods[0]["per_coin"]):
+        n = methods[0]["per_coin"][coin][0]
+        cells = " | ".join(_pct(m["per_coin"][coin][1]) for m in methods)
+        lines.append(f"| {coin} | {n} | {cells} |")
+    lines += [
+        "",
+        "## Counterfeits and look-alikes accepted (false acceptance)",
+        "",
+        "| family | n " + header,
+        "|---|---:" + align,
+    ]
+    for fake in sorted(methods[0]["per_fake"]):
+        n = methods[0]["per_fake"][fake][0]
+        cells = " | ".join(_pct(m["per_fake"][fake][1], 3) for m in methods)
+        lines.append(f"| {fake} | {n} | {cells} |")
+    lines += ["", "## DET: false acceptance against false rejection as the bound moves", ""]
+    lines.append(f"![DET curves]({det_png})" if det_png else f"(No plot: {note}.)")
+    picks = [f for f in DET_FACTORS if any(np.isclose(f, (0.5, 0.75, 1.0, 1.5, 2.0, 3.0)))]
+    lines += [
+        "",
+        "| bound factor | " + " | ".join(f"{n} FR / FA" for n in names) + " |",
+        "|---:" + "|---:" * len(names) + "|",
+    ]
+    for f in picks:
+        row = []
+        for m in methods:
+            _, fr, fa = next(r for r in m["det"] if np.isclose(r[0], f))
+            row.append(f"{_pct(fr)} / {_pct(fa, 3)}")
+        lines.append(f"| {f:g} | " + " | ".join(row) + " |")
+    lines += [
+        "",
+        "## Every genuine cell",
+        "",
+        "| coin | batch | n " + header,
+        "|---|---:|---:" + align,
+    ]
+    for key in sorted(methods[0]["per_cell"]):
+        coin, batch = key.split("|")
+        n = methods[0]["per_cell"][key][0]
+        cells = " | ".join(_pct(m["per_cell"][key][1]) for m in methods)
+        lines.append(f"| {coin} | {batch} | {n} | {cells} |")
+    lines += ["", "Produced by `coinval bench accuracy`; figures in the JSON file beside this."]
+    return "\n".join(lines) + "\n"

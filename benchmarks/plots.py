@@ -1,0 +1,244 @@
+"""PNG figures for the reports (matplotlib, the optional ``plots`` extra).
+
+* :func:`det_plot`: DET curves of coinval and the baselines;
+* :func:`scaling_plot` and :func:`scaling_report`: how decision cost grows with
+  batch size and trace length, from the pytest-benchmark JSON of
+  ``benchmarks/test_scaling.py``.
+
+Usage: ``python -m benchmarks.plots scaling reports/benchmark.json reports/``
+writes ``scaling.md`` (always) and ``scaling.png`` (when matplotlib is installed).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+
+INSTALL_HINT = "matplotlib is not installed (pip install 'coinval[plots]')"
+
+
+def matplotlib_available() -> bool:
+    """Whether matplotlib can be imported."""
+    return importlib.util.find_spec("matplotlib") is not None
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, never a window
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def det_plot(
+    curves: Mapping[str, FloatArray], n_genuine: int, n_fake: int, path: Path, title: str
+) -> None:
+    """Draw DET curves: false acceptance against false rejection, log-log.
+
+    Parameters
+    ----------
+    curves : mapping of method name to ndarray of shape (n_factors, 3)
+        Columns factor, false rejection, false acceptance (see
+        ``benchmarks.accuracy.det_curve``); factor 1 is marked.
+    n_genuine, n_fake : int
+        Coins behind each rate: a rate of 0 is drawn at half of one coin,
+        below a dashed line marking "none observed".
+    path : Path
+        PNG to write.
+    """
+    plt = _pyplot()
+    fr_floor = 0.5 / max(n_genuine, 1)
+    fa_floor = 0.5 / max(n_fake, 1)
+    fig, ax = plt.subplots(figsize=(7.5, 6), dpi=120)
+    for name, curve in curves.items():
+        fr = np.maximum(curve[:, 1], fr_floor)
+        fa = np.maximum(curve[:, 2], fa_floor)
+        (line,) = ax.plot(fr, fa, marker=".", markersize=3, label=name)
+        at_one = int(np.argmin(np.abs(curve[:, 0] - 1.0)))
+        ax.plot(fr[at_one], fa[at_one], "o", color=line.get_color(), markersize=8)
+    ax.axhline(1.0 / n_fake, color="grey", linestyle="--", linewidth=0.8)
+    ax.axvline(1.0 / n_genuine, color="grey", linestyle="--", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(fr_floor / 1.5, 1.05)
+    ax.set_ylim(fa_floor / 1.5, 1.05)
+    ax.set_xlabel(f"false rejection of genuine coins ({n_genuine:,} coins)")
+    ax.set_ylabel(f"false acceptance, all counterfeits and look-alikes ({n_fake:,} coins)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper right")
+    ax.text(
+        0.01,
+        0.01,
+        "dots: each method's own bound (factor 1); dashed: one coin.\n"
+        "Below or left of the dashed lines: none observed.",
+        transform=ax.transAxes,
+        fontsize=7,
+        va="bottom",
+    )
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+# -- scaling -------------------------------------------------------------------
+
+SCALING_PREFIX = "test_scaling_"
+
+
+def scaling_rows(data: Mapping[str, Any]) -> dict[str, list[dict[str, float]]]:
+    """The scaling benchmarks of a pytest-benchmark JSON, by sweep.
+
+    Returns
+    -------
+    dict with keys "batch" and "length"
+        Rows sorted by size, each with ``coins``, ``eddy_samples``,
+        ``rim_samples``, ``median_s``, ``us_per_coin`` and ``coins_per_s``.
+    """
+    out: dict[str, list[dict[str, float]]] = {"batch": [], "length": []}
+    for bench in data.get("benchmarks", []):
+        extra = bench.get("extra_info", {})
+        sweep = extra.get("sweep")
+        if not bench.get("name", "").startswith(SCALING_PREFIX) or sweep not in out:
+            continue
+        median = float(bench["stats"]["median"])
+        coins = float(extra["coins"])
+        out[sweep].append(
+            {
+                "coins": coins,
+                "eddy_samples": float(extra["eddy_samples"]),
+                "rim_samples": float(extra["rim_samples"]),
+                "median_s": median,
+                "us_per_coin": 1e6 * median / coins,
+                "coins_per_s": coins / median,
+            }
+        )
+    out["batch"].sort(key=lambda r: r["coins"])
+    out["length"].sort(key=lambda r: r["eddy_samples"])
+    return out
+
+
+def scaling_markdown(rows: Mapping[str, Sequence[Mapping[str, float]]], when: str) -> str:
+    """Tables of the two sweeps."""
+    lines = [
+        "# How decision cost grows",
+        "",
+        f"Measured {when} by `benchmarks/test_scaling.py` (pytest-benchmark medians): signatures "
+        "already in arrays to decisions (features and regions), on all cores.",
+        "",
+        "## Batch size",
+        "",
+        "| coins | eddy samples | rim samples | median ms | us per coin | coins/s |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    fmt = (
+        "| {coins:,.0f} | {eddy_samples:,.0f} | {rim_samples:,.0f} | {ms:,.3f} "
+        "| {us_per_coin:,.1f} | {coins_per_s:,.0f} |"
+    )
+    lines += [fmt.format(ms=1e3 * r["median_s"], **r) for r in rows["batch"]]
+    lines += [
+        "",
+        "## Trace length",
+        "",
+        "| coins | eddy samples | rim samples | median ms | us per coin | coins/s |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [fmt.format(ms=1e3 * r["median_s"], **r) for r in rows["length"]]
+    return "\n".join(lines) + "\n"
+
+
+def scaling_plot(rows: Mapping[str, Sequence[Mapping[str, float]]], path: Path) -> None:
+    """Two panels: time per coin against batch size, and against trace length."""
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5), dpi=120)
+    batch = rows["batch"]
+    if batch:
+        x = [r["coins"] for r in batch]
+        left.plot(x, [r["us_per_coin"] for r in batch], "o-", label="per coin")
+        ax2 = left.twinx()
+        ax2.plot(x, [1e3 * r["median_s"] for r in batch], "s--", color="tab:orange")
+        ax2.set_ylabel("whole batch, ms (dashed)")
+        ax2.set_yscale("log")
+        left.set_xscale("log")
+        left.set_yscale("log")
+        left.set_xlabel("coins per batch")
+        left.set_ylabel("microseconds per coin (solid)")
+        left.set_title(
+            f"batch size (eddy {batch[0]['eddy_samples']:.0f}, rim {batch[0]['rim_samples']:.0f})",
+            fontsize=10,
+        )
+        left.grid(True, which="both", alpha=0.3)
+    length = rows["length"]
+    if length:
+        x = [r["eddy_samples"] for r in length]
+        right.plot(x, [r["us_per_coin"] for r in length], "o-")
+        for r in length:
+            right.annotate(
+                f"rim {r['rim_samples']:.0f}",
+                (r["eddy_samples"], r["us_per_coin"]),
+                fontsize=7,
+                textcoords="offset points",
+                xytext=(4, -10),
+            )
+        right.set_xscale("log", base=2)
+        right.set_yscale("log")
+        right.set_xlabel("eddy samples per trace (rim samples: twice as many)")
+        right.set_ylabel("microseconds per coin")
+        right.set_title(f"trace length ({length[0]['coins']:,.0f} coins per batch)", fontsize=10)
+        right.grid(True, which="both", alpha=0.3)
+    fig.suptitle("coinval: decision cost", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def scaling_report(benchmark_json: Path, out_dir: Path) -> list[Path]:
+    """Write scaling.md and, with matplotlib, scaling.png; return the files written."""
+    data = json.loads(benchmark_json.read_text(encoding="utf-8"))
+    rows = scaling_rows(data)
+    if not rows["batch"] and not rows["length"]:
+        raise ValueError(
+            f"{benchmark_json}: no scaling benchmarks (run benchmarks/test_scaling.py)"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md = out_dir / "scaling.md"
+    text = scaling_markdown(rows, str(data.get("datetime", "?")))
+    written = [md]
+    if matplotlib_available():
+        png = out_dir / "scaling.png"
+        scaling_plot(rows, png)
+        text += "\n![How decision cost grows](scaling.png)\n"
+        written.append(png)
+    else:
+        text += f"\n(No plot: {INSTALL_HINT}.)\n"
+    md.write_text(text, encoding="utf-8")
+    return written
+
+
+def main(argv: Sequence[str]) -> int:
+    if len(argv) != 3 or argv[0] != "scaling":
+        print("usage: python -m benchmarks.plots scaling BENCHMARK.json OUT_DIR", file=sys.stderr)
+        return 2
+    try:
+        written = scaling_report(Path(argv[1]), Path(argv[2]))
+    except (OSError, ValueError) as exc:
+        print(f"benchmarks.plots: {exc}", file=sys.stderr)
+        return 2
+    if not matplotlib_available():
+        print(f"benchmarks.plots: no scaling.png: {INSTALL_HINT}", file=sys.stderr)
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
