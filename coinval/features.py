@@ -111,17 +111,16 @@ def _despike(x: FloatArray, periodic: bool) -> FloatArray:
     dev = x - mid
     np.abs(dev, out=dev)
     threshold = 8.0 * dev.mean(axis=1, keepdims=True) + 1e-12
-    rows, cols = np.nonzero(dev > threshold)
-    if rows.size == 0:
+    over = dev > threshold
+    if not over.any():
         return x  # the usual case: nothing to mend, no copy
-    length = x.shape[1]
-    before = dev[rows, (cols - 1) % length]
-    after = dev[rows, (cols + 1) % length]
-    here = dev[rows, cols]
-    peak = (here >= before) & (here >= after)
-    out = x.copy()
-    out[rows[peak], cols[peak]] = mid[rows[peak], cols[peak]]
-    return out
+    # Only the local peak of the deviation is a spike: its neighbours deviate by
+    # half as much only because the spike is in their own neighbour mean.
+    peak = np.empty_like(over)
+    peak[:, 1:-1] = (dev[:, 1:-1] >= dev[:, :-2]) & (dev[:, 1:-1] >= dev[:, 2:])
+    peak[:, 0] = dev[:, 0] >= dev[:, 1]
+    peak[:, -1] = dev[:, -1] >= dev[:, -2]
+    return np.where(over & peak, mid, x)
 
 
 def rim_features(rim: FloatArray) -> tuple[FloatArray, IntArray]:
