@@ -25,15 +25,25 @@ test: lint
 	$(BIN)/python -m pytest
 
 # The speed and accuracy report under reports/: every figure measured by this run.
-bench: $(STAMP)
+# The bench extras add matplotlib (plots) and scikit-learn (baselines).
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,plots,baselines]'
+	@touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
 	@mkdir -p reports
 	COINVAL_BENCH_BIG=1 $(BIN)/python -m pytest benchmarks --benchmark-enable \
 		--benchmark-json=reports/benchmark.json -p no:cacheprovider -q
 	$(BIN)/python -m benchmarks.report reports/benchmark.json reports/speed.md
+	$(BIN)/python -m benchmarks.plots scaling reports/benchmark.json reports
 	$(BIN)/coinval evaluate --n 2000 --progress never --out reports/accuracy.md > /dev/null
 	$(BIN)/coinval evaluate --n 2000 --security narrow --progress never --out reports/accuracy-narrow.md > /dev/null
 	$(BIN)/coinval evaluate --n 2000 --wear 1 --dirt 1 --progress never --out reports/accuracy-stress.md > /dev/null
-	@echo "report: reports/speed.md reports/accuracy*.md reports/benchmark.json"
+	$(BIN)/coinval bench accuracy --n 2000 --progress never --out-dir reports
+	@echo "report: reports/speed.md reports/scaling.md reports/scaling.png reports/accuracy*.md" \
+		"reports/accuracy-vs-baselines.md reports/accuracy-det.png reports/benchmark.json"
 
 clean:
 	rm -rf $(VENV) build *.egg-info
