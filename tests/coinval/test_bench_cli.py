@@ -1,0 +1,160 @@
+"""`coinval bench accuracy` and the baselines it compares coinval with."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks import baselines
+from benchmarks.baselines import MinMaxWindows, make_baselines
+from benchmarks.plots import matplotlib_available, scaling_report
+from coinval.cli import main
+from coinval.features import CoinFeatures
+
+
+def _features(rows: list[list[float]]) -> CoinFeatures:
+    values = np.array(rows, dtype=np.float64)
+    n = values.shape[0]
+    return CoinFeatures(values, np.zeros(n, dtype=np.int64), np.full(n, 20.0))
+
+
+def test_minmax_windows_on_a_tiny_feature_set() -> None:
+    taught = {
+        "a": _features([[0.0, 10.0, 5.0], [1.0, 12.0, 5.0], [2.0, 11.0, 5.0]]),
+        "b": _features([[100.0, 0.0, 5.0], [104.0, 2.0, 5.0], [102.0, 1.0, 5.0]]),
+    }
+    clf = MinMaxWindows(margin=0.25).fit(taught)
+    assert clf.coins_ == ["a", "b"]
+    # [min, max] widened by a quarter of the range (2 and 4, 2, 0) on each side.
+    np.testing.assert_allclose(clf.low_, [[-0.5, 9.5, 5.0], [99.0, -0.5, 5.0]])
+    np.testing.assert_allclose(clf.high_, [[2.5, 12.5, 5.0], [105.0, 2.5, 5.0]])
+    probe = _features(
+        [
+            [1.0, 11.0, 5.0],  # centre of a
+            [2.5, 11.0, 5.0],  # on a's upper x limit
+            [3.0, 11.0, 5.0],  # just outside a
+            [102.0, 1.0, 5.0],  # centre of b
+            [1.0, 11.0, 5.1],  # a constant feature that moved: outside everything
+        ]
+    )
+    score = clf.score(probe)
+    assert score.shape == (5, 2)
+    np.testing.assert_allclose(score[:4, 0], [0.0, 1.0, 4 / 3, score[3, 0]])
+    assert score[3, 1] == 0.0 and score[3, 0] > 1.0
+    assert np.argmin(score, axis=1)[:4].tolist() == [0, 0, 0, 1]
+    assert score[4].min() > 1e3
+    # Without a margin the taught extremes are the limits.
+    tight = MinMaxWindows(margin=0.0).fit(taught).score(_features([[2.0, 12.0, 5.0]]))
+    assert tight[0, 0] == pytest.approx(1.0)
+
+
+def test_sklearn_baselines_are_skipped_with_a_note(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(baselines, "sklearn_available", lambda: False)
+    methods, notes = make_baselines()
+    assert [m.name for m in methods] == ["min/max windows"]
+    assert len(notes) == 2 and all("scikit-learn is not installed" in n for n in notes)
+    with pytest.raises(ValueError, match="unknown baseline"):
+        make_baselines(("knn",))
+
+
+def test_bench_accuracy_writes_the_report(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "reports"
+    code = main(
+        [
+            "bench",
+            "accuracy",
+            "--head",
+            "A",
+            "--teach-n",
+            "12",
+            "--n",
+            "4",
+            "--batches",
+            "1",
+            "--progress",
+            "never",
+            "--out-dir",
+            str(out),
+        ]
+    )
+    assert code == 0
+    text = (out / "accuracy-vs-baselines.md").read_text()
+    facts = json.loads((out / "accuracy-vs-baselines.json").read_text())
+    names = [m["name"] for m in facts["methods"]]
+    assert names[0] == "coinval" and "min/max windows" in names
+    if baselines.sklearn_available():
+        assert "Gaussian (sklearn)" in names and "IsolationForest (sklearn)" in names
+    else:
+        assert "scikit-learn is not installed" in text
+    for name in names:
+        assert f"| {name} |" in text
+    # One batch of each of the six taught coins and every fake family, 4 coins each.
+    assert facts["test_coins"] == 4 * (6 + len(facts["methods"][0]["per_fake"]))
+    assert "gb-100-2017" in text and "ring-alloy-off" in text
+    assert facts["methods"][0]["speed_vs_coinval"] == pytest.approx(1.0)
+    png = out / "accuracy-det.png"
+    if matplotlib_available():
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert "](accuracy-det.png)" in text
+    else:
+        assert not png.exists() and "matplotlib is not installed" in text
+    assert "wrote" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--baselines", "minmax,knn"], "--baselines: unknown knn"),
+        (["--head", "Z"], "--head"),
+        (["--n", "0"], "--n >= 1"),
+    ],
+)
+def test_bench_accuracy_usage_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture, flags: list[str], message: str
+) -> None:
+    code = main(["bench", "accuracy", "--out-dir", str(tmp_path), "--progress", "never", *flags])
+    assert code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_scaling_report_from_benchmark_json(tmp_path: Path) -> None:
+    def bench(name: str, sweep: str, coins: int, eddy: int, median: float) -> dict[str, object]:
+        return {
+            "name": name,
+            "stats": {"median": median},
+            "extra_info": {
+                "sweep": sweep,
+                "coins": coins,
+                "eddy_samples": eddy,
+                "rim_samples": 2 * eddy,
+                "accepted_share": 1.0,
+            },
+        }
+
+    data = {
+        "datetime": "2026-01-01T00:00:00",
+        "benchmarks": [
+            bench("test_scaling_batch_size[10]", "batch", 10, 256, 0.002),
+            bench("test_scaling_batch_size[1]", "batch", 1, 256, 0.001),
+            bench("test_scaling_trace_length[64]", "length", 1000, 64, 0.01),
+            bench("test_one_signature_to_one_decision", "batch", 1, 256, 9.0),
+        ],
+    }
+    source = tmp_path / "benchmark.json"
+    source.write_text(json.dumps(data))
+    written = scaling_report(source, tmp_path)
+    text = (tmp_path / "scaling.md").read_text()
+    # Rows sorted by size; other benchmarks left out; figures from the JSON.
+    assert text.index("| 1 | 256 | 512 | 1.000 | 1,000.0 | 1,000 |") < text.index("| 10 | 256 |")
+    assert "| 1,000 | 64 | 128 | 10.000 | 10.0 | 100,000 | 100.0 % |" in text
+    assert "9000" not in text
+    if matplotlib_available():
+        assert (tmp_path / "scaling.png").read_bytes()[:4] == b"\x89PNG"
+        assert len(written) == 2
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps({"benchmarks": []}))
+    with pytest.raises(ValueError, match="no scaling benchmarks"):
+        scaling_report(empty, tmp_path)
