@@ -590,8 +590,9 @@ def render(result: AccuracyRun, facts: Mapping[str, Any], det_png: str | None, n
         f"FA at FR <= x: the lowest false acceptance over all fakes among bound factors "
         f"{DET_FACTORS[0]:g}..{DET_FACTORS[-1]:g} whose false rejection of genuine coins is at "
         "most x (the factor in brackets). Speed: the same "
-        f"{min(TIMING_ROWS, facts['test_coins']):,} coins' features decided in one batch (best "
-        "of 3), one coin's features alone (median), and decisions per second including "
+        f"{min(TIMING_ROWS, facts['test_coins']):,} coins' features decided as one batch (scored "
+        f"in chunks of {SCORE_CHUNK:,} rows; best of 3), one coin's features alone (median), "
+        "and decisions per second including "
         f"feature extraction ({facts['feature_coins_per_s']:,.0f} coins/s measured in this run, "
         "the same for every method). coinval's fit time is a refit of its regions.",
         "",
