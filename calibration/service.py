@@ -27,10 +27,16 @@ from fastapi import FastAPI
 from calibration.app import create_app, open_context
 from calibration.context import Context
 from calibration.domain import events, teach
+from calibration.domain.profiles import activate_in, head_of, insert_version_in
 from calibration.hooks import ActiveConfig, Subscriber
+from calibration.repository import heads as heads_repo
 from calibration.settings import Settings
 from coinval.decision import Decision
+from coinval.profile import Profile
 from coinval.signature import Signature
+
+#: The audit log's actor for what the serve loop does by itself.
+SERVE_ACTOR = "serve"
 
 
 @dataclass
@@ -74,6 +80,45 @@ class CalibrationService:
     def active(self, head: str) -> ActiveConfig | None:
         """The head's effective configuration now (None when nothing is active)."""
         return self.context.active(head)
+
+    def adopt(
+        self, profile: Profile, *, head: str | None = None, note: str | None = None
+    ) -> tuple[ActiveConfig, bool]:
+        """The head's config to serve: the store's active profile, else ``profile``.
+
+        When the head (``head``, else the profile's own, else the default head)
+        has no active profile, ``profile`` is imported as its next version and
+        activated, in one transaction (audit actor ``serve``).  Returns the
+        config and whether it was imported.
+
+        Raises
+        ------
+        calibration.errors.InvalidError
+            ``head`` is not a valid name or not the head the profile was taught on.
+        """
+        target = head_of(profile, head)
+        now = self.context.now()
+        imported = False
+        with self.context.db.transaction(write=True) as tx:
+            row = heads_repo.get_head(tx, target)
+            if row is None or row["active_profile_id"] is None:
+                meta = insert_version_in(
+                    tx,
+                    SERVE_ACTOR,
+                    profile,
+                    head=target,
+                    source="import",
+                    note=note,
+                    parent_id=None,
+                    now=now,
+                )
+                activate_in(tx, SERVE_ACTOR, target, meta["id"], kind="activate", now=now)
+                imported = True
+        if imported:
+            self.context.changed(target)
+        config = self.context.active(target)
+        assert config is not None  # the head has an active profile now
+        return config, imported
 
     def record_decision(
         self,

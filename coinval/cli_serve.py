@@ -9,6 +9,11 @@ same code it runs on ``/dev/ttyUSB0``.
 Logs go to stderr (one line per coin in ``serve``: decision, ccTalk event,
 running credits); ``run`` and ``sim host``/``sim head`` print their live
 stream on stdout.  Bad profile, port or ``--sensor`` value: exit 2.
+
+``--api [HOST:]PORT`` (serve and run) also starts the calibration service on
+its store (``--db``) inside the process: the engine serves the head's active
+profile from the store (importing ``--profile`` when the head has none), every
+coin is recorded, and operators' changes reach the engine before the next coin.
 """
 
 from __future__ import annotations
@@ -34,8 +39,12 @@ from coinval.cli import UsageError
 if TYPE_CHECKING:
     import datetime as dt
 
+    from calibration.hooks import ActiveConfig
+    from calibration.live import ConfigFollower, DecisionRecorder
+    from calibration.service import ApiServer
     from coinval.engine import Engine
     from coinval.profile import Profile
+    from firmware_bridge.runtime import Runtime
 
 #: Where ``coinval run`` keeps the profile it teaches on first use.
 DEFAULT_RUN_PROFILE = Path(".coinval/profile.json")
@@ -102,6 +111,21 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="moment every coin is decided for (legal-tender dates; default: now)",
     )
     _add_timing_arguments(parser)
+    _add_calibration_arguments(parser)
+
+
+def _add_calibration_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--api",
+        metavar="[HOST:]PORT",
+        help="also run the calibration service (HTTP) in this process, on HOST "
+        "(default 127.0.0.1: loopback only) and PORT",
+    )
+    parser.add_argument(
+        "--db",
+        metavar="PATH",
+        help="the calibration store, with --api (default $COINVAL_DB or coinval.db)",
+    )
 
 
 def _add_timing_arguments(parser: argparse.ArgumentParser) -> None:
@@ -134,6 +158,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--at", metavar="ISO_DATETIME", help="decide coins for this moment")
     _add_timing_arguments(parser)
+    _add_calibration_arguments(parser)
 
 
 def add_sim_head_arguments(parser: argparse.ArgumentParser) -> None:
@@ -164,6 +189,8 @@ class _ShortNames(logging.Filter):
         "firmware_bridge.ports": "ports",
         "sim.virtual_head": "head",
         "sim.virtual_host": "host",
+        "calibration.live": "calib",
+        "coinval.cli_serve": "calib",
     }
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -299,6 +326,153 @@ def _thread(target: Callable[[], None], name: str) -> threading.Thread:
     return thread
 
 
+# -------------------------------------------------------- calibration service
+
+_calib_log = logging.getLogger("coinval.cli_serve")
+
+
+def parse_api_address(text: str) -> tuple[str, int]:
+    """``--api``: ``PORT``, ``:PORT``, ``HOST:PORT`` or ``[IPv6]:PORT``; loopback by default.
+
+    Port 0 takes a free port (the log says which).
+    """
+    host, sep, port_text = text.strip().rpartition(":")
+    host = (host if sep else "").strip("[]") or "127.0.0.1"
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise UsageError(f"--api: expected [HOST:]PORT, got {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise UsageError(f"--api: port must be 0-65535, got {port}")
+    return host, port
+
+
+def describe_config(config: ActiveConfig) -> str:
+    """``head A profile version 2 (id 5); inhibited: gb-200-1997``: for the log."""
+    profile = config.profile
+    parts = [f"head {config.head} profile version {config.version} (id {config.profile_id})"]
+    if config.master_inhibit:
+        parts.append("master inhibit on")
+    elif profile.inhibited:
+        parts.append("inhibited: " + ", ".join(sorted(profile.inhibited)))
+    if profile.legal_tender_override:
+        overrides = sorted(profile.legal_tender_override.items())
+        parts.append(
+            "legal tender: "
+            + ", ".join(f"{coin} {'always' if on else 'never'}" for coin, on in overrides)
+        )
+    return "; ".join(parts)
+
+
+@dataclass
+class _Calibration:
+    """The calibration service inside ``serve``/``run``: store, HTTP API, recorder, follower."""
+
+    service: Any  # calibration.service.CalibrationService
+    config: ActiveConfig
+    api: ApiServer
+    recorder: DecisionRecorder
+    follower: ConfigFollower | None = None
+
+    @property
+    def profile(self) -> Profile:
+        """The profile to serve at start (the store's, settings applied)."""
+        return self.config.profile
+
+    def follow(self, runtime: Runtime, announce: Callable[[str], None] | None = None) -> None:
+        """From now on, each new config of the head swaps the runtime's engine.
+
+        ``announce`` also gets each new config's description (``run`` prints it).
+        """
+        from calibration.live import ConfigFollower
+        from coinval.engine import Engine
+
+        def on_config(config: ActiveConfig) -> None:
+            label = describe_config(config)
+            runtime.use(Engine(config.profile), config.profile.coins, label)
+            if announce is not None:
+                announce(label)
+
+        self.follower = ConfigFollower(
+            self.service, self.config.head, on_config, revision=self.config.revision
+        )
+
+    def close(self) -> None:
+        """Stop following, record what is queued, stop the API."""
+        if self.follower is not None:
+            self.follower.close()
+        self.recorder.close()
+        self.api.stop()
+        counts = self.recorder.counts
+        _calib_log.info(
+            "calibration: %d decision(s) recorded, %d fed to live teach sessions%s",
+            counts.recorded,
+            counts.fed_live,
+            f", {counts.dropped + counts.failed} NOT recorded"
+            if counts.dropped + counts.failed
+            else "",
+        )
+
+
+def _start_calibration(args: argparse.Namespace, profile: Profile) -> _Calibration | None:
+    """``--api``: open the store, settle the head's profile, serve HTTP; None without it."""
+    if args.api is None:
+        if args.db is not None:
+            raise UsageError("--db goes with --api (the calibration service's store)")
+        return None
+    host, port = parse_api_address(args.api)
+    from pydantic import ValidationError
+
+    from calibration.errors import CalibrationError
+    from calibration.live import DecisionRecorder
+    from calibration.service import CalibrationService
+    from calibration.settings import Settings
+
+    try:
+        settings = Settings(**({"db": args.db} if args.db else {}))
+    except ValidationError as exc:
+        raise UsageError(f"bad calibration setting: {exc.errors()[0]['msg']}") from None
+    try:
+        service = CalibrationService.open(settings)
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise UsageError(f"cannot open the calibration store {settings.db!r}: {exc}") from None
+    try:
+        config, imported = service.adopt(profile, note="imported by coinval serve at start")
+    except CalibrationError as exc:
+        raise UsageError(f"calibration store {settings.db!r}: {exc.message}") from None
+    where = f"store {os.path.abspath(settings.db)}"
+    if imported:
+        _calib_log.info(
+            "%s: head %s had no active profile: imported the --profile file as version %d "
+            "and activated it",
+            where,
+            config.head,
+            config.version,
+        )
+    else:
+        _calib_log.info(
+            "%s: head %s has an active profile: serving it (version %d, id %d), "
+            "not the --profile file",
+            where,
+            config.head,
+            config.version,
+            config.profile_id,
+        )
+    _calib_log.info("serving %s", describe_config(config))
+    if not 1 <= len(config.profile.coins) <= 16:
+        raise UsageError(f"the active profile has {len(config.profile.coins)} coins: 1 to 16 fit")
+    try:
+        api = service.start_api(host, port)
+    except (OSError, RuntimeError) as exc:
+        raise UsageError(f"cannot serve the calibration API on {host}:{port}: {exc}") from None
+    _calib_log.info(
+        "calibration API on http://%s:%d (docs at /docs); every coin is recorded",
+        f"[{host}]" if ":" in host else host,
+        api.port,
+    )
+    return _Calibration(service, config, api, DecisionRecorder(service, config.head))
+
+
 # ---------------------------------------------------------------------- serve
 
 
@@ -348,6 +522,30 @@ def _start_sim_head(
 @_logs_to_stderr
 def run_serve(args: argparse.Namespace) -> int:
     """``coinval serve``: the coin acceptor on a ccTalk port, fed by a sensor source."""
+    from firmware_bridge.sources import SourceError, parse_sensor_spec
+
+    profile = _load_profile(args.profile)
+    at = _moment(args)
+    try:
+        spec = parse_sensor_spec(args.sensor)
+    except SourceError as exc:
+        raise UsageError(str(exc)) from None
+    calibration = _start_calibration(args, profile)
+    try:
+        return _serve(args, calibration.profile if calibration else profile, at, spec, calibration)
+    finally:
+        if calibration is not None:
+            calibration.close()
+
+
+def _serve(
+    args: argparse.Namespace,
+    profile: Profile,
+    at: Callable[[], dt.datetime] | None,
+    spec: Any,
+    calibration: _Calibration | None,
+) -> int:
+    """The coin loop of ``serve`` on ``profile`` (the calibration service already running)."""
     from coinval.engine import Engine
     from firmware_bridge.runtime import Runtime, RuntimeConfig
     from firmware_bridge.runtime_ports import PortOpenError
@@ -356,15 +554,8 @@ def run_serve(args: argparse.Namespace) -> int:
         SensorLinkSource,
         SensorSource,
         SourceError,
-        parse_sensor_spec,
     )
 
-    profile = _load_profile(args.profile)
-    at = _moment(args)
-    try:
-        spec = parse_sensor_spec(args.sensor)
-    except SourceError as exc:
-        raise UsageError(str(exc)) from None
     engine = Engine(profile)
     _warm_up(engine)
     # Hand the interpreter to the ccTalk thread sooner while a coin is being
@@ -397,7 +588,10 @@ def run_serve(args: argparse.Namespace) -> int:
         cctalk_url=args.cctalk,
         at=at,
         config=config,
+        on_decided=calibration.recorder.submit if calibration else None,
     )
+    if calibration is not None:
+        calibration.follow(runtime)
     stop = threading.Event()
     try:
         try:
@@ -521,6 +715,24 @@ def _run_profile(args: argparse.Namespace) -> Profile:
 @_logs_to_stderr
 def run_run(args: argparse.Namespace) -> int:
     """``coinval run``: engine, virtual head and virtual parking machine on pseudo-terminals."""
+    logging.getLogger("firmware_bridge.runtime").setLevel(logging.WARNING)  # shown on stdout
+    profile = _run_profile(args)
+    at = _moment(args)
+    calibration = _start_calibration(args, profile)
+    try:
+        return _run(args, calibration.profile if calibration else profile, at, calibration)
+    finally:
+        if calibration is not None:
+            calibration.close()
+
+
+def _run(
+    args: argparse.Namespace,
+    profile: Profile,
+    at: Callable[[], dt.datetime] | None,
+    calibration: _Calibration | None,
+) -> int:
+    """The whole system of ``coinval run`` on ``profile``."""
     from coinval.engine import Engine
     from firmware_bridge.runtime import Runtime, RuntimeConfig
     from firmware_bridge.runtime_money import CoinOutcome, MoneyTotals, describe_outcome
@@ -529,9 +741,6 @@ def run_run(args: argparse.Namespace) -> int:
     from firmware_bridge.sources import SensorLinkSource
     from sim.virtual_host import VirtualHost, pounds
 
-    logging.getLogger("firmware_bridge.runtime").setLevel(logging.WARNING)  # shown on stdout
-    profile = _run_profile(args)
-    at = _moment(args)
     engine = Engine(profile)
     _warm_up(engine)
     sys.setswitchinterval(0.001)  # as in serve: prompt ccTalk replies
@@ -563,7 +772,10 @@ def run_run(args: argparse.Namespace) -> int:
             credit_timeout_s=args.credit_timeout_ms / 1000,
         ),
         on_outcome=outcome,
+        on_decided=calibration.recorder.submit if calibration else None,
     )
+    if calibration is not None:
+        calibration.follow(runtime, announce=lambda text: say(f"  api  engine now uses {text}"))
     host = VirtualHost(
         CcTalkClient(FdPort(bus.master)),
         on_event=lambda e: say(f" out  {e.describe()}"),

@@ -31,8 +31,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from coinval.catalogue import coins as catalogue_coins
+from coinval.decision import Decision
 from coinval.legal_tender import now as legal_tender_now
+from coinval.signature import Signature
 from firmware_bridge.cctalk.device import CoinAcceptorDevice
 from firmware_bridge.runtime_cctalk import CcTalkService
 from firmware_bridge.runtime_money import (
@@ -41,13 +42,14 @@ from firmware_bridge.runtime_money import (
     EventOutbox,
     MoneyPath,
     MoneyTotals,
+    cctalk_ids,
     describe_outcome,
 )
 from firmware_bridge.runtime_ports import ManagedLine
 from firmware_bridge.serial_transport import SerialPort, open_port
 from firmware_bridge.sources import SensorSource
 
-__all__ = ["Runtime", "RuntimeConfig", "cctalk_coin_ids"]
+__all__ = ["Runtime", "RuntimeConfig", "cctalk_coin_ids", "position_changes"]
 
 log = logging.getLogger("firmware_bridge.runtime")
 
@@ -84,8 +86,31 @@ class RuntimeConfig:
 
 def cctalk_coin_ids(coins: Sequence[str]) -> list[str | None]:
     """The ccTalk ids (``GB100B``...) of taught coins, position 1 first."""
-    specs = catalogue_coins()
-    return [specs[coin].cctalk_id for coin in coins]
+    return cctalk_ids(coins)
+
+
+def position_changes(old: Sequence[str], new: Sequence[str]) -> list[str]:
+    """What a new coin list does to the ccTalk positions, one phrase per position.
+
+    Empty when the lists are equal.  A teach commit keeps every position and
+    puts its new coin at the next one: a single "added" phrase.
+    """
+    changes = []
+    for i in range(max(len(old), len(new))):
+        before = old[i] if i < len(old) else None
+        after = new[i] if i < len(new) else None
+        if before == after:
+            continue
+        position = i + 1
+        if after is None:
+            changes.append(f"position {position} now empty (was {before})")
+        elif before is None:
+            changes.append(f"position {position} added: {after} ({cctalk_ids([after])[0]})")
+        else:
+            changes.append(
+                f"position {position} changed: {before} -> {after} ({cctalk_ids([after])[0]})"
+            )
+    return changes
 
 
 class Runtime:
@@ -108,6 +133,9 @@ class Runtime:
     on_outcome : callable, optional
         Called once per coin with its outcome and the running totals
         (default: one log line per coin).
+    on_decided : callable, optional
+        ``on_decided(signature, decision)`` for every coin the engine decided,
+        in the coin loop (must not block): the calibration service's recorder.
     clock : callable
         Monotonic seconds, shared by the device and the money path.
     """
@@ -123,6 +151,7 @@ class Runtime:
         config: RuntimeConfig | None = None,
         cctalk_opener: Callable[[], SerialPort] | None = None,
         on_outcome: Callable[[CoinOutcome, MoneyTotals], None] | None = None,
+        on_decided: Callable[[Signature, Decision], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not 1 <= len(coins) <= 16:
@@ -148,6 +177,7 @@ class Runtime:
             decision_deadline_s=self.config.decision_deadline_s,
             credit_timeout_s=self.config.credit_timeout_s,
             on_outcome=self._outcome,
+            on_decided=on_decided,
         )
         self.cctalk_line = ManagedLine(
             "ccTalk", cctalk_url, cctalk_opener or (lambda: open_port(cctalk_url))
@@ -155,6 +185,9 @@ class Runtime:
         self.cctalk = CcTalkService(self.cctalk_line, self.device, self.lock, self.outbox)
         self._host_alive = False
         self._opened = False
+        # The coin list of the last engine given (staged or in use), for position changes.
+        self._coins_announced: tuple[str, ...] = tuple(coins)
+        self._use_lock = threading.Lock()
 
     # ------------------------------------------------------------------ life
 
@@ -188,6 +221,39 @@ class Runtime:
         self.cctalk.stop()
         self.cctalk_line.close()
         self.source.close()
+
+    def use(self, decider: Decider, coins: Sequence[str], label: str = "new profile") -> None:
+        """Decide with another engine from the next coin on (safe from any thread).
+
+        ``coins`` is the new profile's taught list (position order).  When it
+        moves, adds or removes positions the change is logged, as a warning
+        when a coin the host knows at a position is replaced or removed (its
+        inhibit mask refers to positions), and the device's coin ids (header
+        184) follow.  A list the acceptor cannot hold (over 16 coins) is
+        refused and the engine in use is kept.
+        """
+        if not 1 <= len(coins) <= 16:
+            log.error(
+                "%s has %d coins; a coin acceptor holds 1 to 16: still using the previous one",
+                label,
+                len(coins),
+            )
+            return
+        with self._use_lock:
+            changes = position_changes(self._coins_announced, coins)
+            self.money.stage(decider, coins)
+            self._coins_announced = tuple(coins)
+        if not changes:
+            log.info("engine now uses %s (ccTalk positions unchanged)", label)
+            return
+        moved = any("added" not in change for change in changes)
+        log.log(
+            logging.WARNING if moved else logging.INFO,
+            "engine now uses %s; ccTalk positions: %s%s",
+            label,
+            "; ".join(changes),
+            " (the host's inhibit mask refers to positions: check it)" if moved else "",
+        )
 
     def acceptor_enabled(self) -> bool:
         """Whether the host enabled the acceptor: master inhibit off, a coin enabled, polling."""
@@ -224,6 +290,7 @@ class Runtime:
                     "stopping: new coins are returned; finishing %d coin(s) in flight",
                     self.money.in_flight,
                 )
+            self.money.apply_staged()
             for event in self.source.poll(_POLL_S):
                 self.money.handle(event)
             now = self._clock()

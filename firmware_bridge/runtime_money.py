@@ -260,6 +260,10 @@ class MoneyPath:
         Longest wait for the credit sensor after an accepting gate command.
     on_outcome : callable, optional
         Called once per coin when its event goes to the outbox.
+    on_decided : callable, optional
+        ``on_decided(signature, decision)``, once per coin the engine decided,
+        right after the decision (the calibration service records it).  Must
+        not block: it runs in the coin loop.
     """
 
     def __init__(
@@ -276,21 +280,24 @@ class MoneyPath:
         decision_deadline_s: float = 0.15,
         credit_timeout_s: float = 1.5,
         on_outcome: Callable[[CoinOutcome], None] | None = None,
+        on_decided: Callable[[Signature, Decision], None] | None = None,
     ) -> None:
         self._device = device
         self._lock = lock
         self._outbox = outbox
         self._decider = decider
+        self._coins: tuple[str, ...] = tuple(coins)
         self._positions = {coin: i + 1 for i, coin in enumerate(coins)}
-        self._values = {
-            i + 1: catalogue_coins()[coin].value_pence or 0 for i, coin in enumerate(coins)
-        }
         self._gate = gate
         self._clock = clock
         self._at = at
         self.decision_deadline_s = decision_deadline_s
         self.credit_timeout_s = credit_timeout_s
         self._on_outcome = on_outcome
+        self._on_decided = on_decided
+        # A new engine and coin list waiting for the next gap between coins.
+        self._staged: tuple[Decider, tuple[str, ...]] | None = None
+        self._staged_lock = threading.Lock()
         self._pending: dict[int, _Pending] = {}
         # Arrival order of coins whose event is not in the outbox yet, and the
         # events of those that finished before an earlier one.
@@ -319,6 +326,43 @@ class MoneyPath:
         """Their coin numbers."""
         return tuple(self._pending)
 
+    @property
+    def coins(self) -> tuple[str, ...]:
+        """Coin ids in position order, as the engine in use was taught them."""
+        return self._coins
+
+    # ----------------------------------------------------------- reconfigure
+
+    def stage(self, decider: Decider, coins: Sequence[str]) -> None:
+        """Use another engine (and coin list) from the next gap between coins on.
+
+        Safe from any thread.  The swap itself happens in the coin loop
+        (:meth:`apply_staged`: before the next coin is decided, and on each turn
+        of the runtime's loop), so no coin is decided half with one engine and half with the other.
+        Coins already accepted keep the position they were accepted for.  The
+        device's coin ids follow the new list (position 1 first; positions
+        beyond it become empty).  The last staged call wins.
+        """
+        if not 1 <= len(coins) <= 16:
+            raise ValueError("a coin acceptor holds 1 to 16 coins")
+        with self._staged_lock:
+            self._staged = (decider, tuple(coins))
+
+    def apply_staged(self) -> bool:
+        """Swap in a staged engine now (coin-loop thread only); whether there was one."""
+        with self._staged_lock:
+            staged, self._staged = self._staged, None
+        if staged is None:
+            return False
+        decider, coins = staged
+        ids = cctalk_ids(coins)
+        with self._lock:
+            set_device_coin_ids(self._device, ids)
+        self._decider = decider
+        self._coins = coins
+        self._positions = {coin: i + 1 for i, coin in enumerate(coins)}
+        return True
+
     # --------------------------------------------------------------- events
 
     def handle(self, event: SourceEvent) -> None:
@@ -346,6 +390,7 @@ class MoneyPath:
 
     def on_coin(self, coin_seq: int, signature: Signature, received_at: float) -> None:
         """A coin's signature: decide, gate, and (unless accepted) report at once."""
+        self.apply_staged()
         if not self._open(coin_seq):
             return
         if self.refusing:
@@ -360,6 +405,11 @@ class MoneyPath:
             self._gate(coin_seq, False, 0)
             self._finish(coin_seq, None, AcceptorError.REJECT_COIN, f"engine error: {exc}")
             return
+        if self._on_decided is not None:
+            try:
+                self._on_decided(signature, decision)
+            except Exception as exc:  # recording must never cost a coin
+                log.error("coin %d: on_decided failed (%s: %s)", coin_seq, type(exc).__name__, exc)
         now = self._clock()
         late_s = now - received_at
         if late_s > self.decision_deadline_s:
@@ -524,12 +574,39 @@ class MoneyPath:
         event = outcome.event
         if isinstance(event, CreditEvent):
             totals.credits += 1
-            totals.value_pence += self._values.get(event.position, 0)
+            totals.value_pence += _value_pence(outcome.decision)
         else:
             code = int(event.code)
             totals.errors[code] = totals.errors.get(code, 0) + 1
         if self._on_outcome is not None:
             self._on_outcome(outcome)
+
+
+def _value_pence(decision: Decision | None) -> int:
+    """A credited coin's face value (from its decision, so a later position change does
+    not alter it)."""
+    if decision is None or decision.coin is None:
+        return 0
+    spec = catalogue_coins().get(decision.coin)
+    return (spec.value_pence or 0) if spec is not None else 0
+
+
+def cctalk_ids(coins: Sequence[str]) -> list[str | None]:
+    """The ccTalk ids (``GB100B``...) of taught coins, position 1 first."""
+    specs = catalogue_coins()
+    return [specs[coin].cctalk_id for coin in coins]
+
+
+def set_device_coin_ids(device: CoinAcceptorDevice, ids: Sequence[str | None]) -> None:
+    """Give the device a new coin id per position (device lock held).
+
+    Positions past ``ids`` become empty (a coin recognised for one of them is
+    refused).  The device has no public setter (the host changes ids with
+    header 185, which this must not pretend to be), so its table is written here.
+    """
+    table = device._coin_ids
+    for i in range(len(table)):
+        table[i] = ids[i] if i < len(ids) else None
 
 
 def describe_outcome(outcome: CoinOutcome, totals: MoneyTotals) -> str:

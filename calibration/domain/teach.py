@@ -172,6 +172,9 @@ def feed_live(ctx: Context, head: str, signature: Signature) -> list[int]:
     The serve loop calls this for each validated signature while an operator
     teaches by inserting coins.
     """
+    with ctx.db.transaction() as tx:  # most coins: no live session, no write lock
+        if not teach_repo.open_live_sessions(tx, head):
+            return []
     text = sigs.to_text(signature)
     with ctx.db.transaction(write=True) as tx:
         ids = teach_repo.open_live_sessions(tx, head)

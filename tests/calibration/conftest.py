@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from calibration.app import create_app
 from calibration.context import Context
@@ -95,7 +96,7 @@ def make_keys(client: TestClient) -> dict[str, str]:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Settings of a fresh store in a temporary folder."""
-    return Settings(db=str(tmp_path / "store.db"), admin_key=ADMIN_KEY, sse_poll_s=0.02)
+    return Settings(db=str(tmp_path / "store.db"), admin_key=SecretStr(ADMIN_KEY), sse_poll_s=0.02)
 
 
 @pytest.fixture

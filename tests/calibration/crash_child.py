@@ -30,7 +30,7 @@ def main() -> None:
             time.sleep(300)
             return done
 
-        teach_repo.close_session = stalled  # type: ignore[assignment]
+        teach_repo.close_session = stalled
     ctx = Context(db=open_database(store), settings=Settings(db=store))
     teach_domain.commit(ctx, "crash-child", session_id, activate=True)
     print("DONE", flush=True)

@@ -34,7 +34,7 @@ def test_bad_signatures_are_reported_by_index_and_the_rest_kept(
     service: Service, good: list[dict[str, Any]]
 ) -> None:
     sid = _session(service)
-    body = [dict(s) for s in good]
+    body: list[Any] = [dict(s) for s in good]
     body[1]["eddy_hi"] = body[1]["eddy_hi"][:-1]
     body[3] = {"eddy_lo": "nope"}
     body[4]["temperature_c"] = True

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from calibration.hooks import ActiveConfig
 from calibration.service import ApiServer, CalibrationService
@@ -34,7 +35,9 @@ class Live:
 
 @pytest.fixture
 def live(tmp_path: Path, base_profile_text: str) -> Iterator[Live]:
-    settings = Settings(db=str(tmp_path / "live.db"), admin_key=ADMIN_KEY, sse_poll_s=0.02)
+    settings = Settings(
+        db=str(tmp_path / "live.db"), admin_key=SecretStr(ADMIN_KEY), sse_poll_s=0.02
+    )
     service = CalibrationService.open(settings)
     server = service.start_api("127.0.0.1", 0)
     url = f"http://127.0.0.1:{server.port}"
