@@ -93,7 +93,8 @@ def det_plot(
 
 # -- scaling -------------------------------------------------------------------
 
-SCALING_PREFIX = "test_scaling_"
+SWEEPS = {"test_scaling_batch_size": "batch", "test_scaling_trace_length": "length"}
+"""Benchmark names (before any parameter) of each sweep."""
 TABLE_HEAD = "| coins | eddy samples | rim samples | median ms | us per coin | coins/s | accepted |"
 TABLE_ALIGN = "|---:|---:|---:|---:|---:|---:|---:|"
 
@@ -110,8 +111,8 @@ def scaling_rows(data: Mapping[str, Any]) -> dict[str, list[dict[str, float]]]:
     out: dict[str, list[dict[str, float]]] = {"batch": [], "length": []}
     for bench in data.get("benchmarks", []):
         extra = bench.get("extra_info", {})
-        sweep = extra.get("sweep")
-        if not bench.get("name", "").startswith(SCALING_PREFIX) or sweep not in out:
+        sweep = SWEEPS.get(str(bench.get("name", "")).split("[", 1)[0])
+        if sweep is None:
             continue
         median = float(bench["stats"]["median"])
         coins = float(extra["coins"])

@@ -6,7 +6,7 @@ lengths; trace length sweeps eddy traces of 64 to 4096 samples with rim
 traces twice as long (128 to 8192), on a fixed batch, by resampling head A's
 signatures (sensor heads themselves stop at 1024 and 4096 samples).
 
-Each result's ``extra_info`` holds the sweep, sizes and rates;
+Each result's ``extra_info`` holds sizes and rates (numbers only);
 ``python -m benchmarks.plots scaling BENCHMARK.json DIR`` turns them into a
 table and a plot.  Nothing here asserts a time.
 """
@@ -65,10 +65,10 @@ def resampled(batch: SignatureBatch, eddy_samples: int, rim_samples: int) -> Sig
     )
 
 
-def _record(benchmark, sweep: str, batch: SignatureBatch, accepted: float) -> None:
+def _record(benchmark, batch: SignatureBatch, accepted: float) -> None:
+    # Numbers only: benchmarks.report formats every extra_info value as one.
     n = len(batch)
     benchmark.extra_info.update(
-        sweep=sweep,
         coins=n,
         eddy_samples=int(batch.eddy_lo.shape[1]),
         rim_samples=int(batch.rim.shape[1]),
@@ -84,7 +84,7 @@ def test_scaling_batch_size(benchmark, engine: Engine, n: int) -> None:
     """Decisions for batches of 1 to 10,000 coins at head A's trace lengths."""
     batch = mixed(n, seed=21)
     _, reason = benchmark(engine.decide_codes, batch, AT)
-    _record(benchmark, "batch", batch, float(np.mean(reason == ACCEPTED)))
+    _record(benchmark, batch, float(np.mean(reason == ACCEPTED)))
 
 
 @pytest.fixture(scope="module")
@@ -99,4 +99,4 @@ def test_scaling_trace_length(
     """Decisions for a batch of 1,000 coins with eddy 64..4096 and rim 128..8192 samples."""
     batch = resampled(length_base, eddy_samples, 2 * eddy_samples)
     _, reason = benchmark(engine.decide_codes, batch, AT)
-    _record(benchmark, "length", batch, float(np.mean(reason == ACCEPTED)))
+    _record(benchmark, batch, float(np.mean(reason == ACCEPTED)))

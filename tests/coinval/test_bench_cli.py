@@ -121,12 +121,11 @@ def test_bench_accuracy_usage_errors(
 
 
 def test_scaling_report_from_benchmark_json(tmp_path: Path) -> None:
-    def bench(name: str, sweep: str, coins: int, eddy: int, median: float) -> dict[str, object]:
+    def bench(name: str, coins: int, eddy: int, median: float) -> dict[str, object]:
         return {
             "name": name,
             "stats": {"median": median},
             "extra_info": {
-                "sweep": sweep,
                 "coins": coins,
                 "eddy_samples": eddy,
                 "rim_samples": 2 * eddy,
@@ -137,10 +136,10 @@ def test_scaling_report_from_benchmark_json(tmp_path: Path) -> None:
     data = {
         "datetime": "2026-01-01T00:00:00",
         "benchmarks": [
-            bench("test_scaling_batch_size[10]", "batch", 10, 256, 0.002),
-            bench("test_scaling_batch_size[1]", "batch", 1, 256, 0.001),
-            bench("test_scaling_trace_length[64]", "length", 1000, 64, 0.01),
-            bench("test_one_signature_to_one_decision", "batch", 1, 256, 9.0),
+            bench("test_scaling_batch_size[10]", 10, 256, 0.002),
+            bench("test_scaling_batch_size[1]", 1, 256, 0.001),
+            bench("test_scaling_trace_length[64]", 1000, 64, 0.01),
+            bench("test_one_signature_to_one_decision", 1, 256, 9.0),
         ],
     }
     source = tmp_path / "benchmark.json"
