@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import baselines
+from benchmarks import baselines, plots
 from benchmarks.baselines import MinMaxWindows, make_baselines
 from benchmarks.plots import matplotlib_available, scaling_report
 from coinval.cli import main
@@ -157,3 +157,18 @@ def test_scaling_report_from_benchmark_json(tmp_path: Path) -> None:
     empty.write_text(json.dumps({"benchmarks": []}))
     with pytest.raises(ValueError, match="no scaling benchmarks"):
         scaling_report(empty, tmp_path)
+
+
+def test_bench_accuracy_without_the_extras(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(baselines, "sklearn_available", lambda: False)
+    monkeypatch.setattr(plots, "matplotlib_available", lambda: False)
+    flags = ["--head", "B", "--teach-n", "8", "--n", "2", "--batches", "2", "--progress", "never"]
+    assert main(["bench", "accuracy", *flags, "--out-dir", str(tmp_path)]) == 0
+    text = (tmp_path / "accuracy-vs-baselines.md").read_text()
+    assert "gaussian: skipped, scikit-learn is not installed" in text
+    assert "(No plot: matplotlib is not installed" in text
+    assert not (tmp_path / "accuracy-det.png").exists()
+    err = capsys.readouterr().err
+    assert "no DET plot" in err and "iforest: skipped" in err
