@@ -170,12 +170,15 @@ def run_plot(args: argparse.Namespace) -> int:
     from coinval.profile import ProfileError, load
 
     jx, jy = _check_features(args)
-    if not matplotlib_available():
-        raise UsageError("coinval plot needs matplotlib: pip install 'coinval[plots]'")
     try:
         profile = load(args.profile)
     except ProfileError as exc:
         raise UsageError(str(exc)) from None
+    for flag, name in (("--input", args.input), ("--decisions", args.decisions)):
+        if name is not None and not Path(name).is_file():
+            raise UsageError(f"{flag} {name}: cannot open: no such file")
+    if not matplotlib_available():
+        raise UsageError("coinval plot needs matplotlib: pip install 'coinval[plots]'")
     points, skipped, source = _points(args, profile, jx, jy)
     try:
         _draw(profile, points, args, jx, jy, source)
