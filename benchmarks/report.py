@@ -16,7 +16,11 @@ def _row(bench: dict[str, Any]) -> str:
     stats = bench["stats"]
     extra = bench.get("extra_info", {})
     figures = ", ".join(
-        f"{key} {value:,.2f}" if isinstance(value, float) else f"{key} {value:,}"
+        f"{key} {value:,.2f}"
+        if isinstance(value, float)
+        else f"{key} {value:,}"
+        if isinstance(value, int)
+        else f"{key} {value}"
         for key, value in sorted(extra.items())
     )
     return (
