@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench api-fuzz clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ bench: $(BENCH_STAMP)
 	$(BIN)/coinval bench accuracy --n 2000 --progress never --out-dir reports
 	@echo "report: reports/speed.md reports/scaling.md reports/scaling.png reports/accuracy*.md" \
 		"reports/accuracy-vs-baselines.md reports/accuracy-det.png reports/benchmark.json"
+
+# Every operation of the calibration API's OpenAPI schema, many generated requests each: no 5xx.
+api-fuzz: $(STAMP)
+	COINVAL_FUZZ_EXAMPLES=$${COINVAL_FUZZ_EXAMPLES:-200} $(BIN)/python -m pytest \
+		tests/calibration/test_api_schema_fuzz.py -p no:cacheprovider -q
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 from calibration.context import Context
-from calibration.db import format_time
+from calibration.domain.common import stored_moment
 from calibration.repository import audit
 
 
@@ -28,8 +28,8 @@ def page(
             action=action,
             key_id=key_id,
             target=target,
-            since=format_time(since) if since else None,
-            until=format_time(until) if until else None,
+            since=stored_moment("since", since) if since else None,
+            until=stored_moment("until", until) if until else None,
             before_id=before,
             limit=limit + 1,
         )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
+from calibration.db import format_time
 from calibration.errors import InvalidError, NotFoundError
 from coinval.catalogue import coins as catalogue_coins
 
@@ -26,3 +28,27 @@ def check_coin(coin: str) -> str:
     if coin not in known:
         raise NotFoundError(f"unknown coin id {coin!r}; known: {', '.join(sorted(known))}")
     return coin
+
+
+def stored_moment(name: str, moment: dt.datetime) -> str:
+    """A moment from a request in the store's UTC text form.
+
+    Raises
+    ------
+    InvalidError
+        Without a timezone, or out of range once in UTC (a year 1 or 9999 moment).
+    """
+    if moment.tzinfo is None:
+        raise InvalidError(f"{name} must carry a timezone (e.g. 2024-05-01T12:00:00Z)")
+    try:
+        return format_time(moment)
+    except OverflowError:
+        raise InvalidError(f"{name} is out of range") from None
+
+
+def in_zone(name: str, moment: dt.datetime, zone: dt.tzinfo) -> dt.datetime:
+    """``moment`` in ``zone``; InvalidError when it is out of range there."""
+    try:
+        return moment.astimezone(zone)
+    except OverflowError:
+        raise InvalidError(f"{name} is out of range") from None

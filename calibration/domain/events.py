@@ -8,7 +8,7 @@ from typing import Any
 from calibration.context import Context
 from calibration.db import format_time
 from calibration.domain import signatures as sigs
-from calibration.domain.common import check_head
+from calibration.domain.common import check_head, in_zone, stored_moment
 from calibration.errors import ConflictError, InvalidError
 from calibration.repository import events as events_repo
 from calibration.repository.events import EventFilter
@@ -83,7 +83,7 @@ def classify(
             f"head {head!r} has no active profile: import or teach one, then activate"
         )
     config, engine = active
-    moment = (at or ctx.clock()).astimezone(LONDON)
+    moment = in_zone("at", at or ctx.clock(), LONDON)
     parsed = sigs.validate(sigs.decode(body, content_type))
     valid = [item.signature for item in parsed if item.signature is not None]
     decided = iter(engine.decide_signatures(valid, moment))
@@ -93,7 +93,7 @@ def classify(
         else invalid(echo_id(item.obj), item.error or "invalid signature")
         for item in parsed
     ]
-    stamp = format_time(moment)
+    stamp = stored_moment("at", moment)
     if record:
         keep = ctx.settings.store_event_signatures
         with ctx.db.transaction(write=True) as tx:
@@ -138,15 +138,12 @@ def check_filter(
     """An event filter from query values, checked."""
     if reason is not None and reason not in REASONS:
         raise InvalidError(f"reason must be one of {', '.join(REASONS)}")
-    for name, value in (("since", since), ("until", until)):
-        if value is not None and value.tzinfo is None:
-            raise InvalidError(f"{name} must carry a timezone (e.g. 2024-05-01T12:00:00Z)")
     return EventFilter(
         head=head,
         coin=coin,
         reason=reason,
-        since=format_time(since) if since else None,
-        until=format_time(until) if until else None,
+        since=stored_moment("since", since) if since else None,
+        until=stored_moment("until", until) if until else None,
     )
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 
 from calibration.auth import ContextDep, Viewer
 from calibration.domain import audit_log
+from calibration.routers._params import MAX_ID
 
 router = APIRouter(tags=["audit"])
 
@@ -22,7 +23,7 @@ def audit(
     target: str | None = None,
     since: Annotated[dt.datetime | None, Query()] = None,
     until: Annotated[dt.datetime | None, Query()] = None,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     """There is no route that changes or deletes an entry, and the store refuses it too."""

@@ -16,9 +16,16 @@ from starlette.concurrency import run_in_threadpool
 from calibration.auth import ContextDep, Operator, Viewer
 from calibration.domain import events as domain
 from calibration.routers._bodies import SIGNATURES_BODY
+from calibration.routers._params import MAX_ID
 from coinval.legal_tender import LONDON
 
 router = APIRouter(tags=["events"])
+
+
+def _is_event_id(text: str) -> bool:
+    """Whether a ``Last-Event-ID`` header is an event id we could have sent."""
+    return text.isascii() and text.isdigit() and len(text) <= 19 and int(text) <= MAX_ID
+
 
 Since = Annotated[dt.datetime | None, Query(description="from this moment (ISO, with zone)")]
 Until = Annotated[dt.datetime | None, Query(description="before this moment (ISO, with zone)")]
@@ -64,7 +71,9 @@ def events(
     reason: str | None = None,
     since: Since = None,
     until: Until = None,
-    before: Annotated[int | None, Query(ge=1, description="page cursor: next_before")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="page cursor: next_before")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     """Pass ``next_before`` back as ``before`` for the next page."""
@@ -85,8 +94,12 @@ async def stream(
     head: str | None = None,
     coin: str | None = None,
     reason: str | None = None,
-    after: Annotated[int | None, Query(ge=0, description="start after this event id")] = None,
-    max_events: Annotated[int | None, Query(ge=1, description="end after this many")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=MAX_ID, description="start after this event id")
+    ] = None,
+    max_events: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="end after this many")
+    ] = None,
     duration_s: Annotated[
         float | None, Query(ge=0, le=86400, description="end after this many seconds")
     ] = None,
@@ -95,7 +108,7 @@ async def stream(
     """``event: decision`` per new event, ``id`` the event id (so clients resume with
     ``Last-Event-ID``); a comment line every few seconds keeps the connection open."""
     flt = domain.check_filter(head, coin, reason, None, None)
-    if after is None and last_event_id is not None and last_event_id.isdigit():
+    if after is None and last_event_id is not None and _is_event_id(last_event_id):
         after = int(last_event_id)
     start = after if after is not None else await run_in_threadpool(domain.last_event_id, ctx)
     poll, heartbeat = ctx.settings.sse_poll_s, ctx.settings.sse_heartbeat_s

@@ -13,6 +13,7 @@ from calibration.domain import profiles as domain
 from calibration.domain.common import check_head
 from calibration.errors import NotFoundError
 from calibration.routers._bodies import PROFILE_BODY
+from calibration.routers._params import MAX_ID, RowId
 
 router = APIRouter(tags=["profiles"])
 
@@ -21,14 +22,14 @@ class ActivateBody(BaseModel):
     """Which stored version to make active."""
 
     model_config = ConfigDict(extra="forbid")
-    profile_id: int = Field(ge=1)
+    profile_id: int = Field(ge=1, le=MAX_ID)
 
 
 class RollbackBody(BaseModel):
     """Where to roll back to; without a version, to the profile active before this one."""
 
     model_config = ConfigDict(extra="forbid")
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=MAX_ID)
 
 
 @router.get("/profiles", summary="Stored profile versions, newest first")
@@ -37,7 +38,7 @@ def list_profiles(
     _: Viewer,
     head: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> list[dict[str, Any]]:
     """Metadata of each version (documents through ``/profiles/{id}/document``)."""
     return domain.list_profiles(ctx, head=head, limit=limit, offset=offset)
@@ -65,7 +66,7 @@ async def import_profile(
 
 
 @router.get("/profiles/{profile_id}", summary="One version's metadata")
-def get_profile(profile_id: int, ctx: ContextDep, _: Viewer) -> dict[str, Any]:
+def get_profile(profile_id: RowId, ctx: ContextDep, _: Viewer) -> dict[str, Any]:
     """Head, version, coins, origin, parent, author."""
     return domain.get_meta(ctx, profile_id)
 
@@ -76,7 +77,7 @@ def get_profile(profile_id: int, ctx: ContextDep, _: Viewer) -> dict[str, Any]:
     response_class=Response,
     responses={200: {"content": {"application/json": {}}}},
 )
-def export_profile(profile_id: int, ctx: ContextDep, _: Viewer) -> Response:
+def export_profile(profile_id: RowId, ctx: ContextDep, _: Viewer) -> Response:
     """Byte for byte the stored document."""
     meta = domain.get_meta(ctx, profile_id)
     name = f"profile-{meta['head']}-v{meta['version']}.json"
@@ -88,7 +89,7 @@ def export_profile(profile_id: int, ctx: ContextDep, _: Viewer) -> Response:
 
 
 @router.get("/profiles/{profile_id}/diff/{other_id}", summary="What changed between two versions")
-def diff(profile_id: int, other_id: int, ctx: ContextDep, _: Viewer) -> dict[str, Any]:
+def diff(profile_id: RowId, other_id: RowId, ctx: ContextDep, _: Viewer) -> dict[str, Any]:
     """Coins added, removed and changed (region shifts in scales), settings changed."""
     return domain.diff(ctx, profile_id, other_id)
 

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from calibration.auth import ContextDep, Operator, Viewer
 from calibration.domain import teach as domain
 from calibration.routers._bodies import SIGNATURES_BODY
+from calibration.routers._params import MAX_ID, RowId
 from calibration.settings import DEFAULT_HEAD
 
 router = APIRouter(prefix="/teach/sessions", tags=["teach"])
@@ -25,7 +26,10 @@ class StartBody(BaseModel):
     security: Literal["standard", "narrow", "very narrow", "very-narrow"] = "standard"
     live: bool = Field(default=False, description="also take coins inserted on the head now")
     base_profile_id: int | None = Field(
-        default=None, ge=1, description="merge into this version (default: the active one)"
+        default=None,
+        ge=1,
+        le=MAX_ID,
+        description="merge into this version (default: the active one)",
     )
     note: str | None = Field(default=None, max_length=500)
 
@@ -66,7 +70,7 @@ def list_sessions(
 
 
 @router.get("/{session_id}", summary="Progress: count, spread, outliers found")
-def progress(session_id: int, ctx: ContextDep, _: Viewer) -> dict[str, Any]:
+def progress(session_id: RowId, ctx: ContextDep, _: Viewer) -> dict[str, Any]:
     """``ready`` tells whether a commit would be taken; ``problem`` says why not."""
     return domain.progress(ctx, session_id)
 
@@ -77,7 +81,7 @@ def progress(session_id: int, ctx: ContextDep, _: Viewer) -> dict[str, Any]:
     openapi_extra=SIGNATURES_BODY,
 )
 async def add_signatures(
-    session_id: int, request: Request, ctx: ContextDep, who: Operator
+    session_id: RowId, request: Request, ctx: ContextDep, who: Operator
 ) -> dict[str, Any]:
     """Valid signatures are kept; bad ones are reported by index with the rule they broke."""
     body = await request.body()
@@ -87,14 +91,14 @@ async def add_signatures(
 
 
 @router.get("/{session_id}/preview", summary="What committing would do")
-def preview(session_id: int, ctx: ContextDep, _: Operator) -> dict[str, Any]:
+def preview(session_id: RowId, ctx: ContextDep, _: Operator) -> dict[str, Any]:
     """Recent live traffic decided again, and how close the new region is to other coins."""
     return domain.preview(ctx, session_id)
 
 
 @router.post("/{session_id}/commit", summary="Commit: a new profile version")
 def commit(
-    session_id: int, ctx: ContextDep, who: Operator, body: CommitBody | None = None
+    session_id: RowId, ctx: ContextDep, who: Operator, body: CommitBody | None = None
 ) -> dict[str, Any]:
     """The coin's new region merged into the head's profile, stored as the next version."""
     options = body or CommitBody()
@@ -102,6 +106,6 @@ def commit(
 
 
 @router.post("/{session_id}/abandon", summary="Abandon the session")
-def abandon(session_id: int, ctx: ContextDep, who: Operator) -> dict[str, Any]:
+def abandon(session_id: RowId, ctx: ContextDep, who: Operator) -> dict[str, Any]:
     """Nothing is taught; the session is kept for the record."""
     return domain.abandon(ctx, who.key_id, session_id)
