@@ -51,19 +51,23 @@ class Allowance:
     rel_below: float = 0.0
     rel_above: float = 0.0
     ratio: float = 0.0
-    # Fraction of the magnitude per kelvin that an unmodelled temperature slope
-    # could add outside the taught temperature range.
+    # Outside the taught temperatures a slope the teach could not see (all coins
+    # taught on one day) may move the feature this much per kelvin: a fraction
+    # of its magnitude (levels: gain drift plus the metal's coefficient), or a
+    # relative change of the ratio (contrasts: the two channels drift apart).
     rel_per_kelvin: float = 0.0
+    ratio_per_kelvin: float = 0.0
 
 
 # Another batch differs by a few percent in conductivity, plating and core size:
 # on levels that is a few percent too, plus the lift-off of a dirty coin.
-_LEVEL = Allowance(rel_below=0.06, rel_above=0.06, rel_per_kelvin=0.002)
+_LEVEL = Allowance(rel_below=0.06, rel_above=0.06, rel_per_kelvin=0.003)
 # High vs low frequency: conductivity of the same alloy family, barely moved by
 # batches (a 15 % different metal moves it several times more).
-_FREQUENCY_RATIO = Allowance(ratio=0.04)
-# Core vs ring: core size, plating thickness and plating wear all move it.
-_CORE_RATIO = Allowance(ratio=0.2)
+_FREQUENCY_RATIO = Allowance(ratio=0.05, ratio_per_kelvin=0.004)
+# Core vs ring: core size, plating thickness and plating wear all move it; the
+# channel's gain cancels, only the two metals' coefficients differ.
+_CORE_RATIO = Allowance(ratio=0.2, ratio_per_kelvin=0.002)
 
 ALLOWANCES: dict[str, Allowance] = {
     # Wear takes metal off: more room below than above.
@@ -125,7 +129,15 @@ def _allowance_arrays() -> tuple[FloatArray, ...]:
     rows = [ALLOWANCES[name] for name in FEATURE_NAMES]
     return tuple(
         np.array([getattr(a, key) for a in rows], dtype=np.float64)
-        for key in ("abs_below", "abs_above", "rel_below", "rel_above", "ratio", "rel_per_kelvin")
+        for key in (
+            "abs_below",
+            "abs_above",
+            "rel_below",
+            "rel_above",
+            "ratio",
+            "rel_per_kelvin",
+            "ratio_per_kelvin",
+        )
     )
 
 
@@ -228,7 +240,7 @@ class CoinClassifier:
 
     def _prepare(self) -> None:
         """Precompute what decisions reuse: inverse joint covariances per coin."""
-        abs_lo, abs_hi, rel_lo, rel_hi, ratio, _ = _allowance_arrays()
+        abs_lo, abs_hi, rel_lo, rel_hi, ratio, _, _ = _allowance_arrays()
         mag = np.abs(self.mean_)
         allowance = np.maximum(abs_lo, abs_hi) + np.maximum(rel_lo, rel_hi) * mag
         allowance = allowance + ratio * 0.5 * (1.0 - np.minimum(mag, 1.0) ** 2)
@@ -253,15 +265,21 @@ class CoinClassifier:
         )
         return out
 
-    def _bounds(self, temperature_c: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """Centre and tolerances below/above, each of shape (n, n_coins, n_features)."""
-        abs_lo, abs_hi, rel_lo, rel_hi, ratio, rel_k = _allowance_arrays()
+    def _bounds(
+        self, temperature_c: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        """Centre, tolerances below/above and the out-of-range drift allowance.
+
+        Returns four arrays of shape (n, n_coins, n_features).
+        """
+        abs_lo, abs_hi, rel_lo, rel_hi, ratio, rel_k, ratio_k = _allowance_arrays()
         k = self._k[None, :, None]
         f = self._f[None, :, None]
         dt = temperature_c[:, None] - self.t_ref_[None, :]  # (n, C)
         centre = self.mean_[None] + self.slope_[None] * dt[:, :, None]
         stat = k * self.scale_[None] * self._widen(temperature_c)[:, :, None]
         mag = np.abs(centre)
+        to_contrast = 0.5 * (1.0 - np.minimum(mag, 1.0) ** 2)
         excess = np.maximum(
             0.0,
             np.maximum(
@@ -269,11 +287,30 @@ class CoinClassifier:
                 temperature_c[:, None] - self.t_range_[None, :, 1],
             ),
         )[:, :, None]
-        drift = rel_k * mag * excess
-        contrast = ratio * 0.5 * (1.0 - np.minimum(mag, 1.0) ** 2)
+        drift = (rel_k * mag + ratio_k * to_contrast) * excess
+        contrast = ratio * to_contrast
         below = np.maximum(stat, f * (abs_lo + rel_lo * mag + contrast)) + drift
         above = np.maximum(stat, f * (abs_hi + rel_hi * mag + contrast)) + drift
+        return centre, below, above, drift
+
+    def bounds(self, temperature_c: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Per-feature acceptance boxes at given temperatures.
+
+        Parameters
+        ----------
+        temperature_c : ndarray of shape (n,)
+
+        Returns
+        -------
+        centre, below, above : ndarrays of shape (n, n_coins, n_features)
+            The box of each coin is ``centre - below .. centre + above``.
+        """
+        centre, below, above, _ = self._bounds(np.asarray(temperature_c, dtype=np.float64))
         return centre, below, above
+
+    def used_features(self) -> npt.NDArray[np.bool_]:
+        """Which features count for each coin, shape (n_coins, n_features)."""
+        return self._used_mask.copy()
 
     def _used(self) -> npt.NDArray[np.bool_]:
         """Which features count for each coin, shape (n_coins, n_features)."""
@@ -293,19 +330,30 @@ class CoinClassifier:
             The largest feature deviation as a fraction of its tolerance; a coin
             lies inside a region when this is <= 1 and its edge count fits.
         """
-        centre, below, above = self._bounds(features.temperature_c)
-        diff = features.values[:, None, :] - centre
-        z = np.where(diff < 0, -diff / below, diff / above)
-        z = np.where(self._used_mask[None], z, 0.0)
-        worst = z.max(axis=2)
-        # Joint test: distance in the inductive features, lift-off correlations
-        # discounted; scaled so that the bound is 1 like the per-feature test.
-        r = diff[:, :, INDUCTIVE] / self._widen(features.temperature_c)[:, :, None]
-        d2 = np.einsum("ncp,cpq,ncq->nc", r, self._joint_inverse, r)
-        worst = np.maximum(worst, np.sqrt(np.maximum(d2, 0.0) / self._joint_bound[None, :]))
+        values = features.values
+        with np.errstate(invalid="ignore", over="ignore"):
+            centre, below, above, drift = self._bounds(features.temperature_c)
+            diff = values[:, None, :] - centre
+            z = np.where(diff < 0, -diff / below, diff / above)
+            z = np.where(self._used_mask[None], z, 0.0)
+            worst = z.max(axis=2)
+            # Joint test: distance in the inductive features, lift-off correlations
+            # discounted; scaled so that the bound is 1 like the per-feature test.
+            # Drift allowed outside the taught temperatures is taken off first.
+            r = diff[:, :, INDUCTIVE]
+            r = np.sign(r) * np.maximum(np.abs(r) - drift[:, :, INDUCTIVE], 0.0)
+            r = r / self._widen(features.temperature_c)[:, :, None]
+            d2 = np.einsum("ncp,cpq,ncq->nc", r, self._joint_inverse, r)
+            worst = np.maximum(worst, np.sqrt(np.maximum(d2, 0.0) / self._joint_bound[None, :]))
         required = self.edge_count_[None, :]
         wrong_edges = (required > 0) & (features.edge_count[:, None] != required)
-        return np.where(wrong_edges, np.inf, worst)
+        # A coin whose features or temperature are not all finite is in no region,
+        # explicitly: NaN must never compare its way into an acceptance.
+        broken = ~(np.isfinite(values).all(axis=1) & np.isfinite(features.temperature_c))
+        out: FloatArray = np.where(
+            wrong_edges | broken[:, None] | ~np.isfinite(worst), np.inf, worst
+        )
+        return out
 
     def resembles(self, features: CoinFeatures) -> npt.NDArray[np.bool_]:
         """Whether each coin's metrology is near some taught coin's, shape (n,)."""
@@ -396,6 +444,7 @@ class CoinClassifier:
         other.security_ = [
             levels.get(c, s) for c, s in zip(self.coins_, self.security_, strict=True)
         ]
+        other._prepare()
         return other
 
 

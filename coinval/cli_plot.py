@@ -203,8 +203,8 @@ def boxes(
     import numpy as np
 
     clf = profile.classifier
-    centre, below, above = clf._bounds(np.asarray(clf.t_ref_, dtype=np.float64))
-    used = clf._used_mask
+    centre, below, above = clf.bounds(np.asarray(clf.t_ref_, dtype=np.float64))
+    used = clf.used_features()
     out = []
     for c, coin in enumerate(clf.coins_):
         limits = []

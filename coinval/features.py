@@ -120,7 +120,14 @@ def _despike(x: FloatArray, periodic: bool) -> FloatArray:
     peak[:, 1:-1] = (dev[:, 1:-1] >= dev[:, :-2]) & (dev[:, 1:-1] >= dev[:, 2:])
     peak[:, 0] = dev[:, 0] >= dev[:, 1]
     peak[:, -1] = dev[:, -1] >= dev[:, -2]
-    return np.where(over & peak, mid, x)
+    # A narrow but real bump (a small coin passing quickly, a few samples wide)
+    # also stands out from its neighbours; it differs from a one-sample spike in
+    # that its neighbours are steep too.  A spike towers over the slope beside it.
+    wide = np.concatenate([ends[0], ends[0], x, ends[1], ends[1]], axis=1)
+    outer_left = np.abs(wide[:, 1:-3] - wide[:, :-4])
+    outer_right = np.abs(wide[:, 4:] - wide[:, 3:-1])
+    towers = dev > 2.0 * np.maximum(outer_left, outer_right)
+    return np.where(over & peak & towers, mid, x)
 
 
 def rim_features(rim: FloatArray) -> tuple[FloatArray, IntArray]:
@@ -172,7 +179,12 @@ def rim_features(rim: FloatArray) -> tuple[FloatArray, IntArray]:
         window = np.abs(harmonics[None, :] - carrier[:, None]) <= MILLING_SIDEBANDS
         window[:, :MILLING_FIRST_HARMONIC] = False
         residual_spec = np.where(window, spec, 0.0)
-        milling_mm = np.sqrt(2.0 * np.sum(np.where(window, power, 0.0), axis=1))
+        window_power = np.sum(np.where(window, power, 0.0), axis=1)
+        # The gauge's white noise in the window: its level per harmonic is the
+        # median over the band (milling fills only the window), times the width.
+        noise_power = np.median(power[:, MILLING_FIRST_HARMONIC:], axis=1) * window.sum(axis=1)
+        signal_share = np.clip(1.0 - noise_power / np.maximum(window_power, 1e-30), 0.1, 1.0)
+        milling_mm = np.sqrt(2.0 * window_power)
         # The energy envelope is taken in the time domain on purpose: milling on a
         # coarse rim gauge sits near the Nyquist harmonic, and r(t)^2 still shows
         # which sides are milled where a spectral shortcut would fold.
@@ -181,7 +193,11 @@ def rim_features(rim: FloatArray) -> tuple[FloatArray, IntArray]:
         half = np.where(k % 2 == 0, k // 2, 0)
         alternation = np.where(
             half > 0,
-            2.0 * np.abs(envelope[rows, half]) / np.maximum(envelope[:, 0].real, 1e-30),
+            # Noise adds to the mean energy but not to its side-to-side
+            # modulation: divide by the milling's share, not by all of it.
+            2.0
+            * np.abs(envelope[rows, half])
+            / np.maximum(envelope[:, 0].real * signal_share, 1e-30),
             0.0,
         )
     values = np.stack([diameter, edge_depth, sharpness, milling_mm, alternation], axis=1)

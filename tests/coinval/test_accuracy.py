@@ -31,11 +31,17 @@ CLEARLY_DIFFERENT = (
 )
 
 
-@pytest.fixture(scope="module", params=[60, 25], ids=["teach60", "teach25"])
+@pytest.fixture(
+    scope="module",
+    params=[(60, (5.0, 35.0)), (25, (5.0, 35.0)), (40, (15.0, 17.0))],
+    ids=["teach60", "teach25", "teach40-one-day"],
+)
 def report(request: pytest.FixtureRequest) -> Report:
-    n_teach: int = request.param
+    n_teach, day = request.param
     samples = {
-        c: generate(c, n_teach, head=HEAD, seed=3, batch=0, wear=0.5, dirt=0.5).signatures()
+        c: generate(
+            c, n_teach, head=HEAD, seed=3, batch=0, temperature_c=day, wear=0.5, dirt=0.5
+        ).signatures()
         for c in TAUGHT
     }
     engine = Engine(teach(samples, head=HEAD)[0])

@@ -120,3 +120,15 @@ def test_shared_samples_read_and_extract(shared_samples: dict[str, list[Signatur
             assert set(feats.edge_count.tolist()) == {12}
         if coin in ("gb-050-1997", "gb-020-1982"):
             assert set(feats.edge_count.tolist()) == {7}
+
+
+def test_a_narrow_real_bump_is_not_taken_for_a_spike() -> None:
+    """A small coin passing fast covers a few samples of a 32-sample window."""
+    from coinval.features import _despike
+
+    t = np.arange(32.0)
+    bump = 1000 * np.exp(-0.5 * ((t - 16) / 1.5) ** 2)
+    assert _despike(bump[None], periodic=False).max() == pytest.approx(1000)
+    noisy = np.random.default_rng(4).normal(0, 1, 64)
+    noisy[30] += 100
+    assert abs(_despike(noisy[None], periodic=False)[0, 30]) < 5
