@@ -12,12 +12,15 @@ import argparse
 import datetime as dt
 import multiprocessing
 import os
+import stat
 import sys
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from queue import Empty, Queue
+from threading import Thread
 from typing import IO, Any
 
 from coinval.cli import UsageError
@@ -25,8 +28,12 @@ from coinval.cli import UsageError
 # Lines decided together: big enough for the vectorised core to pay off, small
 # enough to keep memory bounded and output flowing.
 CHUNK_LINES = 1024
+# ... and at most this many bytes, so memory stays bounded even for huge lines.
+CHUNK_BYTES = 16 << 20
 # Inputs smaller than this are decided in-process: workers cost more to start.
 PARALLEL_BYTES = 8 << 20
+# Live input (a pipe): a pause this long sends the lines read so far to be decided.
+IDLE_S = 0.05
 
 _engine: Any = None
 _at: dt.datetime | None = None
@@ -64,7 +71,10 @@ def _decide_chunk(raw: list[Any]) -> bytes:
 @contextmanager
 def _open_input(name: str) -> Iterator[tuple[IO[bytes], int | None]]:
     if name == "-":
-        yield sys.stdin.buffer, None
+        stdin = sys.stdin.buffer
+        info = os.fstat(stdin.fileno())
+        # `< file` is a regular file (size known, not live); a pipe or terminal is live.
+        yield stdin, info.st_size if stat.S_ISREG(info.st_mode) else None
         return
     try:
         stream = Path(name).open("rb")  # noqa: SIM115 - closed by the with below
@@ -84,23 +94,66 @@ def _progress(args: argparse.Namespace, total: int | None) -> Any:
     return tqdm(total=total, unit="B", unit_scale=True, desc="classify", file=sys.stderr)
 
 
-def _chunks(stream: IO[bytes]) -> Iterator[list[Any]]:
+def _chunks(stream: IO[bytes], live: bool) -> Iterator[list[Any]]:
+    """Raw lines in chunks of at most CHUNK_LINES lines and CHUNK_BYTES bytes.
+
+    ``live`` input (a pipe or terminal) also ends a chunk whenever no new line
+    has come for a moment, so a coin fed in alone is decided at once.
+    """
     from coinval.jsonlines import read_raw_lines
 
+    lines: Iterator[Any] = read_raw_lines(stream)
+    if live:
+        lines = _prefetched(lines)
     chunk: list[Any] = []
-    for line in read_raw_lines(stream):
+    size = 0
+    for line in lines:
+        if line is _IDLE:
+            if chunk:
+                yield chunk
+                chunk, size = [], 0
+            continue
         chunk.append(line)
-        if len(chunk) >= CHUNK_LINES:
+        size += len(line.obj) if line.obj is not None else 0
+        if len(chunk) >= CHUNK_LINES or size >= CHUNK_BYTES:
             yield chunk
-            chunk = []
+            chunk, size = [], 0
     if chunk:
         yield chunk
+
+
+_IDLE = object()
+_END = object()
+
+
+def _prefetched(lines: Iterator[Any]) -> Iterator[Any]:
+    """Lines read by a thread; yields ``_IDLE`` when none came for IDLE_S seconds."""
+    queue: Queue[Any] = Queue(maxsize=CHUNK_LINES)
+
+    def reader() -> None:
+        try:
+            for line in lines:
+                queue.put(line)
+        finally:
+            queue.put(_END)
+
+    Thread(target=reader, name="classify-reader", daemon=True).start()
+    while True:
+        try:
+            item = queue.get(timeout=IDLE_S)
+        except Empty:
+            yield _IDLE
+            continue
+        if item is _END:
+            return
+        yield item
 
 
 def _jobs(args: argparse.Namespace, size: int | None) -> int:
     if args.jobs is not None:
         return max(1, args.jobs)
-    if size is not None and size < PARALLEL_BYTES:
+    # A pipe may be a sensor feeding coins one by one: decide in-process, at once.
+    if size is None or size < PARALLEL_BYTES:
         return 1
     return max(1, os.cpu_count() or 1)
 
@@ -114,7 +167,7 @@ def run_classify(args: argparse.Namespace) -> int:
     except ProfileError as exc:
         raise UsageError(str(exc)) from None
     try:
-        at = parse_moment(args.at) if args.at else now()
+        at = parse_moment(args.at) if args.at is not None else now()
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     profile_text = profile.dumps()
@@ -135,7 +188,7 @@ def run_classify(args: argparse.Namespace) -> int:
 
         if jobs == 1:
             _init_worker(profile_text, at.isoformat())
-            for chunk in _chunks(stream):
+            for chunk in _chunks(stream, live=size is None):
                 out.write(_decide_chunk(chunk))
                 out.flush()
                 advance(len(chunk))
@@ -149,7 +202,7 @@ def run_classify(args: argparse.Namespace) -> int:
                 initargs=(profile_text, at.isoformat()),
             ) as pool:
                 pending: deque[tuple[Future[bytes], int]] = deque()
-                for chunk in _chunks(stream):
+                for chunk in _chunks(stream, live=size is None):
                     pending.append((pool.submit(_decide_chunk, chunk), len(chunk)))
                     # At most two chunks per worker in flight: bounded memory.
                     while len(pending) > 2 * jobs:

@@ -329,8 +329,11 @@ def _executor() -> ThreadPoolExecutor:
 
 def extract_rows(batch: SignatureBatch) -> CoinFeatures:
     """Features of a batch in one go, on the calling thread (see :func:`extract`)."""
-    rim, edge_count = rim_features(batch.rim)
-    eddy = eddy_features(batch.eddy_lo, batch.eddy_hi, batch.eddy_rate_hz, batch.speed_mm_s)
+    # Absurd but in-range signatures (values near 1e300, a rate near 0) give
+    # non-finite features; the classifier refuses those, no warning needed.
+    with np.errstate(all="ignore"):
+        rim, edge_count = rim_features(batch.rim)
+        eddy = eddy_features(batch.eddy_lo, batch.eddy_hi, batch.eddy_rate_hz, batch.speed_mm_s)
     values = np.concatenate([rim[:, :1], batch.thickness_mm[:, None], rim[:, 1:], eddy], axis=1)
     return CoinFeatures(
         values=values, edge_count=edge_count, temperature_c=np.asarray(batch.temperature_c)

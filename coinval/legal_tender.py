@@ -20,12 +20,15 @@ def parse_moment(text: str) -> dt.datetime:
     """
     try:
         moment = dt.datetime.fromisoformat(text)
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=LONDON)
+        # At the calendar's edges a time zone shift leaves the representable
+        # range: find out here, with a message, not in the middle of a run.
+        moment.astimezone(LONDON)
+    except (ValueError, OverflowError):
         raise ValueError(
             f"--at {text!r} is not an ISO date-time (e.g. 2017-10-14T23:59:00 or 2017-10-15)"
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=LONDON)
     return moment
 
 

@@ -24,6 +24,8 @@ from coinval.classifier import SECURITY_LEVELS, CoinClassifier
 from coinval.features import FEATURE_NAMES, INDUCTIVE
 
 FORMAT = "coinval-profile"
+# More teach coins than any field teach uses; bounds what a hand-edited file may claim.
+MAX_TEACH_COINS = 1_000_000
 SCHEMA_VERSION = 1
 
 
@@ -117,9 +119,13 @@ def _need(obj: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where
 
 def _finite(obj: Mapping[str, Any], key: str, where: str) -> float:
     value = _need(obj, key, (int, float), where)
-    if not math.isfinite(value):
+    try:
+        number = float(value)  # an integer too big for a float overflows here
+    except OverflowError:
+        raise ProfileError(f"{where}: {key!r} is out of range") from None
+    if not math.isfinite(number):
         raise ProfileError(f"{where}: {key!r} must be finite")
-    return float(value)
+    return number
 
 
 def _check_coin(coin: str, body: Any) -> None:
@@ -129,41 +135,56 @@ def _check_coin(coin: str, body: Any) -> None:
     if not isinstance(body, Mapping):
         raise ProfileError(f"{where}: must be an object")
     n = _need(body, "n_samples", int, where)
-    if n < 3:
-        raise ProfileError(f"{where}: n_samples must be at least 3")
+    if not 3 <= n <= MAX_TEACH_COINS:
+        raise ProfileError(f"{where}: n_samples must be from 3 to {MAX_TEACH_COINS}")
     if _need(body, "security", str, where) not in SECURITY_LEVELS:
         raise ProfileError(f"{where}: security must be one of {', '.join(SECURITY_LEVELS)}")
     edges = _need(body, "edge_count", int, where)
     if not (edges == 0 or 3 <= edges <= 16):
         raise ProfileError(f"{where}: edge_count must be 0 or 3..16")
     temp = _need(body, "temperature", Mapping, where)
-    for key in ("ref_c", "min_c", "max_c", "sxx"):
-        _finite(temp, key, f"{where}.temperature")
+    ref, low, high, sxx = (
+        _finite(temp, key, f"{where}.temperature") for key in ("ref_c", "min_c", "max_c", "sxx")
+    )
+    if not (low <= ref <= high and low >= -40 and high <= 85):
+        raise ProfileError(f"{where}.temperature: need -40 <= min_c <= ref_c <= max_c <= 85")
+    if sxx < 0:
+        raise ProfileError(f"{where}.temperature: sxx must be >= 0")
     cov = _need(body, "covariance", list, where)
     size = len(INDUCTIVE)
-    if len(cov) != size or not all(
-        isinstance(row, list)
-        and len(row) == size
-        and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-            for v in row
-        )
-        for row in cov
-    ):
-        raise ProfileError(f"{where}: covariance must be a {size}x{size} matrix of finite numbers")
+    if len(cov) != size or not all(isinstance(row, list) and len(row) == size for row in cov):
+        raise ProfileError(f"{where}: covariance must be a {size}x{size} matrix")
     try:
-        np.linalg.cholesky(np.asarray(cov, dtype=np.float64))
+        matrix = np.array(cov, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise ProfileError(f"{where}: covariance must hold numbers") from None
+    if any(isinstance(v, bool) for row in cov for v in row) or not np.isfinite(matrix).all():
+        raise ProfileError(f"{where}: covariance must hold finite numbers")
+    if not np.allclose(matrix, matrix.T, rtol=1e-6, atol=0.0):
+        raise ProfileError(f"{where}: covariance must be symmetric")
+    try:
+        np.linalg.cholesky(matrix)
     except np.linalg.LinAlgError:
         raise ProfileError(f"{where}: covariance is not positive definite") from None
+
     feats = _need(body, "features", Mapping, where)
     if set(feats) != set(FEATURE_NAMES):
         raise ProfileError(f"{where}: features do not match this engine's feature set")
+    scales = {}
     for name in FEATURE_NAMES:
         entry = _need(feats, name, Mapping, f"{where}.features")
         for key in ("mean", "slope_per_k"):
             _finite(entry, key, f"{where}.features.{name}")
-        if _finite(entry, "scale", f"{where}.features.{name}") <= 0:
+        scales[name] = _finite(entry, "scale", f"{where}.features.{name}")
+        if scales[name] <= 0:
             raise ProfileError(f"{where}.features.{name}: scale must be > 0")
+    # The joint test's covariance comes from the same residuals as the scales; a
+    # variance far beyond its scale would quietly switch the joint test off.
+    for i, column in enumerate(INDUCTIVE):
+        if matrix[i, i] > 4.0 * scales[FEATURE_NAMES[column]] ** 2:
+            raise ProfileError(
+                f"{where}: covariance of {FEATURE_NAMES[column]} does not match its scale"
+            )
 
 
 def profile_from_json_dict(obj: Any) -> Profile:
@@ -204,6 +225,10 @@ def profile_from_json_dict(obj: Any) -> Profile:
     notes = obj.get("teach_notes", {})
     if not isinstance(notes, Mapping):
         raise ProfileError("profile: 'teach_notes' must be an object")
+    try:
+        json.dumps(notes, allow_nan=False)
+    except ValueError:
+        raise ProfileError("profile: 'teach_notes' must hold finite numbers only") from None
     created = obj.get("created", "")
     return Profile(
         classifier=CoinClassifier.from_dict(coins),
@@ -219,7 +244,7 @@ def loads(text: str | bytes) -> Profile:
     """Parse and validate a profile document."""
     try:
         obj = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, huge ints
         raise ProfileError(f"profile is not valid JSON (corrupt or truncated?): {exc}") from None
     return profile_from_json_dict(obj)
 

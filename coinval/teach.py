@@ -77,7 +77,9 @@ def _shape_problem(spec: CoinSpec, feats: CoinFeatures) -> str | None:
 def _outliers(feats: CoinFeatures, spec: CoinSpec) -> np.ndarray:
     """Boolean mask of coins far from the rest of their teach set, shape (n,)."""
     x, t = feats.values, feats.temperature_c
-    bad = np.zeros(len(feats), dtype=bool)
+    # A coin whose features are not all finite (an absurd but in-range
+    # signature) can teach nothing: it is an outlier before any statistics.
+    bad: np.ndarray = np.asarray(~np.isfinite(x).all(axis=1), dtype=bool)
     if spec.sides:
         bad |= feats.edge_count != spec.sides
     for _ in range(2):

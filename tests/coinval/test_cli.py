@@ -215,3 +215,63 @@ def test_an_over_long_line_is_invalid_and_skipped(profile_path: Path, samples_di
     out = decisions(proc.stdout)
     assert [d["reason"] for d in out] == ["invalid", "accepted"]
     assert "longer than" in str(out[0]["detail"])
+
+
+def test_a_pipe_gets_each_decision_as_its_coin_arrives(
+    profile_path: Path, samples_dir: Path
+) -> None:
+    """A sensor feeding one coin at a time must not wait for a full chunk."""
+    exe = shutil.which("coinval", path=os.path.dirname(sys.executable))
+    assert exe
+    lines = (samples_dir / "gb-050-1997.jsonl").read_text().splitlines()[:2]
+    proc = subprocess.Popen(
+        [exe, "classify", "--profile", str(profile_path), "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        for line in lines:
+            proc.stdin.write(line.encode() + b"\n")
+            proc.stdin.flush()
+            # The decision comes back while stdin is still open.
+            decision = json.loads(proc.stdout.readline())
+            assert decision["id"] == json.loads(line)["id"]
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=30)
+    assert proc.returncode == 0
+
+
+@pytest.mark.parametrize("at", ["", "9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+14:00"])
+def test_at_outside_the_calendar_is_a_usage_error(profile_path: Path, at: str) -> None:
+    proc = run_cli("classify", "--profile", str(profile_path), "--at", at, stdin=b"")
+    assert proc.returncode == 2
+    assert b"ISO" in proc.stderr
+
+
+def test_absurd_but_valid_numbers_decide_and_teach_refuses_cleanly(
+    profile_path: Path, samples_dir: Path, tmp_path: Path
+) -> None:
+    base = json.loads((samples_dir / "gb-100-2017.jsonl").read_text().splitlines()[0])
+    odd = [
+        {**base, "eddy_lo": [v * 1e300 for v in base["eddy_lo"]]},
+        {**base, "eddy_rate_hz": 1e-300},
+        {**base, "rim": [1e300] * len(base["rim"])},
+        {**base, "eddy_lo": [0.0] * len(base["eddy_lo"]), "eddy_hi": [0.0] * len(base["eddy_hi"])},
+        {**base, "speed_mm_s": 1e-300},
+    ]
+    text = "\n".join(json.dumps(o) for o in odd).encode()
+    proc = run_cli("classify", "--profile", str(profile_path), stdin=text)
+    assert proc.returncode == 0, proc.stderr
+    out = decisions(proc.stdout)
+    assert len(out) == len(odd)
+    assert not any(d["accepted"] for d in out)
+    assert b"Traceback" not in proc.stderr and b"Warning" not in proc.stderr
+    teach_file = tmp_path / "odd.jsonl"
+    teach_file.write_text(text.decode() + "\n")
+    refused = run_cli(
+        "teach", "--out", str(tmp_path / "p.json"), "--coin", f"gb-100-2017={teach_file}"
+    )
+    assert refused.returncode == 2
+    assert b"Traceback" not in refused.stderr

@@ -62,6 +62,13 @@ def test_too_few_coins_refused(shared_samples) -> None:  # type: ignore[no-untyp
         lambda d: d["coins"]["gb-100-2017"]["temperature"].update(ref_c=None),
         lambda d: d.update(inhibited="all"),
         lambda d: d.update(legal_tender_override={"gb-100-1983": "yes"}),
+        lambda d: d["coins"]["gb-100-2017"]["temperature"].update(sxx=-1000.0),
+        lambda d: d["coins"]["gb-100-2017"]["temperature"].update(min_c=30.0, max_c=10.0),
+        lambda d: d["coins"]["gb-100-2017"].update(n_samples=10**30),
+        lambda d: d["coins"]["gb-100-2017"]["features"]["lo_level"].update(mean=10**400),
+        lambda d: d["coins"]["gb-100-2017"]["covariance"][0].__setitem__(0, 1e300),
+        lambda d: d["coins"]["gb-100-2017"]["covariance"][0].__setitem__(1, 5.0),
+        lambda d: d.update(teach_notes={"x": {"a": float("nan")}}),
     ],
 )
 def test_malformed_profiles_are_refused(taught, mutate) -> None:  # type: ignore[no-untyped-def]
@@ -71,3 +78,16 @@ def test_malformed_profiles_are_refused(taught, mutate) -> None:  # type: ignore
     mutate(doc)
     with pytest.raises(ProfileError):
         loads(json.dumps(doc))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 100_000,
+        '{"format": "coinval-profile", "schema_version": 1' + "0" * 5000 + "}",
+        "\ud800",
+    ],
+)
+def test_hostile_profile_text_is_a_profile_error(text: str) -> None:
+    with pytest.raises(ProfileError):
+        loads(text)
