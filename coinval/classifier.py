@@ -77,7 +77,8 @@ ALLOWANCES: dict[str, Allowance] = {
     "edge_depth_mm": Allowance(abs_below=0.02, abs_above=0.02, rel_below=0.3, rel_above=0.2),
     "edge_sharpness": Allowance(abs_below=0.15, abs_above=0.15),
     # Worn milling is shallower; a plain edge has none at all.
-    "milling_mm": Allowance(rel_below=0.5, rel_above=0.4),
+    # In log: worn milling may be 1.6 times shallower, or 1.4 times deeper.
+    "log_milling_mm": Allowance(abs_below=0.45, abs_above=0.35),
     "milling_alternation": Allowance(abs_below=0.1, abs_above=0.1, rel_below=0.4, rel_above=0.25),
     "inductive_width_mm": Allowance(abs_below=0.5, abs_above=0.5),
     "lo_level": _LEVEL,

@@ -34,6 +34,8 @@ EDGE_HARMONICS = (2, 16)
 """Edge counts looked for: harmonic 1 is eccentric mounting, not an edge."""
 MILLING_FIRST_HARMONIC = 50
 """Milling ripple lies above the edges and their first harmonics (3 x 16 < 50)."""
+MILLING_FLOOR_MM = 1e-4
+"""A tenth of a micron: below any gauge's resolution, keeps the log finite."""
 MILLING_SIDEBANDS = 24
 """Milling on alternate sides of a 12-sided coin is the carrier gated at 6 cycles
 per turn: its sidebands sit at +-6, +-18 harmonics around the groove count."""
@@ -50,7 +52,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "thickness_mm",
     "edge_depth_mm",
     "edge_sharpness",
-    "milling_mm",
+    "log_milling_mm",
     "milling_alternation",
     "inductive_width_mm",
     "lo_level",
@@ -141,7 +143,7 @@ def rim_features(rim: FloatArray) -> tuple[FloatArray, IntArray]:
     Returns
     -------
     values : ndarray of shape (n, 5)
-        diameter_mm, edge_depth_mm, edge_sharpness, milling_mm, milling_alternation.
+        diameter_mm, edge_depth_mm, edge_sharpness, log_milling_mm, milling_alternation.
     edge_count : ndarray of shape (n,)
     """
     # Single precision is ample for millimetre metrology and halves memory traffic.
@@ -180,10 +182,6 @@ def rim_features(rim: FloatArray) -> tuple[FloatArray, IntArray]:
         window[:, :MILLING_FIRST_HARMONIC] = False
         residual_spec = np.where(window, spec, 0.0)
         window_power = np.sum(np.where(window, power, 0.0), axis=1)
-        # The gauge's white noise in the window: its level per harmonic is the
-        # median over the band (milling fills only the window), times the width.
-        noise_power = np.median(power[:, MILLING_FIRST_HARMONIC:], axis=1) * window.sum(axis=1)
-        signal_share = np.clip(1.0 - noise_power / np.maximum(window_power, 1e-30), 0.1, 1.0)
         milling_mm = np.sqrt(2.0 * window_power)
         # The energy envelope is taken in the time domain on purpose: milling on a
         # coarse rim gauge sits near the Nyquist harmonic, and r(t)^2 still shows
@@ -193,14 +191,16 @@ def rim_features(rim: FloatArray) -> tuple[FloatArray, IntArray]:
         half = np.where(k % 2 == 0, k // 2, 0)
         alternation = np.where(
             half > 0,
-            # Noise adds to the mean energy but not to its side-to-side
-            # modulation: divide by the milling's share, not by all of it.
-            2.0
-            * np.abs(envelope[rows, half])
-            / np.maximum(envelope[:, 0].real * signal_share, 1e-30),
+            # Gauge noise in the window lowers this for a plain edge: that is
+            # wanted, a plain edge must not look like alternate milling.
+            2.0 * np.abs(envelope[rows, half]) / np.maximum(envelope[:, 0].real, 1e-30),
             0.0,
         )
-    values = np.stack([diameter, edge_depth, sharpness, milling_mm, alternation], axis=1)
+    # Milling depth varies by a factor (wear, dirt in the grooves), so it is
+    # compared in log: a bound a few spreads below a milled coin never reaches
+    # the plain edge of a slug, as a linear bound would for worn teach coins.
+    log_milling = np.log(milling_mm + MILLING_FLOOR_MM)
+    values = np.stack([diameter, edge_depth, sharpness, log_milling, alternation], axis=1)
     return values, k.astype(np.int64)
 
 
