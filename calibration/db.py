@@ -16,6 +16,7 @@ writers queue instead of failing, ``BEGIN IMMEDIATE`` for write transactions
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -220,6 +221,17 @@ class SqliteDatabase:
         self.path = str(path)
         self.busy_timeout_ms = busy_timeout_ms
         self._migrate_lock = threading.Lock()
+        self._local = threading.local()
+
+    def _pooled(self) -> sqlite3.Connection:
+        """This thread's connection, opened once: opening one per request cost
+        more than the queries.  A forked child opens its own."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None or getattr(self._local, "pid", None) != os.getpid():
+            conn = self._connect()
+            self._local.conn = conn
+            self._local.pid = os.getpid()
+        return conn
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
@@ -237,17 +249,21 @@ class SqliteDatabase:
     @contextmanager
     def transaction(self, *, write: bool = False) -> Iterator[Tx]:
         """Run a block in one transaction: all of it is committed, or none of it."""
-        conn = self._connect()
+        conn = self._pooled()
         try:
             conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            try:
-                yield _SqliteTx(conn)
-            except BaseException:
+        except sqlite3.Error:
+            # A pooled connection that went bad (file replaced, closed): start afresh.
+            self._local.conn = None
+            conn = self._pooled()
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            yield _SqliteTx(conn)
+        except BaseException:
+            if conn.in_transaction:
                 conn.execute("ROLLBACK")
-                raise
-            self._commit(conn)
-        finally:
-            conn.close()
+            raise
+        self._commit(conn)
 
     def _commit(self, conn: sqlite3.Connection) -> None:
         conn.execute("COMMIT")
