@@ -114,14 +114,16 @@ def _trace(obj: Mapping[str, Any], field: str, lo: int, hi: int) -> FloatArray:
             raise SignatureError(field, "must be an array of numbers")
         if not lo <= len(value) <= hi:
             raise SignatureError(field, f"must hold {lo} to {hi} samples, got {len(value)}")
-        # One pass over the element types (bool is not a number in JSON, nor is
-        # a nested list); it costs far less than testing each element in Python.
-        if not set(map(type, value)) <= _NUMBER_TYPES:
-            raise SignatureError(field, "must be an array of numbers")
         try:
+            # Strings, None and nested lists fail here; JSON booleans do not.
             arr = np.fromiter(value, dtype=np.float64, count=len(value))
         except (TypeError, ValueError, OverflowError):
             raise SignatureError(field, "must be an array of numbers") from None
+        # A boolean became 0.0 or 1.0: only those few samples need their type
+        # checked, not the whole trace (bool is not a number in JSON).
+        for i in np.flatnonzero((arr == 0.0) | (arr == 1.0)).tolist():
+            if type(value[i]) not in _NUMBER_TYPES:
+                raise SignatureError(field, "must be an array of numbers")
     if not lo <= arr.shape[0] <= hi:
         raise SignatureError(field, f"must hold {lo} to {hi} samples, got {arr.shape[0]}")
     if not np.isfinite(arr).all():
