@@ -30,6 +30,8 @@ from coinval.cli import UsageError
 CHUNK_LINES = 1024
 # ... and at most this many bytes, so memory stays bounded even for huge lines.
 CHUNK_BYTES = 16 << 20
+# Worker processes get the file in blocks of whole lines of about this size.
+BLOCK_BYTES = 2 << 20
 # Inputs smaller than this are decided in-process: workers cost more to start.
 PARALLEL_BYTES = 8 << 20
 # Live input (a pipe): a pause this long sends the lines read so far to be decided.
@@ -66,6 +68,57 @@ def _decide_chunk(raw: list[Any]) -> bytes:
         )
         for line in lines
     )
+
+
+def _decide_block(block: bytes, first_number: int) -> bytes:
+    """Decisions for a block of whole lines (numbered from ``first_number``).
+
+    The worker splits the lines itself, so the main process only moves blocks.
+    """
+    from coinval.jsonlines import MAX_LINE_BYTES, Line
+
+    parts = block.split(b"\n")
+    if parts and parts[-1] == b"":
+        parts.pop()  # the block's final newline ends a line, it does not start one
+    lines = [
+        Line(
+            first_number + i, error=f"line {first_number + i} is longer than {MAX_LINE_BYTES} bytes"
+        )
+        if len(raw) > MAX_LINE_BYTES
+        else Line(first_number + i, obj=raw)
+        for i, raw in enumerate(parts)
+    ]
+    out = []
+    for start in range(0, len(lines), CHUNK_LINES):
+        out.append(_decide_chunk(lines[start : start + CHUNK_LINES]))
+    return b"".join(out)
+
+
+def _blocks(stream: IO[bytes]) -> Iterator[tuple[bytes, int, int]]:
+    """Blocks of about BLOCK_BYTES of whole lines: (bytes, first line number, lines).
+
+    A line longer than the cap is cut at the cap (the worker then reports it
+    as too long) and the rest of it skipped unread into memory.
+    """
+    from coinval.jsonlines import MAX_LINE_BYTES
+
+    number = 1
+    while True:
+        block = stream.read(BLOCK_BYTES)
+        if not block:
+            return
+        if not block.endswith(b"\n"):
+            tail = stream.readline(MAX_LINE_BYTES + 1)
+            block += tail
+            if len(tail) > MAX_LINE_BYTES and not tail.endswith(b"\n"):
+                while True:
+                    rest = stream.readline(MAX_LINE_BYTES)
+                    if not rest or rest.endswith(b"\n"):
+                        break
+                block += b"\n"
+        count = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+        yield block, number, count
+        number += count
 
 
 @contextmanager
@@ -202,19 +255,19 @@ def run_classify(args: argparse.Namespace) -> int:
                 initargs=(profile_text, at.isoformat()),
             ) as pool:
                 pending: deque[tuple[Future[bytes], int]] = deque()
-                for chunk in _chunks(stream, live=size is None):
-                    pending.append((pool.submit(_decide_chunk, chunk), len(chunk)))
-                    # At most two chunks per worker in flight: bounded memory.
+                for block, first, count in _blocks(stream):
+                    pending.append((pool.submit(_decide_block, block, first), count))
+                    # At most two blocks per worker in flight: bounded memory.
                     while len(pending) > 2 * jobs:
-                        future, count = pending.popleft()
+                        future, done = pending.popleft()
                         out.write(future.result())
                         out.flush()
-                        advance(count)
+                        advance(done)
                 while pending:
-                    future, count = pending.popleft()
+                    future, done = pending.popleft()
                     out.write(future.result())
                     out.flush()
-                    advance(count)
+                    advance(done)
         if bar is not None:
             bar.close()
     if lines == 0:

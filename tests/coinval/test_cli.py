@@ -193,6 +193,7 @@ def test_parallel_workers_keep_order_and_invalid_lines(
     lines = []
     for i in range(2600):  # more than two chunks of 1024
         lines.append(good[i % len(good)] if i % 97 else "{broken")
+    lines[500] = '{"id": "' + "x" * (3 << 20) + '"}'  # over the 1 MiB line cap
     path = tmp_path / "many.jsonl"
     path.write_text("\n".join(lines) + "\n")
     one = run_cli(
@@ -205,7 +206,8 @@ def test_parallel_workers_keep_order_and_invalid_lines(
     assert one.stdout == two.stdout
     out = decisions(two.stdout)
     assert len(out) == 2600
-    assert [d["reason"] == "invalid" for d in out] == [i % 97 == 0 for i in range(2600)]
+    assert [d["reason"] == "invalid" for d in out] == [i % 97 == 0 or i == 500 for i in range(2600)]
+    assert "line 501 is longer than" in str(out[500]["detail"])
 
 
 def test_an_over_long_line_is_invalid_and_skipped(profile_path: Path, samples_dir: Path) -> None:
