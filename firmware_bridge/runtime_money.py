@@ -601,12 +601,9 @@ def set_device_coin_ids(device: CoinAcceptorDevice, ids: Sequence[str | None]) -
     """Give the device a new coin id per position (device lock held).
 
     Positions past ``ids`` become empty (a coin recognised for one of them is
-    refused).  The device has no public setter (the host changes ids with
-    header 185, which this must not pretend to be), so its table is written here.
+    refused).
     """
-    table = device._coin_ids
-    for i in range(len(table)):
-        table[i] = ids[i] if i < len(ids) else None
+    device.set_coin_ids(ids)
 
 
 def describe_outcome(outcome: CoinOutcome, totals: MoneyTotals) -> str:

@@ -257,6 +257,15 @@ class CoinAcceptorDevice:
         """Coin id per position (index 0 = position 1), ``None`` if unused."""
         return tuple(self._coin_ids)
 
+    def set_coin_ids(self, coin_ids: Sequence[str | None]) -> None:
+        """Load a new coin id per position, as a new calibration profile does.
+
+        This is the acceptor's own configuration changing (the runtime calls it
+        when the operator activates another profile), not a host's header 185;
+        positions past ``coin_ids`` become unused.
+        """
+        self._coin_ids = normalise_coin_ids(coin_ids)
+
     @property
     def sorter_paths(self) -> tuple[int, ...]:
         """Sorter path per position (index 0 = position 1)."""

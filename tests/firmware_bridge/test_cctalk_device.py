@@ -554,3 +554,13 @@ def test_hostile_requests_never_raise(
                 assert frame.dest == 1 and frame.header in (Header.ACK, Header.NAK)
     assert 0 <= device.inhibit_mask <= 0xFFFF
     assert 2 <= device.address <= 255
+
+
+def test_a_new_profile_loads_new_coin_ids_that_184_reports() -> None:
+    device = make_device()
+    assert ack(device, Header.REQUEST_COIN_ID, bytes([4])) == b"......"
+    device.set_coin_ids(["GB100B", "GB100A", "GB200A", "GB010B"])
+    assert ack(device, Header.REQUEST_COIN_ID, bytes([4])) == b"GB010B"
+    assert ack(device, Header.REQUEST_COIN_ID, bytes([5])) == b"......"
+    with pytest.raises(ValueError):
+        device.set_coin_ids(["GB100B"] * 17)
