@@ -27,28 +27,9 @@ DET_PNG = "accuracy-det.png"
 
 
 def add_bench_accuracy_arguments(parser: argparse.ArgumentParser) -> None:
-    from coinval.cli_evaluate import DEFAULT_HEAD
+    from coinval.cli_evaluate import add_trial_arguments
 
-    parser.add_argument(
-        "--head", default=DEFAULT_HEAD, help=f"simulated sensor head (default {DEFAULT_HEAD})"
-    )
-    parser.add_argument("--teach-n", type=int, default=60, help="teach coins per type (default 60)")
-    parser.add_argument("--n", type=int, default=1000, help="test coins per cell (default 1000)")
-    parser.add_argument(
-        "--batches", default="1,2,3,4", help="other mint batches to test (default 1,2,3,4)"
-    )
-    parser.add_argument("--seed", type=int, default=7, help="population seed (default 7)")
-    parser.add_argument(
-        "--teach-wear",
-        type=float,
-        default=0.5,
-        help="largest wear and dirt severity of teach coins, 0..1 (default 0.5)",
-    )
-    parser.add_argument("--wear", type=float, default=0.5, help="largest test-coin wear, 0..1")
-    parser.add_argument("--dirt", type=float, default=0.5, help="largest test-coin dirt, 0..1")
-    parser.add_argument(
-        "--security", default="standard", choices=("standard", "narrow", "very-narrow")
-    )
+    add_trial_arguments(parser)
     parser.add_argument(
         "--baselines",
         default="minmax,gaussian,iforest",
@@ -69,9 +50,6 @@ def add_bench_accuracy_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--out-dir", default="reports", metavar="DIR", help="where to write (default reports/)"
-    )
-    parser.add_argument(
-        "--progress", choices=("auto", "always", "never"), default="auto", help="progress bar"
     )
 
 

@@ -23,9 +23,14 @@ GENUINE = ("gb-100-2017", "gb-100-1983", "gb-200-1997", "gb-050-1997", "gb-020-1
 EVAL_AT = dt.datetime(2017, 6, 1, 12, 0, tzinfo=dt.UTC)
 
 
-def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+def add_trial_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags that define an accuracy trial: head, teach set, test cells, level.
+
+    Shared by ``coinval evaluate`` and ``coinval bench accuracy``, which run the
+    same trial and differ in what they report.
+    """
     parser.add_argument(
-        "--head", default=DEFAULT_HEAD, help=f"sensor head (default {DEFAULT_HEAD})"
+        "--head", default=DEFAULT_HEAD, help=f"simulated sensor head (default {DEFAULT_HEAD})"
     )
     parser.add_argument("--teach-n", type=int, default=60, help="teach coins per type (default 60)")
     parser.add_argument("--n", type=int, default=1000, help="test coins per cell (default 1000)")
@@ -49,10 +54,14 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--security", default="standard", choices=("standard", "narrow", "very-narrow")
     )
-    parser.add_argument("--out", metavar="REPORT.md", help="also write the report here")
     parser.add_argument(
         "--progress", choices=("auto", "always", "never"), default="auto", help="progress bar"
     )
+
+
+def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    add_trial_arguments(parser)
+    parser.add_argument("--out", metavar="REPORT.md", help="also write the report here")
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

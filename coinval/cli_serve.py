@@ -34,6 +34,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from coinval.argtypes import positive_float, positive_int
 from coinval.cli import UsageError
 
 if TYPE_CHECKING:
@@ -63,26 +64,6 @@ RUN_HEAD = "A"
 # ------------------------------------------------------------------ arguments
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
-
-
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``coinval serve`` (spec section 5, plus tuning)."""
     parser.add_argument("--profile", required=True, metavar="PROFILE.json")
@@ -100,7 +81,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--coins-per-s",
-        type=_positive_float,
+        type=positive_float,
         default=2.0,
         metavar="R",
         help="coins per second for replay: and sim (default 2)",
@@ -131,13 +112,13 @@ def _add_calibration_arguments(parser: argparse.ArgumentParser) -> None:
 def _add_timing_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--deadline-ms",
-        type=_positive_float,
+        type=positive_float,
         default=150.0,
         help="a coin decided later than this is rejected, error 5 (default 150)",
     )
     parser.add_argument(
         "--credit-timeout-ms",
-        type=_positive_float,
+        type=positive_float,
         default=1500.0,
         help="longest wait for the credit sensor after an accept, then error 6 (default 1500)",
     )
@@ -152,9 +133,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PROFILE.json",
         help=f"profile to serve (default {DEFAULT_RUN_PROFILE}, taught on first run)",
     )
-    parser.add_argument("--coins", type=_positive_int, help="stop after this many coins")
+    parser.add_argument("--coins", type=positive_int, help="stop after this many coins")
     parser.add_argument(
-        "--coins-per-s", type=_positive_float, default=2.0, metavar="R", help="default 2"
+        "--coins-per-s", type=positive_float, default=2.0, metavar="R", help="default 2"
     )
     parser.add_argument("--at", metavar="ISO_DATETIME", help="decide coins for this moment")
     _add_timing_arguments(parser)
@@ -164,8 +145,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 def add_sim_head_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``coinval sim head``."""
     parser.add_argument("--port", required=True, metavar="URL", help="sensor-link port")
-    parser.add_argument("--coins-per-s", type=_positive_float, default=2.0, metavar="R")
-    parser.add_argument("--coins", type=_positive_int, help="stop after this many coins")
+    parser.add_argument("--coins-per-s", type=positive_float, default=2.0, metavar="R")
+    parser.add_argument("--coins", type=positive_int, help="stop after this many coins")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--head", default=RUN_HEAD, help="simulated sensor head (default A)")
 
@@ -174,7 +155,7 @@ def add_sim_host_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``coinval sim host``."""
     parser.add_argument("--cctalk", required=True, metavar="PORT", help="ccTalk port")
     parser.add_argument(
-        "--poll-ms", type=_positive_float, default=200.0, help="229 poll period (default 200)"
+        "--poll-ms", type=positive_float, default=200.0, help="229 poll period (default 200)"
     )
 
 

@@ -19,6 +19,7 @@ from typing import BinaryIO
 
 import orjson
 
+from coinval.argtypes import non_negative_int, positive_int, severity
 from sim.conditions import TEACH_TEMPERATURE_C
 from sim.heads import HEADS, get_head
 
@@ -27,36 +28,6 @@ WRITE_CHUNK = 1000  # coins serialised at once: bounds memory for big files
 
 class UsageError(ValueError):
     """A bad argument, reported with exit status 2."""
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
-    return value
-
-
-def _severity(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {text!r}")
-    return value
 
 
 def parse_temperature_range(text: str) -> tuple[float, float]:
@@ -90,15 +61,15 @@ def add_population_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KIND",
         help="genuine coin id, counterfeit family or look-alike (see --list)",
     )
-    parser.add_argument("--n", type=_positive_int, metavar="N", help="number of coins")
+    parser.add_argument("--n", type=positive_int, metavar="N", help="number of coins")
     parser.add_argument(
         "--head",
         default="A",
         metavar="H",
         help=f"sensor head: {', '.join(HEADS)} or seed:N for a random one (default A)",
     )
-    parser.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default 0)")
-    parser.add_argument("--batch", type=_non_negative_int, default=0, help="mint batch (default 0)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
+    parser.add_argument("--batch", type=non_negative_int, default=0, help="mint batch (default 0)")
     parser.add_argument(
         "--temperature",
         type=parse_temperature_range,
@@ -108,10 +79,10 @@ def add_population_arguments(parser: argparse.ArgumentParser) -> None:
         "write --temperature=-10:45 for a negative LO)",
     )
     parser.add_argument(
-        "--wear", type=_severity, default=0.0, help="maximum wear severity 0..1 (default 0)"
+        "--wear", type=severity, default=0.0, help="maximum wear severity 0..1 (default 0)"
     )
     parser.add_argument(
-        "--dirt", type=_severity, default=0.0, help="maximum dirt severity 0..1 (default 0)"
+        "--dirt", type=severity, default=0.0, help="maximum dirt severity 0..1 (default 0)"
     )
     parser.add_argument("--out", metavar="FILE.jsonl", help="output file, '-' for stdout")
     parser.add_argument("--list", action="store_true", help="list the kinds and exit")
