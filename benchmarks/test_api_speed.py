@@ -16,6 +16,9 @@ Figures go into ``extra_info`` (and the JSON report); nothing asserts a time.
 from __future__ import annotations
 
 import concurrent.futures
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -79,6 +82,9 @@ class Running:
     viewer: dict[str, str]
     signatures: list[Signature]
     decisions: list[Decision]
+    # `coinval api` as its own process on the same store: the load generator's
+    # threads do not share its interpreter (and its GIL), as on a real machine.
+    external_url: str
 
 
 def _coins(profile: Profile, n: int) -> tuple[list[Signature], list[Decision]]:
@@ -105,6 +111,21 @@ def running(tmp_path_factory: pytest.TempPathFactory, profile: Profile) -> Itera
         service.record_decision(HEAD, decisions[k], signature=signatures[k] if keep else None)
     viewer = keys_domain.create_key(ctx, "bench", name="viewer", role=Role.viewer)["key"]
     api = service.start_api("127.0.0.1", 0)
+    port = _free_port()
+    exe = Path(sys.executable).with_name("coinval")
+    server = subprocess.Popen(
+        [str(exe), "api", "--db", settings.db, "--port", str(port), "--log-level", "warning"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    external = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{external}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
     try:
         yield Running(
             service,
@@ -113,9 +134,18 @@ def running(tmp_path_factory: pytest.TempPathFactory, profile: Profile) -> Itera
             {"Authorization": f"Bearer {viewer}"},
             signatures,
             decisions,
+            external,
         )
     finally:
+        server.terminate()
+        server.wait(10)
         api.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _percentiles(samples_s: list[float]) -> tuple[float, float, float]:
@@ -136,7 +166,7 @@ def _drive(running: Running) -> dict[str, Any]:
     by_route: dict[str, list[float]] = {route: [] for route in READS}
     with (
         httpx.Client(
-            base_url=running.url, headers=running.viewer, limits=limits, timeout=30
+            base_url=running.external_url, headers=running.viewer, limits=limits, timeout=30
         ) as client,
         concurrent.futures.ThreadPoolExecutor(max_workers=48) as pool,
     ):
