@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,3 +124,18 @@ def with_base(service: Service, base_profile_text: str) -> Service:
     )
     assert r.status_code == 201, r.text
     return service
+
+
+def api_server_command(store: Path, port: int) -> list[str]:
+    """`python -m calibration` on a store and port, quiet: the tests' real server process."""
+    return [
+        sys.executable,
+        "-m",
+        "calibration",
+        "--db",
+        str(store),
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]

@@ -7,7 +7,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import httpx
 import pytest
 
 from calibration.cli import add_api_arguments, main
-from tests.calibration.conftest import free_port
+from tests.calibration.conftest import api_server_command, free_port
 
 
 def test_flags() -> None:
@@ -34,17 +33,7 @@ def test_bad_settings_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 def _run(store: Path, port: int) -> tuple[str, str | None]:
     env = {k: v for k, v in os.environ.items() if k != "COINVAL_ADMIN_KEY"}
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "calibration",
-            "--db",
-            str(store),
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
+        api_server_command(store, port),
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

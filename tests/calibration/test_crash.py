@@ -26,6 +26,7 @@ from tests.calibration.conftest import (
     HEAD,
     SECOND,
     TAUGHT,
+    api_server_command,
     bearer,
     free_port,
 )
@@ -103,17 +104,7 @@ def test_sigkill_during_or_after_a_commit(
 def _start_server(store: Path, port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "COINVAL_ADMIN_KEY": ADMIN_KEY}
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "calibration",
-            "--db",
-            str(store),
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
+        api_server_command(store, port),
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
