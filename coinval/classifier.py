@@ -123,6 +123,8 @@ _EDGE_AGREEMENT = 0.9
 # metrology close to it, in geometric terms only.
 RESEMBLANCE_DIAMETER = 0.05
 RESEMBLANCE_THICKNESS = 0.25
+_ALL_COLUMNS = slice(None)
+_DIAMETER_COLUMN = slice(FEATURE_NAMES.index("diameter_mm"), FEATURE_NAMES.index("diameter_mm") + 1)
 
 
 @cache
@@ -248,6 +250,9 @@ class CoinClassifier:
         self._k = np.array([SECURITY_SETTINGS[s][0] for s in self.security_])
         self._f = np.array([SECURITY_SETTINGS[s][1] for s in self.security_])
         self._used_mask = self._used()
+        n = self.n_samples_.astype(np.float64)
+        self._widen_base = 1.0 + 1.0 / n
+        self._widen_sxx = self.t_sxx_ + n * _SLOPE_PRIOR_K**2
         extra = (self._f[:, None] * allowance[:, INDUCTIVE] / _ALLOWANCE_SIGMAS) ** 2
         joint = self.covariance_ + extra[:, :, None] * np.eye(len(INDUCTIVE))[None]
         self._joint_inverse = np.linalg.inv(joint)
@@ -256,43 +261,97 @@ class CoinClassifier:
         )
 
     # -- decision --------------------------------------------------------------
+    #
+    # Everything is computed on (coin, region) pairs: rows of features matched
+    # with the taught coin they are tested against.  ``deviation`` tests every
+    # pair; ``predict`` first drops the pairs whose diameter is already outside
+    # the region (most of them: coins differ in size), which cannot change its
+    # answer, since a pair's deviation is at least its diameter's.
 
-    def _widen(self, temperature_c: FloatArray) -> FloatArray:
-        """Prediction-interval widening at each coin's temperature, shape (n, n_coins)."""
-        dt = temperature_c[:, None] - self.t_ref_[None, :]
-        n = self.n_samples_[None, :].astype(np.float64)
-        out: FloatArray = np.sqrt(
-            1.0 + 1.0 / n + dt**2 / (self.t_sxx_[None, :] + n * _SLOPE_PRIOR_K**2)
+    def _pair_bounds(
+        self, temperature_c: FloatArray, region: IntArray, columns: slice = _ALL_COLUMNS
+    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+        """Centre, tolerances below/above, out-of-range drift, and widening.
+
+        Parameters
+        ----------
+        temperature_c : ndarray of shape (m,)
+        region : ndarray of shape (m,)
+            Index of the taught coin each row is tested against.
+        columns : slice
+            The features wanted (all by default).
+
+        Returns
+        -------
+        centre, below, above, drift : ndarrays of shape (m, n_columns)
+        widen : ndarray of shape (m,)
+            Prediction-interval widening at each row's temperature.
+        """
+        abs_lo, abs_hi, rel_lo, rel_hi, ratio, rel_k, ratio_k = (
+            a[columns] for a in _allowance_arrays()
         )
-        return out
+        dt = temperature_c - self.t_ref_[region]
+        centre = self.mean_[region, columns] + self.slope_[region, columns] * dt[:, None]
+        widen = np.sqrt(self._widen_base[region] + dt**2 / self._widen_sxx[region])
+        stat = self.scale_[region, columns] * (self._k[region] * widen)[:, None]
+        mag = np.abs(centre)
+        to_contrast = 0.5 * (1.0 - np.minimum(mag, 1.0) ** 2)
+        t_range = self.t_range_[region]
+        excess = np.maximum(
+            0.0, np.maximum(t_range[:, 0] - temperature_c, temperature_c - t_range[:, 1])
+        )
+        drift = (rel_k * mag + ratio_k * to_contrast) * excess[:, None]
+        f = self._f[region][:, None]
+        common = rel_lo * mag + ratio * to_contrast
+        below = np.maximum(stat, f * (abs_lo + common)) + drift
+        common = rel_hi * mag + ratio * to_contrast
+        above = np.maximum(stat, f * (abs_hi + common)) + drift
+        return centre, below, above, drift, widen
 
     def _bounds(
         self, temperature_c: FloatArray
     ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-        """Centre, tolerances below/above and the out-of-range drift allowance.
+        """Centre, tolerances below/above and drift of every region at every temperature.
 
         Returns four arrays of shape (n, n_coins, n_features).
         """
-        abs_lo, abs_hi, rel_lo, rel_hi, ratio, rel_k, ratio_k = _allowance_arrays()
-        k = self._k[None, :, None]
-        f = self._f[None, :, None]
-        dt = temperature_c[:, None] - self.t_ref_[None, :]  # (n, C)
-        centre = self.mean_[None] + self.slope_[None] * dt[:, :, None]
-        stat = k * self.scale_[None] * self._widen(temperature_c)[:, :, None]
-        mag = np.abs(centre)
-        to_contrast = 0.5 * (1.0 - np.minimum(mag, 1.0) ** 2)
-        excess = np.maximum(
-            0.0,
-            np.maximum(
-                self.t_range_[None, :, 0] - temperature_c[:, None],
-                temperature_c[:, None] - self.t_range_[None, :, 1],
-            ),
-        )[:, :, None]
-        drift = (rel_k * mag + ratio_k * to_contrast) * excess
-        contrast = ratio * to_contrast
-        below = np.maximum(stat, f * (abs_lo + rel_lo * mag + contrast)) + drift
-        above = np.maximum(stat, f * (abs_hi + rel_hi * mag + contrast)) + drift
+        n, n_coins = temperature_c.shape[0], len(self.coins_)
+        t = np.repeat(temperature_c, n_coins)
+        region = np.tile(np.arange(n_coins), n)
+        parts = self._pair_bounds(t, region)[:4]
+        centre, below, above, drift = (x.reshape(n, n_coins, -1) for x in parts)
         return centre, below, above, drift
+
+    def _pair_deviation(
+        self, values: FloatArray, temperature_c: FloatArray, edge_count: IntArray, region: IntArray
+    ) -> FloatArray:
+        """Deviation of each row from one region, in tolerances, shape (m,)."""
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            centre, below, above, drift, widen = self._pair_bounds(temperature_c, region)
+            diff = values - centre
+            z = np.where(diff < 0, -diff / below, diff / above)
+            z = np.where(self._used_mask[region], z, 0.0)
+            worst = z.max(axis=1)
+            # Joint test: distance in the inductive features, lift-off correlations
+            # discounted; scaled so that the bound is 1 like the per-feature test.
+            # Drift allowed outside the taught temperatures is taken off first.
+            r = diff[:, INDUCTIVE]
+            r = np.sign(r) * np.maximum(np.abs(r) - drift[:, INDUCTIVE], 0.0)
+            r /= widen[:, None]
+            d2 = np.empty(len(region))
+            for c in np.unique(region):
+                rows = region == c
+                rc = r[rows]
+                d2[rows] = np.einsum("mp,mp->m", rc @ self._joint_inverse[c], rc)
+            joint = np.sqrt(np.maximum(d2, 0.0) / self._joint_bound[region])
+            worst = np.maximum(worst, joint)
+        required = self.edge_count_[region]
+        wrong_edges = (required > 0) & (edge_count != required)
+        # A coin whose features or temperature are not all finite is in no region,
+        # explicitly: NaN must never compare its way into an acceptance.
+        broken = ~(np.isfinite(values).all(axis=1) & np.isfinite(temperature_c))
+        out: FloatArray = np.where(wrong_edges | broken | ~np.isfinite(worst), np.inf, worst)
+        return out
 
     def bounds(self, temperature_c: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         """Per-feature acceptance boxes at given temperatures.
@@ -331,30 +390,16 @@ class CoinClassifier:
             The largest feature deviation as a fraction of its tolerance; a coin
             lies inside a region when this is <= 1 and its edge count fits.
         """
-        values = features.values
-        with np.errstate(invalid="ignore", over="ignore"):
-            centre, below, above, drift = self._bounds(features.temperature_c)
-            diff = values[:, None, :] - centre
-            z = np.where(diff < 0, -diff / below, diff / above)
-            z = np.where(self._used_mask[None], z, 0.0)
-            worst = z.max(axis=2)
-            # Joint test: distance in the inductive features, lift-off correlations
-            # discounted; scaled so that the bound is 1 like the per-feature test.
-            # Drift allowed outside the taught temperatures is taken off first.
-            r = diff[:, :, INDUCTIVE]
-            r = np.sign(r) * np.maximum(np.abs(r) - drift[:, :, INDUCTIVE], 0.0)
-            r = r / self._widen(features.temperature_c)[:, :, None]
-            d2 = np.einsum("ncp,cpq,ncq->nc", r, self._joint_inverse, r)
-            worst = np.maximum(worst, np.sqrt(np.maximum(d2, 0.0) / self._joint_bound[None, :]))
-        required = self.edge_count_[None, :]
-        wrong_edges = (required > 0) & (features.edge_count[:, None] != required)
-        # A coin whose features or temperature are not all finite is in no region,
-        # explicitly: NaN must never compare its way into an acceptance.
-        broken = ~(np.isfinite(values).all(axis=1) & np.isfinite(features.temperature_c))
-        out: FloatArray = np.where(
-            wrong_edges | broken[:, None] | ~np.isfinite(worst), np.inf, worst
+        n, n_coins = len(features), len(self.coins_)
+        rows = np.repeat(np.arange(n), n_coins)
+        region = np.tile(np.arange(n_coins), n)
+        out = self._pair_deviation(
+            features.values[rows],
+            features.temperature_c[rows],
+            features.edge_count[rows],
+            region,
         )
-        return out
+        return out.reshape(n, n_coins)
 
     def resembles(self, features: CoinFeatures) -> npt.NDArray[np.bool_]:
         """Whether each coin's metrology is near some taught coin's, shape (n,)."""
@@ -376,10 +421,30 @@ class CoinClassifier:
             For unrecognised coins: whether they resemble a taught coin
             (a counterfeit) rather than nothing taught (unknown).
         """
-        dev = self.deviation(features)
+        n, n_coins = len(features), len(self.coins_)
+        dev = np.full((n, n_coins), np.inf)
+        rows, region = np.nonzero(self._diameter_fits(features))
+        if rows.size:
+            dev[rows, region] = self._pair_deviation(
+                features.values[rows],
+                features.temperature_c[rows],
+                features.edge_count[rows],
+                region,
+            )
         best = np.argmin(dev, axis=1)
-        ok = dev[np.arange(dev.shape[0]), best] <= 1.0
+        ok = dev[np.arange(n), best] <= 1.0
         return np.where(ok, best, -1).astype(np.int64), self.resembles(features)
+
+    def _diameter_fits(self, features: CoinFeatures) -> npt.NDArray[np.bool_]:
+        """Whether each coin's diameter lies inside each region's box, shape (n, n_coins)."""
+        n, n_coins = len(features), len(self.coins_)
+        t = np.repeat(features.temperature_c, n_coins)
+        region = np.tile(np.arange(n_coins), n)
+        with np.errstate(invalid="ignore", over="ignore"):
+            centre, below, above, _, _ = self._pair_bounds(t, region, _DIAMETER_COLUMN)
+            diff = np.repeat(features.values[:, _DIAMETER_COLUMN], n_coins, axis=0) - centre
+            fits = np.where(diff < 0, -diff <= below, diff <= above)
+        return np.asarray(fits.reshape(n, n_coins))
 
     # -- persistence -------------------------------------------------------------
 

@@ -18,7 +18,7 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +29,7 @@ from coinval.signature import Signature
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+_Floats = TypeVar("_Floats", bound=npt.NDArray[np.floating[Any]])
 
 EDGE_HARMONICS = (2, 16)
 """Edge counts looked for: harmonic 1 is eccentric mounting, not an edge."""
@@ -98,46 +99,108 @@ class CoinFeatures:
         return int(self.values.shape[0])
 
 
-def _despike(x: FloatArray, periodic: bool) -> FloatArray:
+def _despike(x: _Floats, periodic: bool, own: bool = False) -> _Floats:
     """Replace isolated one-sample spikes by the mean of their neighbours.
 
     A spike stands out from the line through its two neighbours far more than
     the trace's own ripple (milling, noise) ever does; the ripple's size is the
     mean such deviation over the whole trace.  Only the local peak of that
     deviation is replaced, so a spike's neighbours are left as they were.
+    ``own`` says the caller made ``x`` for this call: it is mended in place.
     """
-    ends = (x[:, -1:], x[:, :1]) if periodic else (x[:, :1], x[:, -1:])
-    padded = np.concatenate([ends[0], x, ends[1]], axis=1)
-    mid = padded[:, :-2] + padded[:, 2:]
-    mid *= 0.5
-    dev = x - mid
-    np.abs(dev, out=dev)
-    threshold = 8.0 * dev.mean(axis=1, keepdims=True) + 1e-12
-    over = dev > threshold
-    if not over.any():
-        return x  # the usual case: nothing to mend, no copy
-    # Only the local peak of the deviation is a spike: its neighbours deviate by
-    # half as much only because the spike is in their own neighbour mean.
-    peak = np.empty_like(over)
-    peak[:, 1:-1] = (dev[:, 1:-1] >= dev[:, :-2]) & (dev[:, 1:-1] >= dev[:, 2:])
-    peak[:, 0] = dev[:, 0] >= dev[:, 1]
-    peak[:, -1] = dev[:, -1] >= dev[:, -2]
-    # A narrow but real bump (a small coin passing quickly, a few samples wide)
-    # also stands out from its neighbours; it differs from a one-sample spike in
-    # that its neighbours are steep too.  A spike towers over the slope beside it.
-    # Candidates are few, so the test runs on them alone.
-    rows, cols = np.nonzero(over & peak)
     length = x.shape[1]
+    dev = np.empty_like(x)
+    # dev = |x - (left + right) / 2|, the ends taking their wrapped or own neighbour.
+    np.add(x[:, :-2], x[:, 2:], out=dev[:, 1:-1])
+    left_end = x[:, -1] if periodic else x[:, 0]
+    right_end = x[:, 0] if periodic else x[:, -1]
+    dev[:, 0] = left_end + x[:, 1]
+    dev[:, -1] = x[:, -2] + right_end
+    dev *= -0.5
+    dev += x
+    np.abs(dev, out=dev)
+    threshold = 8.0 * dev.mean(axis=1) + 1e-12
+    # Rows with a candidate are few: the rest of the work is done on them alone.
+    cand_rows = np.flatnonzero(dev.max(axis=1) > threshold)
+    if cand_rows.size == 0:
+        return x  # the usual case: nothing to mend, no copy
+    sub = dev[cand_rows]
+    r, cols = np.nonzero(sub > threshold[cand_rows, None])
+    rows = cand_rows[r]
 
     def at(offset: int) -> FloatArray:
         idx = cols + offset
         idx = idx % length if periodic else np.clip(idx, 0, length - 1)
         return x[rows, idx]
 
+    # Only the local peak of the deviation is a spike: its neighbours deviate by
+    # half as much only because the spike is in their own neighbour mean.
+    d = dev[rows, cols]
+    prev_d = dev[rows, (cols - 1) % length] if periodic else dev[rows, np.maximum(cols - 1, 0)]
+    next_d = (
+        dev[rows, (cols + 1) % length] if periodic else dev[rows, np.minimum(cols + 1, length - 1)]
+    )
+    peak = (d >= prev_d) & (d >= next_d)
+    # A narrow but real bump (a small coin passing quickly, a few samples wide)
+    # also stands out from its neighbours; it differs from a one-sample spike in
+    # that its neighbours are steep too.  A spike towers over the slope beside it.
     beside = np.maximum(np.abs(at(-1) - at(-2)), np.abs(at(2) - at(1)))
-    towers = dev[rows, cols] > 2.0 * beside
-    out = x.copy()
-    out[rows[towers], cols[towers]] = mid[rows[towers], cols[towers]]
+    towers = peak & (d > 2.0 * beside)
+    if not towers.any():
+        return x
+    mend_rows, mend_cols = rows[towers], cols[towers]
+    mid = 0.5 * (at(-1) + at(1))[towers]
+    out = x if own else x.copy()
+    out[mend_rows, mend_cols] = mid
+    return out
+
+
+def _envelope_ratio(
+    band: npt.NDArray[np.complexfloating[Any, Any]],
+    carrier: IntArray,
+    harmonic: IntArray,
+    length: int,
+) -> FloatArray:
+    """``2 |E[h]| / E[0]``: E the spectrum of the squared milling band, h ``harmonic``.
+
+    The band is squared in time, whose spectrum is the band's circular
+    self-convolution on the two-sided spectrum,
+    ``E[h] = sum over k of X[k] X[(h - k) mod length]``.  With X[k] on the band
+    (bin p) and X[length - p] = conj(X[p]) on its mirror, the pairs are
+    ``X[p] conj(X[p - h])`` and ``conj(X[p]) X[p + h]``, where p + h past the
+    Nyquist bin folds back to ``conj(X[length - p - h])`` (milling on a coarse
+    rim gauge sits near the Nyquist harmonic).  Exact, and without two FFTs.
+
+    Parameters
+    ----------
+    band : ndarray of shape (n, 2 * MILLING_SIDEBANDS + 1)
+        Rim spectrum at bins ``carrier - MILLING_SIDEBANDS ..  carrier + MILLING_SIDEBANDS``,
+        zero where a bin is outside the milling band.
+    carrier, harmonic : ndarrays of shape (n,)
+    length : int
+        Rim samples.
+    """
+    width = band.shape[1]
+    offsets = np.arange(width)[None, :] - MILLING_SIDEBANDS
+    bins = carrier[:, None] + offsets  # bin p of each band column
+
+    def at_bin(b: IntArray) -> npt.NDArray[np.complexfloating[Any, Any]]:
+        col = b - carrier[:, None] + MILLING_SIDEBANDS
+        ok = (col >= 0) & (col < width)
+        v = np.take_along_axis(band, np.clip(col, 0, width - 1), axis=1)
+        return np.where(ok, v, 0.0)
+
+    h = harmonic[:, None]
+    # A bin's mirror is another bin, except the Nyquist bin, its own mirror.
+    mirror = np.where(2 * bins == length, 0.0, 1.0)
+    up = bins + h
+    folded = up > length // 2
+    beyond = np.where(folded, np.conj(at_bin(length - up)), at_bin(up))
+    eh = (band * np.conj(at_bin(bins - h))).sum(axis=1) + (mirror * np.conj(band) * beyond).sum(
+        axis=1
+    )
+    e0 = ((band.real**2 + band.imag**2) * (1.0 + mirror)).sum(axis=1)
+    out: FloatArray = 2.0 * np.abs(eh) / np.maximum(e0, 1e-30)
     return out
 
 
@@ -156,13 +219,16 @@ def rim_features(rim: FloatArray) -> tuple[FloatArray, IntArray]:
     edge_count : ndarray of shape (n,)
     """
     # Single precision is ample for millimetre metrology and halves memory traffic.
-    rim = _despike(np.asarray(rim, dtype=np.float32), periodic=True)
-    n, length = rim.shape
-    spec = sfft.rfft(rim, axis=1, workers=-1)
-    spec /= length
-    amp = 2.0 * np.abs(spec)  # sinusoid amplitude per harmonic (index 0 is twice the mean)
+    rim32 = np.asarray(rim, dtype=np.float32)
+    clean = _despike(rim32, periodic=True, own=rim32 is not rim)
+    n, length = clean.shape
+    spec = sfft.rfft(clean, axis=1, workers=1)
+    n_bins = spec.shape[1]
+    # Amplitudes are scaled by 1 / length where used, not the whole spectrum.
+    amp = np.abs(spec)
+    amp *= 2.0 / length  # sinusoid amplitude per harmonic (index 0 is twice the mean)
     rows = np.arange(n)
-    diameter = 2.0 * spec[:, 0].real
+    diameter = 2.0 * spec[:, 0].real / length
 
     lo, hi = EDGE_HARMONICS
     k = np.argmax(amp[:, lo : hi + 1], axis=1) + lo
@@ -170,39 +236,32 @@ def rim_features(rim: FloatArray) -> tuple[FloatArray, IntArray]:
     edge_depth = 2.0 * edge_amp
     # The second harmonic of the edge pattern, phase-referenced to the first, tells
     # sharp vertices and flat sides (polygon) from curved sides (Reuleaux).
-    k2 = np.minimum(2 * k, spec.shape[1] - 1)
+    k2 = np.minimum(2 * k, n_bins - 1)
     phase = np.angle(spec[rows, k2]) - 2.0 * np.angle(spec[rows, k])
     sharpness = amp[rows, k2] / np.maximum(edge_amp, 1e-12) * np.cos(phase)
 
     milling_mm = np.zeros(n)
     alternation = np.zeros(n)
-    if spec.shape[1] > MILLING_FIRST_HARMONIC:
+    if n_bins > MILLING_FIRST_HARMONIC:
         # Higher harmonics of the edge pattern leak into the band too; they are
         # not excluded, because alternate-side milling puts its own sidebands on
         # exact multiples of the edge count.  They modulate the envelope at the
         # edge count, never at half of it, so the alternation stays clean.
         # Keep only the milling carrier and its sidebands: white gauge noise
         # spread over the whole band would otherwise drown a fine milling.
-        power = spec.real**2 + spec.imag**2
-        power[:, :MILLING_FIRST_HARMONIC] = 0.0
-        carrier = np.argmax(power, axis=1)
-        harmonics = np.arange(spec.shape[1])
-        window = np.abs(harmonics[None, :] - carrier[:, None]) <= MILLING_SIDEBANDS
-        window[:, :MILLING_FIRST_HARMONIC] = False
-        residual_spec = np.where(window, spec, 0.0)
-        window_power = np.sum(np.where(window, power, 0.0), axis=1)
-        milling_mm = np.sqrt(2.0 * window_power)
-        # The energy envelope is taken in the time domain on purpose: milling on a
-        # coarse rim gauge sits near the Nyquist harmonic, and r(t)^2 still shows
-        # which sides are milled where a spectral shortcut would fold.
-        residual = sfft.irfft(residual_spec, n=length, axis=1, workers=-1)
-        envelope = sfft.rfft(residual * residual, axis=1, workers=-1)
+        carrier = np.argmax(amp[:, MILLING_FIRST_HARMONIC:], axis=1) + MILLING_FIRST_HARMONIC
+        band = carrier[:, None] + np.arange(-MILLING_SIDEBANDS, MILLING_SIDEBANDS + 1)[None, :]
+        in_band = (band >= MILLING_FIRST_HARMONIC) & (band < n_bins)
+        band = np.clip(band, 0, n_bins - 1)
+        band_spec = np.where(in_band, spec[rows[:, None], band], 0.0)
+        band_power = band_spec.real**2 + band_spec.imag**2
+        milling_mm = np.sqrt(2.0 * band_power.sum(axis=1)) / length
         half = np.where(k % 2 == 0, k // 2, 0)
         alternation = np.where(
             half > 0,
-            # Gauge noise in the window lowers this for a plain edge: that is
+            # Gauge noise in the band lowers this for a plain edge: that is
             # wanted, a plain edge must not look like alternate milling.
-            2.0 * np.abs(envelope[rows, half]) / np.maximum(envelope[:, 0].real, 1e-30),
+            _envelope_ratio(band_spec, carrier, half, length),
             0.0,
         )
     # Milling depth varies by a factor (wear, dirt in the grooves), so it is
@@ -256,7 +315,7 @@ def eddy_features(
     """
     traces = np.stack([eddy_lo, eddy_hi]).astype(np.float64, copy=False)  # (2, n, N)
     _, n, length = traces.shape
-    flat = _despike(traces.reshape(2 * n, length), periodic=False)
+    flat = _despike(traces.reshape(2 * n, length), periodic=False, own=True)
     base, noise = _baseline_and_noise(flat)
     y = (flat - base[:, None]).reshape(2, n, length)
     noise = noise.reshape(2, n)
@@ -349,6 +408,20 @@ def extract_rows(batch: SignatureBatch) -> CoinFeatures:
     )
 
 
+def _rows(batch: SignatureBatch, start: int, stop: int) -> SignatureBatch:
+    """Rows ``start:stop`` of a batch as views: a chunk costs no copy."""
+    return SignatureBatch(
+        eddy_lo=batch.eddy_lo[start:stop],
+        eddy_hi=batch.eddy_hi[start:stop],
+        eddy_rate_hz=batch.eddy_rate_hz[start:stop],
+        rim=batch.rim[start:stop],
+        thickness_mm=batch.thickness_mm[start:stop],
+        speed_mm_s=batch.speed_mm_s[start:stop],
+        temperature_c=batch.temperature_c[start:stop],
+        ids=batch.ids[start:stop] if batch.ids else [],
+    )
+
+
 def map_chunks(
     batch: SignatureBatch, work: Callable[[SignatureBatch], tuple[npt.NDArray[Any], ...]]
 ) -> tuple[npt.NDArray[Any], ...]:
@@ -363,7 +436,7 @@ def map_chunks(
         return work(batch)
     parts = list(
         _executor().map(
-            lambda start: work(batch.take(np.arange(start, min(start + CHUNK_ROWS, n)))),
+            lambda start: work(_rows(batch, start, min(start + CHUNK_ROWS, n))),
             range(0, n, CHUNK_ROWS),
         )
     )
