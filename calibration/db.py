@@ -175,7 +175,56 @@ CREATE TABLE api_keys (
 );
 """
 
-MIGRATIONS: dict[str, list[str]] = {"sqlite": [_SQLITE_V1]}
+_SQLITE_V2 = """
+-- Decision counts per (head, UTC hour, coin, reason), kept by triggers in the same
+-- transaction as the event, so /stats and /metrics read a few rows per hour instead
+-- of every event.  ``coin`` is '' for a decision without one (a key column cannot be
+-- NULL).  Events are never deleted and only their signature is ever updated, but the
+-- triggers keep the counts right whatever changes.
+CREATE TABLE event_counts (
+    head TEXT NOT NULL,
+    hour TEXT NOT NULL,
+    coin TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (head, hour, coin, reason)
+);
+INSERT INTO event_counts (head, hour, coin, reason, n)
+SELECT head, SUBSTR(at, 1, 13), COALESCE(coin, ''), reason, COUNT(*)
+FROM events GROUP BY head, SUBSTR(at, 1, 13), COALESCE(coin, ''), reason;
+
+CREATE TRIGGER events_count_insert AFTER INSERT ON events
+BEGIN
+    INSERT INTO event_counts (head, hour, coin, reason, n)
+    VALUES (NEW.head, SUBSTR(NEW.at, 1, 13), COALESCE(NEW.coin, ''), NEW.reason, 1)
+    ON CONFLICT (head, hour, coin, reason) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER events_count_delete AFTER DELETE ON events
+BEGIN
+    UPDATE event_counts SET n = n - 1
+    WHERE head = OLD.head AND hour = SUBSTR(OLD.at, 1, 13)
+      AND coin = COALESCE(OLD.coin, '') AND reason = OLD.reason;
+END;
+CREATE TRIGGER events_count_update AFTER UPDATE OF head, at, coin, reason ON events
+BEGIN
+    UPDATE event_counts SET n = n - 1
+    WHERE head = OLD.head AND hour = SUBSTR(OLD.at, 1, 13)
+      AND coin = COALESCE(OLD.coin, '') AND reason = OLD.reason;
+    INSERT INTO event_counts (head, hour, coin, reason, n)
+    VALUES (NEW.head, SUBSTR(NEW.at, 1, 13), COALESCE(NEW.coin, ''), NEW.reason, 1)
+    ON CONFLICT (head, hour, coin, reason) DO UPDATE SET n = n + 1;
+END;
+
+-- Newest-first pages filtered by reason or coin (with or without a head) walk an
+-- index instead of every event of the head: a rare reason (counterfeit) no longer
+-- means reading the whole table.
+CREATE INDEX events_head_reason ON events (head, reason, id);
+CREATE INDEX events_head_coin ON events (head, coin, id);
+CREATE INDEX events_reason ON events (reason, id);
+CREATE INDEX events_coin ON events (coin, id);
+"""
+
+MIGRATIONS: dict[str, list[str]] = {"sqlite": [_SQLITE_V1, _SQLITE_V2]}
 """Per dialect, the migrations in order; migration ``i`` brings the schema to version ``i + 1``.
 
 Append only: a released migration is never edited."""

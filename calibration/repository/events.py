@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,25 +142,125 @@ def recent_with_signatures(tx: Tx, head: str, limit: int) -> list[Row]:
     )
 
 
-def counts(tx: Tx, flt: EventFilter, *, bucket_chars: int | None) -> list[Row]:
-    """Event counts grouped by (bucket, coin, reason).
+_HOUR_START = ":00:00.000000Z"
+"""What follows an hour's text (``2024-05-01T13``) in the moment that starts it."""
+
+
+def _next_hour(hour: str) -> str | None:
+    """The hour after ``hour`` (``YYYY-MM-DDTHH`` text), None past the last one."""
+    try:
+        moment = dt.datetime.strptime(hour, "%Y-%m-%dT%H") + dt.timedelta(hours=1)
+    except (OverflowError, ValueError):
+        return None
+    return moment.strftime("%Y-%m-%dT%H")
+
+
+def _full_hours(since: str | None, until: str | None) -> tuple[str | None, str | None] | None:
+    """The whole UTC hours inside ``[since, until)`` as ``[first, stop)`` hour texts
+    (None: unbounded on that side), or None when no whole hour fits."""
+    first: str | None = None
+    if since is not None:
+        first = since[:13] if since[13:] == _HOUR_START else _next_hour(since[:13])
+        if first is None:
+            return None
+    stop = until[:13] if until is not None else None
+    if first is not None and stop is not None and first >= stop:
+        return None
+    return first, stop
+
+
+def _merge(parts: list[list[Row]], keys: tuple[str, ...]) -> list[Row]:
+    """Rows of several grouped counts as one: ``n`` summed per key, zero counts dropped."""
+    if len(parts) == 1:
+        merged = [row for row in parts[0] if row["n"]]
+    else:
+        totals: dict[tuple[Any, ...], int] = {}
+        for rows in parts:
+            for row in rows:
+                key = tuple(row[k] for k in keys)
+                totals[key] = totals.get(key, 0) + int(row["n"])
+        merged = [dict(zip((*keys, "n"), (*key, n), strict=True)) for key, n in totals.items() if n]
+    if "coin" in keys:
+        for row in merged:
+            row["coin"] = row["coin"] or None
+    return merged
+
+
+def counts(
+    tx: Tx, flt: EventFilter, *, bucket_chars: int | None = None, by_coin: bool = True
+) -> list[Row]:
+    """Event counts grouped by (bucket, coin, reason), in no order; rows with ``n`` > 0 only.
 
     ``bucket_chars`` cuts the stored UTC time text: 13 gives hours
-    (``2024-05-01T13``), 10 days; None gives no time bucket.
+    (``2024-05-01T13``), 10 days; None gives no time bucket (``bucket`` is '').
+    ``by_coin=False`` leaves the coin out (fewer rows).  ``coin`` is None for
+    decisions without one.
+
+    Whole hours come from the ``event_counts`` table the store keeps per
+    (head, hour, coin, reason); only the partial hours at the ends of a
+    ``since``/``until`` window are counted from the events themselves.
     """
-    where, params = flt.where()
-    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    if bucket_chars is not None and not 1 <= bucket_chars <= 13:
+        raise ValueError("a bucket is at most an hour (13 characters of the time text)")
+    keys = ("bucket", "coin", "reason") if by_coin else ("bucket", "reason")
+    coin_col = ", coin" if by_coin else ""
+    parts: list[list[Row]] = []
+
+    # Whole hours: the maintained counts.
+    hours = _full_hours(flt.since, flt.until)
+    if hours is not None:
+        where: list[str] = []
+        params: list[Any] = []
+        for column, value, op in (
+            ("head", flt.head, "="),
+            ("coin", flt.coin, "="),
+            ("reason", flt.reason, "="),
+            ("hour", hours[0], ">="),
+            ("hour", hours[1], "<"),
+        ):
+            if value is not None:
+                where.append(f"{column} {op} ?")
+                params.append(value)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        bucket = f"SUBSTR(hour, 1, {int(bucket_chars)})" if bucket_chars else "''"
+        parts.append(
+            tx.fetchall(
+                f"SELECT {bucket} AS bucket{coin_col}, reason, SUM(n) AS n FROM event_counts"
+                f" {clause} GROUP BY {bucket}{coin_col}, reason",
+                params,
+            )
+        )
+
+    # Partial hours at the ends of the window: the events, through their time index.
+    if hours is None:  # since and until within the same hour or two: no whole hour between
+        edges = [(flt.since, flt.until)]
+    else:
+        edges = []
+        if flt.since is not None and hours[0] is not None and flt.since[13:] != _HOUR_START:
+            edges.append((flt.since, hours[0] + _HOUR_START))
+        if flt.until is not None and flt.until[13:] != _HOUR_START:
+            edges.append((flt.until[:13] + _HOUR_START, flt.until))
     bucket = f"SUBSTR(at, 1, {int(bucket_chars)})" if bucket_chars else "''"
-    return tx.fetchall(
-        f"SELECT {bucket} AS bucket, coin, reason, COUNT(*) AS n FROM events {clause}"
-        f" GROUP BY {bucket}, coin, reason ORDER BY bucket, coin, reason",
-        params,
-    )
+    coin_expr = ", COALESCE(coin, '') AS coin" if by_coin else ""
+    coin_group = ", COALESCE(coin, '')" if by_coin else ""
+    for since, until in edges:
+        edge = EventFilter(flt.head, flt.coin, flt.reason, since, until)
+        where, params = edge.where()
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        parts.append(
+            tx.fetchall(
+                f"SELECT {bucket} AS bucket{coin_expr}, reason, COUNT(*) AS n FROM events"
+                f" {clause} GROUP BY {bucket}{coin_group}, reason",
+                params,
+            )
+        )
+    return _merge(parts, keys)
 
 
 def counts_by_head(tx: Tx) -> list[Row]:
-    """All-time counts per (head, coin, reason), for metrics."""
-    return tx.fetchall(
-        "SELECT head, coin, reason, COUNT(*) AS n FROM events GROUP BY head, coin, reason"
+    """All-time counts per (head, coin, reason), for metrics (from the maintained counts)."""
+    rows = tx.fetchall(
+        "SELECT head, coin, reason, SUM(n) AS n FROM event_counts GROUP BY head, coin, reason"
         " ORDER BY head, coin, reason"
     )
+    return [{**row, "coin": row["coin"] or None} for row in rows if row["n"]]
