@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from coinval.signature import Signature
+from coinval.signature import ScalarFields, Signature, plain_fields, stack_traces
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -107,3 +108,62 @@ def group_by_shape(signatures: Sequence[Signature]) -> list[tuple[list[int], Sig
         (idx, SignatureBatch.from_signatures([signatures[i] for i in idx]))
         for idx in groups.values()
     ]
+
+
+def parse_batches(
+    objects: Sequence[Any],
+) -> tuple[list[tuple[list[int], SignatureBatch]], list[int]]:
+    """Validate untrusted JSON objects by columns, straight into batches.
+
+    The fast path of :func:`coinval.signature.parse_signature` for many objects:
+    no per-coin :class:`Signature`, each trace converted once into its
+    batch's array, samples checked with whole-array operations.  Objects it
+    cannot vouch for are left to :func:`~coinval.signature.parse_signature`,
+    which gives the same verdict (and the exact message) either way.
+
+    Returns
+    -------
+    groups : list of (indices, batch)
+        Valid signatures of equal trace lengths; ``indices`` are positions in
+        ``objects``, ascending.
+    rest : list of int
+        Positions, ascending, of objects still to go through ``parse_signature``.
+    """
+    shapes: dict[tuple[int, int], list[int]] = {}
+    fields: list[tuple[list[Any], list[Any], list[Any], ScalarFields]] = []
+    where: list[int] = []
+    rest: list[int] = []
+    for i, obj in enumerate(objects):
+        got = plain_fields(obj)
+        if got is None:
+            rest.append(i)
+            continue
+        shapes.setdefault((len(got[0]), len(got[2])), []).append(len(fields))
+        fields.append(got)
+        where.append(i)
+    groups: list[tuple[list[int], SignatureBatch]] = []
+    for members in shapes.values():
+        rows = [fields[k] for k in members]
+        idx = [where[k] for k in members]
+        good = np.ones(len(rows), dtype=bool)
+        scalars = np.array([r[3][:4] for r in rows], dtype=np.float64)
+        batch = SignatureBatch(
+            eddy_lo=stack_traces([r[0] for r in rows], good),
+            eddy_hi=stack_traces([r[1] for r in rows], good),
+            eddy_rate_hz=scalars[:, 0].copy(),
+            rim=stack_traces([r[2] for r in rows], good),
+            thickness_mm=scalars[:, 1].copy(),
+            speed_mm_s=scalars[:, 2].copy(),
+            temperature_c=scalars[:, 3].copy(),
+            ids=[r[3][4] for r in rows],
+        )
+        if not good.all():
+            rest.extend(i for i, ok in zip(idx, good.tolist(), strict=True) if not ok)
+            keep = np.flatnonzero(good)
+            if keep.size == 0:
+                continue
+            idx = [idx[k] for k in keep.tolist()]
+            batch = batch.take(keep)
+        groups.append((idx, batch))
+    rest.sort()
+    return groups, rest

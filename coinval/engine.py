@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from coinval.batch import SignatureBatch, group_by_shape
+from coinval.batch import SignatureBatch, group_by_shape, parse_batches
 from coinval.catalogue import coins as catalogue_coins
 from coinval.decision import REASONS, Decision
 from coinval.features import extract_rows, map_chunks
@@ -99,16 +99,24 @@ class Engine:
     def decide_objects(self, objects: Sequence[Any], at: dt.datetime) -> list[Decision]:
         """Validate and decide untrusted JSON objects; a bad one decides ``invalid``."""
         decisions: list[Decision | None] = [None] * len(objects)
+        # Plain JSON signatures go by columns straight into batches; the rest
+        # (every bad one among them) through parse_signature, one by one.
+        groups, rest = parse_batches(objects)
+        for idx, batch in groups:
+            for i, d in zip(idx, self.decide_batch(batch, at), strict=True):
+                decisions[i] = d
         valid: list[Signature] = []
         where: list[int] = []
-        for i, obj in enumerate(objects):
+        for i in rest:
+            obj = objects[i]
             try:
                 valid.append(parse_signature(obj))
                 where.append(i)
             except SignatureError as exc:
                 decisions[i] = invalid(echo_id(obj), str(exc))
-        for i, d in zip(where, self.decide_signatures(valid, at), strict=True):
-            decisions[i] = d
+        if valid:
+            for i, d in zip(where, self.decide_signatures(valid, at), strict=True):
+                decisions[i] = d
         return [d for d in decisions if d is not None]
 
 

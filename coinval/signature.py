@@ -9,6 +9,7 @@ or scales: only the ranges of the contract are enforced.
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -193,6 +194,94 @@ def parse_signature(obj: Any) -> Signature:
         id=_optional_str(obj, "id", ID_MAX_CHARS),
         head=_optional_str(obj, "head", None),
     )
+
+
+ScalarFields = tuple[float, float, float, float, "str | None"]
+"""``eddy_rate_hz``, ``thickness_mm``, ``speed_mm_s``, ``temperature_c``, ``id``."""
+
+_INF = math.inf
+_BIG_INT = 1 << 1000  # float() of a larger int overflows
+
+
+def plain_fields(obj: Any) -> tuple[list[Any], list[Any], list[Any], ScalarFields] | None:
+    """The traces and checked scalars of a plain JSON signature, or None when unsure.
+
+    The first half of the columnar fast path (:func:`coinval.batch.parse_batches`):
+    for a ``dict`` as a JSON decoder makes it, check everything but the trace
+    samples (types, lengths, numbers and their ranges, ``id`` and ``head``)
+    with a few comparisons.  It only ever returns None for an object that
+    :func:`parse_signature` might refuse, or that is not plain JSON; the
+    caller then takes :func:`parse_signature`'s word (and its exact message).
+    """
+    if type(obj) is not dict:
+        return None
+    lo = obj.get("eddy_lo")
+    hi = obj.get("eddy_hi")
+    rim = obj.get("rim")
+    if type(lo) is not list or type(hi) is not list or type(rim) is not list:
+        return None
+    n = len(lo)
+    if (
+        not EDDY_MIN_SAMPLES <= n <= EDDY_MAX_SAMPLES
+        or len(hi) != n
+        or not RIM_MIN_SAMPLES <= len(rim) <= RIM_MAX_SAMPLES
+    ):
+        return None
+    numbers: list[float] = []
+    for field in ("eddy_rate_hz", "thickness_mm", "speed_mm_s", "temperature_c"):
+        value: Any = obj.get(field)
+        # float or int only (a bool is neither here), to float as _number does.
+        if type(value) is float:
+            numbers.append(value)
+        elif type(value) is int and -_BIG_INT < value < _BIG_INT:
+            numbers.append(float(value))
+        else:
+            return None
+    rate, thickness, speed, temperature = numbers
+    # NaN fails every comparison, an infinity every range.
+    if not (
+        0 < rate < _INF and 0 < thickness < 10 and 0 < speed < 5000 and -40 <= temperature <= 85
+    ):
+        return None
+    coin_id = obj.get("id")
+    if coin_id is not None and (type(coin_id) is not str or len(coin_id) > ID_MAX_CHARS):
+        return None
+    head = obj.get("head")
+    if head is not None and type(head) is not str:
+        return None
+    return lo, hi, rim, (rate, thickness, speed, temperature, coin_id)
+
+
+def stack_traces(rows: Sequence[list[Any]], good: npt.NDArray[np.bool_]) -> FloatArray:
+    """Traces of equal length as one (n, length) float array, checked as :func:`_trace` does.
+
+    A row :func:`parse_signature` might refuse (a sample that is not a real
+    number, a JSON boolean, not finite) is marked False in ``good``.
+
+    ``struct`` converts a list of Python numbers in one C loop, faster than
+    numpy's per-element conversion, and to the very same doubles.
+    """
+    n, length = len(rows), len(rows[0])
+    out = np.empty((n, length), dtype=np.float64)
+    pack = struct.Struct(f"{length}d").pack_into
+    stride = 8 * length
+    buffer = out.data
+    for i, row in enumerate(rows):
+        try:
+            pack(buffer, i * stride, *row)
+        except (struct.error, TypeError, OverflowError, ValueError):
+            good[i] = False
+    # struct takes a JSON boolean as 0.0 or 1.0: only those samples need their
+    # type checked (bool is not a number in JSON), as parse_signature does.
+    hits = np.flatnonzero(((out == 0.0) | (out == 1.0)).any(axis=1) & good)
+    for i in hits.tolist():
+        row = rows[i]
+        for j in np.flatnonzero((out[i] == 0.0) | (out[i] == 1.0)).tolist():
+            if type(row[j]) not in _NUMBER_TYPES:
+                good[i] = False
+                break
+    good &= np.isfinite(out).all(axis=1)
+    return out
 
 
 def echo_id(obj: Any) -> str | None:

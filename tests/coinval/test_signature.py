@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coinval.signature import SignatureError, echo_id, parse_signature
+from coinval.batch import SignatureBatch, parse_batches
+from coinval.signature import Signature, SignatureError, echo_id, parse_signature
 
 
 def valid(**changes: Any) -> dict[str, Any]:
@@ -107,3 +108,87 @@ def test_garbage_raises_only_signature_error(obj: dict[str, Any]) -> None:
     except SignatureError:
         return
     assert np.isfinite(sig.eddy_lo).all() and sig.eddy_lo.shape == sig.eddy_hi.shape
+
+
+def _row(batch: SignatureBatch, k: int) -> tuple[Any, ...]:
+    return (
+        batch.eddy_lo[k].tolist(),
+        batch.eddy_hi[k].tolist(),
+        float(batch.eddy_rate_hz[k]),
+        batch.rim[k].tolist(),
+        float(batch.thickness_mm[k]),
+        float(batch.speed_mm_s[k]),
+        float(batch.temperature_c[k]),
+        batch.ids[k],
+    )
+
+
+def _sig_row(sig: Signature) -> tuple[Any, ...]:
+    return (
+        sig.eddy_lo.tolist(),
+        sig.eddy_hi.tolist(),
+        sig.eddy_rate_hz,
+        sig.rim.tolist(),
+        sig.thickness_mm,
+        sig.speed_mm_s,
+        sig.temperature_c,
+        sig.id,
+    )
+
+
+def assert_columnar_path_agrees(objs: list[Any]) -> None:
+    """parse_batches accepts only what parse_signature accepts, with the same values."""
+    groups, rest = parse_batches(objs)
+    seen = sorted([i for idx, _ in groups for i in idx] + rest)
+    assert seen == list(range(len(objs)))
+    assert rest == sorted(rest)
+    for idx, batch in groups:
+        assert idx == sorted(idx) and len(batch) == len(idx)
+        for k, i in enumerate(idx):
+            assert _row(batch, k) == _sig_row(parse_signature(objs[i]))
+
+
+def test_columnar_path_takes_plain_signatures_and_leaves_the_rest() -> None:
+    objs: list[Any] = [
+        valid(),
+        valid(eddy_lo=[True] + [0.0] * 39),
+        valid(rim=[1.0] * 100, id=None),
+        valid(eddy_lo=[0.0] * 39 + ["1.5"]),
+        valid(eddy_lo=[0.0] * 39 + [None]),
+        valid(thickness_mm=10),
+        valid(eddy_lo=[1, 0, 2**64 - 1] + [0.5] * 37),
+        "nonsense",
+        valid(head=3),
+        valid(eddy_rate_hz=math.inf),
+        valid(eddy_hi=[-0.0] * 40, head="h"),
+    ]
+    groups, rest = parse_batches(objs)
+    assert rest == [1, 3, 4, 5, 7, 8, 9]
+    assert sorted(i for idx, _ in groups for i in idx) == [0, 2, 6, 10]
+    assert_columnar_path_agrees(objs)
+
+
+@given(st.lists(st.dictionaries(st.sampled_from(list(valid())), json_values), max_size=4))
+def test_columnar_path_agrees_with_parse_signature_on_garbage(
+    changes: list[dict[str, Any]],
+) -> None:
+    assert_columnar_path_agrees([{**valid(), **c} for c in changes])
+
+
+@given(
+    st.lists(
+        st.lists(
+            st.floats(allow_nan=True, allow_infinity=True)
+            | st.integers(-(2**63), 2**64 - 1)
+            | st.booleans()
+            | st.none(),
+            min_size=32,
+            max_size=34,
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_columnar_path_agrees_on_odd_samples(traces: list[list[Any]]) -> None:
+    objs = [valid(eddy_lo=t, eddy_hi=t[::-1]) for t in traces]
+    assert_columnar_path_agrees(objs)
