@@ -47,6 +47,10 @@ per turn: its sidebands sit at +-6, +-18 harmonics around the groove count."""
 CORE_WINDOW = (-0.25, 0.25)
 RING_WINDOWS = ((-0.85, -0.6), (0.6, 0.85))
 LEVEL_WINDOW = (-0.85, 0.85)
+_WINDOWS = (CORE_WINDOW, RING_WINDOWS[0], RING_WINDOWS[1], LEVEL_WINDOW)
+_WINDOW_EDGES = np.unique(np.array(_WINDOWS, dtype=np.float64))
+_WINDOW_STARTS = np.searchsorted(_WINDOW_EDGES, [w[0] for w in _WINDOWS])
+_WINDOW_STOPS = np.searchsorted(_WINDOW_EDGES, [w[1] for w in _WINDOWS])
 
 FEATURE_NAMES: tuple[str, ...] = (
     "diameter_mm",
@@ -109,9 +113,13 @@ def _despike(x: _Floats, periodic: bool, own: bool = False) -> _Floats:
     ``own`` says the caller made ``x`` for this call: it is mended in place.
     """
     length = x.shape[1]
+    x = np.ascontiguousarray(x)
     dev = np.empty_like(x)
-    # dev = |x - (left + right) / 2|, the ends taking their wrapped or own neighbour.
-    np.add(x[:, :-2], x[:, 2:], out=dev[:, 1:-1])
+    # dev = |x - (left + right) / 2|.  Computed on the flat array, where it is
+    # one contiguous pass; only each row's first and last column straddle rows
+    # there, and those are set again with their wrapped or own neighbour.
+    flat_x, flat_dev = x.reshape(-1), dev.reshape(-1)
+    np.add(flat_x[:-2], flat_x[2:], out=flat_dev[1:-1])
     left_end = x[:, -1] if periodic else x[:, 0]
     right_end = x[:, 0] if periodic else x[:, -1]
     dev[:, 0] = left_end + x[:, 1]
@@ -183,23 +191,27 @@ def _envelope_ratio(
     width = band.shape[1]
     offsets = np.arange(width)[None, :] - MILLING_SIDEBANDS
     bins = carrier[:, None] + offsets  # bin p of each band column
+    h = harmonic[:, None]
 
-    def at_bin(b: IntArray) -> npt.NDArray[np.complexfloating[Any, Any]]:
-        col = b - carrier[:, None] + MILLING_SIDEBANDS
+    def at_bin(b: IntArray, rows: slice | IntArray) -> npt.NDArray[np.complexfloating[Any, Any]]:
+        col = b - carrier[rows, None] + MILLING_SIDEBANDS
         ok = (col >= 0) & (col < width)
-        v = np.take_along_axis(band, np.clip(col, 0, width - 1), axis=1)
+        v = np.take_along_axis(band[rows], np.clip(col, 0, width - 1), axis=1)
         return np.where(ok, v, 0.0)
 
-    h = harmonic[:, None]
-    # A bin's mirror is another bin, except the Nyquist bin, its own mirror.
-    mirror = np.where(2 * bins == length, 0.0, 1.0)
-    up = bins + h
-    folded = up > length // 2
-    beyond = np.where(folded, np.conj(at_bin(length - up)), at_bin(up))
-    eh = (band * np.conj(at_bin(bins - h))).sum(axis=1) + (mirror * np.conj(band) * beyond).sum(
-        axis=1
-    )
-    e0 = ((band.real**2 + band.imag**2) * (1.0 + mirror)).sum(axis=1)
+    # Away from Nyquist the mirror pairs sum to the band pairs: E[h] = 2 S.
+    lower = (band * np.conj(at_bin(bins - h, slice(None)))).sum(axis=1)
+    eh = 2.0 * lower
+    e0 = 2.0 * (band.real**2 + band.imag**2).sum(axis=1)
+    # Rows whose band reaches the Nyquist bin within h: the exact sums there.
+    near = np.flatnonzero(carrier + MILLING_SIDEBANDS + harmonic >= length // 2)
+    if near.size:
+        b_near, p, h_near = band[near], bins[near], h[near]
+        mirror = np.where(2 * p == length, 0.0, 1.0)
+        up = p + h_near
+        beyond = np.where(up > length // 2, np.conj(at_bin(length - up, near)), at_bin(up, near))
+        eh[near] = lower[near] + (mirror * np.conj(b_near) * beyond).sum(axis=1)
+        e0[near] = ((b_near.real**2 + b_near.imag**2) * (1.0 + mirror)).sum(axis=1)
     out: FloatArray = 2.0 * np.abs(eh) / np.maximum(e0, 1e-30)
     return out
 
@@ -343,21 +355,24 @@ def eddy_features(
     mm_per_sample = speed_mm_s / rate_hz
     width_mm = 2.0 * half * mm_per_sample
 
-    cums = np.zeros((2 * n, length + 1))
-    np.cumsum(y.reshape(2 * n, length), axis=1, out=cums[:, 1:])
-    # All window edges of both channels in one gather: positions (2n, 2 * n_windows).
-    edges = np.array(
-        [CORE_WINDOW, RING_WINDOWS[0], RING_WINDOWS[1], LEVEL_WINDOW], dtype=np.float64
-    ).reshape(-1)
+    # Window sums from the sums between consecutive window edges (one pass of
+    # add.reduceat over the flat traces, no running sum), each end of a
+    # segment taking its fraction of the sample it falls in.
     c2 = np.concatenate([centre, centre])[:, None]
     h2 = np.concatenate([half, half])[:, None]
-    pos = np.clip(c2 + edges[None, :] * h2, 0.0, length)
+    pos = np.clip(c2 + _WINDOW_EDGES[None, :] * h2, 0.0, length)  # (2n, n_edges), ascending
     i = np.minimum(pos.astype(np.int64), length - 1)
     frac = pos - i
-    lower = np.take_along_axis(cums, i, axis=1)
-    upper = np.take_along_axis(cums, i + 1, axis=1)
-    integral = lower + frac * (upper - lower)
-    means = (integral[:, 1::2] - integral[:, 0::2]) / np.maximum(pos[:, 1::2] - pos[:, 0::2], 1e-9)
+    flat_y = y.reshape(-1)
+    idx = i + (np.arange(2 * n) * length)[:, None]
+    at_edge = flat_y[idx]
+    between = np.add.reduceat(flat_y, idx.reshape(-1)).reshape(2 * n, -1)[:, :-1]
+    between = np.where(i[:, 1:] > i[:, :-1], between, 0.0)
+    segment = between + frac[:, 1:] * at_edge[:, 1:] - frac[:, :-1] * at_edge[:, :-1]
+    running = np.zeros_like(pos)
+    np.cumsum(segment, axis=1, out=running[:, 1:])
+    sums = running[:, _WINDOW_STOPS] - running[:, _WINDOW_STARTS]
+    means = sums / np.maximum(pos[:, _WINDOW_STOPS] - pos[:, _WINDOW_STARTS], 1e-9)
     means = means.reshape(2, n, 4)
     core = means[:, :, 0]
     ring = 0.5 * (means[:, :, 1] + means[:, :, 2])
