@@ -1,9 +1,10 @@
 """``coinval classify``: one decision per input line, streamed in order.
 
-Lines are read in the main process with a length cap and handed out in
-chunks; parsing, validation, deciding and writing each chunk's decisions run
-in worker processes when the input is big, so every core works and memory
-stays bounded by the chunks in flight.
+A small input or a pipe is decided in-process, a chunk of lines at a time.
+A big input is cut into blocks of whole lines, decided by worker processes
+in order: so every core works and memory stays bounded by the blocks in
+flight.  From a regular file the workers read their blocks themselves and
+the main process only counts lines, so it never becomes the bottleneck.
 """
 
 from __future__ import annotations
@@ -94,31 +95,67 @@ def _decide_block(block: bytes, first_number: int) -> bytes:
     return b"".join(out)
 
 
-def _blocks(stream: IO[bytes]) -> Iterator[tuple[bytes, int, int]]:
-    """Blocks of about BLOCK_BYTES of whole lines: (bytes, first line number, lines).
+def _decide_span(fd: int, start: int, length: int, block: bytes | None, first_number: int) -> bytes:
+    """Decisions for a block of whole lines: ``block``, or else ``length`` bytes
+    of the file open as ``fd`` (inherited from the main process) from ``start``.
+    """
+    if block is None:
+        parts = []
+        while length > 0:
+            part = os.pread(fd, length, start)
+            if not part:
+                break
+            parts.append(part)
+            start += len(part)
+            length -= len(part)
+        block = b"".join(parts)  # no copy of a single part
+    return _decide_block(block, first_number)
 
-    A line longer than the cap is cut at the cap (the worker then reports it
-    as too long) and the rest of it skipped unread into memory.
+
+Span = tuple[int, int, bytes | None, int, int]
+"""A block of whole lines for a worker: (start, length, bytes or None, first line number, lines)."""
+
+
+def _spans(stream: IO[bytes], seekable: bool) -> Iterator[Span]:
+    """Blocks of about BLOCK_BYTES of whole lines, with their first line number.
+
+    From a ``seekable`` regular file the workers read the block themselves (its
+    bytes are None): the main process only counts lines, through one reused
+    buffer, so it never copies the input into a pipe.  Otherwise, and for a
+    block in which a line longer than the cap had to be cut at the cap (the
+    worker then reports it as too long; the rest of it is skipped unread into
+    memory), the block's bytes go to the worker.
     """
     from coinval.jsonlines import MAX_LINE_BYTES
 
+    buffer = bytearray(BLOCK_BYTES)
     number = 1
+    start = stream.tell() if seekable else 0
     while True:
-        block = stream.read(BLOCK_BYTES)
-        if not block:
+        size = stream.readinto(buffer)  # type: ignore[attr-defined]
+        if not size:
             return
-        if not block.endswith(b"\n"):
+        count = buffer.count(b"\n", 0, size)
+        tail = b""
+        cut = False
+        if buffer[size - 1] != 0x0A:
             tail = stream.readline(MAX_LINE_BYTES + 1)
-            block += tail
             if len(tail) > MAX_LINE_BYTES and not tail.endswith(b"\n"):
                 while True:
                     rest = stream.readline(MAX_LINE_BYTES)
                     if not rest or rest.endswith(b"\n"):
                         break
-                block += b"\n"
-        count = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
-        yield block, number, count
+                tail += b"\n"
+                cut = True
+            # The line the tail ends; or the final line, without a newline.
+            count += 1
+        if seekable and not cut:
+            yield start, size + len(tail), None, number, count
+        else:
+            yield start, 0, bytes(memoryview(buffer)[:size]) + tail, number, count
         number += count
+        if seekable:
+            start = stream.tell()
 
 
 @contextmanager
@@ -255,8 +292,11 @@ def run_classify(args: argparse.Namespace) -> int:
                 initargs=(profile_text, at.isoformat()),
             ) as pool:
                 pending: deque[tuple[Future[bytes], int]] = deque()
-                for block, first, count in _blocks(stream):
-                    pending.append((pool.submit(_decide_block, block, first), count))
+                fd = stream.fileno()
+                for start, length, block, first, count in _spans(stream, size is not None):
+                    pending.append(
+                        (pool.submit(_decide_span, fd, start, length, block, first), count)
+                    )
                     # At most two blocks per worker in flight: bounded memory.
                     while len(pending) > 2 * jobs:
                         future, done = pending.popleft()

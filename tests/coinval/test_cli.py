@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -11,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from coinval import cli_classify, jsonlines
 from coinval.cli import main
 
 
@@ -277,3 +280,51 @@ def test_absurd_but_valid_numbers_decide_and_teach_refuses_cleanly(
     )
     assert refused.returncode == 2
     assert b"Traceback" not in refused.stderr
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_blocks_for_workers_hold_the_lines_the_reader_sees(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    """Whole lines, numbered as read one by one; over-long lines cut wherever they fall."""
+    monkeypatch.setattr(cli_classify, "BLOCK_BYTES", 64)
+    monkeypatch.setattr(jsonlines, "MAX_LINE_BYTES", 40)
+    rng = random.Random(seed)
+    lengths = [0, 1, 5, 30, 39, 40, 41, 63, 64, 65, 100, 300]
+    lines = [bytes([65 + i % 26]) * rng.choice(lengths) for i in range(rng.randint(0, 30))]
+    data = b"\n".join(lines) + rng.choice([b"", b"\n"])
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(data)
+    expected = [
+        (line.number, None if line.error else line.obj.rstrip(b"\n"))
+        for line in jsonlines.read_raw_lines(io.BytesIO(data), 40)
+    ]
+    for seekable in (True, False):
+        got = []
+        with path.open("rb") as stream:
+            for start, length, block, first, count in cli_classify._spans(stream, seekable):
+                if block is None:
+                    block = os.pread(stream.fileno(), length, start)
+                parts = block.split(b"\n")
+                if parts[-1] == b"":
+                    parts.pop()
+                assert len(parts) == count
+                got += [(first + i, None if len(p) > 40 else p) for i, p in enumerate(parts)]
+        assert got == expected
+
+
+def test_stdin_from_a_file_is_read_by_the_workers_too(
+    profile_path: Path, samples_dir: Path
+) -> None:
+    data = (samples_dir / "gb-100-2017.jsonl").read_bytes() + b"{broken\n"
+    args = ["classify", "--profile", str(profile_path), "--at", "2024-01-01"]
+    exe = shutil.which("coinval", path=os.path.dirname(sys.executable))
+    assert exe
+    one = run_cli(*args, "--jobs", "1", stdin=data)
+    path = profile_path.parent / "stdin.jsonl"
+    path.write_bytes(data)
+    with path.open("rb") as stdin:
+        two = subprocess.run([exe, *args, "--jobs", "2", "-"], stdin=stdin, capture_output=True)
+    assert two.returncode == 0, two.stderr
+    assert two.stdout == one.stdout
+    assert decisions(two.stdout)[-1]["reason"] == "invalid"
