@@ -78,17 +78,22 @@ def _decide_block(block: bytes, first_number: int) -> bytes:
     """
     from coinval.jsonlines import MAX_LINE_BYTES, Line
 
-    parts = block.split(b"\n")
-    if parts and parts[-1] == b"":
-        parts.pop()  # the block's final newline ends a line, it does not start one
-    lines = [
-        Line(
-            first_number + i, error=f"line {first_number + i} is longer than {MAX_LINE_BYTES} bytes"
-        )
-        if len(raw) > MAX_LINE_BYTES
-        else Line(first_number + i, obj=raw)
-        for i, raw in enumerate(parts)
-    ]
+    # memchr from line end to line end, and views rather than copies of the
+    # lines (orjson reads a memoryview): several times cheaper than split.
+    view = memoryview(block)
+    lines = []
+    number = first_number
+    start, end = 0, len(block)
+    while start < end:
+        stop = block.find(b"\n", start)
+        if stop < 0:
+            stop = end
+        if stop - start > MAX_LINE_BYTES:
+            lines.append(Line(number, error=f"line {number} is longer than {MAX_LINE_BYTES} bytes"))
+        else:
+            lines.append(Line(number, obj=view[start:stop]))
+        start = stop + 1
+        number += 1
     out = []
     for start in range(0, len(lines), CHUNK_LINES):
         out.append(_decide_chunk(lines[start : start + CHUNK_LINES]))
@@ -116,6 +121,21 @@ Span = tuple[int, int, bytes | None, int, int]
 """A block of whole lines for a worker: (start, length, bytes or None, first line number, lines)."""
 
 
+def _count_lines(buffer: bytearray, size: int) -> int:
+    """Newlines in ``buffer[:size]``: memchr hops over long lines (the usual
+    ~10 kB signatures) ten times faster than ``count``, which takes over when
+    lines are short.
+    """
+    count = 0
+    at = buffer.find(b"\n", 0, size)
+    while at >= 0:
+        count += 1
+        if count == 256:
+            return count + buffer.count(b"\n", at + 1, size)
+        at = buffer.find(b"\n", at + 1, size)
+    return count
+
+
 def _spans(stream: IO[bytes], seekable: bool) -> Iterator[Span]:
     """Blocks of about BLOCK_BYTES of whole lines, with their first line number.
 
@@ -135,7 +155,7 @@ def _spans(stream: IO[bytes], seekable: bool) -> Iterator[Span]:
         size = stream.readinto(buffer)  # type: ignore[attr-defined]
         if not size:
             return
-        count = buffer.count(b"\n", 0, size)
+        count = _count_lines(buffer, size)
         tail = b""
         cut = False
         if buffer[size - 1] != 0x0A:

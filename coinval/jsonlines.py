@@ -52,10 +52,10 @@ def decode_line(line: Line) -> Line:
     """Decode a raw line from :func:`read_raw_lines` into its JSON value."""
     if line.error is not None:
         return line
-    raw = line.obj
+    raw = line.obj  # bytes, or a memoryview of them
     # JSON allows the surrounding whitespace and newline: no need to copy the
     # line to strip it, only to tell a blank line from a JSON error.
-    if len(raw) < 64 and not raw.strip():
+    if len(raw) < 64 and not bytes(raw).strip():
         return Line(line.number, error=f"line {line.number} is empty")
     try:
         return Line(line.number, obj=orjson.loads(raw))
