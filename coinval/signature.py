@@ -115,11 +115,17 @@ def _trace(obj: Mapping[str, Any], field: str, lo: int, hi: int) -> FloatArray:
             raise SignatureError(field, "must be an array of numbers")
         if not lo <= len(value) <= hi:
             raise SignatureError(field, f"must hold {lo} to {hi} samples, got {len(value)}")
+        arr = np.empty(len(value), dtype=np.float64)
         try:
-            # Strings, None and nested lists fail here; JSON booleans do not.
-            arr = np.fromiter(value, dtype=np.float64, count=len(value))
-        except (TypeError, ValueError, OverflowError):
-            raise SignatureError(field, "must be an array of numbers") from None
+            # Real numbers only, in one C loop: the doubles fromiter makes, faster.
+            struct.pack_into(f"{len(value)}d", arr.data, 0, *value)
+        except (struct.error, TypeError, OverflowError, ValueError):
+            try:
+                # Anything else decides as it always has.  Nested lists and
+                # most strings fail here; JSON booleans do not.
+                arr = np.fromiter(value, dtype=np.float64, count=len(value))
+            except (TypeError, ValueError, OverflowError):
+                raise SignatureError(field, "must be an array of numbers") from None
         # A boolean became 0.0 or 1.0: only those few samples need their type
         # checked, not the whole trace (bool is not a number in JSON).
         for i in np.flatnonzero((arr == 0.0) | (arr == 1.0)).tolist():
