@@ -71,8 +71,9 @@ def _decide_chunk(raw: list[Any]) -> bytes:
     )
 
 
-def _decide_block(block: bytes, first_number: int) -> bytes:
-    """Decisions for a block of whole lines (numbered from ``first_number``).
+def _decide_block(block: bytes | bytearray, first_number: int, size: int | None = None) -> bytes:
+    """Decisions for a block of whole lines (numbered from ``first_number``):
+    ``block``, or its first ``size`` bytes.
 
     The worker splits the lines itself, so the main process only moves blocks.
     """
@@ -83,9 +84,9 @@ def _decide_block(block: bytes, first_number: int) -> bytes:
     view = memoryview(block)
     lines = []
     number = first_number
-    start, end = 0, len(block)
+    start, end = 0, len(block) if size is None else size
     while start < end:
-        stop = block.find(b"\n", start)
+        stop = block.find(b"\n", start, end)
         if stop < 0:
             stop = end
         if stop - start > MAX_LINE_BYTES:
@@ -100,21 +101,30 @@ def _decide_block(block: bytes, first_number: int) -> bytes:
     return b"".join(out)
 
 
+# A worker's block buffer, reused: a fresh 2 MB object per block costs the
+# kernel a page fault per 4 kB to hand out zeroed memory.
+_read_buffer = bytearray()
+
+
 def _decide_span(fd: int, start: int, length: int, block: bytes | None, first_number: int) -> bytes:
     """Decisions for a block of whole lines: ``block``, or else ``length`` bytes
     of the file open as ``fd`` (inherited from the main process) from ``start``.
     """
-    if block is None:
-        parts = []
-        while length > 0:
-            part = os.pread(fd, length, start)
-            if not part:
+    global _read_buffer
+    if block is not None:
+        return _decide_block(block, first_number)
+    if len(_read_buffer) < length:
+        # At most BLOCK_BYTES plus one capped line; never resized in place, as
+        # views of it may still be alive.
+        _read_buffer = bytearray(length)
+    size = 0
+    with memoryview(_read_buffer) as view:
+        while size < length:
+            got = os.preadv(fd, [view[size:length]], start + size)
+            if not got:
                 break
-            parts.append(part)
-            start += len(part)
-            length -= len(part)
-        block = b"".join(parts)  # no copy of a single part
-    return _decide_block(block, first_number)
+            size += got
+    return _decide_block(_read_buffer, first_number, size)
 
 
 Span = tuple[int, int, bytes | None, int, int]
