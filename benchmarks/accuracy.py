@@ -31,6 +31,7 @@ from benchmarks.baselines import (
     DEFAULT_MARGIN,
     OpenSetMethod,
     make_baselines,
+    sklearn_available,
 )
 from coinval.classifier import CoinClassifier, SecurityLevel
 from coinval.cli_evaluate import DEFAULT_HEAD, GENUINE
@@ -449,6 +450,66 @@ def rates_by(
     return out
 
 
+CEILING_ACCEPTANCE = 0.995
+"""Genuine acceptance at which the separability ceiling is read."""
+
+
+def _fakeness(model: Any, centre: FloatArray, spread: FloatArray, rows: FloatArray) -> FloatArray:
+    """Log-odds of the fake class under a fitted discriminant."""
+    logp = model.predict_log_proba((rows - centre) / spread)
+    return np.asarray(logp[:, 1] - logp[:, 0])
+
+
+def separability_ceiling(data: Dataset, acceptance: float = CEILING_ACCEPTANCE) -> dict[str, Any]:
+    """What the features allow at best: an oracle's false acceptance per family.
+
+    Not an acceptor: for each counterfeit or look-alike family, a quadratic
+    discriminant (scikit-learn) is fitted on half of the *test* coins of the
+    genuine coin it resembles most (all test batches and temperatures) and half
+    of the family's own coins, then set to accept ``acceptance`` of the other
+    half of the genuine coins.  It has seen what no acceptor sees at teach time
+    (other batches, the fakes themselves), so its false acceptance on the other
+    half of the fakes is a floor for any method on these features: where it is
+    above a target, only better features (or a better head) can reach it.
+
+    Returns
+    -------
+    dict of family name to {"resembles": coin id, "false_acceptance": float},
+    empty when scikit-learn is not installed.
+    """
+    if not sklearn_available():
+        return {}
+    from sklearn.discriminant_analysis import QuadraticDiscriminantAnalysis
+
+    x = np.column_stack([data.features.values, data.features.temperature_c])
+    finite = np.isfinite(x).all(axis=1)
+    diameter = data.features.values[:, 0]
+    coin_diameter = np.array(
+        [np.nanmedian(diameter[data.truth_index == c]) for c in range(len(data.coins))]
+    )
+    out: dict[str, Any] = {}
+    for i, cell in enumerate(data.cells):
+        if cell.truth is not None:
+            continue
+        fake = (data.cell_index == i) & finite
+        if fake.sum() < 20:
+            continue
+        coin = int(np.argmin(np.abs(coin_diameter - np.median(diameter[fake]))))
+        genuine = (data.truth_index == coin) & finite
+        g, f = x[genuine], x[fake]
+        train = np.concatenate([g[::2], f[::2]])
+        label = np.concatenate([np.zeros(len(g[::2])), np.ones(len(f[::2]))])
+        centre, spread = train.mean(axis=0), train.std(axis=0) + 1e-12
+        model = QuadraticDiscriminantAnalysis(reg_param=1e-3).fit((train - centre) / spread, label)
+
+        bound = np.quantile(_fakeness(model, centre, spread, g[1::2]), acceptance)
+        out[cell.kind] = {
+            "resembles": data.coins[coin],
+            "false_acceptance": float((_fakeness(model, centre, spread, f[1::2]) <= bound).mean()),
+        }
+    return out
+
+
 # -- report --------------------------------------------------------------------
 
 
@@ -521,6 +582,7 @@ def summary(result: AccuracyRun) -> dict[str, Any]:
         "notes": result.notes,
         "teach_warnings": data.teach_warnings,
         "methods": methods,
+        "ceiling": separability_ceiling(data),
     }
 
 
@@ -616,6 +678,23 @@ def render(result: AccuracyRun, facts: Mapping[str, Any], det_png: str | None, n
         n = methods[0]["per_fake"][fake][0]
         cells = " | ".join(_pct(m["per_fake"][fake][1], 3) for m in methods)
         lines.append(f"| {fake} | {n} | {cells} |")
+    if facts.get("ceiling"):
+        lines += [
+            "",
+            "## What these features allow at best (an oracle, not an acceptor)",
+            "",
+            "A quadratic discriminant fitted on half of the test coins of the genuine coin each "
+            "family resembles (every test batch and temperature) and half of the family itself, "
+            f"set to accept {_pct(CEILING_ACCEPTANCE, 1)} of the other genuine half: its false "
+            "acceptance on the other half of the family. It has seen the other batches and the "
+            "fakes, which no acceptor sees when taught, so no method on these features does "
+            "better; a family above target here needs better features or a better head.",
+            "",
+            "| family | resembles | oracle false acceptance |",
+            "|---|---|---:|",
+        ]
+        for fake, row in sorted(facts["ceiling"].items()):
+            lines.append(f"| {fake} | {row['resembles']} | {_pct(row['false_acceptance'], 3)} |")
     lines += ["", "## DET: false acceptance against false rejection as the bound moves", ""]
     lines.append(f"![DET curves]({det_png})" if det_png else f"(No plot: {note}.)")
     picks = [f for f in DET_FACTORS if any(np.isclose(f, (0.5, 0.75, 1.0, 1.5, 2.0, 3.0)))]

@@ -18,7 +18,7 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -113,7 +113,7 @@ def _despike(x: _Floats, periodic: bool, own: bool = False) -> _Floats:
     ``own`` says the caller made ``x`` for this call: it is mended in place.
     """
     length = x.shape[1]
-    x = np.ascontiguousarray(x)
+    x = cast(_Floats, np.ascontiguousarray(x))
     dev = np.empty_like(x)
     # dev = |x - (left + right) / 2|.  Computed on the flat array, where it is
     # one contiguous pass; only each row's first and last column straddle rows

@@ -172,3 +172,36 @@ def test_bench_accuracy_without_the_extras(
     assert not (tmp_path / "accuracy-det.png").exists()
     err = capsys.readouterr().err
     assert "no DET plot" in err and "iforest: skipped" in err
+
+
+@pytest.mark.skipif(not baselines.sklearn_available(), reason="needs scikit-learn")
+def test_separability_ceiling_tells_inseparable_from_separable_families() -> None:
+    from benchmarks.accuracy import Cell, Dataset, separability_ceiling
+    from coinval.classifier import CoinClassifier
+
+    rng = np.random.default_rng(3)
+    n, width = 2000, 4
+    genuine = rng.normal(0.0, 1.0, (n, width))
+    twin = rng.normal(0.0, 1.0, (n, width))  # the same distribution: cannot be told apart
+    far = rng.normal(0.0, 1.0, (n, width)) + np.array([8.0, 0.0, 0.0, 0.0])
+    cells = [
+        Cell("coin", "batch 1", "coin", 1, 0),
+        Cell("twin", "-", None, 0, 1),
+        Cell("far", "-", None, 0, 2),
+    ]
+    values = np.concatenate([genuine, twin, far])
+    values[:, 0] += 22.0  # a diameter, so the families resemble the coin
+    data = Dataset(
+        coins=["coin"],
+        teach={},
+        classifier=CoinClassifier(),
+        cells=cells,
+        features=CoinFeatures(values, np.zeros(3 * n, dtype=np.int64), np.full(3 * n, 20.0)),
+        cell_index=np.repeat(np.arange(3), n),
+        truth_index=np.repeat(np.array([0, -1, -1]), n),
+    )
+    ceiling = separability_ceiling(data)
+    assert set(ceiling) == {"twin", "far"}
+    assert ceiling["twin"]["resembles"] == "coin"
+    assert ceiling["twin"]["false_acceptance"] > 0.9
+    assert ceiling["far"]["false_acceptance"] < 0.01
