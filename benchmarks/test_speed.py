@@ -92,11 +92,12 @@ _MEASURE = (
     "t = time.perf_counter()\n"
     "p = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, check=True)\n"
     "e = time.perf_counter() - t\n"
-    "print(e, p.stdout.count(b'\\n'), resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    "r = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "print(e, p.stdout.count(b'\\n'), r.ru_maxrss, r.ru_utime + r.ru_stime)\n"
 )
 
 
-def _classify(path: Path, profile_path: Path) -> tuple[float, int, int]:
+def _classify(path: Path, profile_path: Path) -> tuple[float, int, int, float]:
     exe = Path(sys.executable).with_name("coinval")
     out = subprocess.run(
         [
@@ -113,7 +114,7 @@ def _classify(path: Path, profile_path: Path) -> tuple[float, int, int]:
         check=True,
         text=True,
     ).stdout.split()
-    return float(out[0]), int(out[1]), int(out[2])
+    return float(out[0]), int(out[1]), int(out[2]), float(out[3])
 
 
 def test_classify_end_to_end(benchmark, profile, jsonl_file: Path, tmp_path: Path) -> None:
@@ -121,11 +122,14 @@ def test_classify_end_to_end(benchmark, profile, jsonl_file: Path, tmp_path: Pat
     profile_path = tmp_path / "profile.json"
     profile.save(profile_path)
     result = benchmark.pedantic(_classify, args=(jsonl_file, profile_path), rounds=2, iterations=1)
-    _elapsed, lines, peak_kb = result
+    _elapsed, lines, peak_kb, cpu_s = result
     benchmark.extra_info["lines"] = lines
     benchmark.extra_info["bytes"] = jsonl_file.stat().st_size
     benchmark.extra_info["lines_per_s"] = lines / _mean_s(benchmark)
     benchmark.extra_info["peak_rss_mb"] = peak_kb / 1024
+    # CPU time of classify and its workers (last round): steadier than wall
+    # time on a machine other jobs share.
+    benchmark.extra_info["cpu_us_per_line"] = 1e6 * cpu_s / lines
 
 
 @pytest.mark.skipif(
@@ -141,11 +145,12 @@ def test_classify_one_gigabyte_memory(benchmark, profile, jsonl_file: Path, tmp_
             out.write(chunk)
     profile_path = tmp_path / "profile.json"
     profile.save(profile_path)
-    elapsed, lines, peak_kb = benchmark.pedantic(
+    elapsed, lines, peak_kb, cpu_s = benchmark.pedantic(
         _classify, args=(big, profile_path), rounds=1, iterations=1
     )
     benchmark.extra_info["bytes"] = big.stat().st_size
     benchmark.extra_info["lines"] = lines
     benchmark.extra_info["peak_rss_mb"] = peak_kb / 1024
     benchmark.extra_info["lines_per_s"] = lines / elapsed
+    benchmark.extra_info["cpu_us_per_line"] = 1e6 * cpu_s / lines
     big.unlink()
