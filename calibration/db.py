@@ -176,11 +176,14 @@ CREATE TABLE api_keys (
 """
 
 _SQLITE_V2 = """
--- Decision counts per (head, UTC hour, coin, reason), kept by triggers in the same
--- transaction as the event, so /stats and /metrics read a few rows per hour instead
--- of every event.  ``coin`` is '' for a decision without one (a key column cannot be
--- NULL).  Events are never deleted and only their signature is ever updated, but the
--- triggers keep the counts right whatever changes.
+-- Decision counts per (head, UTC hour, coin, reason) and per (head, UTC day, coin,
+-- reason), kept by triggers in the same transaction as the event, so /stats and /metrics
+-- read a few rows per day or hour instead of every event.  ``coin`` is '' for a
+-- decision without one (a key column cannot be NULL).  Events are never deleted and
+-- only their signature is ever updated, but the triggers keep the counts right whatever
+-- changes.  WITHOUT ROWID: rows live in the key's order, so a head's hours or days are
+-- read as one range; the second index of each serves totals per coin and reason over a
+-- window without sorting (and without the table).
 CREATE TABLE event_counts (
     head TEXT NOT NULL,
     hour TEXT NOT NULL,
@@ -188,21 +191,40 @@ CREATE TABLE event_counts (
     reason TEXT NOT NULL,
     n INTEGER NOT NULL,
     PRIMARY KEY (head, hour, coin, reason)
-);
+) WITHOUT ROWID;
+CREATE INDEX event_counts_coin ON event_counts (head, coin, reason, hour, n);
+CREATE TABLE event_counts_daily (
+    head TEXT NOT NULL,
+    day TEXT NOT NULL,
+    coin TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (head, day, coin, reason)
+) WITHOUT ROWID;
+CREATE INDEX event_counts_daily_coin ON event_counts_daily (head, coin, reason, day, n);
 INSERT INTO event_counts (head, hour, coin, reason, n)
 SELECT head, SUBSTR(at, 1, 13), COALESCE(coin, ''), reason, COUNT(*)
 FROM events GROUP BY head, SUBSTR(at, 1, 13), COALESCE(coin, ''), reason;
+INSERT INTO event_counts_daily (head, day, coin, reason, n)
+SELECT head, SUBSTR(hour, 1, 10), coin, reason, SUM(n)
+FROM event_counts GROUP BY head, SUBSTR(hour, 1, 10), coin, reason;
 
 CREATE TRIGGER events_count_insert AFTER INSERT ON events
 BEGIN
     INSERT INTO event_counts (head, hour, coin, reason, n)
     VALUES (NEW.head, SUBSTR(NEW.at, 1, 13), COALESCE(NEW.coin, ''), NEW.reason, 1)
     ON CONFLICT (head, hour, coin, reason) DO UPDATE SET n = n + 1;
+    INSERT INTO event_counts_daily (head, day, coin, reason, n)
+    VALUES (NEW.head, SUBSTR(NEW.at, 1, 10), COALESCE(NEW.coin, ''), NEW.reason, 1)
+    ON CONFLICT (head, day, coin, reason) DO UPDATE SET n = n + 1;
 END;
 CREATE TRIGGER events_count_delete AFTER DELETE ON events
 BEGIN
     UPDATE event_counts SET n = n - 1
     WHERE head = OLD.head AND hour = SUBSTR(OLD.at, 1, 13)
+      AND coin = COALESCE(OLD.coin, '') AND reason = OLD.reason;
+    UPDATE event_counts_daily SET n = n - 1
+    WHERE head = OLD.head AND day = SUBSTR(OLD.at, 1, 10)
       AND coin = COALESCE(OLD.coin, '') AND reason = OLD.reason;
 END;
 CREATE TRIGGER events_count_update AFTER UPDATE OF head, at, coin, reason ON events
@@ -210,14 +232,22 @@ BEGIN
     UPDATE event_counts SET n = n - 1
     WHERE head = OLD.head AND hour = SUBSTR(OLD.at, 1, 13)
       AND coin = COALESCE(OLD.coin, '') AND reason = OLD.reason;
+    UPDATE event_counts_daily SET n = n - 1
+    WHERE head = OLD.head AND day = SUBSTR(OLD.at, 1, 10)
+      AND coin = COALESCE(OLD.coin, '') AND reason = OLD.reason;
     INSERT INTO event_counts (head, hour, coin, reason, n)
     VALUES (NEW.head, SUBSTR(NEW.at, 1, 13), COALESCE(NEW.coin, ''), NEW.reason, 1)
     ON CONFLICT (head, hour, coin, reason) DO UPDATE SET n = n + 1;
+    INSERT INTO event_counts_daily (head, day, coin, reason, n)
+    VALUES (NEW.head, SUBSTR(NEW.at, 1, 10), COALESCE(NEW.coin, ''), NEW.reason, 1)
+    ON CONFLICT (head, day, coin, reason) DO UPDATE SET n = n + 1;
 END;
 
 -- Newest-first pages filtered by reason or coin (with or without a head) walk an
 -- index instead of every event of the head: a rare reason (counterfeit) no longer
--- means reading the whole table.
+-- means reading the whole table.  A head's events in a time window (the partial hours
+-- at the ends of a stats window) are a range of (head, at).
+CREATE INDEX events_head_at ON events (head, at);
 CREATE INDEX events_head_reason ON events (head, reason, id);
 CREATE INDEX events_head_coin ON events (head, coin, id);
 CREATE INDEX events_reason ON events (reason, id);

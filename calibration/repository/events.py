@@ -142,31 +142,50 @@ def recent_with_signatures(tx: Tx, head: str, limit: int) -> list[Row]:
     )
 
 
-_HOUR_START = ":00:00.000000Z"
-"""What follows an hour's text (``2024-05-01T13``) in the moment that starts it."""
+NO_BUCKET = "''"
+"""The bucket column's value when counts are not cut in time."""
+
+_ZERO = "0000-00-00T00:00:00.000000Z"
+"""The store's time text; a unit's text (``2024-05-01T13``) plus the rest of this starts it."""
 
 
-def _next_hour(hour: str) -> str | None:
-    """The hour after ``hour`` (``YYYY-MM-DDTHH`` text), None past the last one."""
-    try:
-        moment = dt.datetime.strptime(hour, "%Y-%m-%dT%H") + dt.timedelta(hours=1)
-    except (OverflowError, ValueError):
-        return None
-    return moment.strftime("%Y-%m-%dT%H")
+@dataclass(frozen=True)
+class _Level:
+    """One table of maintained counts: per (head, unit, coin, reason)."""
 
+    table: str
+    unit: str  # the unit's column: the first ``chars`` characters of the time text
+    chars: int
+    step: dt.timedelta
+    fmt: str
 
-def _full_hours(since: str | None, until: str | None) -> tuple[str | None, str | None] | None:
-    """The whole UTC hours inside ``[since, until)`` as ``[first, stop)`` hour texts
-    (None: unbounded on that side), or None when no whole hour fits."""
-    first: str | None = None
-    if since is not None:
-        first = since[:13] if since[13:] == _HOUR_START else _next_hour(since[:13])
-        if first is None:
+    def begins(self, unit: str) -> str:
+        """The moment (time text) at which ``unit`` starts."""
+        return unit + _ZERO[self.chars :]
+
+    def _after(self, unit: str) -> str | None:
+        try:
+            return (dt.datetime.strptime(unit, self.fmt) + self.step).strftime(self.fmt)
+        except (OverflowError, ValueError):
             return None
-    stop = until[:13] if until is not None else None
-    if first is not None and stop is not None and first >= stop:
-        return None
-    return first, stop
+
+    def whole(self, since: str | None, until: str | None) -> tuple[str | None, str | None] | None:
+        """The whole units inside ``[since, until)`` as ``[first, stop)`` unit texts
+        (None: unbounded on that side), or None when no whole unit fits."""
+        first: str | None = None
+        if since is not None:
+            unit = since[: self.chars]
+            first = unit if since == self.begins(unit) else self._after(unit)
+            if first is None:
+                return None
+        stop = until[: self.chars] if until is not None else None
+        if first is not None and stop is not None and first >= stop:
+            return None
+        return first, stop
+
+
+_DAYS = _Level("event_counts_daily", "day", 10, dt.timedelta(days=1), "%Y-%m-%d")
+_HOURS = _Level("event_counts", "hour", 13, dt.timedelta(hours=1), "%Y-%m-%dT%H")
 
 
 def _merge(parts: list[list[Row]], keys: tuple[str, ...]) -> list[Row]:
@@ -186,6 +205,66 @@ def _merge(parts: list[list[Row]], keys: tuple[str, ...]) -> list[Row]:
     return merged
 
 
+def _from_level(
+    tx: Tx,
+    level: _Level,
+    flt: EventFilter,
+    first: str | None,
+    stop: str | None,
+    *,
+    bucket: int,
+    by_coin: bool,
+) -> list[Row]:
+    """Counts of the whole units ``[first, stop)`` of a maintained table."""
+    where: list[str] = []
+    params: list[Any] = []
+    for column, value, op in (
+        ("head", flt.head, "="),
+        ("coin", flt.coin, "="),
+        ("reason", flt.reason, "="),
+        (level.unit, first, ">="),
+        (level.unit, stop, "<"),
+    ):
+        if value is not None:
+            where.append(f"{column} {op} ?")
+            params.append(value)
+    coin = "coin" if by_coin else ""
+    return _grouped(tx, level.table, level.unit, "SUM(n)", where, params, bucket=bucket, coin=coin)
+
+
+def _from_events(
+    tx: Tx, flt: EventFilter, since: str | None, until: str | None, *, bucket: int, by_coin: bool
+) -> list[Row]:
+    """Counts of the events themselves in ``[since, until)`` (through their time index)."""
+    where, params = EventFilter(flt.head, flt.coin, flt.reason, since, until).where()
+    coin = "COALESCE(coin, '')" if by_coin else ""
+    return _grouped(tx, "events", "at", "COUNT(*)", where, params, bucket=bucket, coin=coin)
+
+
+def _grouped(
+    tx: Tx,
+    table: str,
+    time_column: str,
+    count: str,
+    where: list[str],
+    params: list[Any],
+    *,
+    bucket: int,
+    coin: str,
+) -> list[Row]:
+    # bucket: characters of the time text to group by, 0 for no time bucket;
+    # coin: the coin expression, "" to leave coins out.
+    cut = f"SUBSTR({time_column}, 1, {int(bucket)})" if bucket else ""
+    groups = ", ".join(g for g in (cut, coin, "reason") if g)
+    coin_col = f", {coin} AS coin" if coin else ""
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    return tx.fetchall(
+        f"SELECT {cut or NO_BUCKET} AS bucket{coin_col}, reason, {count} AS n FROM {table}"
+        f" {clause} GROUP BY {groups}",
+        params,
+    )
+
+
 def counts(
     tx: Tx, flt: EventFilter, *, bucket_chars: int | None = None, by_coin: bool = True
 ) -> list[Row]:
@@ -196,71 +275,42 @@ def counts(
     ``by_coin=False`` leaves the coin out (fewer rows).  ``coin`` is None for
     decisions without one.
 
-    Whole hours come from the ``event_counts`` table the store keeps per
-    (head, hour, coin, reason); only the partial hours at the ends of a
-    ``since``/``until`` window are counted from the events themselves.
+    The store keeps counts per (head, day, coin, reason) and per (head, hour,
+    coin, reason).  A ``since``/``until`` window is read as whole days from the
+    first, the whole hours around them from the second, and only the partial
+    hours at its ends from the events themselves; hourly buckets skip the days.
     """
-    if bucket_chars is not None and not 1 <= bucket_chars <= 13:
+    if bucket_chars is not None and not 1 <= bucket_chars <= _HOURS.chars:
         raise ValueError("a bucket is at most an hour (13 characters of the time text)")
+    bucket = bucket_chars or 0
+    levels = [_HOURS] if bucket > _DAYS.chars else [_DAYS, _HOURS]
     keys = ("bucket", "coin", "reason") if by_coin else ("bucket", "reason")
-    coin_col = ", coin" if by_coin else ""
     parts: list[list[Row]] = []
 
-    # Whole hours: the maintained counts.
-    hours = _full_hours(flt.since, flt.until)
-    if hours is not None:
-        where: list[str] = []
-        params: list[Any] = []
-        for column, value, op in (
-            ("head", flt.head, "="),
-            ("coin", flt.coin, "="),
-            ("reason", flt.reason, "="),
-            ("hour", hours[0], ">="),
-            ("hour", hours[1], "<"),
-        ):
-            if value is not None:
-                where.append(f"{column} {op} ?")
-                params.append(value)
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        bucket = f"SUBSTR(hour, 1, {int(bucket_chars)})" if bucket_chars else "''"
-        parts.append(
-            tx.fetchall(
-                f"SELECT {bucket} AS bucket{coin_col}, reason, SUM(n) AS n FROM event_counts"
-                f" {clause} GROUP BY {bucket}{coin_col}, reason",
-                params,
-            )
-        )
+    def split(since: str | None, until: str | None, depth: int) -> None:
+        if depth == len(levels):
+            parts.append(_from_events(tx, flt, since, until, bucket=bucket, by_coin=by_coin))
+            return
+        level = levels[depth]
+        whole = level.whole(since, until)
+        if whole is None:
+            split(since, until, depth + 1)
+            return
+        first, stop = whole
+        parts.append(_from_level(tx, level, flt, first, stop, bucket=bucket, by_coin=by_coin))
+        if since is not None and first is not None and since != level.begins(first):
+            split(since, level.begins(first), depth + 1)
+        if until is not None and stop is not None and until != level.begins(stop):
+            split(level.begins(stop), until, depth + 1)
 
-    # Partial hours at the ends of the window: the events, through their time index.
-    if hours is None:  # since and until within the same hour or two: no whole hour between
-        edges = [(flt.since, flt.until)]
-    else:
-        edges = []
-        if flt.since is not None and hours[0] is not None and flt.since[13:] != _HOUR_START:
-            edges.append((flt.since, hours[0] + _HOUR_START))
-        if flt.until is not None and flt.until[13:] != _HOUR_START:
-            edges.append((flt.until[:13] + _HOUR_START, flt.until))
-    bucket = f"SUBSTR(at, 1, {int(bucket_chars)})" if bucket_chars else "''"
-    coin_expr = ", COALESCE(coin, '') AS coin" if by_coin else ""
-    coin_group = ", COALESCE(coin, '')" if by_coin else ""
-    for since, until in edges:
-        edge = EventFilter(flt.head, flt.coin, flt.reason, since, until)
-        where, params = edge.where()
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        parts.append(
-            tx.fetchall(
-                f"SELECT {bucket} AS bucket{coin_expr}, reason, COUNT(*) AS n FROM events"
-                f" {clause} GROUP BY {bucket}{coin_group}, reason",
-                params,
-            )
-        )
+    split(flt.since, flt.until, 0)
     return _merge(parts, keys)
 
 
 def counts_by_head(tx: Tx) -> list[Row]:
     """All-time counts per (head, coin, reason), for metrics (from the maintained counts)."""
     rows = tx.fetchall(
-        "SELECT head, coin, reason, SUM(n) AS n FROM event_counts GROUP BY head, coin, reason"
-        " ORDER BY head, coin, reason"
+        "SELECT head, coin, reason, SUM(n) AS n FROM event_counts_daily"
+        " GROUP BY head, coin, reason ORDER BY head, coin, reason"
     )
     return [{**row, "coin": row["coin"] or None} for row in rows if row["n"]]

@@ -57,31 +57,34 @@ def _sorted(rows: list[Any], by_coin: bool) -> list[Any]:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """Events over three days on two heads, at odd minutes, some without a coin."""
+    """Events over a week on two heads, at odd minutes, some without a coin."""
     db = open_database(tmp_path_factory.mktemp("counts") / "s.db")
     with db.transaction(write=True) as tx:
         for i in range(600):
-            at = T0 + dt.timedelta(minutes=7 * i, seconds=i % 60, microseconds=i)
+            at = T0 + dt.timedelta(minutes=17 * i, seconds=i % 60, microseconds=i)
             _insert(tx, at, "AB"[i % 2], COINS[i % 3], REASONS[(i // 3) % 3])
     return db
 
 
 moments = st.one_of(
     st.none(),
-    st.integers(min_value=-120, max_value=5000).map(
+    st.integers(min_value=-120, max_value=11_000).map(
         lambda m: format_time(T0 + dt.timedelta(minutes=m))
     ),
-    st.integers(min_value=-2, max_value=80).map(
+    st.integers(min_value=-2, max_value=190).map(
         lambda h: format_time(T0 + dt.timedelta(hours=h))  # on the hour
     ),
+    st.integers(min_value=-1, max_value=8).map(
+        lambda d: format_time(dt.datetime(2024, 5, 1, tzinfo=dt.UTC) + dt.timedelta(days=d))
+    ),
     st.integers(min_value=0, max_value=10**10).map(
-        lambda us: format_time(T0 + dt.timedelta(microseconds=us * 37))
+        lambda us: format_time(T0 + dt.timedelta(microseconds=us * 61))
     ),
 )
 
 
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     since=moments,
