@@ -6,7 +6,7 @@ the key's role is too low.  Keys never reach logs: only key ids do.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
@@ -18,8 +18,12 @@ from calibration.domain.keys import Principal, Role, authenticate
 _bearer = HTTPBearer(auto_error=False, description="an API key: Authorization: Bearer <key>")
 
 
-def get_context(request: Request) -> Context:
-    """The service context the app was made with."""
+async def get_context(request: Request) -> Context:
+    """The service context the app was made with.
+
+    ``async`` because it does no I/O: FastAPI runs a plain ``def`` dependency in
+    its thread pool, a hand-off that costs more than this function.
+    """
     ctx: Context = request.app.state.ctx
     return ctx
 
@@ -50,17 +54,23 @@ def current_principal(
     return principal
 
 
-def require(role: Role) -> Callable[[Principal], Principal]:
+def _allowed(principal: Principal, role: Role) -> Principal:
+    """``principal`` if its role is ``role`` or higher; 403 otherwise."""
+    if not principal.may(role):
+        raise HTTPException(
+            status_code=status.HTTP_403_FORBIDDEN,
+            detail=f"this needs the {role.value} role; key {principal.key_id} is "
+            f"{principal.role.value}",
+        )
+    return principal
+
+
+def require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency that lets through keys of ``role`` or higher; 403 for the others."""
 
-    def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
-        if not principal.may(role):
-            raise HTTPException(
-                status_code=status.HTTP_403_FORBIDDEN,
-                detail=f"this needs the {role.value} role; key {principal.key_id} is "
-                f"{principal.role.value}",
-            )
-        return principal
+    async def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        # async: a comparison, not worth a hand-off to the thread pool
+        return _allowed(principal, role)
 
     return check
 
@@ -79,7 +89,7 @@ def metrics_access(
     if ctx.settings.metrics_public:
         return None
     principal = current_principal(request, ctx, credentials)
-    return require(Role.viewer)(principal)
+    return _allowed(principal, Role.viewer)
 
 
 MetricsAccess = Annotated[Principal | None, Depends(metrics_access)]

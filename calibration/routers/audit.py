@@ -10,8 +10,9 @@ from fastapi import APIRouter, Query
 from calibration.auth import ContextDep, Viewer
 from calibration.domain import audit_log
 from calibration.routers._params import MAX_ID
+from calibration.routers._route import OffloadedRoute
 
-router = APIRouter(tags=["audit"])
+router = APIRouter(tags=["audit"], route_class=OffloadedRoute)
 
 
 @router.get("/audit", summary="Audit entries, newest first, filtered and paged")

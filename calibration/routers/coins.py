@@ -9,8 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from calibration.auth import ContextDep, Operator, Viewer
 from calibration.domain import coins as domain
+from calibration.routers._route import OffloadedRoute
 
-router = APIRouter(tags=["coins"])
+router = APIRouter(tags=["coins"], route_class=OffloadedRoute)
 
 
 class InhibitBody(BaseModel):

@@ -17,9 +17,10 @@ from calibration.auth import ContextDep, Operator, Viewer
 from calibration.domain import events as domain
 from calibration.routers._bodies import SIGNATURES_BODY
 from calibration.routers._params import MAX_ID
+from calibration.routers._route import OffloadedRoute
 from coinval.legal_tender import LONDON
 
-router = APIRouter(tags=["events"])
+router = APIRouter(tags=["events"], route_class=OffloadedRoute)
 
 
 def _is_event_id(text: str) -> bool:

@@ -9,12 +9,13 @@ from fastapi.responses import JSONResponse
 
 from calibration.auth import ContextDep
 from calibration.db import latest_schema_version
+from calibration.routers._route import OffloadedRoute
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=OffloadedRoute)
 
 
 @router.get("/healthz", summary="Liveness: the process answers")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     """Always ``ok`` while the process serves requests."""
     return {"status": "ok"}
 

@@ -10,8 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from calibration.auth import Admin, ContextDep, Viewer
 from calibration.domain import keys as domain
 from calibration.domain.keys import Role
+from calibration.routers._route import OffloadedRoute
 
-router = APIRouter(tags=["keys"])
+router = APIRouter(tags=["keys"], route_class=OffloadedRoute)
 
 
 class KeyBody(BaseModel):

@@ -14,8 +14,9 @@ from calibration.domain.common import check_head
 from calibration.errors import NotFoundError
 from calibration.routers._bodies import PROFILE_BODY
 from calibration.routers._params import MAX_ID, RowId
+from calibration.routers._route import OffloadedRoute
 
-router = APIRouter(tags=["profiles"])
+router = APIRouter(tags=["profiles"], route_class=OffloadedRoute)
 
 
 class ActivateBody(BaseModel):

@@ -12,9 +12,10 @@ from calibration.auth import ContextDep, MetricsAccess, Viewer
 from calibration.domain import stats as domain
 from calibration.domain.events import check_filter
 from calibration.metrics import render
+from calibration.routers._route import OffloadedRoute
 
-router = APIRouter(tags=["stats"])
-metrics_router = APIRouter(tags=["stats"])
+router = APIRouter(tags=["stats"], route_class=OffloadedRoute)
+metrics_router = APIRouter(tags=["stats"], route_class=OffloadedRoute)
 
 
 @router.get("/stats", summary="Counts per coin and reason, acceptance and counterfeit rates")

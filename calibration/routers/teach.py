@@ -12,9 +12,10 @@ from calibration.auth import ContextDep, Operator, Viewer
 from calibration.domain import teach as domain
 from calibration.routers._bodies import SIGNATURES_BODY
 from calibration.routers._params import MAX_ID, RowId
+from calibration.routers._route import OffloadedRoute
 from calibration.settings import DEFAULT_HEAD
 
-router = APIRouter(prefix="/teach/sessions", tags=["teach"])
+router = APIRouter(prefix="/teach/sessions", tags=["teach"], route_class=OffloadedRoute)
 
 
 class StartBody(BaseModel):
