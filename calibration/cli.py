@@ -13,12 +13,33 @@ Wire it into ``coinval/cli.py``::
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from collections.abc import Sequence
 
 EXIT_OK = 0
 EXIT_USAGE = 2
+
+#: Allocations between two young-generation collections while serving (CPython's default: 700).
+GC_YOUNG_THRESHOLD = 20_000
+
+
+def settle_heap() -> None:
+    """Tune the garbage collector for serving, once the app is built.
+
+    The app, its routes and schemas and the libraries behind them are some 90,000
+    objects that live as long as the process; a full collection walked all of them,
+    holding the interpreter for 50 ms and more, and at 200 requests/s one came every
+    second or so: the tail of the response times.  ``gc.freeze()`` moves them out of
+    the collector's reach (reference counting still frees them), and a larger young
+    generation lets a request's objects die before a collection promotes them,
+    so full collections become rare as well as short.
+    """
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
 def add_api_arguments(parser: argparse.ArgumentParser) -> None:
@@ -66,6 +87,7 @@ def run_api(args: argparse.Namespace) -> int:
     except (OSError, RuntimeError, ValueError) as exc:
         print(f"coinval api: error: cannot open the store {settings.db!r}: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    settle_heap()
     scheme = "https" if args.ssl_certfile else "http"
     print(
         f"coinval api: serving {scheme}://{settings.host}:{settings.port} "

@@ -70,3 +70,18 @@ def test_first_start_prints_a_generated_admin_key_once(tmp_path: Path) -> None:
     assert "shown this once only" in err and role == "admin"
     err, role = _run(store, free_port())
     assert "cvk_" not in err and role is None
+
+
+def test_settle_heap_freezes_the_start_up_objects_and_widens_the_young_generation() -> None:
+    import gc
+
+    from calibration.cli import GC_YOUNG_THRESHOLD, settle_heap
+
+    before = gc.get_threshold()
+    try:
+        settle_heap()
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, *before[1:])
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
