@@ -269,6 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``coinval`` console script."""
+    # Before numpy loads: our matrices are 18 x 18, and classify and serve bring
+    # their own workers; BLAS threads would only cost start-up and compete.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func

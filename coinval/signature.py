@@ -9,6 +9,7 @@ or scales: only the ranges of the contract are enforced.
 from __future__ import annotations
 
 import math
+import numbers
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -96,7 +97,10 @@ def _number(obj: Mapping[str, Any], field: str) -> float:
     # bool is an int subclass; a JSON true is not a measurement.
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise SignatureError(field, "must be a number")
-    x = float(value)
+    try:
+        x = float(value)
+    except OverflowError:  # an integer beyond any double
+        raise SignatureError(field, "must be finite") from None
     if not math.isfinite(x):
         raise SignatureError(field, "must be finite")
     return x
@@ -120,12 +124,15 @@ def _trace(obj: Mapping[str, Any], field: str, lo: int, hi: int) -> FloatArray:
             # Real numbers only, in one C loop: the doubles fromiter makes, faster.
             struct.pack_into(f"{len(value)}d", arr.data, 0, *value)
         except (struct.error, TypeError, OverflowError, ValueError):
-            try:
-                # Anything else decides as it always has.  Nested lists and
-                # most strings fail here; JSON booleans do not.
-                arr = np.fromiter(value, dtype=np.float64, count=len(value))
-            except (TypeError, ValueError, OverflowError):
-                raise SignatureError(field, "must be an array of numbers") from None
+            # struct refuses anything but real numbers, and integers too big
+            # for a double: name which.  (A numeric string or null is not a
+            # sample, whatever a lenient converter would make of it.)
+            for i, sample in enumerate(value):
+                if isinstance(sample, bool) or not isinstance(sample, numbers.Real):
+                    raise SignatureError(
+                        field, f"must be an array of numbers (sample {i} is not a number)"
+                    ) from None
+            raise SignatureError(field, "every sample must be finite") from None
         # A boolean became 0.0 or 1.0: only those few samples need their type
         # checked, not the whole trace (bool is not a number in JSON).
         for i in np.flatnonzero((arr == 0.0) | (arr == 1.0)).tolist():

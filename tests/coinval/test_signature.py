@@ -49,6 +49,11 @@ def test_unknown_fields_are_ignored() -> None:
         ({"eddy_lo": [0.0] * 39 + [True]}, "eddy_lo", "array of numbers"),
         ({"eddy_lo": [0.0] * 39 + [math.nan]}, "eddy_lo", "finite"),
         ({"eddy_lo": [[0.0]] * 40}, "eddy_lo", "array of numbers"),
+        # A numeric string or a null is not a sample, whatever a converter makes of it.
+        ({"eddy_lo": [0.0] * 39 + ["1.5"]}, "eddy_lo", "sample 39 is not a number"),
+        ({"rim": [1.0] * 63 + [None]}, "rim", "sample 63 is not a number"),
+        ({"eddy_hi": [0.0] * 39 + [10**400]}, "eddy_hi", "finite"),
+        ({"thickness_mm": 10**400}, "thickness_mm", "finite"),
         ({"eddy_rate_hz": 0}, "eddy_rate_hz", "> 0"),
         ({"eddy_rate_hz": "fast"}, "eddy_rate_hz", "number"),
         ({"eddy_rate_hz": math.inf}, "eddy_rate_hz", "finite"),
