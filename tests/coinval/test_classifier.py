@@ -32,3 +32,28 @@ def test_security_level_changes_take_effect_without_a_reload(taught, shared_samp
     assert strict.security_ == ["very narrow"] * len(taught.coins_)
     column = taught.coins_.index("gb-100-2017")
     assert (strict.deviation(feats)[:, column] > taught.deviation(feats)[:, column]).all()
+
+
+def test_predict_agrees_with_deviation_one_coin_or_many() -> None:
+    """predict skips regions a coin's diameter rules out (batches) or tests them all
+    (a coin or a few at the gate); either way it is the argmin of deviation <= 1."""
+    from coinval.features import extract
+    from sim.population import generate
+
+    taught = ("gb-100-2017", "gb-200-1997", "gb-100-1983")
+    clf = teach({k: generate(k, 30, head="B", seed=1).signatures() for k in taught})[0].classifier
+    kinds = (*taught, "cast-round-pound", "euro-1")
+    feats = [extract(generate(k, 30, head="B", seed=4, batch=2, wear=0.5, dirt=0.5)) for k in kinds]
+    values = np.concatenate([f.values for f in feats])
+    edges = np.concatenate([f.edge_count for f in feats])
+    temps = np.concatenate([f.temperature_c for f in feats])
+    dev = clf.deviation(CoinFeatures(values, edges, temps))
+    expected = np.where(dev.min(axis=1) <= 1.0, dev.argmin(axis=1), -1)
+    in_batch, _ = clf.predict(CoinFeatures(values, edges, temps))
+    assert (in_batch == expected).all()
+    one_by_one = [
+        int(clf.predict(CoinFeatures(values[i : i + 1], edges[i : i + 1], temps[i : i + 1]))[0][0])
+        for i in range(len(values))
+    ]
+    assert one_by_one == expected.tolist()
+    assert (expected >= 0).any() and (expected < 0).any()
