@@ -286,25 +286,37 @@ def counts(
     levels = [_HOURS] if bucket > _DAYS.chars else [_DAYS, _HOURS]
     keys = ("bucket", "coin", "reason") if by_coin else ("bucket", "reason")
     parts: list[list[Row]] = []
-
-    def split(since: str | None, until: str | None, depth: int) -> None:
-        if depth == len(levels):
-            parts.append(_from_events(tx, flt, since, until, bucket=bucket, by_coin=by_coin))
-            return
-        level = levels[depth]
-        whole = level.whole(since, until)
-        if whole is None:
-            split(since, until, depth + 1)
-            return
-        first, stop = whole
-        parts.append(_from_level(tx, level, flt, first, stop, bucket=bucket, by_coin=by_coin))
-        if since is not None and first is not None and since != level.begins(first):
-            split(since, level.begins(first), depth + 1)
-        if until is not None and stop is not None and until != level.begins(stop):
-            split(level.begins(stop), until, depth + 1)
-
-    split(flt.since, flt.until, 0)
+    _split(tx, flt, flt.since, flt.until, levels, parts, bucket=bucket, by_coin=by_coin)
     return _merge(parts, keys)
+
+
+def _split(
+    tx: Tx,
+    flt: EventFilter,
+    since: str | None,
+    until: str | None,
+    levels: list[_Level],
+    parts: list[list[Row]],
+    *,
+    bucket: int,
+    by_coin: bool,
+) -> None:
+    """Append to ``parts`` the counts of ``[since, until)``: whole units of the first
+    level, the rest from the next levels, the events last."""
+    if not levels:
+        parts.append(_from_events(tx, flt, since, until, bucket=bucket, by_coin=by_coin))
+        return
+    level, finer = levels[0], levels[1:]
+    whole = level.whole(since, until)
+    if whole is None:
+        _split(tx, flt, since, until, finer, parts, bucket=bucket, by_coin=by_coin)
+        return
+    first, stop = whole
+    parts.append(_from_level(tx, level, flt, first, stop, bucket=bucket, by_coin=by_coin))
+    if since is not None and first is not None and since != level.begins(first):
+        _split(tx, flt, since, level.begins(first), finer, parts, bucket=bucket, by_coin=by_coin)
+    if until is not None and stop is not None and until != level.begins(stop):
+        _split(tx, flt, level.begins(stop), until, finer, parts, bucket=bucket, by_coin=by_coin)
 
 
 def counts_by_head(tx: Tx) -> list[Row]:
