@@ -127,6 +127,20 @@ _EDGE_AGREEMENT = 0.9
 RESEMBLANCE_DIAMETER = 0.05
 RESEMBLANCE_THICKNESS = 0.25
 _ALL_COLUMNS = slice(None)
+# Each contrast (a - b) / (|a| + |b|) and the levels it divides by.
+_CONTRAST_LEVELS = {
+    "lo_core_vs_ring": ("lo_core", "lo_ring"),
+    "hi_core_vs_ring": ("hi_core", "hi_ring"),
+    "hi_vs_lo_ring": ("hi_ring", "lo_ring"),
+    "hi_vs_lo_core": ("hi_core", "lo_core"),
+    "hi_vs_lo_level": ("hi_level", "lo_level"),
+}
+_CONTRASTS = [FEATURE_NAMES.index(c) for c in _CONTRAST_LEVELS]
+_CONTRAST_A = [FEATURE_NAMES.index(a) for a, _ in _CONTRAST_LEVELS.values()]
+_CONTRAST_B = [FEATURE_NAMES.index(b) for _, b in _CONTRAST_LEVELS.values()]
+# A signal this many times weaker than taught is widened no further: it is
+# then as good as absent, and the levels' own test decides.
+_MAX_WEAKER_SIGNAL = 4.0
 # Up to this many coins, predict tests every region rather than prefiltering.
 _FEW_COINS = 8
 _DIAMETER_COLUMN = slice(FEATURE_NAMES.index("diameter_mm"), FEATURE_NAMES.index("diameter_mm") + 1)
@@ -274,7 +288,11 @@ class CoinClassifier:
     # answer, since a pair's deviation is at least its diameter's.
 
     def _pair_bounds(
-        self, temperature_c: FloatArray, region: IntArray, columns: slice = _ALL_COLUMNS
+        self,
+        temperature_c: FloatArray,
+        region: IntArray,
+        columns: slice = _ALL_COLUMNS,
+        values: FloatArray | None = None,
     ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
         """Centre, tolerances below/above, out-of-range drift, and widening.
 
@@ -285,6 +303,9 @@ class CoinClassifier:
             Index of the taught coin each row is tested against.
         columns : slice
             The features wanted (all by default).
+        values : ndarray of shape (m, n_features), optional
+            The rows' own features (with all columns): a contrast measured on a
+            weaker signal than taught is noisier, and its spread is widened to match.
 
         Returns
         -------
@@ -299,6 +320,16 @@ class CoinClassifier:
         centre = self.mean_[region, columns] + self.slope_[region, columns] * dt[:, None]
         widen = np.sqrt(self._widen_base[region] + dt**2 / self._widen_sxx[region])
         stat = self.scale_[region, columns] * (self._k[region] * widen)[:, None]
+        if values is not None and columns == _ALL_COLUMNS:
+            # A contrast's noise goes as one over the levels it divides by: where
+            # they are weaker than taught (a magnetic coin whose conductive and
+            # magnetic responses all but cancel, at a temperature that weakens
+            # them further) its taught spread understates it.
+            taught = np.abs(centre[:, _CONTRAST_A]) + np.abs(centre[:, _CONTRAST_B])
+            own = np.abs(values[:, _CONTRAST_A]) + np.abs(values[:, _CONTRAST_B])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                weaker = np.minimum(np.maximum(taught / own, 1.0), _MAX_WEAKER_SIGNAL)
+            stat[:, _CONTRASTS] *= np.where(np.isfinite(weaker), weaker, _MAX_WEAKER_SIGNAL)
         mag = np.abs(centre)
         to_contrast = 0.5 * (1.0 - np.minimum(mag, 1.0) ** 2)
         t_range = self.t_range_[region]
@@ -332,7 +363,9 @@ class CoinClassifier:
     ) -> FloatArray:
         """Deviation of each row from one region, in tolerances, shape (m,)."""
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-            centre, below, above, drift, widen = self._pair_bounds(temperature_c, region)
+            centre, below, above, drift, widen = self._pair_bounds(
+                temperature_c, region, values=values
+            )
             diff = values - centre
             z = np.where(diff < 0, -diff / below, diff / above)
             z = np.where(self._used_mask[region], z, 0.0)
