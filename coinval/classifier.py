@@ -120,8 +120,14 @@ _SHRINK = 0.2
 # Slopes are shrunk towards zero as if this many kelvin of spread were missing:
 # a teach done at one temperature must not invent a slope from noise.
 _SLOPE_PRIOR_K = 5.0
-# An edge count is required of a coin when this share of its teach coins agree.
+# An edge count is required of a coin when this share of its teach coins agree;
+# so is alternate-side milling.
 _EDGE_AGREEMENT = 0.9
+# Milling on alternate sides gates the milling's energy on and off side by side:
+# its envelope's modulation (``milling_alternation``) is 4/pi, milling all round
+# gives 0.  Half-way between is a geometric fact, not a sensor's number.
+ALTERNATE_MILLING = 2.0 / np.pi
+_ALTERNATION = FEATURE_NAMES.index("milling_alternation")
 # "Resembles" a taught coin (so a refusal is a counterfeit, not unknown):
 # metrology close to it, in geometric terms only.
 RESEMBLANCE_DIAMETER = 0.05
@@ -180,6 +186,8 @@ class CoinClassifier:
         Centre at ``t_ref_``, change per kelvin, residual standard deviation.
     edge_count_ : ndarray of shape (n_coins,)
         Required rim edge count, 0 when the coin has no edges to require.
+    alternate_milling_ : ndarray of shape (n_coins,), bool
+        Whether the coin must be milled on alternate sides (the new pound).
     covariance_ : ndarray of shape (n_coins, n_inductive, n_inductive)
         Shrunk residual covariance of the inductive features, where lift-off
         and speed show up as correlations the joint test discounts.
@@ -195,6 +203,7 @@ class CoinClassifier:
     slope_: FloatArray
     scale_: FloatArray
     edge_count_: IntArray
+    alternate_milling_: npt.NDArray[np.bool_]
     covariance_: FloatArray
     security_: list[SecurityLevel]
 
@@ -224,6 +233,7 @@ class CoinClassifier:
         self.slope_ = np.zeros(shape)
         self.scale_ = np.zeros(shape)
         self.edge_count_ = np.zeros(len(coins), dtype=np.int64)
+        self.alternate_milling_ = np.zeros(len(coins), dtype=bool)
         n_i = len(INDUCTIVE)
         self.covariance_ = np.zeros((len(coins), n_i, n_i))
         self.security_ = []
@@ -256,6 +266,8 @@ class CoinClassifier:
             mode = int(np.argmax(counts))
             if mode >= 3 and counts[mode] >= _EDGE_AGREEMENT * n:
                 self.edge_count_[c] = mode
+                alternate = np.mean(x[:, _ALTERNATION] > ALTERNATE_MILLING)
+                self.alternate_milling_[c] = bool(alternate >= _EDGE_AGREEMENT)
             self.security_.append(security.get(coin, "standard"))
         self._prepare()
         return self
@@ -385,6 +397,10 @@ class CoinClassifier:
             worst = np.maximum(worst, joint)
         required = self.edge_count_[region]
         wrong_edges = (required > 0) & (edge_count != required)
+        # Milled all round, or not at all, where alternate sides are required.
+        wrong_edges |= self.alternate_milling_[region] & ~(
+            values[:, _ALTERNATION] > ALTERNATE_MILLING
+        )
         # A coin whose features or temperature are not all finite is in no region,
         # explicitly: NaN must never compare its way into an acceptance.
         broken = ~(np.isfinite(values).all(axis=1) & np.isfinite(temperature_c))
@@ -497,6 +513,7 @@ class CoinClassifier:
                 "n_samples": int(self.n_samples_[c]),
                 "security": self.security_[c],
                 "edge_count": int(self.edge_count_[c]),
+                "milling": "alternate" if self.alternate_milling_[c] else "any",
                 "temperature": {
                     "ref_c": float(self.t_ref_[c]),
                     "min_c": float(self.t_range_[c, 0]),
@@ -524,6 +541,9 @@ class CoinClassifier:
         self.n_samples_ = np.array([regions[c]["n_samples"] for c in coins], dtype=np.int64)
         self.security_ = [regions[c]["security"] for c in coins]
         self.edge_count_ = np.array([regions[c]["edge_count"] for c in coins], dtype=np.int64)
+        self.alternate_milling_ = np.array(
+            [regions[c].get("milling", "any") == "alternate" for c in coins], dtype=bool
+        )
         temp = [regions[c]["temperature"] for c in coins]
         self.t_ref_ = np.array([t["ref_c"] for t in temp], dtype=np.float64)
         self.t_range_ = np.array([[t["min_c"], t["max_c"]] for t in temp], dtype=np.float64)

@@ -271,7 +271,7 @@ def diff(ctx: Context, from_id: int, to_id: int) -> dict[str, Any]:
         if ra == rb:
             continue
         entry: dict[str, Any] = {}
-        for key in ("n_samples", "security", "edge_count"):
+        for key in ("n_samples", "security", "edge_count", "milling"):
             if ra.get(key) != rb.get(key):
                 entry[key] = {"from": ra.get(key), "to": rb.get(key)}
         if ra.get("temperature") != rb.get("temperature"):

@@ -57,3 +57,23 @@ def test_predict_agrees_with_deviation_one_coin_or_many() -> None:
     ]
     assert one_by_one == expected.tolist()
     assert (expected >= 0).any() and (expected < 0).any()
+
+
+def test_milled_all_round_or_plain_is_not_a_new_pound_even_on_a_noisy_gauge() -> None:
+    """Head B's coarse, noisy rim gauge blurs how much milling there is; whether it
+    alternates side to side is a geometric fact the classifier requires."""
+    from coinval.features import extract
+    from sim.population import generate
+
+    coins = ("gb-100-2017", "gb-100-1983")
+    clf = teach(
+        {k: generate(k, 60, head="B", seed=5, wear=0.5, dirt=0.5).signatures() for k in coins}
+    )[0].classifier
+    pound = clf.coins_.index("gb-100-2017")
+    assert clf.alternate_milling_[pound]
+    for fake in ("milled-all-sides", "plain-edge-12-sided"):
+        feats = extract(generate(fake, 400, head="B", seed=9, wear=0.5, dirt=0.5))
+        index, _ = clf.predict(feats)
+        assert (index == pound).mean() < 0.05, fake
+    genuine = extract(generate("gb-100-2017", 400, head="B", seed=9, batch=2, wear=0.3, dirt=0.3))
+    assert (clf.predict(genuine)[0] == pound).mean() > 0.98

@@ -69,6 +69,7 @@ def test_too_few_coins_refused(shared_samples) -> None:  # type: ignore[no-untyp
         lambda d: d["coins"]["gb-100-2017"]["covariance"][0].__setitem__(0, 1e300),
         lambda d: d["coins"]["gb-100-2017"]["covariance"][0].__setitem__(1, 5.0),
         lambda d: d.update(teach_notes={"x": {"a": float("nan")}}),
+        lambda d: d["coins"]["gb-100-2017"].update(milling="sometimes"),
     ],
 )
 def test_malformed_profiles_are_refused(taught, mutate) -> None:  # type: ignore[no-untyped-def]
@@ -91,3 +92,15 @@ def test_malformed_profiles_are_refused(taught, mutate) -> None:  # type: ignore
 def test_hostile_profile_text_is_a_profile_error(text: str) -> None:
     with pytest.raises(ProfileError):
         loads(text)
+
+
+def test_the_new_pound_must_show_alternate_milling_and_old_profiles_still_load(taught) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    doc = json.loads(taught.dumps())
+    assert doc["coins"]["gb-100-2017"]["milling"] == "alternate"
+    assert doc["coins"]["gb-100-1983"]["milling"] == "any"  # round: no sides to alternate
+    for body in doc["coins"].values():
+        del body["milling"]  # as profiles written before the rule
+    old = loads(json.dumps(doc))
+    assert not old.classifier.alternate_milling_.any()
