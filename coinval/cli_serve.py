@@ -527,6 +527,7 @@ def _serve(
     calibration: _Calibration | None,
 ) -> int:
     """The coin loop of ``serve`` on ``profile`` (the calibration service already running)."""
+    from calibration.cli import settle_heap
     from coinval.engine import Engine
     from firmware_bridge.runtime import Runtime, RuntimeConfig
     from firmware_bridge.runtime_ports import PortOpenError
@@ -539,6 +540,10 @@ def _serve(
 
     engine = Engine(profile)
     _warm_up(engine)
+    # A full garbage collection walking every long-lived object (numpy, scipy,
+    # and with --api the whole web app) held the interpreter for 50 ms and more:
+    # longer than the gate's budget.  Freeze them now that all is loaded.
+    settle_heap()
     # Hand the interpreter to the ccTalk thread sooner while a coin is being
     # decided (default 5 ms): replies should leave within a few milliseconds.
     sys.setswitchinterval(0.001)
@@ -714,6 +719,7 @@ def _run(
     calibration: _Calibration | None,
 ) -> int:
     """The whole system of ``coinval run`` on ``profile``."""
+    from calibration.cli import settle_heap
     from coinval.engine import Engine
     from firmware_bridge.runtime import Runtime, RuntimeConfig
     from firmware_bridge.runtime_money import CoinOutcome, MoneyTotals, describe_outcome
@@ -724,6 +730,10 @@ def _run(
 
     engine = Engine(profile)
     _warm_up(engine)
+    # A full garbage collection walking every long-lived object (numpy, scipy,
+    # and with --api the whole web app) held the interpreter for 50 ms and more:
+    # longer than the gate's budget.  Freeze them now that all is loaded.
+    settle_heap()
     sys.setswitchinterval(0.001)  # as in serve: prompt ccTalk replies
     say_lock = threading.Lock()
 
