@@ -64,7 +64,11 @@ class Engine:
         """
         clf = self.profile.classifier
         index, resembles = map_chunks(batch, lambda part: clf.predict(extract_rows(part)))
-        enabled = np.array([self.enabled(c, at) for c in clf.coins_] + [False])
+        # Legal tender and inhibits of the coins recognised only: at the gate
+        # that is one coin, not every taught one.
+        enabled = np.zeros(len(clf.coins_) + 1, dtype=bool)
+        for c in set(index.tolist()) - {-1}:
+            enabled[c] = self.enabled(clf.coins_[c], at)
         recognised = index >= 0
         reason = np.where(
             recognised,
