@@ -188,6 +188,10 @@ class CoinClassifier:
         Required rim edge count, 0 when the coin has no edges to require.
     alternate_milling_ : ndarray of shape (n_coins,), bool
         Whether the coin must be milled on alternate sides (the new pound).
+    alternation_unmeasured_ : ndarray of shape (n_coins,), bool
+        Regions from profiles written before ``milling_alternation`` was
+        measured net of gauge noise: their taught alternation describes another
+        measure, so it is not used (teach again to have it checked).
     covariance_ : ndarray of shape (n_coins, n_inductive, n_inductive)
         Shrunk residual covariance of the inductive features, where lift-off
         and speed show up as correlations the joint test discounts.
@@ -204,6 +208,7 @@ class CoinClassifier:
     scale_: FloatArray
     edge_count_: IntArray
     alternate_milling_: npt.NDArray[np.bool_]
+    alternation_unmeasured_: npt.NDArray[np.bool_]
     covariance_: FloatArray
     security_: list[SecurityLevel]
 
@@ -234,6 +239,7 @@ class CoinClassifier:
         self.scale_ = np.zeros(shape)
         self.edge_count_ = np.zeros(len(coins), dtype=np.int64)
         self.alternate_milling_ = np.zeros(len(coins), dtype=bool)
+        self.alternation_unmeasured_ = np.zeros(len(coins), dtype=bool)
         n_i = len(INDUCTIVE)
         self.covariance_ = np.zeros((len(coins), n_i, n_i))
         self.security_ = []
@@ -429,7 +435,9 @@ class CoinClassifier:
     def _used(self) -> npt.NDArray[np.bool_]:
         """Which features count for each coin, shape (n_coins, n_features)."""
         edged = np.array([name in EDGED_ONLY for name in FEATURE_NAMES])
-        return ~(edged[None, :] & (self.edge_count_[:, None] == 0))
+        used = ~(edged[None, :] & (self.edge_count_[:, None] == 0))
+        used[:, _ALTERNATION] &= ~self.alternation_unmeasured_
+        return np.asarray(used)
 
     def deviation(self, features: CoinFeatures) -> FloatArray:
         """How far each coin lies from each taught region, in tolerances.
@@ -454,6 +462,11 @@ class CoinClassifier:
             region,
         )
         return out.reshape(n, n_coins)
+
+    def _milling_rule(self, c: int) -> str:
+        if self.alternation_unmeasured_[c]:
+            return "unmeasured"
+        return "alternate" if self.alternate_milling_[c] else "any"
 
     def resembles(self, features: CoinFeatures) -> npt.NDArray[np.bool_]:
         """Whether each coin's metrology is near some taught coin's, shape (n,)."""
@@ -497,10 +510,11 @@ class CoinClassifier:
         n, n_coins = len(features), len(self.coins_)
         t = np.repeat(features.temperature_c, n_coins)
         region = np.tile(np.arange(n_coins), n)
-        with np.errstate(invalid="ignore", over="ignore"):
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
             centre, below, above, _, _ = self._pair_bounds(t, region, _DIAMETER_COLUMN)
             diff = np.repeat(features.values[:, _DIAMETER_COLUMN], n_coins, axis=0) - centre
-            fits = np.where(diff < 0, -diff <= below, diff <= above)
+            # The same arithmetic as the deviation, so the two agree at a tie.
+            fits = np.where(diff < 0, -diff / below, diff / above) <= 1.0
         return np.asarray(fits.reshape(n, n_coins))
 
     # -- persistence -------------------------------------------------------------
@@ -513,7 +527,7 @@ class CoinClassifier:
                 "n_samples": int(self.n_samples_[c]),
                 "security": self.security_[c],
                 "edge_count": int(self.edge_count_[c]),
-                "milling": "alternate" if self.alternate_milling_[c] else "any",
+                "milling": self._milling_rule(c),
                 "temperature": {
                     "ref_c": float(self.t_ref_[c]),
                     "min_c": float(self.t_range_[c, 0]),
@@ -541,9 +555,11 @@ class CoinClassifier:
         self.n_samples_ = np.array([regions[c]["n_samples"] for c in coins], dtype=np.int64)
         self.security_ = [regions[c]["security"] for c in coins]
         self.edge_count_ = np.array([regions[c]["edge_count"] for c in coins], dtype=np.int64)
-        self.alternate_milling_ = np.array(
-            [regions[c].get("milling", "any") == "alternate" for c in coins], dtype=bool
-        )
+        # A profile from before the milling rule has no "milling": its taught
+        # alternation is of the older, noise-diluted measure (see the attribute).
+        rules = [regions[c].get("milling", "unmeasured") for c in coins]
+        self.alternate_milling_ = np.array([r == "alternate" for r in rules], dtype=bool)
+        self.alternation_unmeasured_ = np.array([r == "unmeasured" for r in rules], dtype=bool)
         temp = [regions[c]["temperature"] for c in coins]
         self.t_ref_ = np.array([t["ref_c"] for t in temp], dtype=np.float64)
         self.t_range_ = np.array([[t["min_c"], t["max_c"]] for t in temp], dtype=np.float64)

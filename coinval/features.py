@@ -223,9 +223,6 @@ _MILLED_OVER_NOISE = 1.5
 noise alone gives 1 +- 0.15 over the band's ~50 bins."""
 
 
-_NOISE_BIN_STRIDE = 1
-
-
 def _noise_per_bin(
     high: npt.NDArray[np.complexfloating[Any, Any]], carrier: IntArray
 ) -> FloatArray:
@@ -244,18 +241,20 @@ def _noise_per_bin(
     carrier : ndarray of shape (n,)
         Milling carrier bin of each coin.
     """
-    sub = high[:, ::_NOISE_BIN_STRIDE]
-    bins = MILLING_FIRST_HARMONIC + _NOISE_BIN_STRIDE * np.arange(sub.shape[1])[None, :]
+    bins = MILLING_FIRST_HARMONIC + np.arange(high.shape[1])[None, :]
     outside = np.abs(bins - carrier[:, None]) > MILLING_SIDEBANDS
     counts = outside.sum(axis=1)
-    if counts.min() == 0:  # a gauge so coarse that the band is all there is
-        return np.zeros(high.shape[0])
-    power = sub.real**2 + sub.imag**2
+    power = high.real**2 + high.imag**2
     # Absurd rims (1e300 mm) overflow: no estimate there (inf sorts last).
     power = np.where(outside & np.isfinite(power), power, np.inf)
-    kth = int(counts.min() - 1) // 2
-    median = np.partition(power, kth, axis=1)[:, kth]
-    out: FloatArray = np.where(np.isfinite(median), median, 0.0) / np.log(2.0)
+    # Each row's own median: its count of bins outside the band depends on
+    # where its carrier lies, and a coin's features must not depend on the
+    # other coins of its batch.  A row with none (a very coarse gauge) gets 0.
+    kth = np.maximum(counts - 1, 0) // 2
+    ranked = np.partition(power, np.unique(kth), axis=1)
+    median = np.take_along_axis(ranked, kth[:, None], axis=1)[:, 0]
+    ok = (counts > 0) & np.isfinite(median)
+    out: FloatArray = np.where(ok, median, 0.0) / np.log(2.0)
     return out
 
 
@@ -275,7 +274,8 @@ def rim_features(rim: FloatArray) -> tuple[FloatArray, IntArray]:
     """
     # Single precision is ample for millimetre metrology and halves memory traffic.
     rim32 = np.asarray(rim, dtype=np.float32)
-    clean = _despike(rim32, periodic=True, own=rim32 is not rim)
+    # Mend in place only a copy made here (a float32 memmap's asarray is a view).
+    clean = _despike(rim32, periodic=True, own=not np.may_share_memory(rim32, rim))
     n, length = clean.shape
     spec = sfft.rfft(clean, axis=1, workers=1)
     n_bins = spec.shape[1]

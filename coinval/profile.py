@@ -128,7 +128,7 @@ def _finite(obj: Mapping[str, Any], key: str, where: str) -> float:
     return number
 
 
-MILLING_RULES = ("any", "alternate")
+MILLING_RULES = ("any", "alternate", "unmeasured")
 
 
 def _check_coin(coin: str, body: Any) -> None:
@@ -145,8 +145,8 @@ def _check_coin(coin: str, body: Any) -> None:
     edges = _need(body, "edge_count", int, where)
     if not (edges == 0 or 3 <= edges <= 16):
         raise ProfileError(f"{where}: edge_count must be 0 or 3..16")
-    # Optional (profiles before it had none): which milling the coin must show.
-    if body.get("milling", "any") not in MILLING_RULES:
+    # Optional: profiles from before it have none, and load as "unmeasured".
+    if body.get("milling", "unmeasured") not in MILLING_RULES:
         raise ProfileError(f"{where}: milling must be one of {', '.join(MILLING_RULES)}")
     temp = _need(body, "temperature", Mapping, where)
     ref, low, high, sxx = (

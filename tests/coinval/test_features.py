@@ -132,3 +132,59 @@ def test_a_narrow_real_bump_is_not_taken_for_a_spike() -> None:
     noisy = np.random.default_rng(4).normal(0, 1, 64)
     noisy[30] += 100
     assert abs(_despike(noisy[None], periodic=False)[0, 30]) < 5
+
+
+def test_a_coins_rim_features_do_not_depend_on_the_rest_of_its_batch() -> None:
+    """Milling near either end of the milling range leaves more noise bins than
+    milling mid-range; each coin's noise floor is still its own."""
+    rng = np.random.default_rng(5)
+    rims = np.stack(
+        [
+            polygon_rim(512, 12, 11.7, "alternate", rng, grooves=g) + rng.normal(0, noise, 512)
+            for g in (60, 150, 240)
+            for noise in (0.002, 0.01, 0.02)
+        ]
+    )
+    together, edges_together = rim_features(rims)
+    for i in range(len(rims)):
+        alone, edges_alone = rim_features(rims[i : i + 1])
+        np.testing.assert_array_equal(alone[0], together[i])
+        assert edges_alone[0] == edges_together[i]
+
+
+@pytest.mark.parametrize("n", [480, 481, 512])
+def test_milling_alternation_is_the_envelope_of_the_milling_band(n: int) -> None:
+    """The band's self-convolution equals squaring the band in time (folding past
+    Nyquist included), less the noise the band is known to hold."""
+    from scipy import fft
+
+    from coinval.features import (
+        MILLING_FIRST_HARMONIC,
+        MILLING_SIDEBANDS,
+        _noise_per_bin,
+    )
+
+    rng = np.random.default_rng(6)
+    # Grooves up to the Nyquist harmonic: the band then folds.
+    rims = np.stack(
+        [polygon_rim(n, 12, 11.7, "alternate", rng, grooves=g) for g in (150, n // 2 - 10, n // 2)]
+    )
+    values, edges = rim_features(rims)
+    spec = fft.rfft(rims.astype(np.float32), axis=1)
+    for i, rim_spec in enumerate(spec):
+        power = np.abs(rim_spec) ** 2
+        carrier = int(np.argmax(power[MILLING_FIRST_HARMONIC:])) + MILLING_FIRST_HARMONIC
+        keep = np.zeros_like(rim_spec)
+        lo, hi = (
+            max(carrier - MILLING_SIDEBANDS, MILLING_FIRST_HARMONIC),
+            carrier + MILLING_SIDEBANDS,
+        )
+        keep[lo : hi + 1] = rim_spec[lo : hi + 1]
+        band = fft.irfft(keep, n=n)
+        envelope = fft.rfft(band * band)
+        raw = 2 * abs(envelope[edges[i] // 2]) / envelope[0].real
+        band_power = (np.abs(keep) ** 2).sum()
+        noise = _noise_per_bin(rim_spec[None, MILLING_FIRST_HARMONIC:], np.array([carrier]))[0]
+        noise *= min(hi, len(rim_spec) - 1) - lo + 1
+        expected = raw / (1 - min(noise / band_power, 0.5))
+        assert values[i, ALTERNATION] == pytest.approx(expected, rel=1e-4)

@@ -104,3 +104,27 @@ def test_the_new_pound_must_show_alternate_milling_and_old_profiles_still_load(t
         del body["milling"]  # as profiles written before the rule
     old = loads(json.dumps(doc))
     assert not old.classifier.alternate_milling_.any()
+    assert old.classifier.alternation_unmeasured_.all()
+
+
+def test_a_profile_from_before_the_milling_measure_does_not_use_it(taught, shared_samples) -> None:  # type: ignore[no-untyped-def]
+    """Older profiles learned a noise-diluted alternation: it is left out, not
+    compared with today's measure, and stays left out through a round trip."""
+    import json
+
+    from coinval.features import FEATURE_NAMES
+
+    doc = json.loads(taught.dumps())
+    for body in doc["coins"].values():
+        del body["milling"]
+    old = loads(json.dumps(doc))
+    column = FEATURE_NAMES.index("milling_alternation")
+    assert not old.classifier.used_features()[:, column].any()
+    assert not old.classifier.alternate_milling_.any()
+    again = json.loads(old.dumps())
+    assert {b["milling"] for b in again["coins"].values()} == {"unmeasured"}
+    sigs = [s for group in shared_samples.values() for s in group]
+    decided = Engine(old).decide_signatures(sigs, AT)
+    assert sum(d.accepted for d in decided) >= sum(
+        d.accepted for d in Engine(taught).decide_signatures(sigs, AT)
+    )
