@@ -311,20 +311,22 @@ def rim_features(rim: FloatArray) -> tuple[FloatArray, IntArray]:
         band_spec = np.where(in_band, spec[rows[:, None], band], 0.0)
         band_power = (band_spec.real**2 + band_spec.imag**2).sum(axis=1)
         milling_mm = np.sqrt(2.0 * band_power) / length
-        half = np.where(k % 2 == 0, k // 2, 0)
+        # Only an even edge count has sides to alternate between (half of it is
+        # the modulation looked for); the rest score 0 and skip the work.
+        sided = np.nonzero(k % 2 == 0)[0]
+        half = k[sided] // 2
         # The gauge's white noise in the band, from the rest of the milling range.
-        noise = _noise_per_bin(spec[:, MILLING_FIRST_HARMONIC:], carrier) * in_band.sum(axis=1)
+        noise = _noise_per_bin(spec[sided, MILLING_FIRST_HARMONIC:], carrier[sided])
+        noise *= in_band[sided].sum(axis=1)
         # Noise dilutes the envelope's modulation: a worn coin on a noisy gauge
         # would look less alternately milled than it is.  Up to half of the band
         # is set aside as noise; and a band that is not clearly above the noise
         # is no milling at all, so a plain edge never scores as alternate.
-        noise_share = np.minimum(noise / np.maximum(band_power, 1e-30), _MAX_NOISE_SHARE)
-        milled = band_power > _MILLED_OVER_NOISE * noise
-        alternation = np.where(
-            (half > 0) & milled,
-            _envelope_ratio(band_spec, carrier, half, length) / (1.0 - noise_share),
-            0.0,
-        )
+        power = band_power[sided]
+        noise_share = np.minimum(noise / np.maximum(power, 1e-30), _MAX_NOISE_SHARE)
+        milled = power > _MILLED_OVER_NOISE * noise
+        ratio = _envelope_ratio(band_spec[sided], carrier[sided], half, length)
+        alternation[sided] = np.where(milled, ratio / (1.0 - noise_share), 0.0)
     # Milling depth varies by a factor (wear, dirt in the grooves), so it is
     # compared in log: a bound a few spreads below a milled coin never reaches
     # the plain edge of a slug, as a linear bound would for worn teach coins.
