@@ -241,20 +241,23 @@ def _noise_per_bin(
     carrier : ndarray of shape (n,)
         Milling carrier bin of each coin.
     """
-    bins = MILLING_FIRST_HARMONIC + np.arange(high.shape[1])[None, :]
-    outside = np.abs(bins - carrier[:, None]) > MILLING_SIDEBANDS
-    counts = outside.sum(axis=1)
+    n_high = high.shape[1]
+    width = 2 * MILLING_SIDEBANDS + 1
+    if n_high <= width:  # a gauge so coarse that the band is all there is
+        return np.zeros(high.shape[0])
+    # Leave out a window of the band's width around the carrier, slid inside the
+    # range where the band is cut off at an end: every coin then has the same
+    # number of bins left, one rank serves all, and no coin's floor depends on
+    # the other coins of its batch.
+    first = np.clip(carrier - MILLING_FIRST_HARMONIC - MILLING_SIDEBANDS, 0, n_high - width)
+    cols = np.arange(n_high)[None, :]
+    outside = (cols < first[:, None]) | (cols >= first[:, None] + width)
     power = high.real**2 + high.imag**2
     # Absurd rims (1e300 mm) overflow: no estimate there (inf sorts last).
     power = np.where(outside & np.isfinite(power), power, np.inf)
-    # Each row's own median: its count of bins outside the band depends on
-    # where its carrier lies, and a coin's features must not depend on the
-    # other coins of its batch.  A row with none (a very coarse gauge) gets 0.
-    kth = np.maximum(counts - 1, 0) // 2
-    ranked = np.partition(power, np.unique(kth), axis=1)
-    median = np.take_along_axis(ranked, kth[:, None], axis=1)[:, 0]
-    ok = (counts > 0) & np.isfinite(median)
-    out: FloatArray = np.where(ok, median, 0.0) / np.log(2.0)
+    kth = (n_high - width - 1) // 2
+    median = np.partition(power, kth, axis=1)[:, kth]
+    out: FloatArray = np.where(np.isfinite(median), median, 0.0) / np.log(2.0)
     return out
 
 
