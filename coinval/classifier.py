@@ -394,11 +394,8 @@ class CoinClassifier:
             r = diff[:, INDUCTIVE]
             r = np.sign(r) * np.maximum(np.abs(r) - drift[:, INDUCTIVE], 0.0)
             r /= widen[:, None]
-            d2 = np.empty(len(region))
-            for c in np.unique(region):
-                rows = region == c
-                rc = r[rows]
-                d2[rows] = np.einsum("mp,mp->m", rc @ self._joint_inverse[c], rc)
+            # One small matrix product per pair, in one call (numpy loops in C).
+            d2 = (np.matmul(r[:, None, :], self._joint_inverse[region])[:, 0, :] * r).sum(axis=1)
             joint = np.sqrt(np.maximum(d2, 0.0) / self._joint_bound[region])
             worst = np.maximum(worst, joint)
         required = self.edge_count_[region]
