@@ -196,7 +196,8 @@ def _envelope_ratio(
     def at_bin(b: IntArray, rows: slice | IntArray) -> npt.NDArray[np.complexfloating[Any, Any]]:
         col = b - carrier[rows, None] + MILLING_SIDEBANDS
         ok = (col >= 0) & (col < width)
-        v = np.take_along_axis(band[rows], np.minimum(np.maximum(col, 0), width - 1), axis=1)
+        picked = band[rows]
+        v = picked[np.arange(picked.shape[0])[:, None], np.minimum(np.maximum(col, 0), width - 1)]
         return np.where(ok, v, 0.0)
 
     # Away from Nyquist the mirror pairs sum to the band pairs: E[h] = 2 S.
@@ -344,21 +345,18 @@ def _baseline_and_noise(y: FloatArray) -> tuple[FloatArray, FloatArray]:
     The sensor window holds the whole passage in most heads, but a coin may
     still be over the coil at one end; that end is the one with more movement.
     """
-    _n, length = y.shape
+    n, length = y.shape
     seg = max(4, length // 12)
-    ends = (y[:, :seg], y[:, -seg:])
-    meds = [np.add.reduce(e, axis=1) / seg for e in ends]
+    # Both ends as the rows of one array: the first n are the starts, the rest the ends.
+    ends = np.concatenate((y[:, :seg], y[:, -seg:]))
+    means = np.add.reduce(ends, axis=1) / seg
     # Noise from first differences: insensitive to the slow level itself
     # (mean |difference| of white noise is 2 sigma / sqrt(pi)).
-    noise = [
-        np.add.reduce(np.abs(e[:, 1:] - e[:, :-1]), axis=1) * (0.886 / (seg - 1)) + 1e-12
-        for e in ends
-    ]
-    spread = [np.abs(e[:, -1] - e[:, 0]) + n_ for e, n_ in zip(ends, noise, strict=True)]
-    w0 = 1.0 / spread[0] ** 2
-    w1 = 1.0 / spread[1] ** 2
-    baseline = (w0 * meds[0] + w1 * meds[1]) / (w0 + w1)
-    return baseline, np.minimum(noise[0], noise[1])
+    steps = np.abs(ends[:, 1:] - ends[:, :-1])
+    noise = np.add.reduce(steps, axis=1) * (0.886 / (seg - 1)) + 1e-12
+    weight = (np.abs(ends[:, -1] - ends[:, 0]) + noise) ** -2.0
+    baseline = (weight[:n] * means[:n] + weight[n:] * means[n:]) / (weight[:n] + weight[n:])
+    return baseline, np.minimum(noise[:n], noise[n:])
 
 
 def _columns(*columns: npt.ArrayLike) -> FloatArray:
@@ -395,9 +393,10 @@ def eddy_features(
         inductive_width_mm, lo_level, hi_level, lo_ring, lo_core, hi_ring, hi_core,
         lo_core_vs_ring, hi_core_vs_ring, hi_vs_lo_ring, hi_vs_lo_core, hi_vs_lo_level.
     """
-    traces = np.stack([eddy_lo, eddy_hi]).astype(np.float64, copy=False)  # (2, n, N)
-    _, n, length = traces.shape
-    flat = _despike(traces.reshape(2 * n, length), periodic=False, own=True)
+    # Low channel rows, then high channel rows: (2n, N), a copy of our own.
+    traces = np.concatenate((eddy_lo, eddy_hi)).astype(np.float64, copy=False)
+    n, length = np.shape(eddy_lo)
+    flat = _despike(traces, periodic=False, own=True)
     base, noise = _baseline_and_noise(flat)
     y = (flat - base[:, None]).reshape(2, n, length)
     noise = noise.reshape(2, n)
