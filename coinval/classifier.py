@@ -370,8 +370,8 @@ class CoinClassifier:
         Returns four arrays of shape (n, n_coins, n_features).
         """
         n, n_coins = temperature_c.shape[0], len(self.coins_)
-        t = np.repeat(temperature_c, n_coins)
-        region = np.tile(np.arange(n_coins), n)
+        rows, region = _every_pair(n, n_coins)
+        t = temperature_c[rows]
         parts = self._pair_bounds(t, region)[:4]
         centre, below, above, drift = (x.reshape(n, n_coins, -1) for x in parts)
         return centre, below, above, drift
@@ -450,8 +450,7 @@ class CoinClassifier:
             lies inside a region when this is <= 1 and its edge count fits.
         """
         n, n_coins = len(features), len(self.coins_)
-        rows = np.repeat(np.arange(n), n_coins)
-        region = np.tile(np.arange(n_coins), n)
+        rows, region = _every_pair(n, n_coins)
         out = self._pair_deviation(
             features.values[rows],
             features.temperature_c[rows],
@@ -488,7 +487,7 @@ class CoinClassifier:
         n, n_coins = len(features), len(self.coins_)
         dev = np.full((n, n_coins), np.inf)
         if n <= _FEW_COINS:  # the gate's one coin: one pass over every region is cheaper
-            rows, region = np.nonzero(np.ones((n, n_coins), dtype=bool))
+            rows, region = _every_pair(n, n_coins)
         else:
             rows, region = np.nonzero(self._diameter_fits(features))
         if rows.size:
@@ -505,11 +504,11 @@ class CoinClassifier:
     def _diameter_fits(self, features: CoinFeatures) -> npt.NDArray[np.bool_]:
         """Whether each coin's diameter lies inside each region's box, shape (n, n_coins)."""
         n, n_coins = len(features), len(self.coins_)
-        t = np.repeat(features.temperature_c, n_coins)
-        region = np.tile(np.arange(n_coins), n)
+        rows, region = _every_pair(n, n_coins)
+        t = features.temperature_c[rows]
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
             centre, below, above, _, _ = self._pair_bounds(t, region, _DIAMETER_COLUMN)
-            diff = np.repeat(features.values[:, _DIAMETER_COLUMN], n_coins, axis=0) - centre
+            diff = features.values[rows, _DIAMETER_COLUMN] - centre
             # The same arithmetic as the deviation, so the two agree at a tie.
             fits = np.where(diff < 0, -diff / below, diff / above) <= 1.0
         return np.asarray(fits.reshape(n, n_coins))
@@ -586,6 +585,13 @@ class CoinClassifier:
         ]
         other._prepare()
         return other
+
+
+def _every_pair(n: int, n_coins: int) -> tuple[IntArray, IntArray]:
+    """Row and region of every (coin, region) pair, row by row: two arrays of n * n_coins."""
+    rows: IntArray = np.repeat(np.arange(n), n_coins)
+    region: IntArray = np.tile(np.arange(n_coins), n)
+    return rows, region
 
 
 def coins_of(classifier: CoinClassifier) -> Sequence[str]:
