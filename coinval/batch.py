@@ -75,6 +75,19 @@ class SignatureBatch:
             for i in range(len(self))
         ]
 
+    def rows(self, start: int, stop: int) -> SignatureBatch:
+        """Rows ``start:stop`` as views of this batch's arrays: no copy."""
+        return SignatureBatch(
+            eddy_lo=self.eddy_lo[start:stop],
+            eddy_hi=self.eddy_hi[start:stop],
+            eddy_rate_hz=self.eddy_rate_hz[start:stop],
+            rim=self.rim[start:stop],
+            thickness_mm=self.thickness_mm[start:stop],
+            speed_mm_s=self.speed_mm_s[start:stop],
+            temperature_c=self.temperature_c[start:stop],
+            ids=self.ids[start:stop] if self.ids else [],
+        )
+
     def take(self, index: npt.ArrayLike) -> SignatureBatch:
         """A sub-batch of the rows selected by ``index``."""
         idx = np.asarray(index)

@@ -489,20 +489,6 @@ def extract_rows(batch: SignatureBatch) -> CoinFeatures:
     )
 
 
-def _rows(batch: SignatureBatch, start: int, stop: int) -> SignatureBatch:
-    """Rows ``start:stop`` of a batch as views: a chunk costs no copy."""
-    return SignatureBatch(
-        eddy_lo=batch.eddy_lo[start:stop],
-        eddy_hi=batch.eddy_hi[start:stop],
-        eddy_rate_hz=batch.eddy_rate_hz[start:stop],
-        rim=batch.rim[start:stop],
-        thickness_mm=batch.thickness_mm[start:stop],
-        speed_mm_s=batch.speed_mm_s[start:stop],
-        temperature_c=batch.temperature_c[start:stop],
-        ids=batch.ids[start:stop] if batch.ids else [],
-    )
-
-
 def map_chunks(
     batch: SignatureBatch, work: Callable[[SignatureBatch], tuple[npt.NDArray[Any], ...]]
 ) -> tuple[npt.NDArray[Any], ...]:
@@ -517,7 +503,7 @@ def map_chunks(
         return work(batch)
     parts = list(
         _executor().map(
-            lambda start: work(_rows(batch, start, min(start + CHUNK_ROWS, n))),
+            lambda start: work(batch.rows(start, min(start + CHUNK_ROWS, n))),
             range(0, n, CHUNK_ROWS),
         )
     )
