@@ -250,14 +250,16 @@ def _noise_per_bin(
     # range where the band is cut off at an end: every coin then has the same
     # number of bins left, one rank serves all, and no coin's floor depends on
     # the other coins of its batch.
-    first = np.clip(carrier - MILLING_FIRST_HARMONIC - MILLING_SIDEBANDS, 0, n_high - width)
-    cols = np.arange(n_high)[None, :]
-    outside = (cols < first[:, None]) | (cols >= first[:, None] + width)
+    first = np.minimum(
+        np.maximum(carrier - MILLING_FIRST_HARMONIC - MILLING_SIDEBANDS, 0), n_high - width
+    )
     power = high.real**2 + high.imag**2
-    # Absurd rims (1e300 mm) overflow: no estimate there (inf sorts last).
-    power = np.where(outside & np.isfinite(power), power, np.inf)
+    # The left-out window sorts last as inf; so do NaN and the inf of absurd
+    # rims (1e300 mm) that overflow, which leave a coin no estimate.
+    power[np.arange(power.shape[0])[:, None], first[:, None] + np.arange(width)] = np.inf
     kth = (n_high - width - 1) // 2
-    median = np.partition(power, kth, axis=1)[:, kth]
+    power.partition(kth, axis=1)
+    median = power[:, kth]
     out: FloatArray = np.where(np.isfinite(median), median, 0.0) / np.log(2.0)
     return out
 
@@ -398,16 +400,17 @@ def eddy_features(
     n, length = np.shape(eddy_lo)
     flat = _despike(traces, periodic=False, own=True)
     base, noise = _baseline_and_noise(flat)
-    y = (flat - base[:, None]).reshape(2, n, length)
+    # ``flat`` is ``traces`` or a copy of it: ours to change in place.
+    flat -= base[:, None]
+    y = flat.reshape(2, n, length)
     noise = noise.reshape(2, n)
 
     # Locate the coin on the channel that sees it best (a steel coin can all but
     # vanish on one channel while the other shows it clearly).
-    mag = np.abs(y)
-    peak = mag.max(axis=2)
+    peak = np.maximum(y.max(axis=2), -y.min(axis=2))
     best = np.argmax(peak / noise, axis=0)
     rows = np.arange(n)
-    a = mag[best, rows]
+    a = np.abs(y[best, rows])
     thr = 0.5 * peak[best, rows]
     above = a > thr[:, None]
     first = np.argmax(above, axis=1)
