@@ -72,6 +72,7 @@ class AccuracyConfig:
     batches: tuple[int, ...] = (1, 2, 3, 4)
     seed: int = 7
     teach_wear: float = 0.5
+    teach_temperature_c: tuple[float, float] = (5.0, 35.0)
     wear: float = 0.5
     dirt: float = 0.5
     security: SecurityLevel = "standard"
@@ -190,6 +191,7 @@ def simulate(config: AccuracyConfig, progress: Progress | None = None) -> Datase
             batch=0,
             wear=config.teach_wear,
             dirt=config.teach_wear,
+            temperature_c=config.teach_temperature_c,
         )
         for coin in GENUINE
     }
@@ -607,7 +609,8 @@ def render(result: AccuracyRun, facts: Mapping[str, Any], det_png: str | None, n
         f"Generated {result.started:%Y-%m-%d %H:%M} UTC in {result.elapsed_s:.1f} s on "
         f"{facts['machine']}.",
         "",
-        f"Every method is taught on the same {cfg.teach_n} coins per type (batch 0, 5..35 C, "
+        f"Every method is taught on the same {cfg.teach_n} coins per type (batch 0, "
+        f"{cfg.teach_temperature_c[0]:g}..{cfg.teach_temperature_c[1]:g} C, "
         f"wear and dirt up to {cfg.teach_wear}; teaching's outlier check applied) and decides "
         f"the same {facts['test_coins']:,} test coins ({cfg.n} per cell: batches "
         f"{', '.join(map(str, cfg.batches))} of each coin and every counterfeit and "

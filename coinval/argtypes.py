@@ -48,3 +48,19 @@ def severity(text: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {text!r}")
     return value
+
+
+def temperature_range(text: str) -> tuple[float, float]:
+    """``LO,HI`` in degrees C, each within the signature's -40..85, LO <= HI."""
+    parts = text.split(",")
+    try:
+        lo, hi = (float(v) for v in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be two temperatures LO,HI in C, like 5,35, got {text!r}"
+        ) from None
+    if not (-40.0 <= lo <= hi <= 85.0):
+        raise argparse.ArgumentTypeError(
+            f"must be LO,HI with -40 <= LO <= HI <= 85 (C), got {text!r}"
+        )
+    return lo, hi

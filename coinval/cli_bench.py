@@ -106,6 +106,7 @@ def _config(args: argparse.Namespace, accuracy: ModuleType) -> Any:
         batches=batches,
         seed=args.seed,
         teach_wear=args.teach_wear,
+        teach_temperature_c=args.teach_temperature,
         wear=args.wear,
         dirt=args.dirt,
         security=args.security.replace("-", " "),

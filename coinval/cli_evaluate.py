@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from coinval.argtypes import temperature_range
 from coinval.cli import UsageError
 
 DEFAULT_HEAD = "seed:20261126"
@@ -44,6 +45,14 @@ def add_trial_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.5,
         help="largest wear and dirt severity of teach coins, 0..1 (default 0.5: a field "
         "teach uses coins from circulation)",
+    )
+    parser.add_argument(
+        "--teach-temperature",
+        type=temperature_range,
+        default=(5.0, 35.0),
+        metavar="LO,HI",
+        help="temperatures of the teach coins, C (default 5,35: coins collected over the "
+        "seasons; 12,14 is a one-day teach)",
     )
     parser.add_argument(
         "--wear", type=float, default=0.5, help="largest wear severity of test coins, 0..1"
@@ -94,6 +103,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
                 batch=0,
                 wear=args.teach_wear,
                 dirt=args.teach_wear,
+                temperature_c=args.teach_temperature,
             )
             for coin in GENUINE
         }
@@ -155,10 +165,11 @@ def _render(args: argparse.Namespace, report: object, elapsed: float) -> str:
     fakes = report.by_kind(genuine=False)
     worst = report.worst_genuine()
     worst_fa = max(fakes.items(), key=lambda kv: kv[1].false_acceptance)
+    lo, hi = args.teach_temperature
     head = [
         f"# coinval accuracy: head {args.head}, taught on batch 0 with {args.teach_n} coins each",
         "",
-        f"Teach coins at 5..35 C, wear and dirt up to {args.teach_wear}; test coins from "
+        f"Teach coins at {lo:g}..{hi:g} C, wear and dirt up to {args.teach_wear}; test coins from "
         f"batches {args.batches} at -10..45 C, wear up to {args.wear}, dirt up to {args.dirt}.",
         "",
         f"Security level {args.security}; test coins {args.n} per cell; seed {args.seed}; "

@@ -1,0 +1,28 @@
+"""`coinval evaluate`: its flags, its report, and its clear refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from coinval.cli import main
+
+
+def test_evaluate_reports_the_teach_temperatures_it_used(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "acc.md"
+    args = ["evaluate", "--teach-n", "20", "--n", "20", "--batches", "1"]
+    args += ["--teach-temperature", "12,14", "--progress", "never", "--out", str(out)]
+    assert main(args) == 0
+    text = out.read_text()
+    assert text == capsys.readouterr().out
+    assert "Teach coins at 12..14 C" in text
+    assert "| gb-100-2017 | batch 1, -10..45 C | 20 |" in text
+
+
+@pytest.mark.parametrize("value", ["5", "35,5", "a,b", "-50,10", "5,35,40", ""])
+def test_a_bad_teach_temperature_is_refused_with_exit_2(value: str, capsys) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate", "--teach-temperature", value])
+    assert exc.value.code == 2
+    assert "--teach-temperature" in capsys.readouterr().err
