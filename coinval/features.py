@@ -264,6 +264,68 @@ def _noise_per_bin(
     return out
 
 
+def _rim_spectrum(rim: FloatArray) -> npt.NDArray[np.complexfloating[Any, Any]]:
+    """Spectrum of each despiked rim, shape (n, n_rim // 2 + 1)."""
+    # Single precision is ample for millimetre metrology and halves memory traffic.
+    rim32 = np.asarray(rim, dtype=np.float32)
+    # Mend in place only a copy made here (a float32 memmap's asarray is a view).
+    clean = _despike(rim32, periodic=True, own=not np.may_share_memory(rim32, rim))
+    spec: npt.NDArray[np.complexfloating[Any, Any]] = sfft.rfft(clean, axis=1, workers=1)
+    return spec
+
+
+def _milling_band(
+    spec: npt.NDArray[np.complexfloating[Any, Any]], amp: npt.NDArray[np.floating[Any]]
+) -> tuple[IntArray, npt.NDArray[np.bool_], npt.NDArray[np.complexfloating[Any, Any]], FloatArray]:
+    """The milling carrier of each rim and the band around it.
+
+    Parameters
+    ----------
+    spec, amp : ndarrays of shape (n, n_bins)
+        Rim spectrum (more than MILLING_FIRST_HARMONIC bins) and its magnitudes.
+
+    Returns
+    -------
+    carrier : ndarray of shape (n,)
+    in_band : ndarray of shape (n, 2 * MILLING_SIDEBANDS + 1), bool
+        Which band columns lie inside the milling range.
+    band_spec : ndarray of shape (n, 2 * MILLING_SIDEBANDS + 1)
+        Spectrum on the band, zero outside the range.
+    band_power : ndarray of shape (n,)
+    """
+    n, n_bins = spec.shape
+    # Keep only the milling carrier and its sidebands: white gauge noise
+    # spread over the whole range would otherwise drown a fine milling.
+    carrier = np.argmax(amp[:, MILLING_FIRST_HARMONIC:], axis=1) + MILLING_FIRST_HARMONIC
+    band = carrier[:, None] + np.arange(-MILLING_SIDEBANDS, MILLING_SIDEBANDS + 1)[None, :]
+    in_band = (band >= MILLING_FIRST_HARMONIC) & (band < n_bins)
+    band = np.minimum(np.maximum(band, 0), n_bins - 1)
+    band_spec = np.where(in_band, spec[np.arange(n)[:, None], band], 0.0)
+    band_power: FloatArray = (band_spec.real**2 + band_spec.imag**2).sum(axis=1)
+    return carrier, in_band, band_spec, band_power
+
+
+def milling_visibility(rim: FloatArray) -> FloatArray:
+    """How clearly the rim gauge sees each coin's milling, shape (n,).
+
+    The milling band's energy over the gauge's white noise in the same bins:
+    about 1 for a plain edge, tens for a milled coin on a good gauge, 0 where
+    the gauge has too few samples a turn to have a milling range at all.
+
+    Parameters
+    ----------
+    rim : ndarray of shape (n, n_rim)
+    """
+    with np.errstate(all="ignore"):
+        spec = _rim_spectrum(rim)
+        if spec.shape[1] <= MILLING_FIRST_HARMONIC:
+            return np.zeros(spec.shape[0])
+        carrier, in_band, _, band_power = _milling_band(spec, np.abs(spec))
+        noise = _noise_per_bin(spec[:, MILLING_FIRST_HARMONIC:], carrier) * in_band.sum(axis=1)
+        out: FloatArray = np.where(noise > 0, band_power / np.maximum(noise, 1e-300), 0.0)
+    return out
+
+
 def rim_features(rim: FloatArray) -> tuple[FloatArray, IntArray]:
     """Geometric features of the rim gauge.
 
@@ -278,13 +340,9 @@ def rim_features(rim: FloatArray) -> tuple[FloatArray, IntArray]:
         diameter_mm, edge_depth_mm, edge_sharpness, log_milling_mm, milling_alternation.
     edge_count : ndarray of shape (n,)
     """
-    # Single precision is ample for millimetre metrology and halves memory traffic.
-    rim32 = np.asarray(rim, dtype=np.float32)
-    # Mend in place only a copy made here (a float32 memmap's asarray is a view).
-    clean = _despike(rim32, periodic=True, own=not np.may_share_memory(rim32, rim))
-    n, length = clean.shape
-    spec = sfft.rfft(clean, axis=1, workers=1)
-    n_bins = spec.shape[1]
+    spec = _rim_spectrum(rim)
+    n, n_bins = spec.shape
+    length = rim.shape[1]
     # Amplitudes are scaled by 1 / length where used, not the whole spectrum.
     amp = np.abs(spec)
     amp *= 2.0 / length  # sinusoid amplitude per harmonic (index 0 is twice the mean)
@@ -308,14 +366,7 @@ def rim_features(rim: FloatArray) -> tuple[FloatArray, IntArray]:
         # not excluded, because alternate-side milling puts its own sidebands on
         # exact multiples of the edge count.  They modulate the envelope at the
         # edge count, never at half of it, so the alternation stays clean.
-        # Keep only the milling carrier and its sidebands: white gauge noise
-        # spread over the whole band would otherwise drown a fine milling.
-        carrier = np.argmax(amp[:, MILLING_FIRST_HARMONIC:], axis=1) + MILLING_FIRST_HARMONIC
-        band = carrier[:, None] + np.arange(-MILLING_SIDEBANDS, MILLING_SIDEBANDS + 1)[None, :]
-        in_band = (band >= MILLING_FIRST_HARMONIC) & (band < n_bins)
-        band = np.minimum(np.maximum(band, 0), n_bins - 1)
-        band_spec = np.where(in_band, spec[rows[:, None], band], 0.0)
-        band_power = (band_spec.real**2 + band_spec.imag**2).sum(axis=1)
+        carrier, in_band, band_spec, band_power = _milling_band(spec, amp)
         milling_mm = np.sqrt(2.0 * band_power) / length
         # Only an even edge count has sides to alternate between (half of it is
         # the modulation looked for); the rest score 0 and skip the work.

@@ -20,7 +20,13 @@ import numpy as np
 from coinval.catalogue import CoinSpec
 from coinval.catalogue import coin as catalogue_coin
 from coinval.classifier import CoinClassifier, SecurityLevel
-from coinval.features import EDGED_ONLY, FEATURE_NAMES, CoinFeatures, extract_signatures
+from coinval.features import (
+    EDGED_ONLY,
+    FEATURE_NAMES,
+    CoinFeatures,
+    extract_signatures,
+    milling_visibility,
+)
 from coinval.profile import Profile
 from coinval.signature import Signature
 
@@ -35,6 +41,12 @@ MAX_OUTLIER_SHARE = 0.2
 # move a real coin by far less than this).
 NOMINAL_DIAMETER_TOL = 0.07
 NOMINAL_THICKNESS_TOL = 0.2
+# Below this milling-band energy over the gauge's noise (median of the teach
+# coins) a milled coin's milling is read unreliably: plain and all-round fakes
+# then pass for the new pound on 0.25-1.75 % of tries (README, heads B, D).
+MILLING_VISIBLE = 5.0
+# A teach spread over fewer kelvin than this measures no temperature slope.
+TEMPERATURE_SPAN_K = 10.0
 
 
 class TeachError(ValueError):
@@ -105,6 +117,58 @@ def _outliers(feats: CoinFeatures, spec: CoinSpec) -> np.ndarray:
     return bad
 
 
+def _narrow_temperature_warning(fitted: Mapping[str, CoinFeatures]) -> list[str]:
+    """One warning naming the coins taught over too few kelvin to show a slope."""
+    narrow = [
+        f"{coin} {f.temperature_c.min():.1f}-{f.temperature_c.max():.1f} C"
+        for coin, f in fitted.items()
+        if float(np.ptp(f.temperature_c)) < TEMPERATURE_SPAN_K
+    ]
+    if not narrow:
+        return []
+    return [
+        f"taught over less than {TEMPERATURE_SPAN_K:.0f} K ({', '.join(narrow)}): how these "
+        "coins change with temperature is not measured, so coins much colder or hotter are "
+        "judged with generic drift bounds, which let more fakes through. Teach with coins "
+        "inserted over a wider range of temperatures (several days) where you can"
+    ]
+
+
+def _milling_warnings(
+    spec: CoinSpec, sigs: Sequence[Signature], *, required_alternate: bool
+) -> list[str]:
+    """What this head's rim gauge cannot check of a milled coin: said, not refused."""
+    if "milled" not in spec.edge:
+        return []
+    by_length: dict[int, list[np.ndarray]] = {}
+    for sig in sigs:
+        by_length.setdefault(sig.rim.shape[0], []).append(sig.rim)
+    visibility = float(
+        np.median(np.concatenate([milling_visibility(np.stack(r)) for r in by_length.values()]))
+    )
+    out: list[str] = []
+    if visibility == 0.0:
+        out.append(
+            f"{spec.id}: this head's rim gauge has too few samples a turn to see milling "
+            f"({min(by_length)}): fakes milled otherwise or not at all are not told from it "
+            "by the rim"
+        )
+    elif visibility < MILLING_VISIBLE:
+        out.append(
+            f"{spec.id}: this head's rim gauge sees the milling at only {visibility:.1f} times "
+            f"its noise (median of the teach coins; {MILLING_VISIBLE:.0f} or more reads it "
+            "reliably): worn coins may be refused, and fakes milled otherwise or not at all "
+            "accepted. A rim gauge with more samples a turn or less noise reads it better"
+        )
+    if "alternate" in spec.edge and not required_alternate and visibility > 0.0:
+        out.append(
+            f"{spec.id}: milled on alternate sides, but too few teach coins show it on this "
+            "head, so it is not required: fakes milled all round are not told from it by "
+            "the rim"
+        )
+    return out
+
+
 def teach(
     samples: Mapping[str, Sequence[Signature]],
     *,
@@ -168,6 +232,15 @@ def teach(
     if not fitted:
         raise TeachError("no coins to teach")
     clf = CoinClassifier().fit(fitted, security)
+    report.warnings.extend(_narrow_temperature_warning(fitted))
+    for c, coin_id in enumerate(clf.coins_):
+        report.warnings.extend(
+            _milling_warnings(
+                catalogue_coin(coin_id),
+                samples[coin_id],
+                required_alternate=bool(clf.alternate_milling_[c]),
+            )
+        )
     notes = {
         coin: {"n_samples": len(fitted[coin]), "dropped": report.dropped.get(coin, [])}
         for coin in fitted
