@@ -23,6 +23,7 @@ from coinval.classifier import CoinClassifier, SecurityLevel
 from coinval.features import (
     EDGED_ONLY,
     FEATURE_NAMES,
+    MILLING_FIRST_HARMONIC,
     CoinFeatures,
     extract_signatures,
     milling_visibility,
@@ -147,10 +148,12 @@ def _milling_warnings(
         np.median(np.concatenate([milling_visibility(np.stack(r)) for r in by_length.values()]))
     )
     out: list[str] = []
-    if visibility == 0.0:
+    fewest = min(by_length)
+    coarse = fewest // 2 + 1 <= MILLING_FIRST_HARMONIC
+    if coarse:
         out.append(
             f"{spec.id}: this head's rim gauge has too few samples a turn to see milling "
-            f"({min(by_length)}): fakes milled otherwise or not at all are not told from it "
+            f"({fewest}): fakes milled otherwise or not at all are not told from it "
             "by the rim"
         )
     elif visibility < MILLING_VISIBLE:
@@ -160,7 +163,7 @@ def _milling_warnings(
             "reliably): worn coins may be refused, and fakes milled otherwise or not at all "
             "accepted. A rim gauge with more samples a turn or less noise reads it better"
         )
-    if "alternate" in spec.edge and not required_alternate and visibility > 0.0:
+    if not coarse and "alternate" in spec.edge and not required_alternate:
         out.append(
             f"{spec.id}: milled on alternate sides, but too few teach coins show it on this "
             "head, so it is not required: fakes milled all round are not told from it by "

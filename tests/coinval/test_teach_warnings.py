@@ -78,3 +78,10 @@ def test_milling_visibility_tells_milled_from_plain(head: str) -> None:
     assert float(np.median(milled)) > 3.0
     coarse = resample(generate("gb-100-1983", 5, head=head, seed=3).rim, 64, axis=1)
     assert milling_visibility(coarse).max() == 0
+
+
+def test_a_noise_free_milled_rim_is_seen_clearly() -> None:
+    # Synthetic rims without noise: milling over nothing, not "too few samples".
+    angle = np.linspace(0.0, 2.0 * np.pi, 1024, endpoint=False)
+    rim = 11.25 + 0.03 * np.sin(150 * angle)
+    assert milling_visibility(rim[None, :])[0] > 1e3
