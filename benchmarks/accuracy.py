@@ -34,7 +34,7 @@ from benchmarks.baselines import (
     sklearn_available,
 )
 from coinval.classifier import CoinClassifier, SecurityLevel
-from coinval.cli_evaluate import DEFAULT_HEAD, GENUINE
+from coinval.cli_evaluate import DEFAULT_HEAD, GENUINE, teach_sets
 from coinval.features import CoinFeatures, extract
 
 FloatArray = npt.NDArray[np.float64]
@@ -182,19 +182,9 @@ def simulate(config: AccuracyConfig, progress: Progress | None = None) -> Datase
     step = progress.update if progress is not None else (lambda n=1: None)
     if progress is not None:
         progress.set_description_str("teach")
-    teach_batches = {
-        coin: generate(
-            coin,
-            config.teach_n,
-            head=config.head,
-            seed=config.seed,
-            batch=0,
-            wear=config.teach_wear,
-            dirt=config.teach_wear,
-            temperature_c=config.teach_temperature_c,
-        )
-        for coin in GENUINE
-    }
+    teach_batches = teach_sets(
+        config.head, config.teach_n, config.seed, config.teach_wear, config.teach_temperature_c
+    )
     profile, report = teach(
         {c: b.signatures() for c, b in teach_batches.items()},
         head=config.head,

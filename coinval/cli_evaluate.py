@@ -13,15 +13,44 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from coinval.argtypes import temperature_range
 from coinval.cli import UsageError
+
+if TYPE_CHECKING:
+    from coinval.batch import SignatureBatch
 
 DEFAULT_HEAD = "seed:20261126"
 GENUINE = ("gb-100-2017", "gb-100-1983", "gb-200-1997", "gb-050-1997", "gb-020-1982", "gb-010-2012")
 # Decisions are made for a day when both pounds count as taught-and-legal coins,
 # so the table measures recognition, not the legal-tender schedule.
 EVAL_AT = dt.datetime(2017, 6, 1, 12, 0, tzinfo=dt.UTC)
+
+
+def teach_sets(
+    head: str, n: int, seed: int, wear: float, temperature_c: tuple[float, float]
+) -> dict[str, SignatureBatch]:
+    """The teach coins of a trial: ``n`` of each genuine coin from batch 0.
+
+    Shared by ``coinval evaluate`` and ``coinval bench accuracy`` so that both
+    teach on the same coins.  Raises KeyError or ValueError for an unknown head.
+    """
+    from sim.population import generate
+
+    return {
+        coin: generate(
+            coin,
+            n,
+            head=head,
+            seed=seed,
+            batch=0,
+            wear=wear,
+            dirt=wear,
+            temperature_c=temperature_c,
+        )
+        for coin in GENUINE
+    }
 
 
 def add_trial_arguments(parser: argparse.ArgumentParser) -> None:
@@ -94,24 +123,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
     level: SecurityLevel = args.security.replace("-", " ")
     started = time.perf_counter()
     try:
-        teach_sets = {
-            coin: generate(
-                coin,
-                args.teach_n,
-                head=args.head,
-                seed=args.seed,
-                batch=0,
-                wear=args.teach_wear,
-                dirt=args.teach_wear,
-                temperature_c=args.teach_temperature,
-            )
-            for coin in GENUINE
-        }
+        teach_batches = teach_sets(
+            args.head, args.teach_n, args.seed, args.teach_wear, args.teach_temperature
+        )
     except (KeyError, ValueError) as exc:
         raise UsageError(f"--head {args.head}: {exc}") from None
     try:
         profile, _ = teach(
-            {c: b.signatures() for c, b in teach_sets.items()},
+            {c: b.signatures() for c, b in teach_batches.items()},
             head=args.head,
             security=dict.fromkeys(GENUINE, level),
         )
