@@ -198,6 +198,7 @@ def teach(
     """
     report = TeachReport()
     fitted: dict[str, CoinFeatures] = {}
+    kept: dict[str, list[Signature]] = {}
     for coin_id, sigs in samples.items():
         try:
             spec = catalogue_coin(coin_id)
@@ -232,6 +233,9 @@ def teach(
                 "a reliable acceptance region"
             )
         fitted[coin_id] = feats
+        # The gauge's reading of the milling is judged on the coins kept, not on
+        # strays or absurd rims that say nothing about this head.
+        kept[coin_id] = [sig for sig, stray in zip(sigs, bad, strict=True) if not stray]
     if not fitted:
         raise TeachError("no coins to teach")
     clf = CoinClassifier().fit(fitted, security)
@@ -240,7 +244,7 @@ def teach(
         report.warnings.extend(
             _milling_warnings(
                 catalogue_coin(coin_id),
-                samples[coin_id],
+                kept[coin_id],
                 required_alternate=bool(clf.alternate_milling_[c]),
             )
         )

@@ -85,3 +85,14 @@ def test_a_noise_free_milled_rim_is_seen_clearly() -> None:
     angle = np.linspace(0.0, 2.0 * np.pi, 1024, endpoint=False)
     rim = 11.25 + 0.03 * np.sin(150 * angle)
     assert milling_visibility(rim[None, :])[0] > 1e3
+
+
+def test_absurd_rims_among_the_teach_coins_neither_crash_nor_hide_the_warning() -> None:
+    samples = {coin: list(sigs) for coin, sigs in _teach_set("B").items()}
+    first = samples["gb-100-2017"][0]
+    samples["gb-100-2017"][0] = dataclasses.replace(
+        first, rim=np.full_like(first.rim, 1e300), id="absurd"
+    )
+    _, report = teach(samples)
+    assert any("dropped 1" in w and "absurd" in w for w in report.warnings)
+    assert any(w.startswith("gb-100-2017") and "times its noise" in w for w in report.warnings)
