@@ -41,6 +41,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/coinval evaluate --n 2000 --progress never --out reports/accuracy.md > /dev/null
 	$(BIN)/coinval evaluate --n 2000 --security narrow --progress never --out reports/accuracy-narrow.md > /dev/null
 	$(BIN)/coinval evaluate --n 2000 --wear 1 --dirt 1 --progress never --out reports/accuracy-stress.md > /dev/null
+	$(BIN)/coinval evaluate --n 2000 --teach-n 25 --progress never --out reports/accuracy-teach25.md > /dev/null
 	$(BIN)/coinval bench accuracy --n 2000 --progress never --out-dir reports
 	@echo "report: reports/speed.md reports/scaling.md reports/scaling.png reports/accuracy*.md" \
 		"reports/accuracy-vs-baselines.md reports/accuracy-det.png reports/benchmark.json"
