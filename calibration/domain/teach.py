@@ -205,6 +205,19 @@ def _teach_one(row: Row, samples: list[Signature]) -> tuple[Profile, TeachReport
         raise InvalidError(f"teach refused: {exc}") from None
 
 
+def _teach_open_session(
+    ctx: Context, session_id: int
+) -> tuple[Row, list[Signature], Profile, TeachReport]:
+    """An open session's row and coins, taught: what preview and commit both start from."""
+    row, samples = _samples(ctx, session_id)
+    if row["state"] != "open":
+        raise ConflictError(f"teach session {session_id} is {row['state']}, no longer open")
+    if len(samples) < MIN_COINS:
+        raise InvalidError(f"{len(samples)} coins so far; at least {MIN_COINS} are needed")
+    taught, report = _teach_one(row, samples)
+    return row, samples, taught, report
+
+
 def _spread(feats: CoinFeatures) -> dict[str, Any]:
     x = feats.values
     med = np.median(x, axis=0)
@@ -381,13 +394,8 @@ def preview(ctx: Context, session_id: int) -> dict[str, Any]:
     * ``replay``: recent live decisions of the head that kept their signature,
       decided again by the current and by the candidate profile.
     """
-    row, samples = _samples(ctx, session_id)
-    if row["state"] != "open":
-        raise ConflictError(f"teach session {session_id} is {row['state']}, no longer open")
-    if len(samples) < MIN_COINS:
-        raise InvalidError(f"{len(samples)} coins so far; at least {MIN_COINS} are needed")
+    row, samples, taught, report = _teach_open_session(ctx, session_id)
     coin, head = str(row["coin"]), str(row["head"])
-    taught, report = _teach_one(row, samples)
     with ctx.db.transaction() as tx:
         base_id = _base_id(tx, row)
         base = _load(tx, base_id)
@@ -422,13 +430,8 @@ def commit(
     transaction: two operators committing at once both get their coin in,
     one after the other, and a crash leaves the old state or the new one.
     """
-    row, samples = _samples(ctx, session_id)
-    if row["state"] != "open":
-        raise ConflictError(f"teach session {session_id} is {row['state']}, no longer open")
-    if len(samples) < MIN_COINS:
-        raise InvalidError(f"{len(samples)} coins so far; at least {MIN_COINS} are needed")
+    row, samples, taught, report = _teach_open_session(ctx, session_id)
     coin, head = str(row["coin"]), str(row["head"])
-    taught, report = _teach_one(row, samples)
     now = ctx.now()
     with ctx.db.transaction(write=True) as tx:
         _get_open(tx, session_id)
