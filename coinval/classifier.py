@@ -141,9 +141,15 @@ _CONTRAST_LEVELS = {
     "hi_vs_lo_core": ("hi_core", "lo_core"),
     "hi_vs_lo_level": ("hi_level", "lo_level"),
 }
-_CONTRASTS = [FEATURE_NAMES.index(c) for c in _CONTRAST_LEVELS]
-_CONTRAST_A = [FEATURE_NAMES.index(a) for a, _ in _CONTRAST_LEVELS.values()]
-_CONTRAST_B = [FEATURE_NAMES.index(b) for _, b in _CONTRAST_LEVELS.values()]
+# Column gathers: ``take`` with an index array and plain slices cost a fraction
+# of fancy indexing with a list, which numpy converts on every call; at the
+# gate, one coin's decision is mostly such small calls.
+_CONTRASTS = slice(
+    FEATURE_NAMES.index("lo_core_vs_ring"), FEATURE_NAMES.index("hi_vs_lo_level") + 1
+)
+_CONTRAST_A = np.array([FEATURE_NAMES.index(a) for a, _ in _CONTRAST_LEVELS.values()])
+_CONTRAST_B = np.array([FEATURE_NAMES.index(b) for _, b in _CONTRAST_LEVELS.values()])
+_INDUCTIVE = slice(INDUCTIVE[0], INDUCTIVE[-1] + 1)
 # A signal this many times weaker than taught is widened no further: it is
 # then as good as absent, and the levels' own test decides.
 _MAX_WEAKER_SIGNAL = 4.0
@@ -335,18 +341,28 @@ class CoinClassifier:
             a[columns] for a in _allowance_arrays()
         )
         dt = temperature_c - self.t_ref_[region]
-        centre = self.mean_[region, columns] + self.slope_[region, columns] * dt[:, None]
+        mean, slope, scale = (
+            (a.take(region, axis=0) for a in (self.mean_, self.slope_, self.scale_))
+            if columns == _ALL_COLUMNS
+            else (a[region, columns] for a in (self.mean_, self.slope_, self.scale_))
+        )
+        centre = mean + slope * dt[:, None]
         widen = np.sqrt(self._widen_base[region] + dt**2 / self._widen_sxx[region])
-        stat = self.scale_[region, columns] * (self._k[region] * widen)[:, None]
+        stat = scale * (self._k[region] * widen)[:, None]
         if values is not None and columns == _ALL_COLUMNS:
             # A contrast's noise goes as one over the levels it divides by: where
             # they are weaker than taught (a magnetic coin whose conductive and
             # magnetic responses all but cancel, at a temperature that weakens
             # them further) its taught spread understates it.
-            taught = np.abs(centre[:, _CONTRAST_A]) + np.abs(centre[:, _CONTRAST_B])
-            own = np.abs(values[:, _CONTRAST_A]) + np.abs(values[:, _CONTRAST_B])
-            with np.errstate(divide="ignore", invalid="ignore"):
-                weaker = np.minimum(np.maximum(taught / own, 1.0), _MAX_WEAKER_SIGNAL)
+            taught = np.abs(centre.take(_CONTRAST_A, axis=1)) + np.abs(
+                centre.take(_CONTRAST_B, axis=1)
+            )
+            own = np.abs(values.take(_CONTRAST_A, axis=1)) + np.abs(
+                values.take(_CONTRAST_B, axis=1)
+            )
+            # A zero level divides by zero here: _pair_deviation, the one caller
+            # that passes values, runs under np.errstate and maps non-finite to the cap.
+            weaker = np.minimum(np.maximum(taught / own, 1.0), _MAX_WEAKER_SIGNAL)
             stat[:, _CONTRASTS] *= np.where(np.isfinite(weaker), weaker, _MAX_WEAKER_SIGNAL)
         mag = np.abs(centre)
         to_contrast = 0.5 * (1.0 - np.minimum(mag, 1.0) ** 2)
@@ -386,16 +402,19 @@ class CoinClassifier:
             )
             diff = values - centre
             z = np.where(diff < 0, -diff / below, diff / above)
-            z = np.where(self._used_mask[region], z, 0.0)
+            z = np.where(self._used_mask.take(region, axis=0), z, 0.0)
             worst = z.max(axis=1)
             # Joint test: distance in the inductive features, lift-off correlations
             # discounted; scaled so that the bound is 1 like the per-feature test.
             # Drift allowed outside the taught temperatures is taken off first.
-            r = diff[:, INDUCTIVE]
-            r = np.sign(r) * np.maximum(np.abs(r) - drift[:, INDUCTIVE], 0.0)
+            r = diff[:, _INDUCTIVE]
+            r = np.sign(r) * np.maximum(np.abs(r) - drift[:, _INDUCTIVE], 0.0)
             r /= widen[:, None]
             # One small matrix product per pair, in one call (numpy loops in C).
-            d2 = (np.matmul(r[:, None, :], self._joint_inverse[region])[:, 0, :] * r).sum(axis=1)
+            d2 = np.add.reduce(
+                np.matmul(r[:, None, :], self._joint_inverse.take(region, axis=0))[:, 0, :] * r,
+                axis=1,
+            )
             joint = np.sqrt(np.maximum(d2, 0.0) / self._joint_bound[region])
             worst = np.maximum(worst, joint)
         required = self.edge_count_[region]
@@ -406,7 +425,7 @@ class CoinClassifier:
         )
         # A coin whose features or temperature are not all finite is in no region,
         # explicitly: NaN must never compare its way into an acceptance.
-        broken = ~(np.isfinite(values).all(axis=1) & np.isfinite(temperature_c))
+        broken = ~(np.logical_and.reduce(np.isfinite(values), axis=1) & np.isfinite(temperature_c))
         out: FloatArray = np.where(wrong_edges | broken | ~np.isfinite(worst), np.inf, worst)
         return out
 
@@ -589,8 +608,8 @@ class CoinClassifier:
 
 def _every_pair(n: int, n_coins: int) -> tuple[IntArray, IntArray]:
     """Row and region of every (coin, region) pair, row by row: two arrays of n * n_coins."""
-    rows: IntArray = np.repeat(np.arange(n), n_coins)
-    region: IntArray = np.tile(np.arange(n_coins), n)
+    rows: IntArray = np.arange(n).repeat(n_coins)
+    region: IntArray = np.arange(n * n_coins) % n_coins
     return rows, region
 
 

@@ -129,11 +129,11 @@ def _despike(x: _Floats, periodic: bool, own: bool = False) -> _Floats:
     np.abs(dev, out=dev)
     threshold = 8.0 / length * np.add.reduce(dev, axis=1) + 1e-12
     # Rows with a candidate are few: the rest of the work is done on them alone.
-    cand_rows = np.nonzero(np.maximum.reduce(dev, axis=1) > threshold)[0]
+    cand_rows = (np.maximum.reduce(dev, axis=1) > threshold).nonzero()[0]
     if cand_rows.size == 0:
         return x  # the usual case: nothing to mend, no copy
     sub = dev[cand_rows]
-    r, cols = np.nonzero(sub > threshold[cand_rows, None])
+    r, cols = (sub > threshold[cand_rows, None]).nonzero()
     rows = cand_rows[r]
 
     def at(offset: int) -> FloatArray:
@@ -201,18 +201,18 @@ def _envelope_ratio(
         return np.where(ok, v, 0.0)
 
     # Away from Nyquist the mirror pairs sum to the band pairs: E[h] = 2 S.
-    lower = (band * np.conj(at_bin(bins - h, slice(None)))).sum(axis=1)
+    lower = np.add.reduce(band * np.conj(at_bin(bins - h, slice(None))), axis=1)
     eh = 2.0 * lower
-    e0 = 2.0 * (band.real**2 + band.imag**2).sum(axis=1)
+    e0 = 2.0 * np.add.reduce(band.real**2 + band.imag**2, axis=1)
     # Rows whose band reaches the Nyquist bin within h: the exact sums there.
-    near = np.nonzero(carrier + MILLING_SIDEBANDS + harmonic >= length // 2)[0]
+    near = (carrier + MILLING_SIDEBANDS + harmonic >= length // 2).nonzero()[0]
     if near.size:
         b_near, p, h_near = band[near], bins[near], h[near]
         mirror = np.where(2 * p == length, 0.0, 1.0)
         up = p + h_near
         beyond = np.where(up > length // 2, np.conj(at_bin(length - up, near)), at_bin(up, near))
-        eh[near] = lower[near] + (mirror * np.conj(b_near) * beyond).sum(axis=1)
-        e0[near] = ((b_near.real**2 + b_near.imag**2) * (1.0 + mirror)).sum(axis=1)
+        eh[near] = lower[near] + np.add.reduce(mirror * np.conj(b_near) * beyond, axis=1)
+        e0[near] = np.add.reduce((b_near.real**2 + b_near.imag**2) * (1.0 + mirror), axis=1)
     out: FloatArray = 2.0 * np.abs(eh) / np.maximum(e0, 1e-30)
     return out
 
@@ -296,12 +296,12 @@ def _milling_band(
     n, n_bins = spec.shape
     # Keep only the milling carrier and its sidebands: white gauge noise
     # spread over the whole range would otherwise drown a fine milling.
-    carrier = np.argmax(amp[:, MILLING_FIRST_HARMONIC:], axis=1) + MILLING_FIRST_HARMONIC
+    carrier = amp[:, MILLING_FIRST_HARMONIC:].argmax(axis=1) + MILLING_FIRST_HARMONIC
     band = carrier[:, None] + np.arange(-MILLING_SIDEBANDS, MILLING_SIDEBANDS + 1)[None, :]
     in_band = (band >= MILLING_FIRST_HARMONIC) & (band < n_bins)
     band = np.minimum(np.maximum(band, 0), n_bins - 1)
     band_spec = np.where(in_band, spec[np.arange(n)[:, None], band], 0.0)
-    band_power: FloatArray = (band_spec.real**2 + band_spec.imag**2).sum(axis=1)
+    band_power: FloatArray = np.add.reduce(band_spec.real**2 + band_spec.imag**2, axis=1)
     return carrier, in_band, band_spec, band_power
 
 
@@ -321,7 +321,9 @@ def milling_visibility(rim: FloatArray) -> FloatArray:
         if spec.shape[1] <= MILLING_FIRST_HARMONIC:
             return np.zeros(spec.shape[0])
         carrier, in_band, _, band_power = _milling_band(spec, np.abs(spec))
-        noise = _noise_per_bin(spec[:, MILLING_FIRST_HARMONIC:], carrier) * in_band.sum(axis=1)
+        noise = _noise_per_bin(spec[:, MILLING_FIRST_HARMONIC:], carrier) * np.add.reduce(
+            in_band, axis=1
+        )
         # A noise-free gauge (synthetic rims) sees any milling clearly.
         out: FloatArray = band_power / np.maximum(noise, 1e-300)
     return out
@@ -351,13 +353,14 @@ def rim_features(rim: FloatArray) -> tuple[FloatArray, IntArray]:
     diameter = 2.0 * spec[:, 0].real / length
 
     lo, hi = EDGE_HARMONICS
-    k = np.argmax(amp[:, lo : hi + 1], axis=1) + lo
+    k = amp[:, lo : hi + 1].argmax(axis=1) + lo
     edge_amp = amp[rows, k]
     edge_depth = 2.0 * edge_amp
     # The second harmonic of the edge pattern, phase-referenced to the first, tells
     # sharp vertices and flat sides (polygon) from curved sides (Reuleaux).
     k2 = np.minimum(2 * k, n_bins - 1)
-    phase = np.angle(spec[rows, k2]) - 2.0 * np.angle(spec[rows, k])
+    at_k, at_k2 = spec[rows, k], spec[rows, k2]
+    phase = np.arctan2(at_k2.imag, at_k2.real) - 2.0 * np.arctan2(at_k.imag, at_k.real)
     sharpness = amp[rows, k2] / np.maximum(edge_amp, 1e-12) * np.cos(phase)
 
     milling_mm = np.zeros(n)
@@ -371,11 +374,11 @@ def rim_features(rim: FloatArray) -> tuple[FloatArray, IntArray]:
         milling_mm = np.sqrt(2.0 * band_power) / length
         # Only an even edge count has sides to alternate between (half of it is
         # the modulation looked for); the rest score 0 and skip the work.
-        sided = np.nonzero(k % 2 == 0)[0]
+        sided = (k % 2 == 0).nonzero()[0]
         half = k[sided] // 2
         # The gauge's white noise in the band, from the rest of the milling range.
         noise = _noise_per_bin(spec[sided, MILLING_FIRST_HARMONIC:], carrier[sided])
-        noise *= in_band[sided].sum(axis=1)
+        noise *= np.add.reduce(in_band[sided], axis=1)
         # Noise dilutes the envelope's modulation: a worn coin on a noisy gauge
         # would look less alternately milled than it is.  Up to half of the band
         # is set aside as noise; and a band that is not clearly above the noise
@@ -414,15 +417,13 @@ def _baseline_and_noise(y: FloatArray) -> tuple[FloatArray, FloatArray]:
 
 
 def _columns(*columns: npt.ArrayLike) -> FloatArray:
-    """Columns of shape (n,) side by side, shape (n, len(columns)).
+    """Columns of shape (n,) side by side, shape (n, len(columns)), as float64.
 
-    Filling a new array costs less than ``np.stack`` for the one coin at the
-    gate, where numpy's per-call overhead is most of the time.
+    One ``np.array`` call, transposed (a view): for the one coin at the gate,
+    where numpy's per-call overhead is most of the time, this costs less than
+    ``np.stack`` or filling columns one by one.
     """
-    first = np.asarray(columns[0])
-    out = np.empty((first.shape[0], len(columns)))
-    for j, column in enumerate(columns):
-        out[:, j] = column
+    out: FloatArray = np.array(columns, dtype=np.float64).T
     return out
 
 
@@ -449,7 +450,7 @@ def eddy_features(
     """
     # Low channel rows, then high channel rows: (2n, N), a copy of our own.
     traces = np.concatenate((eddy_lo, eddy_hi)).astype(np.float64, copy=False)
-    n, length = np.shape(eddy_lo)
+    n, length = eddy_lo.shape
     flat = _despike(traces, periodic=False, own=True)
     base, noise = _baseline_and_noise(flat)
     # ``flat`` is ``traces`` or a copy of it: ours to change in place.
@@ -460,13 +461,13 @@ def eddy_features(
     # Locate the coin on the channel that sees it best (a steel coin can all but
     # vanish on one channel while the other shows it clearly).
     peak = np.maximum(y.max(axis=2), -y.min(axis=2))
-    best = np.argmax(peak / noise, axis=0)
+    best = (peak / noise).argmax(axis=0)
     rows = np.arange(n)
     a = np.abs(y[best, rows])
     thr = 0.5 * peak[best, rows]
     above = a > thr[:, None]
-    first = np.argmax(above, axis=1)
-    last = length - 1 - np.argmax(above[:, ::-1], axis=1)
+    first = above.argmax(axis=1)
+    last = length - 1 - above[:, ::-1].argmax(axis=1)
     # Sub-sample crossing positions by linear interpolation on each edge.
     prev = np.maximum(first - 1, 0)
     d0 = a[rows, first] - a[rows, prev]
@@ -493,8 +494,8 @@ def eddy_features(
     between = np.add.reduceat(flat_y, idx.reshape(-1)).reshape(2 * n, -1)[:, :-1]
     between = np.where(i[:, 1:] > i[:, :-1], between, 0.0)
     segment = between + frac[:, 1:] * at_edge[:, 1:] - frac[:, :-1] * at_edge[:, :-1]
-    running = np.zeros_like(pos)
-    np.cumsum(segment, axis=1, out=running[:, 1:])
+    running = np.zeros(pos.shape)
+    np.add.accumulate(segment, axis=1, out=running[:, 1:])
     sums = running[:, _WINDOW_STOPS] - running[:, _WINDOW_STARTS]
     means = sums / np.maximum(pos[:, _WINDOW_STOPS] - pos[:, _WINDOW_STARTS], 1e-9)
     means = means.reshape(2, n, 4)
