@@ -504,21 +504,22 @@ class CoinClassifier:
             (a counterfeit) rather than nothing taught (unknown).
         """
         n, n_coins = len(features), len(self.coins_)
-        dev = np.full((n, n_coins), np.inf)
         if n <= _FEW_COINS:  # the gate's one coin: one pass over every region is cheaper
-            rows, region = _every_pair(n, n_coins)
+            dev = self.deviation(features)
         else:
-            rows, region = np.nonzero(self._diameter_fits(features))
-        if rows.size:
-            dev[rows, region] = self._pair_deviation(
-                features.values[rows],
-                features.temperature_c[rows],
-                features.edge_count[rows],
-                region,
-            )
-        best = np.argmin(dev, axis=1)
+            dev = np.empty((n, n_coins))
+            dev.fill(np.inf)
+            rows, region = self._diameter_fits(features).nonzero()
+            if rows.size:
+                dev[rows, region] = self._pair_deviation(
+                    features.values[rows],
+                    features.temperature_c[rows],
+                    features.edge_count[rows],
+                    region,
+                )
+        best = dev.argmin(axis=1)
         ok = dev[np.arange(n), best] <= 1.0
-        return np.where(ok, best, -1).astype(np.int64), self.resembles(features)
+        return np.where(ok, best, -1), self.resembles(features)
 
     def _diameter_fits(self, features: CoinFeatures) -> npt.NDArray[np.bool_]:
         """Whether each coin's diameter lies inside each region's box, shape (n, n_coins)."""

@@ -470,11 +470,14 @@ def eddy_features(
     last = length - 1 - above[:, ::-1].argmax(axis=1)
     # Sub-sample crossing positions by linear interpolation on each edge.
     prev = np.maximum(first - 1, 0)
-    d0 = a[rows, first] - a[rows, prev]
-    start = prev + np.where(d0 > 0, (thr - a[rows, prev]) / np.where(d0 > 0, d0, 1.0), 0.0)
+    a_prev, a_last = a[rows, prev], a[rows, last]
+    d0 = a[rows, first] - a_prev
+    rising = d0 > 0
+    start = prev + np.where(rising, (thr - a_prev) / np.where(rising, d0, 1.0), 0.0)
     nxt = np.minimum(last + 1, length - 1)
-    d1 = a[rows, last] - a[rows, nxt]
-    stop = last + np.where(d1 > 0, (a[rows, last] - thr) / np.where(d1 > 0, d1, 1.0), 0.0)
+    d1 = a_last - a[rows, nxt]
+    falling = d1 > 0
+    stop = last + np.where(falling, (a_last - thr) / np.where(falling, d1, 1.0), 0.0)
     centre = 0.5 * (start + stop)
     half = np.maximum(0.5 * (stop - start), 1.0)
     mm_per_sample = speed_mm_s / rate_hz
