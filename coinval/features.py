@@ -224,9 +224,7 @@ _MILLED_OVER_NOISE = 1.5
 noise alone gives 1 +- 0.15 over the band's ~50 bins."""
 
 
-def _noise_per_bin(
-    high: npt.NDArray[np.complexfloating[Any, Any]], carrier: IntArray
-) -> FloatArray:
+def _noise_per_bin(power: npt.NDArray[np.floating[Any]], carrier: IntArray) -> FloatArray:
     """Power per bin of the gauge's white noise, from the rim spectrum above
     MILLING_FIRST_HARMONIC outside the milling band.
 
@@ -237,15 +235,16 @@ def _noise_per_bin(
 
     Parameters
     ----------
-    high : ndarray of shape (n, n_high)
-        Rim spectrum from bin MILLING_FIRST_HARMONIC on.
+    power : ndarray of shape (n, n_high)
+        Squared magnitude of the rim spectrum from bin MILLING_FIRST_HARMONIC
+        on; the caller's own copy, which this overwrites.
     carrier : ndarray of shape (n,)
         Milling carrier bin of each coin.
     """
-    n_high = high.shape[1]
+    n_high = power.shape[1]
     width = 2 * MILLING_SIDEBANDS + 1
     if n_high <= width:  # a gauge so coarse that the band is all there is
-        return np.zeros(high.shape[0])
+        return np.zeros(power.shape[0])
     # Leave out a window of the band's width around the carrier, slid inside the
     # range where the band is cut off at an end: every coin then has the same
     # number of bins left, one rank serves all, and no coin's floor depends on
@@ -253,7 +252,6 @@ def _noise_per_bin(
     first = np.minimum(
         np.maximum(carrier - MILLING_FIRST_HARMONIC - MILLING_SIDEBANDS, 0), n_high - width
     )
-    power = high.real**2 + high.imag**2
     # The left-out window sorts last as inf; so do NaN and the inf of absurd
     # rims (1e300 mm) that overflow, which leave a coin no estimate.
     power[np.arange(power.shape[0])[:, None], first[:, None] + np.arange(width)] = np.inf
@@ -320,10 +318,10 @@ def milling_visibility(rim: FloatArray) -> FloatArray:
         spec = _rim_spectrum(rim)
         if spec.shape[1] <= MILLING_FIRST_HARMONIC:
             return np.zeros(spec.shape[0])
-        carrier, in_band, _, band_power = _milling_band(spec, np.abs(spec))
-        noise = _noise_per_bin(spec[:, MILLING_FIRST_HARMONIC:], carrier) * np.add.reduce(
-            in_band, axis=1
-        )
+        amp = np.abs(spec)
+        carrier, in_band, _, band_power = _milling_band(spec, amp)
+        power = np.square(amp[:, MILLING_FIRST_HARMONIC:])
+        noise = _noise_per_bin(power, carrier) * np.add.reduce(in_band, axis=1)
         # A noise-free gauge (synthetic rims) sees any milling clearly.
         out: FloatArray = band_power / np.maximum(noise, 1e-300)
     return out
@@ -346,22 +344,23 @@ def rim_features(rim: FloatArray) -> tuple[FloatArray, IntArray]:
     spec = _rim_spectrum(rim)
     n, n_bins = spec.shape
     length = rim.shape[1]
-    # Amplitudes are scaled by 1 / length where used, not the whole spectrum.
+    # |X| of each harmonic; times 2 / length it is the sinusoid's amplitude (index 0:
+    # twice the mean), scaled only where used, not over the whole spectrum.
     amp = np.abs(spec)
-    amp *= 2.0 / length  # sinusoid amplitude per harmonic (index 0 is twice the mean)
+    to_mm = 2.0 / length
     rows = np.arange(n)
     diameter = 2.0 * spec[:, 0].real / length
 
     lo, hi = EDGE_HARMONICS
     k = amp[:, lo : hi + 1].argmax(axis=1) + lo
-    edge_amp = amp[rows, k]
+    edge_amp = amp[rows, k] * to_mm
     edge_depth = 2.0 * edge_amp
     # The second harmonic of the edge pattern, phase-referenced to the first, tells
     # sharp vertices and flat sides (polygon) from curved sides (Reuleaux).
     k2 = np.minimum(2 * k, n_bins - 1)
     at_k, at_k2 = spec[rows, k], spec[rows, k2]
     phase = np.arctan2(at_k2.imag, at_k2.real) - 2.0 * np.arctan2(at_k.imag, at_k.real)
-    sharpness = amp[rows, k2] / np.maximum(edge_amp, 1e-12) * np.cos(phase)
+    sharpness = amp[rows, k2] * to_mm / np.maximum(edge_amp, 1e-12) * np.cos(phase)
 
     milling_mm = np.zeros(n)
     alternation = np.zeros(n)
@@ -377,7 +376,7 @@ def rim_features(rim: FloatArray) -> tuple[FloatArray, IntArray]:
         sided = (k % 2 == 0).nonzero()[0]
         half = k[sided] // 2
         # The gauge's white noise in the band, from the rest of the milling range.
-        noise = _noise_per_bin(spec[sided, MILLING_FIRST_HARMONIC:], carrier[sided])
+        noise = _noise_per_bin(np.square(amp[sided, MILLING_FIRST_HARMONIC:]), carrier[sided])
         noise *= np.add.reduce(in_band[sided], axis=1)
         # Noise dilutes the envelope's modulation: a worn coin on a noisy gauge
         # would look less alternately milled than it is.  Up to half of the band
