@@ -184,7 +184,9 @@ def test_milling_alternation_is_the_envelope_of_the_milling_band(n: int) -> None
         envelope = fft.rfft(band * band)
         raw = 2 * abs(envelope[edges[i] // 2]) / envelope[0].real
         band_power = (np.abs(keep) ** 2).sum()
-        noise = _noise_per_bin(rim_spec[None, MILLING_FIRST_HARMONIC:], np.array([carrier]))[0]
+        noise = _noise_per_bin(
+            np.abs(rim_spec[None, MILLING_FIRST_HARMONIC:]) ** 2, np.array([carrier])
+        )[0]
         noise *= min(hi, len(rim_spec) - 1) - lo + 1
         expected = raw / (1 - min(noise / band_power, 0.5))
         assert values[i, ALTERNATION] == pytest.approx(expected, rel=1e-4)
