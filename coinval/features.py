@@ -9,7 +9,8 @@ calibration made on the same head.
 The only built-in numbers are geometric: edges are looked for among harmonics
 2..16 of the rim (the first harmonic is eccentric mounting, not shape), milling
 lives above the edge harmonics, and the new pound's milling alternates between
-neighbouring sides, so it modulates at half the edge count.
+neighbouring sides, so it modulates at half the edge count, in phase with the
+sides (which lie between the vertices the edge harmonic peaks at).
 """
 
 from __future__ import annotations
@@ -168,8 +169,10 @@ def _envelope_ratio(
     carrier: IntArray,
     harmonic: IntArray,
     length: int,
+    axis: FloatArray,
 ) -> FloatArray:
-    """``2 |E[h]| / E[0]``: E the spectrum of the squared milling band, h ``harmonic``.
+    """``2 |Re(E[h] exp(-i axis))| / E[0]``: E the spectrum of the squared milling
+    band, h ``harmonic``, projected on the phase the coin's geometry predicts.
 
     The band is squared in time, whose spectrum is the band's circular
     self-convolution on the two-sided spectrum,
@@ -187,6 +190,9 @@ def _envelope_ratio(
     carrier, harmonic : ndarrays of shape (n,)
     length : int
         Rim samples.
+    axis : ndarray of shape (n,)
+        Phase of E[h] (modulo pi) that milling on alternate sides has.  Noise has
+        a random phase: only its projection counts, its magnitude does not.
     """
     width = band.shape[1]
     offsets = np.arange(width)[None, :] - MILLING_SIDEBANDS
@@ -213,7 +219,8 @@ def _envelope_ratio(
         beyond = np.where(up > length // 2, np.conj(at_bin(length - up, near)), at_bin(up, near))
         eh[near] = lower[near] + np.add.reduce(mirror * np.conj(b_near) * beyond, axis=1)
         e0[near] = np.add.reduce((b_near.real**2 + b_near.imag**2) * (1.0 + mirror), axis=1)
-    out: FloatArray = 2.0 * np.abs(eh) / np.maximum(e0, 1e-30)
+    along = eh.real * np.cos(axis) + eh.imag * np.sin(axis)
+    out: FloatArray = 2.0 * np.abs(along) / np.maximum(e0, 1e-30)
     return out
 
 
@@ -385,7 +392,12 @@ def rim_features(rim: FloatArray) -> tuple[FloatArray, IntArray]:
         power = band_power[sided]
         noise_share = np.minimum(noise / np.maximum(power, 1e-30), _MAX_NOISE_SHARE)
         milled = power > _MILLED_OVER_NOISE * noise
-        ratio = _envelope_ratio(band_spec[sided], carrier[sided], half, length)
+        # Milled sides lie between the vertices, where the edge harmonic peaks:
+        # a side's centre is half an edge period from a vertex, so the envelope's
+        # modulation at half the edge count has half the edge harmonic's phase,
+        # less a quarter turn (modulo a half turn: either set of sides).
+        axis = 0.5 * np.arctan2(at_k.imag, at_k.real)[sided] - 0.5 * np.pi
+        ratio = _envelope_ratio(band_spec[sided], carrier[sided], half, length, axis)
         alternation[sided] = np.where(milled, ratio / (1.0 - noise_share), 0.0)
     # Milling depth varies by a factor (wear, dirt in the grooves), so it is
     # compared in log: a bound a few spreads below a milled coin never reaches
