@@ -152,6 +152,31 @@ def test_a_coins_rim_features_do_not_depend_on_the_rest_of_its_batch() -> None:
         assert edges_alone[0] == edges_together[i]
 
 
+def test_milling_alternation_is_read_at_the_phase_of_the_sides() -> None:
+    """Six milled sides give the full alternation; the same envelope turned by half a
+    side (arcs centred on the vertices, which no coin has) gives almost none, so
+    noise, whose phase is random, cannot pass for alternate sides by its size alone."""
+    rng = np.random.default_rng(11)
+    n, sides, radius = 2048, 12, 11.7
+    sector = 2 * np.pi / sides
+    on_sides, on_vertices = [], []
+    for _ in range(8):
+        start = rng.uniform(0, 2 * np.pi)
+        theta = np.linspace(0, 2 * np.pi, n, endpoint=False) + start
+        local = (theta % sector) - sector / 2
+        outline = radius * np.cos(np.pi / sides) / np.cos(local)
+        ripple = 0.04 * np.sin(150 * theta)
+        side = np.floor(theta / sector).astype(int) % sides
+        turned = np.floor(theta / sector + 0.5).astype(int) % sides
+        on_sides.append(outline + np.where(side % 2 == 0, ripple, 0.0))
+        on_vertices.append(outline + np.where(turned % 2 == 0, ripple, 0.0))
+    values, edges = rim_features(np.array(on_sides + on_vertices))
+    assert (edges == sides).all()
+    alternation = values[:, ALTERNATION]
+    assert (alternation[:8] > 1.0).all()
+    assert (alternation[8:] < 0.2).all()
+
+
 @pytest.mark.parametrize("n", [480, 481, 512])
 def test_milling_alternation_is_the_envelope_of_the_milling_band(n: int) -> None:
     """The band's self-convolution equals squaring the band in time (folding past
