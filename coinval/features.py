@@ -38,6 +38,11 @@ MILLING_FIRST_HARMONIC = 50
 """Milling ripple lies above the edges and their first harmonics (3 x 16 < 50)."""
 MILLING_FLOOR_MM = 1e-4
 """A tenth of a micron: below any gauge's resolution, keeps the log finite."""
+LETTERING_HARMONICS = (17, 49)
+"""An edge inscription is letter-sized relief: broadband between the edge harmonics
+(up to 16) and the milling (from 50 on)."""
+LETTERING_FLOOR_MM = 1e-5
+"""A hundredth of a micron a harmonic: keeps the log of a noise-free plain edge finite."""
 MILLING_SIDEBANDS = 24
 """Milling on alternate sides of a 12-sided coin is the carrier gated at 6 cycles
 per turn: its sidebands sit at +-6, +-18 harmonics around the groove count."""
@@ -60,6 +65,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "edge_sharpness",
     "log_milling_mm",
     "milling_alternation",
+    "log_lettering_mm",
     "inductive_width_mm",
     "lo_level",
     "hi_level",
@@ -344,8 +350,9 @@ def rim_features(rim: FloatArray) -> tuple[FloatArray, IntArray]:
 
     Returns
     -------
-    values : ndarray of shape (n, 5)
-        diameter_mm, edge_depth_mm, edge_sharpness, log_milling_mm, milling_alternation.
+    values : ndarray of shape (n, 6)
+        diameter_mm, edge_depth_mm, edge_sharpness, log_milling_mm, milling_alternation,
+        log_lettering_mm.
     edge_count : ndarray of shape (n,)
     """
     spec = _rim_spectrum(rim)
@@ -403,7 +410,19 @@ def rim_features(rim: FloatArray) -> tuple[FloatArray, IntArray]:
     # compared in log: a bound a few spreads below a milled coin never reaches
     # the plain edge of a slug, as a linear bound would for worn teach coins.
     log_milling = np.log(milling_mm + MILLING_FLOOR_MM)
-    values = _columns(diameter, edge_depth, sharpness, log_milling, alternation)
+    # An edge inscription (the round pound's, the 2 pound's) raises every harmonic
+    # between the edges and the milling; the median harmonic ignores the few that
+    # carry the outline (multiples of the edge count), and reads the gauge's noise
+    # on a plain edge.  As a sinusoid's amplitude per harmonic, in mm.
+    first, last = LETTERING_HARMONICS
+    lettering_mm = np.zeros(n)
+    if n_bins > last:
+        power = np.square(amp[:, first : last + 1])
+        mid = (last - first) // 2
+        power.partition(mid, axis=1)
+        lettering_mm = np.sqrt(power[:, mid] / np.log(2.0)) * to_mm
+    log_lettering = np.log(lettering_mm + LETTERING_FLOOR_MM)
+    values = _columns(diameter, edge_depth, sharpness, log_milling, alternation, log_lettering)
     return values, k.astype(np.int64)
 
 

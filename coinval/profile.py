@@ -129,6 +129,7 @@ def _finite(obj: Mapping[str, Any], key: str, where: str) -> float:
 
 
 MILLING_RULES = ("any", "alternate", "unmeasured")
+OPTIONAL_FEATURE = "log_lettering_mm"
 
 
 def _check_coin(coin: str, body: Any) -> None:
@@ -174,10 +175,14 @@ def _check_coin(coin: str, body: Any) -> None:
         raise ProfileError(f"{where}: covariance is not positive definite") from None
 
     feats = _need(body, "features", Mapping, where)
-    if set(feats) != set(FEATURE_NAMES):
+    # Profiles from before the edge inscription was measured lack it, and load
+    # with it unchecked; any other difference is another engine's feature set.
+    if set(feats) not in (set(FEATURE_NAMES), set(FEATURE_NAMES) - {OPTIONAL_FEATURE}):
         raise ProfileError(f"{where}: features do not match this engine's feature set")
     scales = {}
     for name in FEATURE_NAMES:
+        if name not in feats:
+            continue
         entry = _need(feats, name, Mapping, f"{where}.features")
         for key in ("mean", "slope_per_k"):
             _finite(entry, key, f"{where}.features.{name}")

@@ -177,6 +177,32 @@ def test_milling_alternation_is_read_at_the_phase_of_the_sides() -> None:
     assert (alternation[8:] < 0.2).all()
 
 
+def test_an_edge_inscription_raises_the_lettering_level_and_an_outline_does_not() -> None:
+    """Letter-sized dips on a round milled edge lift the harmonics between the edges
+    and the milling; a plain 12-sided outline, whose harmonics there are a few
+    multiples of twelve, reads like the plain round edge: the median ignores them."""
+    rng = np.random.default_rng(5)
+    n = 2048
+    theta = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    lettering = FEATURE_NAMES.index("log_lettering_mm") - 1  # rim_features omits thickness
+    rims = []
+    for kind in ("plain", "inscribed", "twelve"):
+        for _ in range(6):
+            start = rng.uniform(0, 2 * np.pi)
+            r = np.full(n, 11.25) + 0.04 * np.sin(140 * (theta + start))
+            if kind == "inscribed":
+                centres = start + np.cumsum(rng.uniform(0.03, 0.08, 60))
+                gap = np.angle(np.exp(1j * (theta[:, None] - centres[None, :])))
+                r -= 0.03 * np.exp(-0.5 * (gap / 0.012) ** 2).sum(axis=1)
+            if kind == "twelve":
+                r = polygon_rim(n, 12, 11.7, "all", rng)
+            rims.append(r + rng.normal(0, 0.003, n))
+    values, _ = rim_features(np.array(rims))
+    plain, inscribed, twelve = values[:, lettering].reshape(3, 6)
+    assert inscribed.min() > plain.max() + 1.0
+    assert abs(np.median(twelve) - np.median(plain)) < 0.5
+
+
 @pytest.mark.parametrize("n", [480, 481, 512])
 def test_milling_alternation_is_the_envelope_of_the_milling_band(n: int) -> None:
     """The band's self-convolution equals squaring the band in time (folding past

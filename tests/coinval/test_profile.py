@@ -70,6 +70,10 @@ def test_too_few_coins_refused(shared_samples) -> None:  # type: ignore[no-untyp
         lambda d: d["coins"]["gb-100-2017"]["covariance"][0].__setitem__(1, 5.0),
         lambda d: d.update(teach_notes={"x": {"a": float("nan")}}),
         lambda d: d["coins"]["gb-100-2017"].update(milling="sometimes"),
+        lambda d: d["coins"]["gb-100-2017"]["features"].update(
+            log_engraving_mm={"mean": 0.0, "slope_per_k": 0.0, "scale": 1.0}
+        ),
+        lambda d: d["coins"]["gb-100-2017"]["features"]["log_lettering_mm"].update(scale=0.0),
     ],
 )
 def test_malformed_profiles_are_refused(taught, mutate) -> None:  # type: ignore[no-untyped-def]
@@ -123,6 +127,32 @@ def test_a_profile_from_before_the_milling_measure_does_not_use_it(taught, share
     assert not old.classifier.alternate_milling_.any()
     again = json.loads(old.dumps())
     assert {b["milling"] for b in again["coins"].values()} == {"unmeasured"}
+    sigs = [s for group in shared_samples.values() for s in group]
+    decided = Engine(old).decide_signatures(sigs, AT)
+    assert sum(d.accepted for d in decided) >= sum(
+        d.accepted for d in Engine(taught).decide_signatures(sigs, AT)
+    )
+
+
+def test_a_profile_from_before_the_inscription_was_measured_loads_without_it(
+    taught, shared_samples
+) -> None:  # type: ignore[no-untyped-def]
+    """Older profiles have no log_lettering_mm: they load, leave the inscription
+    unchecked, decide the shared samples as before, and keep it absent when saved."""
+    import json
+
+    from coinval.features import FEATURE_NAMES
+
+    doc = json.loads(taught.dumps())
+    for body in doc["coins"].values():
+        del body["features"]["log_lettering_mm"]
+    old = loads(json.dumps(doc))
+    column = FEATURE_NAMES.index("log_lettering_mm")
+    assert old.classifier.lettering_unmeasured_.all()
+    assert not old.classifier.used_features()[:, column].any()
+    assert taught.classifier.used_features()[:, column].all()
+    again = json.loads(old.dumps())
+    assert all("log_lettering_mm" not in b["features"] for b in again["coins"].values())
     sigs = [s for group in shared_samples.values() for s in group]
     decided = Engine(old).decide_signatures(sigs, AT)
     assert sum(d.accepted for d in decided) >= sum(
