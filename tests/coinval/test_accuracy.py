@@ -75,3 +75,43 @@ def test_clearly_different_fakes_are_never_credited(report: Report) -> None:
     for (fake, _), tally in report.fakes.items():
         assert tally.false_acceptance == 0.0, (fake, tally.reasons)
         assert "accepted" not in tally.reasons
+
+
+def test_an_edge_inscription_refuses_a_struck_fake_without_one() -> None:
+    """On a gauge that sees the round pound's edge inscription, the struck brass fake
+    (milled, no inscription, a conductivity the eddy channels barely tell) is refused
+    by it; the same profile without the inscription checked lets most fakes through."""
+    import json
+
+    from coinval.profile import loads
+
+    head = "C"
+    samples = {
+        "gb-100-1983": generate(
+            "gb-100-1983",
+            60,
+            head=head,
+            seed=3,
+            batch=0,
+            temperature_c=(5.0, 35.0),
+            wear=0.5,
+            dirt=0.5,
+        ).signatures()
+    }
+    profile = teach(samples, head=head)[0]
+    doc = json.loads(profile.dumps())
+    del doc["coins"]["gb-100-1983"]["features"]["log_lettering_mm"]
+    unchecked = loads(json.dumps(doc))
+    kw = {"head": head, "temperature_c": (-10.0, 45.0), "wear": 0.5, "dirt": 0.5}
+    fakes = generate("struck-brass-round-pound", 300, seed=71, **kw)
+    genuine = generate("gb-100-1983", 300, seed=72, batch=3, **kw)
+    reports = []
+    for p in (profile, unchecked):
+        out = Report()
+        out.add(LabelledBatch("fake", "-", None, fakes), Engine(p), AT)
+        out.add(LabelledBatch("gb-100-1983", "batch 3", "gb-100-1983", genuine), Engine(p), AT)
+        reports.append(out)
+    checked, without = reports
+    assert checked.fakes[("fake", "-")].false_acceptance <= 0.01
+    assert without.fakes[("fake", "-")].false_acceptance >= 0.2
+    assert checked.genuine[("gb-100-1983", "batch 3")].acceptance >= 0.98
