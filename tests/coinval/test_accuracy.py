@@ -102,9 +102,26 @@ def test_an_edge_inscription_refuses_a_struck_fake_without_one() -> None:
     doc = json.loads(profile.dumps())
     del doc["coins"]["gb-100-1983"]["features"]["log_lettering_mm"]
     unchecked = loads(json.dumps(doc))
-    kw = {"head": head, "temperature_c": (-10.0, 45.0), "wear": 0.5, "dirt": 0.5}
-    fakes = generate("struck-brass-round-pound", 300, seed=71, **kw)
-    genuine = generate("gb-100-1983", 300, seed=72, batch=3, **kw)
+    cold_to_hot = (-10.0, 45.0)
+    fakes = generate(
+        "struck-brass-round-pound",
+        300,
+        head=head,
+        seed=71,
+        temperature_c=cold_to_hot,
+        wear=0.5,
+        dirt=0.5,
+    )
+    genuine = generate(
+        "gb-100-1983",
+        300,
+        head=head,
+        seed=72,
+        batch=3,
+        temperature_c=cold_to_hot,
+        wear=0.5,
+        dirt=0.5,
+    )
     reports = []
     for p in (profile, unchecked):
         out = Report()
