@@ -10,7 +10,8 @@ The only built-in numbers are geometric: edges are looked for among harmonics
 2..16 of the rim (the first harmonic is eccentric mounting, not shape), milling
 lives above the edge harmonics, and the new pound's milling alternates between
 neighbouring sides, so it modulates at half the edge count, in phase with the
-sides (which lie between the vertices the edge harmonic peaks at).
+sides (which lie between the vertices the edge harmonic peaks at); an edge
+inscription is letter-sized relief, between the edge harmonics and the milling.
 """
 
 from __future__ import annotations
