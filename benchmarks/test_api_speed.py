@@ -173,16 +173,11 @@ def _history(ctx: Context, profile_id: int, decisions: list[Decision]) -> None:
     picks = np.random.default_rng(7).integers(len(decisions), size=old)  # coins come mixed
     with ctx.db.transaction(write=True) as tx:
         for i, k in enumerate(picks):
-            decision = decisions[int(k)]
-            events_repo.insert_event(
+            events_repo.insert_decision(
                 tx,
+                decisions[int(k)],
                 at=format_time(start + i * step),
                 head=HEAD,
-                signature_id=decision.id,
-                coin=decision.coin,
-                accepted=decision.accepted,
-                reason=decision.reason,
-                detail=decision.detail,
                 profile_id=profile_id,
                 source="live",
                 signature=None,

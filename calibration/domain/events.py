@@ -43,15 +43,11 @@ def record_decision(
         else None
     )
     with ctx.db.transaction(write=True) as tx:
-        event_id = events_repo.insert_event(
+        event_id = events_repo.insert_decision(
             tx,
+            decision,
             at=format_time(moment),
             head=head,
-            signature_id=decision.id,
-            coin=decision.coin,
-            accepted=decision.accepted,
-            reason=decision.reason,
-            detail=decision.detail,
             profile_id=profile_id,
             source=source,
             signature=text,
@@ -98,15 +94,11 @@ def classify(
         keep = ctx.settings.store_event_signatures
         with ctx.db.transaction(write=True) as tx:
             for item, decision in zip(parsed, decisions, strict=True):
-                events_repo.insert_event(
+                events_repo.insert_decision(
                     tx,
+                    decision,
                     at=stamp,
                     head=head,
-                    signature_id=decision.id,
-                    coin=decision.coin,
-                    accepted=decision.accepted,
-                    reason=decision.reason,
-                    detail=decision.detail,
                     profile_id=config.profile_id,
                     source="api",
                     signature=(

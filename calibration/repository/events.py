@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from calibration.db import Row, Tx
+from coinval.decision import Decision
 
 _PUBLIC = (
     "id, at, head, signature_id, coin, accepted, reason, detail, profile_id, source,"
@@ -74,6 +75,32 @@ def insert_event(
     )
     assert row is not None
     return int(row["id"])
+
+
+def insert_decision(
+    tx: Tx,
+    decision: Decision,
+    *,
+    at: str,
+    head: str,
+    profile_id: int | None,
+    source: str,
+    signature: str | None,
+) -> int:
+    """Record one engine decision as an event; its event id."""
+    return insert_event(
+        tx,
+        at=at,
+        head=head,
+        signature_id=decision.id,
+        coin=decision.coin,
+        accepted=decision.accepted,
+        reason=decision.reason,
+        detail=decision.detail,
+        profile_id=profile_id,
+        source=source,
+        signature=signature,
+    )
 
 
 def _clean(rows: list[Row]) -> list[Row]:
