@@ -130,10 +130,11 @@ _EDGE_AGREEMENT = 0.9
 # gives 0.  Half-way between is a geometric fact, not a sensor's number.
 ALTERNATE_MILLING = 2.0 / np.pi
 _ALTERNATION = FEATURE_NAMES.index("milling_alternation")
-_LETTERING = FEATURE_NAMES.index("log_lettering_mm")
-# What a profile from before the edge inscription was measured holds in its place:
-# nothing, and the feature is then not used for that coin (see lettering_unmeasured_).
-_UNMEASURED_FEATURE = {"mean": 0.0, "slope_per_k": 0.0, "scale": 1.0}
+LATE_FEATURES: frozenset[str] = frozenset({"log_lettering_mm"})
+"""Features added after profiles were first written: a profile without one loads,
+and the feature goes unchecked for its coins (see ``missing_features_``)."""
+# What stands in for a missing feature's fit: never compared (it is masked out).
+_MISSING_FEATURE = {"mean": 0.0, "slope_per_k": 0.0, "scale": 1.0}
 # "Resembles" a taught coin (so a refusal is a counterfeit, not unknown):
 # metrology close to it, in geometric terms only.
 RESEMBLANCE_DIAMETER = 0.05
@@ -204,9 +205,9 @@ class CoinClassifier:
         Regions from profiles written before ``milling_alternation`` was
         measured net of gauge noise: their taught alternation describes another
         measure, so it is not used (teach again to have it checked).
-    lettering_unmeasured_ : ndarray of shape (n_coins,), bool
-        Regions from profiles written before ``log_lettering_mm`` existed: the
-        edge inscription is not checked for them (teach again to have it checked).
+    missing_features_ : ndarray of shape (n_coins, n_features), bool
+        Features of LATE_FEATURES that a region's profile was written without: not
+        checked for that coin (teach again to have them checked).
     covariance_ : ndarray of shape (n_coins, n_inductive, n_inductive)
         Shrunk residual covariance of the inductive features, where lift-off
         and speed show up as correlations the joint test discounts.
@@ -224,7 +225,7 @@ class CoinClassifier:
     edge_count_: IntArray
     alternate_milling_: npt.NDArray[np.bool_]
     alternation_unmeasured_: npt.NDArray[np.bool_]
-    lettering_unmeasured_: npt.NDArray[np.bool_]
+    missing_features_: npt.NDArray[np.bool_]
     covariance_: FloatArray
     security_: list[SecurityLevel]
 
@@ -256,7 +257,7 @@ class CoinClassifier:
         self.edge_count_ = np.zeros(len(coins), dtype=np.int64)
         self.alternate_milling_ = np.zeros(len(coins), dtype=bool)
         self.alternation_unmeasured_ = np.zeros(len(coins), dtype=bool)
-        self.lettering_unmeasured_ = np.zeros(len(coins), dtype=bool)
+        self.missing_features_ = np.zeros(shape, dtype=bool)
         n_i = len(INDUCTIVE)
         self.covariance_ = np.zeros((len(coins), n_i, n_i))
         self.security_ = []
@@ -464,7 +465,7 @@ class CoinClassifier:
         edged = np.array([name in EDGED_ONLY for name in FEATURE_NAMES])
         used = ~(edged[None, :] & (self.edge_count_[:, None] == 0))
         used[:, _ALTERNATION] &= ~self.alternation_unmeasured_
-        used[:, _LETTERING] &= ~self.lettering_unmeasured_
+        used &= ~self.missing_features_
         return np.asarray(used)
 
     def deviation(self, features: CoinFeatures) -> FloatArray:
@@ -571,7 +572,7 @@ class CoinClassifier:
                     }
                     for j, name in enumerate(FEATURE_NAMES)
                     # Unmeasured stays absent, so that saving and loading keeps it so.
-                    if not (j == _LETTERING and self.lettering_unmeasured_[c])
+                    if not self.missing_features_[c, j]
                 },
             }
         return out
@@ -595,15 +596,16 @@ class CoinClassifier:
         self.t_range_ = np.array([[t["min_c"], t["max_c"]] for t in temp], dtype=np.float64)
         self.t_sxx_ = np.array([t["sxx"] for t in temp], dtype=np.float64)
 
-        self.lettering_unmeasured_ = np.array(
-            ["log_lettering_mm" not in regions[c]["features"] for c in coins], dtype=bool
-        )
+        self.missing_features_ = np.array(
+            [[name not in regions[c]["features"] for name in FEATURE_NAMES] for c in coins],
+            dtype=bool,
+        ).reshape(len(coins), len(FEATURE_NAMES))
 
         def table(key: str) -> FloatArray:
             return np.array(
                 [
                     [
-                        regions[c]["features"].get(name, _UNMEASURED_FEATURE)[key]
+                        regions[c]["features"].get(name, _MISSING_FEATURE)[key]
                         for name in FEATURE_NAMES
                     ]
                     for c in coins

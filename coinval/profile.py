@@ -20,7 +20,7 @@ import numpy as np
 
 from coinval import __version__
 from coinval.catalogue import coins as catalogue_coins
-from coinval.classifier import SECURITY_LEVELS, CoinClassifier
+from coinval.classifier import LATE_FEATURES, SECURITY_LEVELS, CoinClassifier
 from coinval.features import FEATURE_NAMES, INDUCTIVE
 
 FORMAT = "coinval-profile"
@@ -129,7 +129,6 @@ def _finite(obj: Mapping[str, Any], key: str, where: str) -> float:
 
 
 MILLING_RULES = ("any", "alternate", "unmeasured")
-OPTIONAL_FEATURE = "log_lettering_mm"
 
 
 def _check_coin(coin: str, body: Any) -> None:
@@ -175,9 +174,9 @@ def _check_coin(coin: str, body: Any) -> None:
         raise ProfileError(f"{where}: covariance is not positive definite") from None
 
     feats = _need(body, "features", Mapping, where)
-    # Profiles from before the edge inscription was measured lack it, and load
-    # with it unchecked; any other difference is another engine's feature set.
-    if set(feats) not in (set(FEATURE_NAMES), set(FEATURE_NAMES) - {OPTIONAL_FEATURE}):
+    # Profiles written before a late feature existed lack it, and load with it
+    # unchecked; any other difference is another engine's feature set.
+    if not set(FEATURE_NAMES) - LATE_FEATURES <= set(feats) <= set(FEATURE_NAMES):
         raise ProfileError(f"{where}: features do not match this engine's feature set")
     scales = {}
     for name in FEATURE_NAMES:

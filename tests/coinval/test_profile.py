@@ -148,7 +148,8 @@ def test_a_profile_from_before_the_inscription_was_measured_loads_without_it(
         del body["features"]["log_lettering_mm"]
     old = loads(json.dumps(doc))
     column = FEATURE_NAMES.index("log_lettering_mm")
-    assert old.classifier.lettering_unmeasured_.all()
+    assert old.classifier.missing_features_[:, column].all()
+    assert old.classifier.missing_features_.sum() == len(old.classifier.coins_)
     assert not old.classifier.used_features()[:, column].any()
     assert taught.classifier.used_features()[:, column].all()
     again = json.loads(old.dumps())
