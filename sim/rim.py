@@ -3,8 +3,12 @@
 ``rim(k) = outline(theta_k) + milling(theta_k) + lettering(theta_k)
           + ellipticity + off-centre first harmonic``
 
-with ``theta_k = start + direction * 2 pi k / m`` in the coin's frame (random
-start angle, either direction of travel).
+with ``theta_k = start + direction * (2 pi k / m + warp_k)`` in the coin's frame
+(random start angle, either direction of travel).  ``warp_k = -(e / R)
+sin(2 pi k / m - phase)``: a coin turned about a point ``e`` off its centre shows
+the gauge its edge early and late once a turn, which phase-modulates every edge
+feature (sidebands one harmonic either side of the edge count, milling spread
+over nearby harmonics), as the foreign head of ``../shared/samples`` shows.
 
 Milling is ``grooves`` fine grooves per revolution, a raised-cosine groove with
 a crisper second harmonic for struck edges; on alternately milled edges a
@@ -94,24 +98,37 @@ class _Angles:
     the angle-sum identity, which is far cheaper than trig on (n, m) arrays.
     """
 
-    def __init__(self, start: FloatArray, direction: FloatArray, rim_samples: int) -> None:
+    def __init__(
+        self,
+        start: FloatArray,
+        direction: FloatArray,
+        rim_samples: int,
+        warp: WorkArray | None = None,
+    ) -> None:
         self.start = start[:, None]
         self.direction = direction[:, None].astype(WORK_DTYPE)
         self.step = 2.0 * np.pi * np.arange(rim_samples)[None, :] / rim_samples
+        # Coin-frame angle each sample is away from its even step, shape (n, m):
+        # an eccentric coin shows the gauge its edge a little ahead or behind.
+        self.warp = warp
 
     @property
     def theta(self) -> WorkArray:
         """Coin-frame angles in (-2 pi, 4 pi), shape (n, m)."""
         start = np.mod(self.start, 2.0 * np.pi).astype(WORK_DTYPE)
-        return np.asarray(start + self.direction * self.step.astype(WORK_DTYPE))
+        theta = start + self.direction * self.step.astype(WORK_DTYPE)
+        return np.asarray(theta if self.warp is None else theta + self.warp)
 
     def grid_index(self, grid: int) -> npt.NDArray[np.int32]:
         """Index of each sample's angle on a periodic grid of ``grid`` (a power of 2) points."""
         m = self.step.shape[1]
         start = np.round(self.start / (2.0 * np.pi) * grid).astype(np.int32)
         offset = np.round(np.arange(m) * grid / m).astype(np.int32)[None, :]
+        index = start + self.direction.astype(np.int32) * offset
+        if self.warp is not None:
+            index = index + np.round(self.warp * (grid / (2.0 * np.pi))).astype(np.int32)
         # Two's-complement & wraps negative indices too (reversed direction of travel).
-        return np.asarray((start + self.direction.astype(np.int32) * offset) & (grid - 1))
+        return np.asarray(index & (grid - 1))
 
     def harmonic(self, k: float, phase: FloatArray | float = 0.0) -> tuple[WorkArray, WorkArray]:
         """``cos(k theta - phase)`` and ``sin(k theta - phase)``, each of shape (n, m)."""
@@ -120,7 +137,13 @@ class _Angles:
         ca, sa = np.cos(a).astype(WORK_DTYPE), np.sin(a).astype(WORK_DTYPE)
         cb = np.cos(k * self.step).astype(WORK_DTYPE)
         sb = self.direction * np.sin(k * self.step).astype(WORK_DTYPE)
-        return np.asarray(ca * cb - sa * sb), np.asarray(sa * cb + ca * sb)
+        c, s = ca * cb - sa * sb, sa * cb + ca * sb
+        if self.warp is None:
+            return np.asarray(c), np.asarray(s)
+        # cos and sin of k (theta + warp): the even-step harmonic turned by k warp.
+        kw = WORK_DTYPE(k) * self.warp
+        cw, sw = np.cos(kw), np.sin(kw)
+        return np.asarray(c * cw - s * sw), np.asarray(s * cw + c * sw)
 
 
 def _milling(
@@ -174,8 +197,18 @@ def rim_profiles(
         Centre-to-edge distance, mm.
     """
     design = pieces.design
-    angles = _Angles(start, direction, rim_samples)
     radius = mean_radius(design.shape, design.sides, pieces.diameter_mm, pieces.corner_radius_mm)
+    # Turned about a point off its centre, the coin shows the gauge its edge at a
+    # coin-frame angle that leads and lags the gauge's by (offset / radius) once a
+    # turn: every edge feature is phase-modulated, most of all the fine milling
+    # (its harmonic times that angle), whose energy spreads to nearby harmonics.
+    step = 2.0 * np.pi * np.arange(rim_samples)[None, :] / rim_samples
+    warp = (
+        -(offcentre_mm / radius)[:, None]
+        * direction[:, None]
+        * np.sin(step - offcentre_phase[:, None])
+    ).astype(WORK_DTYPE)
+    angles = _Angles(start, direction, rim_samples, warp)
     rim: npt.NDArray[np.floating[Any]]
     if design.shape == "round":
         rim = np.repeat((pieces.diameter_mm / 2.0).astype(WORK_DTYPE)[:, None], rim_samples, axis=1)
