@@ -70,6 +70,11 @@ class SensorHead:
         Range of rolling speeds on this head's rail.
     spike_prob : float
         Probability that a coin's signature carries a glitch.
+    rim_warp_rad : float
+        Once-a-turn angular non-uniformity of the rim gauge: its samples lead and
+        lag even angles by up to this much (phase random per coin), which
+        phase-modulates every edge feature.  The foreign head of
+        ``../shared/samples`` shows 0.03 rad on every coin.
     """
 
     name: str
@@ -90,6 +95,7 @@ class SensorHead:
     rim_offcentre_mm: float
     speed_mm_s: Pair
     spike_prob: float
+    rim_warp_rad: float = 0.0
 
     def __post_init__(self) -> None:
         checks = [
@@ -116,6 +122,7 @@ class SensorHead:
                 "speed range must be in (0, 5000)",
             ),
             (0 <= self.spike_prob <= 1, "spike probability must be in [0, 1]"),
+            (0 <= self.rim_warp_rad <= 0.2, "rim warp must be in [0, 0.2] rad"),
         ]
         for ok, rule in checks:
             if not ok:
@@ -273,6 +280,8 @@ def head_from_seed(seed: int) -> SensorHead:
         rim_offcentre_mm=float(rng.uniform(0.0, 0.12)),
         speed_mm_s=(speed_lo, speed_lo * float(rng.uniform(1.5, 2.2))),
         spike_prob=float(rng.uniform(0.0, 0.02)),
+        # Its own stream, so that adding it left every other draw of a seed as it was.
+        rim_warp_rad=float(np.random.default_rng([seed, 0x3A4F]).uniform(0.0, 0.04)),
     )
 
 

@@ -65,6 +65,8 @@ class Insertion:
         Angles, radians.
     rim_direction : ndarray
         +1 or -1.
+    warp_phase : ndarray
+        Phase of the rim gauge's once-a-turn angular non-uniformity, radians.
     """
 
     temperature_c: FloatArray
@@ -77,6 +79,7 @@ class Insertion:
     rim_start: FloatArray
     offcentre_phase: FloatArray
     rim_direction: FloatArray
+    warp_phase: FloatArray
 
 
 def draw_insertion(
@@ -103,6 +106,8 @@ def draw_insertion(
         rim_start=rng.uniform(0.0, 2.0 * np.pi, n),
         offcentre_phase=rng.uniform(0.0, 2.0 * np.pi, n),
         rim_direction=rng.choice([-1.0, 1.0], n),
+        # Drawn last: the draws before it stay what they were before it existed.
+        warp_phase=rng.uniform(0.0, 2.0 * np.pi, n),
     )
 
 
@@ -212,6 +217,8 @@ def _measure_chunk(
         ins.rim_direction,
         ins.offcentre_u * head.rim_offcentre_mm,
         ins.offcentre_phase,
+        warp_rad=head.rim_warp_rad,
+        warp_phase=ins.warp_phase,
     )
     rim += rng.normal(0.0, head.rim_noise_mm, rim.shape)
     _spikes(eddy_lo, eddy_hi, rim, head, rng)

@@ -8,7 +8,9 @@ with ``theta_k = start + direction * (2 pi k / m + warp_k)`` in the coin's frame
 sin(2 pi k / m - phase)``: a coin turned about a point ``e`` off its centre shows
 the gauge its edge early and late once a turn, which phase-modulates every edge
 feature (sidebands one harmonic either side of the edge count, milling spread
-over nearby harmonics), as the foreign head of ``../shared/samples`` shows.
+over nearby harmonics).  A gauge whose samples are not evenly spaced in angle
+adds its own once-a-turn lead and lag (``SensorHead.rim_warp_rad``): the foreign
+head of ``../shared/samples`` shows 0.03 rad on every coin.
 
 Milling is ``grooves`` fine grooves per revolution, a raised-cosine groove with
 a crisper second harmonic for struck edges; on alternately milled edges a
@@ -175,6 +177,8 @@ def rim_profiles(
     direction: FloatArray,
     offcentre_mm: FloatArray,
     offcentre_phase: FloatArray,
+    warp_rad: float = 0.0,
+    warp_phase: FloatArray | None = None,
 ) -> FloatArray:
     """Noise-free rim traces of n pieces.
 
@@ -190,6 +194,10 @@ def rim_profiles(
         +1 or -1, the sense of rotation.
     offcentre_mm, offcentre_phase : ndarray of shape (n,)
         Mounting eccentricity in the gauge and its phase.
+    warp_rad : float
+        The gauge's own once-a-turn angular non-uniformity (see ``SensorHead``).
+    warp_phase : ndarray of shape (n,), optional
+        Its phase for each coin (0 when omitted).
 
     Returns
     -------
@@ -203,11 +211,11 @@ def rim_profiles(
     # turn: every edge feature is phase-modulated, most of all the fine milling
     # (its harmonic times that angle), whose energy spreads to nearby harmonics.
     step = 2.0 * np.pi * np.arange(rim_samples)[None, :] / rim_samples
-    warp = (
-        -(offcentre_mm / radius)[:, None]
-        * direction[:, None]
-        * np.sin(step - offcentre_phase[:, None])
-    ).astype(WORK_DTYPE)
+    lead = -(offcentre_mm / radius)[:, None] * np.sin(step - offcentre_phase[:, None])
+    if warp_rad:
+        phase = np.zeros(len(start)) if warp_phase is None else warp_phase
+        lead = lead + warp_rad * np.sin(step - phase[:, None])
+    warp = (direction[:, None] * lead).astype(WORK_DTYPE)
     angles = _Angles(start, direction, rim_samples, warp)
     rim: npt.NDArray[np.floating[Any]]
     if design.shape == "round":
