@@ -1,16 +1,18 @@
 """Rim gauge: the centre-to-edge distance over one revolution, before gauge noise.
 
 ``rim(k) = outline(theta_k) + milling(theta_k) + lettering(theta_k)
-          + ellipticity + off-centre first harmonic``
+          + ellipticity + e cos(2 pi k / m + phase)``
 
 with ``theta_k = start + direction * (2 pi k / m + warp_k)`` in the coin's frame
-(random start angle, either direction of travel).  ``warp_k = -(e / R)
-sin(2 pi k / m - phase)``: a coin turned about a point ``e`` off its centre shows
+(random start angle, either direction of travel).  ``warp_k = (e / R)
+sin(2 pi k / m + phase)``: a coin turned about a point ``e`` off its centre shows
 the gauge its edge early and late once a turn, which phase-modulates every edge
 feature (sidebands one harmonic either side of the edge count, milling spread
-over nearby harmonics).  A gauge whose samples are not evenly spaced in angle
-adds its own once-a-turn lead and lag (``SensorHead.rim_warp_rad``): the foreign
-head of ``../shared/samples`` shows 0.03 rad on every coin.
+over nearby harmonics); to first order in e / R this is exactly where a ray from
+the gauge's axis meets the edge (``tests/sim/test_rim.py``).  A gauge whose
+samples are not evenly spaced in angle adds its own once-a-turn lead and lag
+(``SensorHead.rim_warp_rad``): the foreign head of ``../shared/samples`` shows
+0.030 rad on every coin, whatever the coin's first harmonic.
 
 Milling is ``grooves`` fine grooves per revolution, a raised-cosine groove with
 a crisper second harmonic for struck edges; on alternately milled edges a
@@ -123,12 +125,9 @@ class _Angles:
 
     def grid_index(self, grid: int) -> npt.NDArray[np.int32]:
         """Index of each sample's angle on a periodic grid of ``grid`` (a power of 2) points."""
-        m = self.step.shape[1]
-        start = np.round(self.start / (2.0 * np.pi) * grid).astype(np.int32)
-        offset = np.round(np.arange(m) * grid / m).astype(np.int32)[None, :]
-        index = start + self.direction.astype(np.int32) * offset
-        if self.warp is not None:
-            index = index + np.round(self.warp * (grid / (2.0 * np.pi))).astype(np.int32)
+        # One rounding of the whole angle (theta lies within a few turns of 0, where
+        # float32 resolves far finer than a grid cell).
+        index = np.round(self.theta * WORK_DTYPE(grid / (2.0 * np.pi))).astype(np.int32)
         # Two's-complement & wraps negative indices too (reversed direction of travel).
         return np.asarray(index & (grid - 1))
 
@@ -211,7 +210,10 @@ def rim_profiles(
     # turn: every edge feature is phase-modulated, most of all the fine milling
     # (its harmonic times that angle), whose energy spreads to nearby harmonics.
     step = 2.0 * np.pi * np.arange(rim_samples)[None, :] / rim_samples
-    lead = -(offcentre_mm / radius)[:, None] * np.sin(step - offcentre_phase[:, None])
+    # The off-centre term below is e cos(step + phase): the coin's centre lies at
+    # angle -phase, and a ray at ``step`` meets the edge (e / R) sin(step + phase)
+    # further round the coin than it would from the centre.
+    lead = (offcentre_mm / radius)[:, None] * np.sin(step + offcentre_phase[:, None])
     if warp_rad:
         phase = np.zeros(len(start)) if warp_phase is None else warp_phase
         lead = lead + warp_rad * np.sin(step - phase[:, None])
