@@ -95,6 +95,11 @@ def lettering_profile(name: str) -> FloatArray:
     return np.asarray(profile / max(1e-12, float(-profile.min())))
 
 
+def sample_steps(rim_samples: int) -> FloatArray:
+    """The gauge's even angle of each sample, radians, shape (1, rim_samples)."""
+    return np.asarray(2.0 * np.pi * np.arange(rim_samples)[None, :] / rim_samples)
+
+
 class _Angles:
     """Sample angles of n coins: ``theta = start + direction * step``.
 
@@ -111,7 +116,7 @@ class _Angles:
     ) -> None:
         self.start = start[:, None]
         self.direction = direction[:, None].astype(WORK_DTYPE)
-        self.step = 2.0 * np.pi * np.arange(rim_samples)[None, :] / rim_samples
+        self.step = sample_steps(rim_samples)
         # Coin-frame angle each sample is away from its even step, shape (n, m):
         # an eccentric coin shows the gauge its edge a little ahead or behind.
         self.warp = warp
@@ -209,7 +214,7 @@ def rim_profiles(
     # coin-frame angle that leads and lags the gauge's by (offset / radius) once a
     # turn: every edge feature is phase-modulated, most of all the fine milling
     # (its harmonic times that angle), whose energy spreads to nearby harmonics.
-    step = 2.0 * np.pi * np.arange(rim_samples)[None, :] / rim_samples
+    step = sample_steps(rim_samples)
     # The off-centre term below is e cos(step + phase): the coin's centre lies at
     # angle -phase, and a ray at ``step`` meets the edge (e / R) sin(step + phase)
     # further round the coin than it would from the centre.
