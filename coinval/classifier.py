@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import chdtri
 
-from coinval.features import EDGED_ONLY, FEATURE_NAMES, INDUCTIVE, CoinFeatures
+from coinval.features import EDGED_ONLY, FEATURE_NAMES, INDUCTIVE, OUTLINE, CoinFeatures
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -212,6 +212,9 @@ class CoinClassifier:
         Shrunk residual covariance of the inductive features, where lift-off
         and speed show up as correlations the joint test discounts.
     security_ : list of str, length n_coins
+    outline_ : list of str, length n_coins
+        How each region's teach coins were located on the eddy traces
+        (:data:`coinval.features.OUTLINES`); fit always uses the current one.
     """
 
     coins_: list[str]
@@ -228,6 +231,7 @@ class CoinClassifier:
     missing_features_: npt.NDArray[np.bool_]
     covariance_: FloatArray
     security_: list[SecurityLevel]
+    outline_: list[str]
 
     def fit(
         self,
@@ -261,6 +265,7 @@ class CoinClassifier:
         n_i = len(INDUCTIVE)
         self.covariance_ = np.zeros((len(coins), n_i, n_i))
         self.security_ = []
+        self.outline_ = [OUTLINE] * len(coins)
         for c, coin in enumerate(coins):
             feats = features_by_coin[coin]
             x, t = feats.values, feats.temperature_c
@@ -557,6 +562,7 @@ class CoinClassifier:
                 "security": self.security_[c],
                 "edge_count": int(self.edge_count_[c]),
                 "milling": self._milling_rule(c),
+                "outline": self.outline_[c],
                 "temperature": {
                     "ref_c": float(self.t_ref_[c]),
                     "min_c": float(self.t_range_[c, 0]),
@@ -591,6 +597,8 @@ class CoinClassifier:
         rules = [regions[c].get("milling", "unmeasured") for c in coins]
         self.alternate_milling_ = np.array([r == "alternate" for r in rules], dtype=bool)
         self.alternation_unmeasured_ = np.array([r == "unmeasured" for r in rules], dtype=bool)
+        # Before coins were located on both channels, the clearer one alone outlined them.
+        self.outline_ = [str(regions[c].get("outline", "clearer-channel")) for c in coins]
         temp = [regions[c]["temperature"] for c in coins]
         self.t_ref_ = np.array([t["ref_c"] for t in temp], dtype=np.float64)
         self.t_range_ = np.array([[t["min_c"], t["max_c"]] for t in temp], dtype=np.float64)

@@ -214,9 +214,12 @@ def _load_profile(path: str) -> Profile:
     from coinval.profile import ProfileError, load
 
     try:
-        return load(path)
+        profile = load(path)
     except ProfileError as exc:
         raise UsageError(str(exc)) from None
+    if (stale := profile.located_otherwise()) is not None:
+        _calib_log.warning("%s", stale)
+    return profile
 
 
 def _moment(args: argparse.Namespace) -> Callable[[], dt.datetime] | None:

@@ -21,7 +21,7 @@ import numpy as np
 from coinval import __version__
 from coinval.catalogue import coins as catalogue_coins
 from coinval.classifier import LATE_FEATURES, SECURITY_LEVELS, CoinClassifier
-from coinval.features import FEATURE_NAMES, INDUCTIVE
+from coinval.features import FEATURE_NAMES, INDUCTIVE, OUTLINE, OUTLINES
 
 FORMAT = "coinval-profile"
 # More teach coins than any field teach uses; bounds what a hand-edited file may claim.
@@ -60,6 +60,24 @@ class Profile:
     inhibited: frozenset[str] = frozenset()
     legal_tender_override: dict[str, bool] = field(default_factory=dict)
     teach_notes: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def located_otherwise(self) -> str | None:
+        """A warning when some coins were taught locating coins another way, else None.
+
+        Their regions still decide, but on a head whose two eddy channels outline a
+        coin differently the features they expect are not the ones measured now.
+        """
+        stale = [
+            c for c, o in zip(self.coins, self.classifier.outline_, strict=True) if o != OUTLINE
+        ]
+        if not stale:
+            return None
+        return (
+            f"{', '.join(stale)}: taught by an earlier coinval, which located coins on the "
+            "clearer eddy channel alone; they are now located on both, and on a head whose "
+            "channels outline a coin differently its regions may refuse genuine coins: "
+            "teach them again"
+        )
 
     @property
     def coins(self) -> list[str]:
@@ -148,6 +166,9 @@ def _check_coin(coin: str, body: Any) -> None:
     # Optional: profiles from before it have none, and load as "unmeasured".
     if body.get("milling", "unmeasured") not in MILLING_RULES:
         raise ProfileError(f"{where}: milling must be one of {', '.join(MILLING_RULES)}")
+    # Optional too: profiles from before it have none (see ``located_otherwise``).
+    if body.get("outline", OUTLINES[-1]) not in OUTLINES:
+        raise ProfileError(f"{where}: outline must be one of {', '.join(OUTLINES)}")
     temp = _need(body, "temperature", Mapping, where)
     ref, low, high, sxx = (
         _finite(temp, key, f"{where}.temperature") for key in ("ref_c", "min_c", "max_c", "sxx")

@@ -131,6 +131,22 @@ def test_tampered_profile_field_is_named(tmp_path: Path, profile_path: Path) -> 
     assert b"lo_level" in proc.stderr
 
 
+def test_a_profile_taught_by_an_earlier_outline_warns_and_still_decides(
+    tmp_path: Path, profile_path: Path, samples_dir: Path
+) -> None:
+    doc = json.loads(profile_path.read_text())
+    del doc["coins"]["gb-050-1997"]["outline"]
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(doc))
+    sample = samples_dir / "gb-050-1997.jsonl"
+    proc = run_cli("classify", "--profile", str(path), "--at", "2024-01-01", str(sample))
+    assert proc.returncode == 0, proc.stderr
+    assert b"warning: gb-050-1997: taught by an earlier coinval" in proc.stderr
+    assert all(d["coin"] == "gb-050-1997" for d in decisions(proc.stdout))
+    fresh = run_cli("classify", "--profile", str(profile_path), str(sample))
+    assert b"warning" not in fresh.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "words"),
     [

@@ -115,6 +115,42 @@ def test_magnetic_response_keeps_its_sign() -> None:
     assert f[0, 1] < 0 < f[0, 2]
 
 
+def _two_outlines(rng: np.random.Generator, n_coins: int, hi_noise: float) -> np.ndarray:
+    """Features of one coin passing again and again: the high channel's outline is
+    16 samples wider than the low channel's (a ring that outshines its core there),
+    both peak at 1.0, the low channel's noise is 0.01, the high channel's ``hi_noise``."""
+    n = 256
+    lo_clean = bimetal_trace(n, 1.0, 0.9, 64, 120)
+    hi_clean = bimetal_trace(n, 1.0, 0.7, 56, 136)
+    lo = lo_clean + rng.normal(0, 0.01, (n_coins, n))
+    hi = hi_clean + rng.normal(0, hi_noise, (n_coins, n))
+    return eddy_features(lo, hi, np.full(n_coins, 2000.0), np.full(n_coins, 400.0))
+
+
+def test_a_coin_seen_equally_well_on_both_channels_is_located_the_same_way_every_time() -> None:
+    """Taking the outline of whichever channel looks clearer on one pass split such a
+    coin's width into two clusters 3.2 mm apart, and its ring and core windows with it."""
+    f = _two_outlines(np.random.default_rng(8), 300, hi_noise=0.01)
+    width = f[:, 0]
+    gap = 16 * 400.0 / 2000.0
+    assert width.std() < 0.05 * gap
+    assert width.max() - width.min() < 0.3 * gap
+    lo_ring = f[:, 3]
+    assert lo_ring.std() < 0.01
+
+
+def test_a_channel_of_little_but_noise_does_not_move_the_outline() -> None:
+    """A steel coin can all but vanish on one channel: its half-height crossings there
+    fall anywhere in the noise, and must not drag the coin's outline with them."""
+    rng = np.random.default_rng(9)
+    clear = _two_outlines(rng, 100, hi_noise=0.002)  # both clear: a blend of the two
+    faint = _two_outlines(rng, 100, hi_noise=0.25)  # high channel: peak 4 x its noise
+    lo_only = 120 * 400.0 / 2000.0
+    assert np.median(faint[:, 0]) == pytest.approx(lo_only, abs=0.3)
+    assert faint[:, 0].std() < 0.2
+    assert np.median(clear[:, 0]) > lo_only + 0.5
+
+
 def test_shared_samples_read_and_extract(shared_samples: dict[str, list[Signature]]) -> None:
     for coin, sigs in shared_samples.items():
         feats = extract(SignatureBatch.from_signatures(sigs))

@@ -70,6 +70,7 @@ def test_too_few_coins_refused(shared_samples) -> None:  # type: ignore[no-untyp
         lambda d: d["coins"]["gb-100-2017"]["covariance"][0].__setitem__(1, 5.0),
         lambda d: d.update(teach_notes={"x": {"a": float("nan")}}),
         lambda d: d["coins"]["gb-100-2017"].update(milling="sometimes"),
+        lambda d: d["coins"]["gb-100-2017"].update(outline="best-guess"),
         lambda d: d["coins"]["gb-100-2017"]["features"].update(
             log_engraving_mm={"mean": 0.0, "slope_per_k": 0.0, "scale": 1.0}
         ),
@@ -132,6 +133,25 @@ def test_a_profile_from_before_the_milling_measure_does_not_use_it(taught, share
     assert sum(d.accepted for d in decided) >= sum(
         d.accepted for d in Engine(taught).decide_signatures(sigs, AT)
     )
+
+
+def test_regions_taught_before_both_channels_outlined_coins_are_named(taught) -> None:  # type: ignore[no-untyped-def]
+    """Such regions still decide, but a warning names them, and saving keeps them so."""
+    import json
+
+    doc = json.loads(taught.dumps())
+    assert {b["outline"] for b in doc["coins"].values()} == {"both-channels"}
+    assert taught.located_otherwise() is None
+    del doc["coins"]["gb-100-2017"]["outline"]  # as profiles written before it
+    doc["coins"]["gb-200-1997"]["outline"] = "clearer-channel"
+    old = loads(json.dumps(doc))
+    warning = old.located_otherwise()
+    assert warning is not None
+    assert "gb-100-2017, gb-200-1997:" in warning and "teach them again" in warning
+    assert "gb-100-1983" not in warning
+    again = json.loads(old.dumps())
+    assert again["coins"]["gb-100-2017"]["outline"] == "clearer-channel"
+    assert again["coins"]["gb-100-1983"]["outline"] == "both-channels"
 
 
 def test_a_profile_from_before_the_inscription_was_measured_loads_without_it(
