@@ -133,7 +133,7 @@ def import_profile(
     except ProfileError as exc:
         raise InvalidError(f"not a usable profile: {exc}") from None
     target = head_of(profile, head)
-    return store_profile(
+    meta = store_profile(
         ctx,
         actor,
         profile,
@@ -143,6 +143,9 @@ def import_profile(
         parent_id=None,
         activate=activate,
     )
+    stale = profile.located_otherwise()
+    meta["warnings"] = [stale] if stale is not None else []
+    return meta
 
 
 def get_meta(ctx: Context, profile_id: int) -> dict[str, Any]:

@@ -277,3 +277,20 @@ def test_live_teach_and_recorded_decisions(
     event_id = service.record_decision(HEAD, decision, signature=sig)
     page = svc.client.get(f"{API}/events", headers=svc.viewer).json()
     assert page["items"][0]["id"] == event_id and page["items"][0]["has_signature"] is True
+
+
+def test_importing_a_profile_taught_by_an_earlier_outline_warns(
+    service: Service, base_profile_text: str
+) -> None:
+    fresh = service.client.post(
+        f"{API}/profiles", content=base_profile_text, headers=service.operator
+    )
+    assert fresh.status_code == 201, fresh.text
+    assert fresh.json()["warnings"] == []
+    doc = json.loads(base_profile_text)
+    old_coin = BASE_COINS[0]
+    del doc["coins"][old_coin]["outline"]
+    r = service.client.post(f"{API}/profiles", content=json.dumps(doc), headers=service.operator)
+    assert r.status_code == 201, r.text
+    (warning,) = r.json()["warnings"]
+    assert warning.startswith(f"{old_coin}: taught by an earlier coinval")
