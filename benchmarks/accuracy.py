@@ -154,16 +154,11 @@ class Dataset:
 
 
 def _concat(parts: list[CoinFeatures]) -> CoinFeatures:
-    return CoinFeatures(
-        values=np.concatenate([p.values for p in parts]),
-        edge_count=np.concatenate([p.edge_count for p in parts]),
-        temperature_c=np.concatenate([p.temperature_c for p in parts]),
-    )
+    return CoinFeatures.concat(parts)
 
 
 def _rows(features: CoinFeatures, index: npt.ArrayLike) -> CoinFeatures:
-    idx = np.asarray(index)
-    return CoinFeatures(features.values[idx], features.edge_count[idx], features.temperature_c[idx])
+    return features.rows(index)
 
 
 def simulate(config: AccuracyConfig, progress: Progress | None = None) -> Dataset:

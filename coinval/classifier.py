@@ -122,6 +122,14 @@ _SHRINK = 0.2
 # Slopes are shrunk towards zero as if this many kelvin of spread were missing:
 # a teach done at one temperature must not invent a slope from noise.
 _SLOPE_PRIOR_K = 5.0
+# Features move with rolling speed too, on some heads: a front end's time constant
+# smears a fast coin over more millimetres, a slow one may overflow the window and
+# leave its tail where the no-coin level is read.  Learned per coin against the log
+# of speed, shrunk as if this much of its spread were missing (5 % of speed).
+_SPEED_PRIOR = 0.05
+# ... and only where the teach coins show it clearly: a slope this many standard
+# errors from zero (by chance in about 1 of 200 coin-features at 60 teach coins).
+_SPEED_EVIDENCE = 3.0
 # An edge count is required of a coin when this share of its teach coins agree;
 # so is alternate-side milling.
 _EDGE_AGREEMENT = 0.9
@@ -195,6 +203,17 @@ class CoinClassifier:
         Lowest and highest teach temperature.
     t_sxx_ : ndarray of shape (n_coins,)
         Sum of squared teach-temperature deviations.
+    speed_known_ : ndarray of shape (n_coins,), bool
+        Whether the teach coins' speeds were known (from ``fit``: whenever the
+        features carry them; profiles written before speed counted: never).
+    u_ref_, u_sxx_ : ndarray of shape (n_coins,)
+        Mean log teach speed (mm/s) and the sum of squared deviations from it.
+    u_range_ : ndarray of shape (n_coins, 2)
+        Lowest and highest log teach speed: the speed term is never extrapolated
+        beyond them (a coin faster or slower than any taught is judged at the
+        nearest taught speed, not given a tolerance that grows without bound).
+    speed_slope_ : ndarray of shape (n_coins, n_features)
+        Change per unit of log speed: eddy features only, 0 for metrology.
     mean_, slope_, scale_ : ndarray of shape (n_coins, n_features)
         Centre at ``t_ref_``, change per kelvin, residual standard deviation.
     edge_count_ : ndarray of shape (n_coins,)
@@ -222,6 +241,11 @@ class CoinClassifier:
     t_ref_: FloatArray
     t_range_: FloatArray
     t_sxx_: FloatArray
+    speed_known_: npt.NDArray[np.bool_]
+    u_ref_: FloatArray
+    u_sxx_: FloatArray
+    u_range_: FloatArray
+    speed_slope_: FloatArray
     mean_: FloatArray
     slope_: FloatArray
     scale_: FloatArray
@@ -255,6 +279,11 @@ class CoinClassifier:
         self.t_ref_ = np.zeros(len(coins))
         self.t_range_ = np.zeros((len(coins), 2))
         self.t_sxx_ = np.zeros(len(coins))
+        self.speed_known_ = np.zeros(len(coins), dtype=bool)
+        self.u_ref_ = np.zeros(len(coins))
+        self.u_sxx_ = np.zeros(len(coins))
+        self.u_range_ = np.zeros((len(coins), 2))
+        self.speed_slope_ = np.zeros(shape)
         self.mean_ = np.zeros(shape)
         self.slope_ = np.zeros(shape)
         self.scale_ = np.zeros(shape)
@@ -276,18 +305,59 @@ class CoinClassifier:
             dt = t - t_ref
             sxx = float(dt @ dt)
             x_mean = x.mean(axis=0)
-            slope = (dt @ (x - x_mean)) / (sxx + n * _SLOPE_PRIOR_K**2)
-            resid = x - x_mean - np.outer(dt, slope)
-            scale = np.sqrt((resid**2).sum(axis=0) / max(n - 2, 1))
+            xc = x - x_mean
+            known = feats.speed_mm_s is not None
+            u = np.log(feats.speed_mm_s) if feats.speed_mm_s is not None else np.zeros(n)
+            u_ref = float(u.mean())
+            du = u - u_ref
+            suu = float(du @ du)
+            a11 = sxx + n * _SLOPE_PRIOR_K**2
+            b1 = dt @ xc
+            slope = b1 / a11
+            resid = xc - np.outer(dt, slope)
+            dof = np.full(x.shape[1], float(max(n - 2, 1)))
+            scale = np.sqrt((resid**2).sum(axis=0) / dof)
+            speed_slope = np.zeros_like(slope)
+            if known and n > 3:
+                # An eddy feature gets a speed slope only where the teach coins show
+                # one clearly: a slope fitted to noise would only widen the region
+                # (at 12 teach coins that let twice as many 12-sided fakes through).
+                # Both slopes at once, each shrunk towards zero by its prior, since a
+                # teach's temperatures and speeds may be correlated.
+                a22 = suu + n * _SPEED_PRIOR**2
+                a12 = float(dt @ du)
+                b2 = du @ xc[:, _INDUCTIVE]
+                det = a11 * a22 - a12 * a12
+                both_t = (a22 * b1[_INDUCTIVE] - a12 * b2) / det
+                both_u = (a11 * b2 - a12 * b1[_INDUCTIVE]) / det
+                both_r = xc[:, _INDUCTIVE] - np.outer(dt, both_t) - np.outer(du, both_u)
+                both_scale = np.sqrt((both_r**2).sum(axis=0) / (n - 3))
+                # The speed slope's standard error: speed's spread left once
+                # temperature has taken its share.
+                partial = max(suu - a12 * a12 / sxx if sxx > 0 else suu, 1e-12)
+                t_stat = np.abs(both_u) * np.sqrt(partial) / np.maximum(both_scale, 1e-300)
+                clear = np.flatnonzero(t_stat >= _SPEED_EVIDENCE) + _INDUCTIVE.start
+                if clear.size:
+                    pick = clear - _INDUCTIVE.start
+                    slope[clear] = both_t[pick]
+                    speed_slope[clear] = both_u[pick]
+                    resid[:, clear] = both_r[:, pick]
+                    dof[clear] = n - 3
+                    scale[clear] = both_scale[pick]
             self.n_samples_[c] = n
             self.t_ref_[c] = t_ref
             self.t_range_[c] = (float(t.min()), float(t.max()))
             self.t_sxx_[c] = sxx
+            self.speed_known_[c] = known
+            self.u_ref_[c] = u_ref
+            self.u_sxx_[c] = suu
+            self.u_range_[c] = (float(u.min()), float(u.max()))
+            self.speed_slope_[c] = speed_slope
             self.mean_[c] = x_mean
             self.slope_[c] = slope
             self.scale_[c] = np.maximum(scale, 1e-9 + 1e-6 * np.abs(x_mean))
             r = resid[:, INDUCTIVE]
-            cov = (r.T @ r) / max(n - 2, 1)
+            cov = (r.T @ r) / dof[INDUCTIVE].min()
             cov = (1.0 - _SHRINK) * cov + _SHRINK * np.diag(np.diag(cov))
             floor = self.scale_[c, INDUCTIVE] ** 2
             self.covariance_[c] = cov + np.diag(1e-6 * floor)
@@ -313,6 +383,7 @@ class CoinClassifier:
         n = self.n_samples_.astype(np.float64)
         self._widen_base = 1.0 + 1.0 / n
         self._widen_sxx = self.t_sxx_ + n * _SLOPE_PRIOR_K**2
+        self._widen_suu = self.u_sxx_ + n * _SPEED_PRIOR**2
         extra = (self._f[:, None] * allowance[:, INDUCTIVE] / _ALLOWANCE_SIGMAS) ** 2
         joint = self.covariance_ + extra[:, :, None] * np.eye(len(INDUCTIVE))[None]
         self._joint_inverse = np.linalg.inv(joint)
@@ -334,6 +405,7 @@ class CoinClassifier:
         region: IntArray,
         columns: slice = _ALL_COLUMNS,
         values: FloatArray | None = None,
+        speed_mm_s: FloatArray | None = None,
     ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
         """Centre, tolerances below/above, out-of-range drift, and widening.
 
@@ -347,12 +419,15 @@ class CoinClassifier:
         values : ndarray of shape (m, n_features), optional
             The rows' own features (with all columns): a contrast measured on a
             weaker signal than taught is noisier, and its spread is widened to match.
+        speed_mm_s : ndarray of shape (m,), optional
+            The rows' speeds; without them each region's centre is at its teach speed.
 
         Returns
         -------
         centre, below, above, drift : ndarrays of shape (m, n_columns)
         widen : ndarray of shape (m,)
-            Prediction-interval widening at each row's temperature.
+            Prediction-interval widening of the eddy features at each row's
+            temperature and speed (metrology's: at its temperature alone).
         """
         abs_lo, abs_hi, rel_lo, rel_hi, ratio, rel_k, ratio_k = (
             a[columns] for a in _allowance_arrays()
@@ -366,6 +441,18 @@ class CoinClassifier:
         centre = mean + slope * dt[:, None]
         widen = np.sqrt(self._widen_base[region] + dt**2 / self._widen_sxx[region])
         stat = scale * (self._k[region] * widen)[:, None]
+        if speed_mm_s is not None and columns == _ALL_COLUMNS:
+            # Only the eddy features move with speed (the rest have no speed slope).
+            u_range = self.u_range_[region]
+            u = np.minimum(np.maximum(np.log(speed_mm_s), u_range[:, 0]), u_range[:, 1])
+            du = np.where(self.speed_known_[region], u - self.u_ref_[region], 0.0)
+            speed_slope = self.speed_slope_.take(region, axis=0)
+            centre = centre + speed_slope * du[:, None]
+            # Wider only for the features that move with speed (the rest have none).
+            eddy_widen = np.sqrt(widen**2 + du**2 / self._widen_suu[region])
+            grow = np.where(speed_slope[:, _INDUCTIVE] != 0.0, (eddy_widen / widen)[:, None], 1.0)
+            stat[:, _INDUCTIVE] *= grow
+            widen = widen * grow.max(axis=1)
         if values is not None and columns == _ALL_COLUMNS:
             # A contrast's noise goes as one over the levels it divides by: where
             # they are weaker than taught (a magnetic coin whose conductive and
@@ -410,12 +497,17 @@ class CoinClassifier:
         return centre, below, above, drift
 
     def _pair_deviation(
-        self, values: FloatArray, temperature_c: FloatArray, edge_count: IntArray, region: IntArray
+        self,
+        values: FloatArray,
+        temperature_c: FloatArray,
+        edge_count: IntArray,
+        region: IntArray,
+        speed_mm_s: FloatArray | None = None,
     ) -> FloatArray:
         """Deviation of each row from one region, in tolerances, shape (m,)."""
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
             centre, below, above, drift, widen = self._pair_bounds(
-                temperature_c, region, values=values
+                temperature_c, region, values=values, speed_mm_s=speed_mm_s
             )
             diff = values - centre
             z = np.where(diff < 0, -diff / below, diff / above)
@@ -493,6 +585,7 @@ class CoinClassifier:
             features.temperature_c[rows],
             features.edge_count[rows],
             region,
+            None if features.speed_mm_s is None else features.speed_mm_s[rows],
         )
         return out.reshape(n, n_coins)
 
@@ -534,6 +627,7 @@ class CoinClassifier:
                     features.temperature_c[rows],
                     features.edge_count[rows],
                     region,
+                    None if features.speed_mm_s is None else features.speed_mm_s[rows],
                 )
         best = dev.argmin(axis=1)
         ok = dev[np.arange(n), best] <= 1.0
@@ -544,8 +638,11 @@ class CoinClassifier:
         n, n_coins = len(features), len(self.coins_)
         rows, region = _every_pair(n, n_coins)
         t = features.temperature_c[rows]
+        speed = None if features.speed_mm_s is None else features.speed_mm_s[rows]
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-            centre, below, above, _, _ = self._pair_bounds(t, region, _DIAMETER_COLUMN)
+            centre, below, above, _, _ = self._pair_bounds(
+                t, region, _DIAMETER_COLUMN, speed_mm_s=speed
+            )
             diff = features.values[rows, _DIAMETER_COLUMN] - centre
             # The same arithmetic as the deviation, so the two agree at a tie.
             fits = np.where(diff < 0, -diff / below, diff / above) <= 1.0
@@ -575,12 +672,24 @@ class CoinClassifier:
                         "mean": float(self.mean_[c, j]),
                         "slope_per_k": float(self.slope_[c, j]),
                         "scale": float(self.scale_[c, j]),
+                        **(
+                            {"slope_per_log_speed": float(self.speed_slope_[c, j])}
+                            if self.speed_known_[c]
+                            else {}
+                        ),
                     }
                     for j, name in enumerate(FEATURE_NAMES)
                     # Unmeasured stays absent, so that saving and loading keeps it so.
                     if not self.missing_features_[c, j]
                 },
             }
+            if self.speed_known_[c]:
+                out[coin]["speed"] = {
+                    "ref_log_mm_s": float(self.u_ref_[c]),
+                    "min_log_mm_s": float(self.u_range_[c, 0]),
+                    "max_log_mm_s": float(self.u_range_[c, 1]),
+                    "sxx": float(self.u_sxx_[c]),
+                }
         return out
 
     @classmethod
@@ -603,6 +712,15 @@ class CoinClassifier:
         self.t_ref_ = np.array([t["ref_c"] for t in temp], dtype=np.float64)
         self.t_range_ = np.array([[t["min_c"], t["max_c"]] for t in temp], dtype=np.float64)
         self.t_sxx_ = np.array([t["sxx"] for t in temp], dtype=np.float64)
+        # Profiles from before speed was a covariate have no "speed": centres stay put.
+        speed = [regions[c].get("speed") for c in coins]
+        self.speed_known_ = np.array([v is not None for v in speed], dtype=bool)
+        self.u_ref_ = np.array([v["ref_log_mm_s"] if v else 0.0 for v in speed], dtype=np.float64)
+        self.u_sxx_ = np.array([v["sxx"] if v else 0.0 for v in speed], dtype=np.float64)
+        self.u_range_ = np.array(
+            [[v["min_log_mm_s"], v["max_log_mm_s"]] if v else [0.0, 0.0] for v in speed],
+            dtype=np.float64,
+        ).reshape(len(coins), 2)
 
         self.missing_features_ = np.array(
             [[name not in regions[c]["features"] for name in FEATURE_NAMES] for c in coins],
@@ -624,6 +742,16 @@ class CoinClassifier:
         self.mean_ = table("mean")
         self.slope_ = table("slope_per_k")
         self.scale_ = table("scale")
+        self.speed_slope_ = np.array(
+            [
+                [
+                    regions[c]["features"].get(name, {}).get("slope_per_log_speed", 0.0)
+                    for name in FEATURE_NAMES
+                ]
+                for c in coins
+            ],
+            dtype=np.float64,
+        ).reshape(len(coins), len(FEATURE_NAMES))
         n_i = len(INDUCTIVE)
         self.covariance_ = np.array(
             [regions[c]["covariance"] for c in coins], dtype=np.float64

@@ -108,14 +108,38 @@ class CoinFeatures:
         Dominant rim harmonic among 2..16 (meaningful only for edged coins).
     temperature_c : ndarray of shape (n,)
         The covariate, passed through.
+    speed_mm_s : ndarray of shape (n,) or None
+        The second covariate, passed through; None where it is not known.
     """
 
     values: FloatArray
     edge_count: IntArray
     temperature_c: FloatArray
+    speed_mm_s: FloatArray | None = None
 
     def __len__(self) -> int:
         return int(self.values.shape[0])
+
+    def rows(self, index: npt.ArrayLike) -> CoinFeatures:
+        """The features of some of the coins (an index array or a boolean mask)."""
+        idx = np.asarray(index)
+        speed = None if self.speed_mm_s is None else self.speed_mm_s[idx]
+        return CoinFeatures(self.values[idx], self.edge_count[idx], self.temperature_c[idx], speed)
+
+    @staticmethod
+    def concat(parts: Sequence[CoinFeatures]) -> CoinFeatures:
+        """The coins of several batches, in order (speeds kept only if all have them)."""
+        speeds = [p.speed_mm_s for p in parts]
+        return CoinFeatures(
+            values=np.concatenate([p.values for p in parts]),
+            edge_count=np.concatenate([p.edge_count for p in parts]),
+            temperature_c=np.concatenate([p.temperature_c for p in parts]),
+            speed_mm_s=(
+                None
+                if any(v is None for v in speeds)
+                else np.concatenate([v for v in speeds if v is not None])
+            ),
+        )
 
 
 def _despike(x: _Floats, periodic: bool, own: bool = False) -> _Floats:
@@ -601,7 +625,10 @@ def extract_rows(batch: SignatureBatch) -> CoinFeatures:
         eddy = eddy_features(batch.eddy_lo, batch.eddy_hi, batch.eddy_rate_hz, batch.speed_mm_s)
     values = np.concatenate([rim[:, :1], batch.thickness_mm[:, None], rim[:, 1:], eddy], axis=1)
     return CoinFeatures(
-        values=values, edge_count=edge_count, temperature_c=np.asarray(batch.temperature_c)
+        values=values,
+        edge_count=edge_count,
+        temperature_c=np.asarray(batch.temperature_c),
+        speed_mm_s=np.asarray(batch.speed_mm_s),
     )
 
 
@@ -640,10 +667,10 @@ def extract(batch: SignatureBatch) -> CoinFeatures:
 
     def arrays(part: SignatureBatch) -> tuple[npt.NDArray[Any], ...]:
         f = extract_rows(part)
-        return f.values, f.edge_count, f.temperature_c
+        return f.values, f.edge_count, f.temperature_c, np.asarray(part.speed_mm_s)
 
-    values, edges, temps = map_chunks(batch, arrays)
-    return CoinFeatures(values=values, edge_count=edges, temperature_c=temps)
+    values, edges, temps, speeds = map_chunks(batch, arrays)
+    return CoinFeatures(values=values, edge_count=edges, temperature_c=temps, speed_mm_s=speeds)
 
 
 def extract_signatures(signatures: Sequence[Signature]) -> CoinFeatures:
@@ -653,9 +680,11 @@ def extract_signatures(signatures: Sequence[Signature]) -> CoinFeatures:
     values = np.empty((len(signatures), len(FEATURE_NAMES)))
     edges = np.empty(len(signatures), dtype=np.int64)
     temps = np.empty(len(signatures))
+    speeds = np.empty(len(signatures))
     for idx, batch in group_by_shape(signatures):
         feats = extract(batch)
         values[idx] = feats.values
         edges[idx] = feats.edge_count
         temps[idx] = feats.temperature_c
-    return CoinFeatures(values=values, edge_count=edges, temperature_c=temps)
+        speeds[idx] = batch.speed_mm_s
+    return CoinFeatures(values=values, edge_count=edges, temperature_c=temps, speed_mm_s=speeds)

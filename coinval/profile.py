@@ -177,6 +177,23 @@ def _check_coin(coin: str, body: Any) -> None:
         raise ProfileError(f"{where}.temperature: need -40 <= min_c <= ref_c <= max_c <= 85")
     if sxx < 0:
         raise ProfileError(f"{where}.temperature: sxx must be >= 0")
+    # Optional: profiles from before speed was a covariate have none, nor any
+    # feature's slope_per_log_speed; with it, every feature has one.
+    speed = body.get("speed")
+    if speed is not None:
+        if not isinstance(speed, Mapping):
+            raise ProfileError(f"{where}: 'speed' must be an object")
+        lo, ref_log, hi = (
+            _finite(speed, key, f"{where}.speed")
+            for key in ("min_log_mm_s", "ref_log_mm_s", "max_log_mm_s")
+        )
+        # Signatures' speeds lie in (0, 5000) mm/s.
+        if not lo <= ref_log <= hi < math.log(5000.0):
+            raise ProfileError(
+                f"{where}.speed: need min_log_mm_s <= ref_log_mm_s <= max_log_mm_s < log(5000)"
+            )
+        if _finite(speed, "sxx", f"{where}.speed") < 0:
+            raise ProfileError(f"{where}.speed: sxx must be >= 0")
     cov = _need(body, "covariance", list, where)
     size = len(INDUCTIVE)
     if len(cov) != size or not all(isinstance(row, list) and len(row) == size for row in cov):
@@ -204,8 +221,10 @@ def _check_coin(coin: str, body: Any) -> None:
         if name not in feats:
             continue
         entry = _need(feats, name, Mapping, f"{where}.features")
-        for key in ("mean", "slope_per_k"):
+        for key in ("mean", "slope_per_k", *(("slope_per_log_speed",) if speed else ())):
             _finite(entry, key, f"{where}.features.{name}")
+        if speed is None and "slope_per_log_speed" in entry:
+            raise ProfileError(f"{where}.features.{name}: slope_per_log_speed without 'speed'")
         scales[name] = _finite(entry, "scale", f"{where}.features.{name}")
         if scales[name] <= 0:
             raise ProfileError(f"{where}.features.{name}: scale must be > 0")

@@ -224,9 +224,7 @@ def teach(
             report.warnings.append(
                 f"{coin_id}: dropped {len(ids)} coin(s) unlike the rest: {', '.join(ids)}"
             )
-            feats = CoinFeatures(
-                feats.values[~bad], feats.edge_count[~bad], feats.temperature_c[~bad]
-            )
+            feats = feats.rows(~bad)
         if len(feats) < RECOMMENDED_COINS:
             report.warnings.append(
                 f"{coin_id}: only {len(feats)} coins; {RECOMMENDED_COINS} or more give "

@@ -43,20 +43,65 @@ def test_predict_agrees_with_deviation_one_coin_or_many() -> None:
     taught = ("gb-100-2017", "gb-200-1997", "gb-100-1983")
     clf = teach({k: generate(k, 30, head="B", seed=1).signatures() for k in taught})[0].classifier
     kinds = (*taught, "cast-round-pound", "euro-1")
-    feats = [extract(generate(k, 30, head="B", seed=4, batch=2, wear=0.5, dirt=0.5)) for k in kinds]
-    values = np.concatenate([f.values for f in feats])
-    edges = np.concatenate([f.edge_count for f in feats])
-    temps = np.concatenate([f.temperature_c for f in feats])
-    dev = clf.deviation(CoinFeatures(values, edges, temps))
+    batches = [generate(k, 30, head="B", seed=4, batch=2, wear=0.5, dirt=0.5) for k in kinds]
+    feats = CoinFeatures.concat([extract(b) for b in batches])
+    assert feats.speed_mm_s is not None
+    dev = clf.deviation(feats)
     expected = np.where(dev.min(axis=1) <= 1.0, dev.argmin(axis=1), -1)
-    in_batch, _ = clf.predict(CoinFeatures(values, edges, temps))
+    in_batch, _ = clf.predict(feats)
     assert (in_batch == expected).all()
-    one_by_one = [
-        int(clf.predict(CoinFeatures(values[i : i + 1], edges[i : i + 1], temps[i : i + 1]))[0][0])
-        for i in range(len(values))
-    ]
+    one_by_one = [int(clf.predict(feats.rows([i]))[0][0]) for i in range(len(feats))]
     assert one_by_one == expected.tolist()
     assert (expected >= 0).any() and (expected < 0).any()
+
+
+def _speed_dependent(rng: np.random.Generator, n: int, speeds: np.ndarray) -> CoinFeatures:
+    """One coin type whose eddy features move with the log of its rolling speed (as a
+    front end's time constant or a window a slow coin overflows makes them do), 20 C."""
+    from coinval.features import FEATURE_NAMES, INDUCTIVE
+
+    base = np.linspace(1.0, 2.0, len(FEATURE_NAMES))
+    values = base + 0.01 * rng.standard_normal((n, len(FEATURE_NAMES)))
+    values[:, INDUCTIVE] += 0.2 * np.log(speeds / 400.0)[:, None]
+    return CoinFeatures(values, np.zeros(n, dtype=np.int64), np.full(n, 20.0), speeds)
+
+
+def test_a_speed_dependence_is_learned_and_never_extrapolated() -> None:
+    from coinval.classifier import CoinClassifier
+
+    rng = np.random.default_rng(2)
+    teach_set = _speed_dependent(rng, 60, rng.uniform(300.0, 500.0, 60))
+    from coinval.features import INDUCTIVE
+
+    clf = CoinClassifier().fit({"gb-100-1983": teach_set})
+    # Shrunk towards zero as the prior says: by suu / (suu + n * 0.05^2), about 0.9 here.
+    shrink = clf.u_sxx_[0] / (clf.u_sxx_[0] + 60 * 0.05**2)
+    assert clf.speed_slope_[0, INDUCTIVE] == pytest.approx(0.2 * shrink, abs=0.02)
+    assert (clf.speed_slope_[0, : INDUCTIVE[0]] == 0).all()  # metrology: no speed term
+    # The residual spread is the noise, not the speed's sweep (0.1 over 300-500 mm/s).
+    assert (clf.scale_[0] < 0.015).all()
+    slow, fast = (
+        _speed_dependent(rng, 200, np.full(200, 310.0)),
+        _speed_dependent(rng, 200, np.full(200, 490.0)),
+    )
+    assert (clf.predict(slow)[0] == 0).mean() > 0.99
+    assert (clf.predict(fast)[0] == 0).mean() > 0.99
+    # A fast coin's features at a slow coin's speed lie outside: the centre moved.
+    swapped = CoinFeatures(fast.values, fast.edge_count, fast.temperature_c, slow.speed_mm_s)
+    assert (clf.predict(swapped)[0] == -1).all()
+    # Outside the taught speeds the region neither moves on nor grows: a coin at
+    # 1e-300 mm/s (valid, absurd) is judged at the slowest taught speed.
+    crawl = CoinFeatures(slow.values, slow.edge_count, slow.temperature_c, np.full(200, 1e-300))
+    at_edge = CoinFeatures(
+        slow.values, slow.edge_count, slow.temperature_c, np.full(200, np.exp(clf.u_range_[0, 0]))
+    )
+    np.testing.assert_allclose(clf.deviation(crawl), clf.deviation(at_edge))
+    # Without speeds (features from elsewhere) the centre stays at the teach speed.
+    unknown = CoinFeatures(slow.values, slow.edge_count, slow.temperature_c)
+    mid = CoinFeatures(
+        slow.values, slow.edge_count, slow.temperature_c, np.full(200, np.exp(clf.u_ref_[0]))
+    )
+    np.testing.assert_allclose(clf.deviation(unknown), clf.deviation(mid))
 
 
 def test_milled_all_round_or_plain_is_not_a_new_pound_even_on_a_noisy_gauge() -> None:
@@ -77,3 +122,27 @@ def test_milled_all_round_or_plain_is_not_a_new_pound_even_on_a_noisy_gauge() ->
         assert (index == pound).mean() < 0.05, fake
     genuine = extract(generate("gb-100-2017", 400, head="B", seed=9, batch=2, wear=0.3, dirt=0.3))
     assert (clf.predict(genuine)[0] == pound).mean() > 0.98
+
+
+def test_no_speed_slope_where_the_teach_coins_show_none() -> None:
+    """A slope fitted to noise would only widen the region: without a clear speed
+    dependence the fit, and every decision, is the one made without speeds."""
+    from coinval.classifier import CoinClassifier
+    from coinval.features import FEATURE_NAMES
+
+    rng = np.random.default_rng(6)
+    n = 40
+    values = np.linspace(1.0, 2.0, len(FEATURE_NAMES)) + 0.01 * rng.standard_normal(
+        (n, len(FEATURE_NAMES))
+    )
+    temps = rng.uniform(5.0, 35.0, n)
+    speeds = rng.uniform(300.0, 500.0, n)
+    with_speed = CoinFeatures(values, np.zeros(n, dtype=np.int64), temps, speeds)
+    without = CoinFeatures(values, np.zeros(n, dtype=np.int64), temps)
+    a = CoinClassifier().fit({"gb-100-1983": with_speed})
+    b = CoinClassifier().fit({"gb-100-1983": without})
+    assert a.speed_known_[0] and not b.speed_known_[0]
+    assert (a.speed_slope_ == 0).all()
+    np.testing.assert_array_equal(a.scale_, b.scale_)
+    probe = _speed_dependent(rng, 100, rng.uniform(250.0, 550.0, 100))
+    np.testing.assert_array_equal(a.deviation(probe), b.deviation(probe))

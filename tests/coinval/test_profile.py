@@ -71,6 +71,13 @@ def test_too_few_coins_refused(shared_samples) -> None:  # type: ignore[no-untyp
         lambda d: d.update(teach_notes={"x": {"a": float("nan")}}),
         lambda d: d["coins"]["gb-100-2017"].update(milling="sometimes"),
         lambda d: d["coins"]["gb-100-2017"].update(outline="best-guess"),
+        lambda d: d["coins"]["gb-100-2017"].update(speed="fast"),
+        lambda d: d["coins"]["gb-100-2017"]["speed"].pop("sxx"),
+        lambda d: d["coins"]["gb-100-2017"]["speed"].update(min_log_mm_s=9.0),
+        lambda d: d["coins"]["gb-100-2017"]["speed"].update(max_log_mm_s=9.0),
+        lambda d: d["coins"]["gb-100-2017"]["speed"].update(sxx=-1.0),
+        lambda d: d["coins"]["gb-100-2017"]["features"]["lo_level"].pop("slope_per_log_speed"),
+        lambda d: d["coins"]["gb-100-2017"].pop("speed"),  # slopes left without it
         lambda d: d["coins"]["gb-100-2017"]["features"].update(
             log_engraving_mm={"mean": 0.0, "slope_per_k": 0.0, "scale": 1.0}
         ),
@@ -152,6 +159,27 @@ def test_regions_taught_before_both_channels_outlined_coins_are_named(taught) ->
     again = json.loads(old.dumps())
     assert again["coins"]["gb-100-2017"]["outline"] == "clearer-channel"
     assert again["coins"]["gb-100-1983"]["outline"] == "both-channels"
+
+
+def test_a_profile_from_before_speed_was_a_covariate_loads_and_decides(
+    taught, shared_samples
+) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    doc = json.loads(taught.dumps())
+    assert all("speed" in b for b in doc["coins"].values())
+    for body in doc["coins"].values():
+        del body["speed"]
+        for entry in body["features"].values():
+            del entry["slope_per_log_speed"]
+    old = loads(json.dumps(doc))
+    assert not old.classifier.speed_known_.any()
+    assert "speed" not in json.loads(old.dumps())["coins"]["gb-100-2017"]
+    sigs = [s for group in shared_samples.values() for s in group]
+    decided = Engine(old).decide_signatures(sigs, AT)
+    # Recognised as the coin it is (the round pound inhibited at AT, the rest accepted).
+    truth = [coin for coin, group in shared_samples.items() for _ in group]
+    assert sum(d.coin == c for d, c in zip(decided, truth, strict=True)) >= 0.9 * len(sigs)
 
 
 def test_a_profile_from_before_the_inscription_was_measured_loads_without_it(
