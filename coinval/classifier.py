@@ -384,6 +384,8 @@ class CoinClassifier:
         self._widen_base = 1.0 + 1.0 / n
         self._widen_sxx = self.t_sxx_ + n * _SLOPE_PRIOR_K**2
         self._widen_suu = self.u_sxx_ + n * _SPEED_PRIOR**2
+        # Most heads show no speed dependence: then the gate skips the speed term.
+        self._speed_matters = bool(self.speed_slope_.any())
         extra = (self._f[:, None] * allowance[:, INDUCTIVE] / _ALLOWANCE_SIGMAS) ** 2
         joint = self.covariance_ + extra[:, :, None] * np.eye(len(INDUCTIVE))[None]
         self._joint_inverse = np.linalg.inv(joint)
@@ -441,7 +443,7 @@ class CoinClassifier:
         centre = mean + slope * dt[:, None]
         widen = np.sqrt(self._widen_base[region] + dt**2 / self._widen_sxx[region])
         stat = scale * (self._k[region] * widen)[:, None]
-        if speed_mm_s is not None and columns == _ALL_COLUMNS:
+        if speed_mm_s is not None and columns == _ALL_COLUMNS and self._speed_matters:
             # Only the eddy features move with speed (the rest have no speed slope).
             u_range = self.u_range_[region]
             u = np.minimum(np.maximum(np.log(speed_mm_s), u_range[:, 0]), u_range[:, 1])
