@@ -208,6 +208,9 @@ class CoinClassifier:
         features carry them; profiles written before speed counted: never).
     u_ref_, u_sxx_ : ndarray of shape (n_coins,)
         Mean log teach speed (mm/s) and the sum of squared deviations from it.
+    tu_sxy_ : ndarray of shape (n_coins,)
+        Sum of products of teach temperature and log speed deviations: the two
+        slopes were fitted together, and so widen a prediction together.
     u_range_ : ndarray of shape (n_coins, 2)
         Lowest and highest log teach speed: the speed term is never extrapolated
         beyond them (a coin faster or slower than any taught is judged at the
@@ -244,6 +247,7 @@ class CoinClassifier:
     speed_known_: npt.NDArray[np.bool_]
     u_ref_: FloatArray
     u_sxx_: FloatArray
+    tu_sxy_: FloatArray
     u_range_: FloatArray
     speed_slope_: FloatArray
     mean_: FloatArray
@@ -282,6 +286,7 @@ class CoinClassifier:
         self.speed_known_ = np.zeros(len(coins), dtype=bool)
         self.u_ref_ = np.zeros(len(coins))
         self.u_sxx_ = np.zeros(len(coins))
+        self.tu_sxy_ = np.zeros(len(coins))
         self.u_range_ = np.zeros((len(coins), 2))
         self.speed_slope_ = np.zeros(shape)
         self.mean_ = np.zeros(shape)
@@ -301,14 +306,15 @@ class CoinClassifier:
             n = x.shape[0]
             if n < 3:
                 raise ValueError(f"{coin}: at least 3 coins are needed to fit, got {n}")
-            t_ref = float(t.mean())
+            # The mean of equal values can round an ulp past them: keep it inside.
+            t_ref = min(max(float(t.mean()), float(t.min())), float(t.max()))
             dt = t - t_ref
             sxx = float(dt @ dt)
             x_mean = x.mean(axis=0)
             xc = x - x_mean
             known = feats.speed_mm_s is not None
             u = np.log(feats.speed_mm_s) if feats.speed_mm_s is not None else np.zeros(n)
-            u_ref = float(u.mean())
+            u_ref = min(max(float(u.mean()), float(u.min())), float(u.max()))
             du = u - u_ref
             suu = float(du @ du)
             a11 = sxx + n * _SLOPE_PRIOR_K**2
@@ -351,6 +357,7 @@ class CoinClassifier:
             self.speed_known_[c] = known
             self.u_ref_[c] = u_ref
             self.u_sxx_[c] = suu
+            self.tu_sxy_[c] = float(dt @ du)
             self.u_range_[c] = (float(u.min()), float(u.max()))
             self.speed_slope_[c] = speed_slope
             self.mean_[c] = x_mean
@@ -383,7 +390,12 @@ class CoinClassifier:
         n = self.n_samples_.astype(np.float64)
         self._widen_base = 1.0 + 1.0 / n
         self._widen_sxx = self.t_sxx_ + n * _SLOPE_PRIOR_K**2
-        self._widen_suu = self.u_sxx_ + n * _SPEED_PRIOR**2
+        # The two-slope fit's normal matrix [[a11, a12], [a12, a22]], inverted, gives a
+        # prediction's variance at (dt, du) for a feature with both slopes.
+        a11 = self._widen_sxx
+        a22 = self.u_sxx_ + n * _SPEED_PRIOR**2
+        det = a11 * a22 - self.tu_sxy_**2
+        self._both_tt, self._both_tu, self._both_uu = a22 / det, -self.tu_sxy_ / det, a11 / det
         # Most heads show no speed dependence: then the gate skips the speed term.
         self._speed_matters = bool(self.speed_slope_.any())
         extra = (self._f[:, None] * allowance[:, INDUCTIVE] / _ALLOWANCE_SIGMAS) ** 2
@@ -450,8 +462,14 @@ class CoinClassifier:
             du = np.where(self.speed_known_[region], u - self.u_ref_[region], 0.0)
             speed_slope = self.speed_slope_.take(region, axis=0)
             centre = centre + speed_slope * du[:, None]
-            # Wider only for the features that move with speed (the rest have none).
-            eddy_widen = np.sqrt(widen**2 + du**2 / self._widen_suu[region])
+            # Wider only for the features that move with speed (the rest have none),
+            # as the two slopes fitted together: [dt du] M^-1 [dt du]'.
+            eddy_widen = np.sqrt(
+                self._widen_base[region]
+                + self._both_tt[region] * dt**2
+                + 2.0 * self._both_tu[region] * dt * du
+                + self._both_uu[region] * du**2
+            )
             grow = np.where(speed_slope[:, _INDUCTIVE] != 0.0, (eddy_widen / widen)[:, None], 1.0)
             stat[:, _INDUCTIVE] *= grow
             widen = widen * grow.max(axis=1)
@@ -691,6 +709,7 @@ class CoinClassifier:
                     "min_log_mm_s": float(self.u_range_[c, 0]),
                     "max_log_mm_s": float(self.u_range_[c, 1]),
                     "sxx": float(self.u_sxx_[c]),
+                    "sxy_with_temperature": float(self.tu_sxy_[c]),
                 }
         return out
 
@@ -719,6 +738,9 @@ class CoinClassifier:
         self.speed_known_ = np.array([v is not None for v in speed], dtype=bool)
         self.u_ref_ = np.array([v["ref_log_mm_s"] if v else 0.0 for v in speed], dtype=np.float64)
         self.u_sxx_ = np.array([v["sxx"] if v else 0.0 for v in speed], dtype=np.float64)
+        self.tu_sxy_ = np.array(
+            [v["sxy_with_temperature"] if v else 0.0 for v in speed], dtype=np.float64
+        )
         self.u_range_ = np.array(
             [[v["min_log_mm_s"], v["max_log_mm_s"]] if v else [0.0, 0.0] for v in speed],
             dtype=np.float64,

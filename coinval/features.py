@@ -549,16 +549,17 @@ def eddy_features(
     # A channel counts fully once its peak stands clear of its noise, and fades
     # out steeply below that: where the coin all but vanishes on it (a steel coin
     # at one frequency), its half-height crossings fall anywhere.
-    clarity = np.power(peak / (noise * _CLEAR_PEAK_OVER_NOISE), 8.0)
-    weight = clarity / (1.0 + clarity)
-    weight /= np.maximum(weight.sum(axis=0), 1e-300)
+    # As 1 / (1 + x^-8), which neither overflows for a huge peak nor divides by 0.
+    weight = 1.0 / (1.0 + np.power(peak / (noise * _CLEAR_PEAK_OVER_NOISE), -8.0))
+    total = weight.sum(axis=0)
+    weight /= np.where(total > 0.0, total, 1.0)
     start = np.add.reduce(weight * start.reshape(2, n), axis=0)
     stop = np.add.reduce(weight * stop.reshape(2, n), axis=0)
     centre = 0.5 * (start + stop)
     half = np.maximum(0.5 * (stop - start), 1.0)
     # Traces of absurd magnitude (overflowing to inf) locate nothing: the windows
     # below need finite positions, and the width stays NaN, so no region takes it.
-    lost = ~(np.isfinite(centre) & np.isfinite(half))
+    lost = ~(np.isfinite(centre) & np.isfinite(half)) | ~(total > 0.0)
     centre[lost] = 0.0
     half[lost] = 1.0
     mm_per_sample = speed_mm_s / rate_hz

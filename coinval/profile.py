@@ -24,9 +24,13 @@ from coinval.classifier import LATE_FEATURES, SECURITY_LEVELS, CoinClassifier
 from coinval.features import FEATURE_NAMES, INDUCTIVE, OUTLINE, OUTLINES
 
 FORMAT = "coinval-profile"
+EDDY_NAMES = frozenset(FEATURE_NAMES[i] for i in INDUCTIVE)
 # More teach coins than any field teach uses; bounds what a hand-edited file may claim.
 MAX_TEACH_COINS = 1_000_000
-SCHEMA_VERSION = 1
+# 2: per-coin "outline" and "speed", per-feature "slope_per_log_speed".  Version 1
+# documents still load (as written before those existed); an engine that knows
+# only version 1 refuses version 2 rather than deciding without them.
+SCHEMA_VERSION = 2
 
 
 class ProfileError(ValueError):
@@ -173,7 +177,9 @@ def _check_coin(coin: str, body: Any) -> None:
     ref, low, high, sxx = (
         _finite(temp, key, f"{where}.temperature") for key in ("ref_c", "min_c", "max_c", "sxx")
     )
-    if not (low <= ref <= high and low >= -40 and high <= 85):
+    # An ulp of slack: engines before 0.2 could write a mean an ulp past its range.
+    slack = 1e-9 * max(abs(ref), 1.0)
+    if not (low - slack <= ref <= high + slack and low >= -40 and high <= 85):
         raise ProfileError(f"{where}.temperature: need -40 <= min_c <= ref_c <= max_c <= 85")
     if sxx < 0:
         raise ProfileError(f"{where}.temperature: sxx must be >= 0")
@@ -188,12 +194,17 @@ def _check_coin(coin: str, body: Any) -> None:
             for key in ("min_log_mm_s", "ref_log_mm_s", "max_log_mm_s")
         )
         # Signatures' speeds lie in (0, 5000) mm/s.
-        if not lo <= ref_log <= hi < math.log(5000.0):
+        if not (lo - 1e-9 <= ref_log <= hi + 1e-9 and hi < math.log(5000.0)):
             raise ProfileError(
                 f"{where}.speed: need min_log_mm_s <= ref_log_mm_s <= max_log_mm_s < log(5000)"
             )
-        if _finite(speed, "sxx", f"{where}.speed") < 0:
+        u_sxx = _finite(speed, "sxx", f"{where}.speed")
+        if u_sxx < 0:
             raise ProfileError(f"{where}.speed: sxx must be >= 0")
+        # Cauchy-Schwarz: the cross sum cannot exceed the two sums it comes from.
+        sxy = _finite(speed, "sxy_with_temperature", f"{where}.speed")
+        if sxy * sxy > sxx * u_sxx * (1.0 + 1e-9) + 1e-300:
+            raise ProfileError(f"{where}.speed: sxy_with_temperature exceeds sqrt(sxx * sxx)")
     cov = _need(body, "covariance", list, where)
     size = len(INDUCTIVE)
     if len(cov) != size or not all(isinstance(row, list) and len(row) == size for row in cov):
@@ -225,6 +236,10 @@ def _check_coin(coin: str, body: Any) -> None:
             _finite(entry, key, f"{where}.features.{name}")
         if speed is None and "slope_per_log_speed" in entry:
             raise ProfileError(f"{where}.features.{name}: slope_per_log_speed without 'speed'")
+        # Only the eddy features move with speed; metrology must not (the gate's
+        # diameter prefilter relies on it).
+        if name not in EDDY_NAMES and entry.get("slope_per_log_speed", 0.0) != 0.0:
+            raise ProfileError(f"{where}.features.{name}: only eddy features have a speed slope")
         scales[name] = _finite(entry, "scale", f"{where}.features.{name}")
         if scales[name] <= 0:
             raise ProfileError(f"{where}.features.{name}: scale must be > 0")

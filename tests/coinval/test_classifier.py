@@ -146,3 +146,36 @@ def test_no_speed_slope_where_the_teach_coins_show_none() -> None:
     np.testing.assert_array_equal(a.scale_, b.scale_)
     probe = _speed_dependent(rng, 100, rng.uniform(250.0, 550.0, 100))
     np.testing.assert_array_equal(a.deviation(probe), b.deviation(probe))
+
+
+def test_temperature_and_speed_slopes_fitted_together_widen_a_prediction_together() -> None:
+    """Teach coins whose temperature and speed rose together (a warm afternoon of fast
+    coins) pin down the two slopes' sum better than each: a coin warm but slow lies
+    where the fit knows least, and its eddy tolerances must widen most."""
+    from coinval.classifier import CoinClassifier
+    from coinval.features import INDUCTIVE
+
+    rng = np.random.default_rng(4)
+    n = 60
+    temps = rng.uniform(5.0, 35.0, n)
+    speeds = 400.0 * np.exp(0.01 * (temps - 20.0) + 0.1 * rng.standard_normal(n))
+    feats = _speed_dependent(rng, n, speeds)
+    feats = CoinFeatures(feats.values, feats.edge_count, temps, speeds)
+    clf = CoinClassifier().fit({"gb-100-1983": feats})
+    assert (clf.speed_slope_[0, INDUCTIVE] != 0).all()
+    sxx, suu, sxy = clf.t_sxx_[0], clf.u_sxx_[0], clf.tu_sxy_[0]
+    assert sxy > 0.5 * np.sqrt(sxx * suu)
+    warm = 30.0
+    region = np.zeros(1, dtype=np.int64)
+
+    def widen(speed: float) -> float:
+        bounds = clf._pair_bounds(np.array([warm]), region, speed_mm_s=np.array([speed]))
+        return float(bounds[4][0])
+
+    normal = np.array([[sxx + n * 5.0**2, sxy], [sxy, suu + n * 0.05**2]])
+    for speed in (350.0, 450.0):
+        v = np.array([warm - clf.t_ref_[0], np.log(speed) - clf.u_ref_[0]])
+        expected = np.sqrt(1.0 + 1.0 / n + v @ np.linalg.solve(normal, v))
+        assert widen(speed) == pytest.approx(expected, rel=1e-9)
+    # Warm and fast agrees with the teach coins; warm and slow contradicts them.
+    assert widen(350.0) > 1.02 * widen(450.0)

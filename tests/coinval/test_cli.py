@@ -39,7 +39,7 @@ def decisions(stdout: bytes) -> list[dict[str, object]]:
 
 def test_teach_and_classify_shared_samples(profile_path: Path, samples_dir: Path) -> None:
     profile = json.loads(profile_path.read_text())
-    assert profile["schema_version"] == 1
+    assert profile["schema_version"] == 2
     assert profile["head"] == "bench-head-B7"
     assert set(profile["coins"]) == {f.stem for f in samples_dir.glob("*.jsonl")}
     sample = samples_dir / "gb-100-2017.jsonl"

@@ -331,3 +331,19 @@ def test_the_foreign_new_pound_is_located_alike_when_its_channels_are_about_as_c
     width, lo_core_vs_ring = f[:, 0], f[:, 7]
     assert width.std() / width.mean() < 0.02
     assert lo_core_vs_ring.std() < 0.008
+
+
+def test_speeds_ride_with_the_features() -> None:
+    """The classifier's speed covariate needs each coin's speed beside its features,
+    on every path: one batch, chunks on threads, mixed trace lengths."""
+    from coinval.features import extract_rows, extract_signatures
+    from sim.population import generate
+
+    batch = generate("gb-100-2017", 2500, head="A", seed=2)
+    sigs = batch.signatures()
+    assert np.array_equal(extract_rows(batch).speed_mm_s, batch.speed_mm_s)  # type: ignore[arg-type]
+    assert np.array_equal(extract(batch).speed_mm_s, batch.speed_mm_s)  # type: ignore[arg-type]
+    mixed = sigs[:3] + generate("gb-050-1997", 3, head="C", seed=2).signatures()
+    speeds = extract_signatures(mixed).speed_mm_s
+    assert speeds is not None
+    assert speeds.tolist() == [s.speed_mm_s for s in mixed]

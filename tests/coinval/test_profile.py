@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pytest
 
 from coinval.engine import Engine
@@ -78,6 +79,10 @@ def test_too_few_coins_refused(shared_samples) -> None:  # type: ignore[no-untyp
         lambda d: d["coins"]["gb-100-2017"]["speed"].update(sxx=-1.0),
         lambda d: d["coins"]["gb-100-2017"]["features"]["lo_level"].pop("slope_per_log_speed"),
         lambda d: d["coins"]["gb-100-2017"].pop("speed"),  # slopes left without it
+        lambda d: d["coins"]["gb-100-2017"]["speed"].update(sxy_with_temperature=1e9),
+        lambda d: d["coins"]["gb-100-2017"]["features"]["diameter_mm"].update(
+            slope_per_log_speed=1.0
+        ),
         lambda d: d["coins"]["gb-100-2017"]["features"].update(
             log_engraving_mm={"mean": 0.0, "slope_per_k": 0.0, "scale": 1.0}
         ),
@@ -207,3 +212,53 @@ def test_a_profile_from_before_the_inscription_was_measured_loads_without_it(
     assert sum(d.accepted for d in decided) >= sum(
         d.accepted for d in Engine(taught).decide_signatures(sigs, AT)
     )
+
+
+@pytest.mark.parametrize("n", [24, 25, 60])
+def test_a_teach_at_one_speed_and_one_temperature_writes_a_profile_that_loads(n: int) -> None:
+    """The mean of equal values can round an ulp past them; the profile must still load."""
+    import dataclasses
+
+    from sim.population import generate
+
+    sigs = [
+        dataclasses.replace(sig, speed_mm_s=500.0, temperature_c=21.3)
+        for sig in generate("gb-050-1997", n, head="A", seed=1).signatures()
+    ]
+    profile, _ = teach({"gb-050-1997": sigs})
+    again = loads(profile.dumps())
+    decided = Engine(again).decide_signatures(sigs, AT)
+    assert sum(d.accepted for d in decided) == n
+
+
+def test_a_profile_with_speed_slopes_decides_the_same_after_saving() -> None:
+    from sim.population import generate
+
+    coins = ("gb-100-1983", "gb-200-1997", "gb-100-2017")
+    profile, _ = teach({c: generate(c, 60, head="A", seed=1).signatures() for c in coins})
+    assert profile.classifier.speed_slope_.any()  # else this test checks nothing
+    again = loads(profile.dumps())
+    np.testing.assert_array_equal(again.classifier.speed_slope_, profile.classifier.speed_slope_)
+    probe = [
+        s
+        for c in (*coins, "cast-round-pound")
+        for s in generate(c, 40, head="A", seed=9, batch=2, wear=0.5, dirt=0.5).signatures()
+    ]
+    first = Engine(profile).decide_signatures(probe, AT)
+    second = Engine(again).decide_signatures(probe, AT)
+    assert [(d.coin, d.reason) for d in first] == [(d.coin, d.reason) for d in second]
+
+
+def test_a_version_1_profile_loads(taught) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    doc = json.loads(taught.dumps())
+    doc["schema_version"] = 1
+    for body in doc["coins"].values():
+        body.pop("outline")
+        body.pop("speed")
+        for entry in body["features"].values():
+            entry.pop("slope_per_log_speed")
+    old = loads(json.dumps(doc))
+    assert old.located_otherwise() is not None
+    assert json.loads(old.dumps())["schema_version"] == 2
