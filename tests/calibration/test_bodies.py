@@ -250,3 +250,14 @@ def test_fuzzed_bodies_never_give_5xx(
     )
     assert r.status_code < 500, (route, content, r.text)
     assert "detail" in r.json() or r.status_code < 300
+
+
+def test_an_imported_profile_with_a_broken_speed_block_is_refused_by_name(
+    service: Service, base_profile_text: str
+) -> None:
+    doc = json.loads(base_profile_text)
+    coin = next(iter(doc["coins"]))
+    doc["coins"][coin]["speed"]["min_log_mm_s"] = 9.0  # above its own mean
+    r = service.client.post(f"{API}/profiles", content=json.dumps(doc), headers=service.operator)
+    assert r.status_code == 422, r.text
+    assert f"coins.{coin}.speed" in r.json()["detail"]
