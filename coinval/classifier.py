@@ -24,7 +24,7 @@ from typing import Any, Literal, Self
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import chdtri
+from scipy.special import chdtri, stdtrit
 
 from coinval.features import EDGED_ONLY, FEATURE_NAMES, INDUCTIVE, OUTLINE, CoinFeatures
 
@@ -127,9 +127,10 @@ _SLOPE_PRIOR_K = 5.0
 # leave its tail where the no-coin level is read.  Learned per coin against the log
 # of speed, shrunk as if this much of its spread were missing (5 % of speed).
 _SPEED_PRIOR = 0.05
-# ... and only where the teach coins show it clearly: a slope this many standard
-# errors from zero (by chance in about 1 of 200 coin-features at 60 teach coins).
-_SPEED_EVIDENCE = 3.0
+# ... and only where the teach coins show it clearly: a slope as far from zero as
+# noise puts one in 1 of 370 coin-features (three standard errors for many teach
+# coins; Student's t with the teach's degrees of freedom for few: 4.1 at 12).
+_SPEED_CHANCE = 0.0027
 # An edge count is required of a coin when this share of its teach coins agree;
 # so is alternate-side milling.
 _EDGE_AGREEMENT = 0.9
@@ -342,7 +343,8 @@ class CoinClassifier:
                 # temperature has taken its share.
                 partial = max(suu - a12 * a12 / sxx if sxx > 0 else suu, 1e-12)
                 t_stat = np.abs(both_u) * np.sqrt(partial) / np.maximum(both_scale, 1e-300)
-                clear = np.flatnonzero(t_stat >= _SPEED_EVIDENCE) + _INDUCTIVE.start
+                evidence = float(stdtrit(n - 3, 1.0 - 0.5 * _SPEED_CHANCE))
+                clear = np.flatnonzero(t_stat >= evidence) + _INDUCTIVE.start
                 if clear.size:
                     pick = clear - _INDUCTIVE.start
                     slope[clear] = both_t[pick]
