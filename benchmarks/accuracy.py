@@ -153,14 +153,6 @@ class Dataset:
     extract_seconds: float = 0.0
 
 
-def _concat(parts: list[CoinFeatures]) -> CoinFeatures:
-    return CoinFeatures.concat(parts)
-
-
-def _rows(features: CoinFeatures, index: npt.ArrayLike) -> CoinFeatures:
-    return features.rows(index)
-
-
 def simulate(config: AccuracyConfig, progress: Progress | None = None) -> Dataset:
     """Teach coinval on one simulated batch and extract every test cell's features.
 
@@ -189,7 +181,7 @@ def simulate(config: AccuracyConfig, progress: Progress | None = None) -> Datase
     for coin, batch in teach_batches.items():
         dropped = set(report.dropped.get(coin, []))
         keep = [i for i, coin_id in enumerate(batch.ids) if coin_id not in dropped]
-        kept[coin] = _rows(extract(batch), keep)
+        kept[coin] = extract(batch).rows(keep)
     step(1)
 
     coins = list(profile.classifier.coins_)
@@ -220,7 +212,7 @@ def simulate(config: AccuracyConfig, progress: Progress | None = None) -> Datase
         teach=kept,
         classifier=profile.classifier,
         cells=cells,
-        features=_concat(parts),
+        features=CoinFeatures.concat(parts),
         cell_index=np.repeat(np.arange(len(cells)), sizes).astype(np.int64),
         truth_index=np.repeat(np.array(truth, dtype=np.int64), sizes),
         teach_warnings=list(report.warnings),
@@ -265,7 +257,7 @@ def decide(method: OpenSetMethod, features: CoinFeatures) -> tuple[FloatArray, I
     best_coin = np.empty(n, dtype=np.int64)
     for start in range(0, n, SCORE_CHUNK):
         rows = np.arange(start, min(start + SCORE_CHUNK, n))
-        scores = method.score(_rows(features, rows))
+        scores = method.score(features.rows(rows))
         idx = np.argmin(scores, axis=1)
         best_coin[rows] = idx
         best[rows] = scores[np.arange(rows.size), idx]
@@ -324,9 +316,9 @@ def score_method(method: OpenSetMethod, data: Dataset, fit_s: float | None = Non
         method.fit(data.teach)
         fit_s = time.perf_counter() - started
     best, best_coin = decide(method, data.features)
-    sample = _rows(data.features, np.arange(min(TIMING_ROWS, len(data.features))))
+    sample = data.features.rows(np.arange(min(TIMING_ROWS, len(data.features))))
     batch_s = _best_time(lambda: decide(method, sample), repeats=3)
-    one = _rows(data.features, [0])
+    one = data.features.rows([0])
     return Scored(
         name=method.name,
         best=best,

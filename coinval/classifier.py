@@ -607,9 +607,16 @@ class CoinClassifier:
             features.temperature_c[rows],
             features.edge_count[rows],
             region,
-            None if features.speed_mm_s is None else features.speed_mm_s[rows],
+            self._speeds(features, rows),
         )
         return out.reshape(n, n_coins)
+
+    def _speeds(self, features: CoinFeatures, rows: IntArray) -> FloatArray | None:
+        """The rows' speeds where any region moves with speed, else None (skips the work)."""
+        if features.speed_mm_s is None or not self._speed_matters:
+            return None
+        speeds: FloatArray = features.speed_mm_s[rows]
+        return speeds
 
     def _milling_rule(self, c: int) -> str:
         if self.alternation_unmeasured_[c]:
@@ -649,7 +656,7 @@ class CoinClassifier:
                     features.temperature_c[rows],
                     features.edge_count[rows],
                     region,
-                    None if features.speed_mm_s is None else features.speed_mm_s[rows],
+                    self._speeds(features, rows),
                 )
         best = dev.argmin(axis=1)
         ok = dev[np.arange(n), best] <= 1.0
@@ -660,11 +667,9 @@ class CoinClassifier:
         n, n_coins = len(features), len(self.coins_)
         rows, region = _every_pair(n, n_coins)
         t = features.temperature_c[rows]
-        speed = None if features.speed_mm_s is None else features.speed_mm_s[rows]
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-            centre, below, above, _, _ = self._pair_bounds(
-                t, region, _DIAMETER_COLUMN, speed_mm_s=speed
-            )
+            # Diameter has no speed slope (the profile validator holds metrology to it).
+            centre, below, above, _, _ = self._pair_bounds(t, region, _DIAMETER_COLUMN)
             diff = features.values[rows, _DIAMETER_COLUMN] - centre
             # The same arithmetic as the deviation, so the two agree at a tie.
             fits = np.where(diff < 0, -diff / below, diff / above) <= 1.0
