@@ -156,11 +156,15 @@ def _despike(x: _Floats, periodic: bool, own: bool = False) -> _Floats:
     dev = np.empty_like(x)
     # dev = |x - (left + right) / 2|.  Computed on the flat array, where it is
     # one contiguous pass; only each row's first and last column straddle rows
-    # there, and those are set again with their wrapped or own neighbour.
+    # there, and those are set again with their wrapped or mirrored neighbour.
+    # An open trace's end sample has one neighbour, mirrored to stand for both:
+    # a glitch on the very first sample is then measured at full size, where an
+    # end taken as its own neighbour halved it and let the next sample, pulled
+    # half-way by it, pass for the spike.
     flat_x, flat_dev = x.reshape(-1), dev.reshape(-1)
     np.add(flat_x[:-2], flat_x[2:], out=flat_dev[1:-1])
-    left_end = x[:, -1] if periodic else x[:, 0]
-    right_end = x[:, 0] if periodic else x[:, -1]
+    left_end = x[:, -1] if periodic else x[:, 1]
+    right_end = x[:, 0] if periodic else x[:, -2]
     dev[:, 0] = left_end + x[:, 1]
     dev[:, -1] = x[:, -2] + right_end
     dev *= -0.5
@@ -175,23 +179,41 @@ def _despike(x: _Floats, periodic: bool, own: bool = False) -> _Floats:
     r, cols = (sub > threshold[cand_rows, None]).nonzero()
     rows = cand_rows[r]
 
-    def at(offset: int) -> FloatArray:
+    def index(offset: int) -> IntArray:
         idx = cols + offset
-        idx = idx % length if periodic else np.clip(idx, 0, length - 1)
-        return x[rows, idx]
+        if periodic:
+            return idx % length
+        # Mirrored at the ends, as above (a trace shorter than 3 has no spikes to find).
+        idx = np.abs(idx)
+        return np.minimum(idx, 2 * (length - 1) - idx)
+
+    def at(offset: int) -> FloatArray:
+        return x[rows, index(offset)]
 
     # Only the local peak of the deviation is a spike: its neighbours deviate by
     # half as much only because the spike is in their own neighbour mean.
     d = dev[rows, cols]
-    prev_d = dev[rows, (cols - 1) % length] if periodic else dev[rows, np.maximum(cols - 1, 0)]
-    next_d = (
-        dev[rows, (cols + 1) % length] if periodic else dev[rows, np.minimum(cols + 1, length - 1)]
-    )
+    prev_d, next_d = dev[rows, index(-1)], dev[rows, index(1)]
+    if not periodic:
+        # An end sample measured against its one neighbour deviates by a spike's
+        # full size whether the spike is on it or on that neighbour, where the
+        # neighbour deviates by the full size or by half.  So an end is not held
+        # to the peak test (whether it towers over the slope beside it decides),
+        # and the sample next to it must reach three quarters of the end's deviation.
+        end = (cols == 0) | (cols == length - 1)
+        prev_d = np.where(end, 0.0, np.where(cols == 1, 0.75 * prev_d, prev_d))
+        next_d = np.where(end, 0.0, np.where(cols == length - 2, 0.75 * next_d, next_d))
     peak = (d >= prev_d) & (d >= next_d)
     # A narrow but real bump (a small coin passing quickly, a few samples wide)
     # also stands out from its neighbours; it differs from a one-sample spike in
     # that its neighbours are steep too.  A spike towers over the slope beside it.
-    beside = np.maximum(np.abs(at(-1) - at(-2)), np.abs(at(2) - at(1)))
+    left, right = np.abs(at(-1) - at(-2)), np.abs(at(2) - at(1))
+    if not periodic:
+        # Next to an end there is no slope beyond the neighbour on that side (the
+        # mirror would fold it back onto the spike itself): the other side's counts.
+        left = np.where(cols == 1, 0.0, left)
+        right = np.where(cols == length - 2, 0.0, right)
+    beside = np.maximum(left, right)
     towers = peak & (d > 2.0 * beside)
     if not towers.any():
         return x

@@ -107,6 +107,28 @@ def test_eddy_levels_are_offset_free_and_contrasts_scale_free() -> None:
     assert f[0, 7] < 0  # core below ring on the low channel
 
 
+@pytest.mark.parametrize("at", [0, 1, 2, 64, 125, 126, 127])
+@pytest.mark.parametrize("size", [-1.0, 1.0])
+def test_a_glitch_on_any_eddy_sample_moves_neither_outline_nor_levels(at: int, size: float) -> None:
+    """A one-sample glitch as tall as the coin, on the first or last sample too: an
+    end has one neighbour, and a glitch there once stretched the outline to the end
+    of the window (a new pound read 61 mm wide on head B) and shifted the no-coin level."""
+    rng = np.random.default_rng(at)
+    n = 128
+    lo = bimetal_trace(n, 0.5, 0.4, 40, 50) + rng.normal(0, 0.004, n)
+    hi = bimetal_trace(n, 0.3, 0.2, 40, 50) + rng.normal(0, 0.004, n)
+    spiked_lo, spiked_hi = lo.copy(), hi.copy()
+    spiked_lo[at] += size * 0.5
+    spiked_hi[at] += size * 0.3
+    f = eddy_features(
+        np.stack([lo, spiked_lo]),
+        np.stack([hi, spiked_hi]),
+        np.full(2, 1000.0),
+        np.full(2, 400.0),
+    )
+    np.testing.assert_allclose(f[1], f[0], rtol=0.01, atol=0.002)
+
+
 def test_magnetic_response_keeps_its_sign() -> None:
     n = 128
     lo = -bimetal_trace(n, 0.2, 0.2, 30, 60)[None]
