@@ -143,24 +143,49 @@ class CoinFeatures:
 
 
 def _despike(x: _Floats, periodic: bool, own: bool = False) -> _Floats:
-    """Replace isolated one-sample spikes by the mean of their neighbours.
+    """Replace glitches (one to three samples hit by interference or debris) by
+    the line through their neighbours.
 
-    A spike stands out from the line through its two neighbours far more than
-    the trace's own ripple (milling, noise) ever does; the ripple's size is the
-    mean such deviation over the whole trace.  Only the local peak of that
-    deviation is replaced, so a spike's neighbours are left as they were.
-    ``own`` says the caller made ``x`` for this call: it is mended in place.
+    A glitch stands out from the line through its neighbours far more than the
+    trace's own ripple (milling, noise) ever does; the ripple's size is the mean
+    deviation of each sample from its two neighbours' mean over the whole trace.
+    Rows where some sample deviates more than 8 times that are few, and only they
+    are looked at closer: runs of two or three samples with a clean sample on
+    each side first, then single samples, then runs at an open trace's ends (whose
+    one side must be clean: mended first).  ``own`` says the caller made ``x`` for
+    this call: it is mended in place.
     """
     length = x.shape[1]
     x = cast(_Floats, np.ascontiguousarray(x))
+    dev = _deviation(x, periodic)
+    threshold = 8.0 / length * np.add.reduce(dev, axis=1) + 1e-12
+    cand_rows = (np.maximum.reduce(dev, axis=1) > threshold).nonzero()[0]
+    if cand_rows.size == 0:
+        return x  # the usual case: nothing to mend, no copy
+    rows = x[cand_rows]  # a copy, mended in place
+    limit = threshold[cand_rows]
+    mended = _mend_runs(rows, limit, periodic, at_ends=False)
+    mended |= _mend_spikes(rows, limit, periodic)
+    if not periodic:
+        mended |= _mend_runs(rows, limit, periodic, at_ends=True)
+    if not mended:
+        return x
+    out = x if own else x.copy()
+    out[cand_rows] = rows
+    return out
+
+
+def _deviation(x: _Floats, periodic: bool) -> _Floats:
+    """``|x - (left + right) / 2|`` of every sample, shape of ``x``.
+
+    An open trace's end sample has one neighbour, mirrored to stand for both: a
+    glitch on the very first sample is then measured at full size, where an end
+    taken as its own neighbour halved it and let the next sample, pulled half-way
+    by it, pass for the glitch.
+    """
     dev = np.empty_like(x)
-    # dev = |x - (left + right) / 2|.  Computed on the flat array, where it is
-    # one contiguous pass; only each row's first and last column straddle rows
-    # there, and those are set again with their wrapped or mirrored neighbour.
-    # An open trace's end sample has one neighbour, mirrored to stand for both:
-    # a glitch on the very first sample is then measured at full size, where an
-    # end taken as its own neighbour halved it and let the next sample, pulled
-    # half-way by it, pass for the spike.
+    # Computed on the flat array, where it is one contiguous pass; only each row's
+    # first and last column straddle rows there, and those are set again.
     flat_x, flat_dev = x.reshape(-1), dev.reshape(-1)
     np.add(flat_x[:-2], flat_x[2:], out=flat_dev[1:-1])
     left_end = x[:, -1] if periodic else x[:, 1]
@@ -170,24 +195,34 @@ def _despike(x: _Floats, periodic: bool, own: bool = False) -> _Floats:
     dev *= -0.5
     dev += x
     np.abs(dev, out=dev)
-    threshold = 8.0 / length * np.add.reduce(dev, axis=1) + 1e-12
-    # Rows with a candidate are few: the rest of the work is done on them alone.
-    cand_rows = (np.maximum.reduce(dev, axis=1) > threshold).nonzero()[0]
-    if cand_rows.size == 0:
-        return x  # the usual case: nothing to mend, no copy
-    sub = dev[cand_rows]
-    r, cols = (sub > threshold[cand_rows, None]).nonzero()
-    rows = cand_rows[r]
+    return dev
+
+
+def _mend_spikes(x: _Floats, threshold: FloatArray, periodic: bool) -> bool:
+    """Mend, in place, single samples that tower over their neighbours; say whether any.
+
+    Parameters
+    ----------
+    x : ndarray of shape (m, length)
+        The few rows with candidates (see :func:`_despike`); changed in place.
+    threshold : ndarray of shape (m,)
+    periodic : bool
+    """
+    length = x.shape[1]
+    dev = _deviation(x, periodic)
+    rows, cols = (dev > threshold[:, None]).nonzero()
+    if rows.size == 0:
+        return False
 
     def index(offset: int) -> IntArray:
         idx = cols + offset
         if periodic:
             return idx % length
-        # Mirrored at the ends, as above (a trace shorter than 3 has no spikes to find).
+        # Mirrored at the ends, as in _deviation (a trace shorter than 3 has no spikes to find).
         idx = np.abs(idx)
         return np.minimum(idx, 2 * (length - 1) - idx)
 
-    def at(offset: int) -> FloatArray:
+    def at(offset: int) -> npt.NDArray[np.floating[Any]]:
         return x[rows, index(offset)]
 
     # Only the local peak of the deviation is a spike: its neighbours deviate by
@@ -214,14 +249,81 @@ def _despike(x: _Floats, periodic: bool, own: bool = False) -> _Floats:
         left = np.where(cols == 1, 0.0, left)
         right = np.where(cols == length - 2, 0.0, right)
     beside = np.maximum(left, right)
-    towers = peak & (d > 2.0 * beside)
+    # ... and stands apart from both its neighbours: the sample beside a longer
+    # glitch deviates from its neighbours' mean too, but not from its other neighbour.
+    apart = np.minimum(np.abs(at(0) - at(-1)), np.abs(at(0) - at(1))) > 0.5 * d
+    towers = peak & (d > 2.0 * beside) & apart
     if not towers.any():
-        return x
-    mend_rows, mend_cols = rows[towers], cols[towers]
-    mid = 0.5 * (at(-1) + at(1))[towers]
-    out = x if own else x.copy()
-    out[mend_rows, mend_cols] = mid
-    return out
+        return False
+    x[rows[towers], cols[towers]] = 0.5 * (at(-1) + at(1))[towers]
+    return True
+
+
+_RUN_LENGTHS = (2, 3)
+
+
+def _mend_runs(x: _Floats, threshold: FloatArray, periodic: bool, at_ends: bool) -> bool:
+    """Mend, in place, glitches of 2 or 3 consecutive samples; say whether any was.
+
+    A glitch run is a run whose samples all lie off the line through the samples
+    on either side of it, the same way, by more than the row's ``threshold`` and
+    twice the slope beside the run; and which comes back: the samples either
+    side lie close to each other (a step, the edge of a coin on a coarse trace,
+    does not come back).  It is replaced by that line.  With ``at_ends``, only
+    runs at an open trace's ends are looked for: they have one side, whose level
+    they take.
+
+    Parameters
+    ----------
+    x : ndarray of shape (m, length)
+        The few rows with candidates (see :func:`_despike`); changed in place.
+    threshold : ndarray of shape (m,)
+    periodic, at_ends : bool
+    """
+    length = x.shape[1]
+    mended = False
+    for width in _RUN_LENGTHS:
+        if length < width + 4:
+            break
+        if periodic:
+            starts = np.arange(length)
+        elif at_ends:
+            starts = np.array([0, length - width])
+        else:
+            starts = np.arange(1, length - width)
+
+        def col(offset: int, starts: IntArray = starts) -> IntArray:
+            idx = starts + offset
+            return idx % length if periodic else np.minimum(np.maximum(idx, 0), length - 1)
+
+        run = [x[:, col(k)] for k in range(width)]
+        left, right = x[:, col(-1)], x[:, col(width)]
+        # Beyond a side that is an open trace's end sample there is no slope to
+        # read: clipped, it reads 0, and the other side's counts.
+        slope = np.maximum(np.abs(left - x[:, col(-2)]), np.abs(x[:, col(width + 1)] - right))
+        if at_ends:
+            # The one side's level stands for both; the slope is read beyond it.
+            side = np.where(starts == 0, right, left)
+            left = right = side
+            slope = np.abs(np.where(starts == 0, x[:, col(width + 1)], x[:, col(-2)]) - side)
+        line = [left + (right - left) * ((k + 1) / (width + 1)) for k in range(width)]
+        off = [r - v for r, v in zip(run, line, strict=True)]
+        size = np.abs(sum(off[1:], off[0]) / width)
+        sign = np.sign(off[0])
+        each = np.minimum.reduce([sign * o for o in off])
+        glitch = (
+            (size > threshold[:, None])
+            & (size > 2.0 * slope)
+            & (np.abs(right - left) < 0.5 * size)
+            & (each > 0.25 * size)
+        )
+        if not glitch.any():
+            continue
+        rows, at = glitch.nonzero()
+        for k in range(width):
+            x[rows, col(k)[at]] = line[k][rows, at]
+        mended = True
+    return mended
 
 
 def _envelope_ratio(
