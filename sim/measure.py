@@ -9,7 +9,7 @@ Per channel ``c`` the eddy trace in hardware units is::
 
     offset_c + baseline wander
       + scale_c * (1 + drift_c (T_board - 20)) * exp(-k_c gap) * profile_c(x)
-      + white noise (+ a rare spike)
+      + white noise (+ a rare glitch of 1-3 samples)
 
 where ``x = speed * (t - t_centre)`` and ``profile`` is the coin's response
 map seen through the coil (:mod:`sim.eddy`), with conductivities at the
@@ -183,6 +183,12 @@ def _eddy(
     return traces[0], traces[1]
 
 
+GLITCH_RUNS = (1, 2, 3)
+"""How many consecutive samples one glitch hits ..."""
+GLITCH_RUN_SHARES = (0.6, 0.25, 0.15)
+"""... and how often each: a burst of interference lasts a sample or a few."""
+
+
 def _spikes(
     eddy_lo: FloatArray,
     eddy_hi: FloatArray,
@@ -190,18 +196,25 @@ def _spikes(
     head: SensorHead,
     rng: np.random.Generator,
 ) -> None:
-    """Add rare glitches in place: a sample or two hit by interference or debris."""
-    n = eddy_lo.shape[0]
+    """Add rare glitches in place: one to three samples hit by interference or debris."""
+    n, n_eddy = eddy_lo.shape
     hit = np.flatnonzero(rng.uniform(size=n) < head.spike_prob)
     which = rng.integers(0, 3, hit.shape[0])  # lo, hi or both
-    at = rng.integers(0, eddy_lo.shape[1], hit.shape[0])
+    at = rng.integers(0, n_eddy, hit.shape[0])
     size = rng.choice([-1.0, 1.0], hit.shape[0]) * rng.uniform(0.2, 1.0, hit.shape[0])
+    run = rng.choice(GLITCH_RUNS, hit.shape[0], p=GLITCH_RUN_SHARES)
     for channel, trace in enumerate((eddy_lo, eddy_hi)):
         sel = (which == channel) | (which == 2)
-        trace[hit[sel], at[sel]] += size[sel] * head.scale[channel]
+        for k in range(max(GLITCH_RUNS)):
+            on = sel & (run > k) & (at + k < n_eddy)
+            trace[hit[on], at[on] + k] += size[on] * head.scale[channel]
     rim_hit = np.flatnonzero(rng.uniform(size=n) < head.spike_prob / 2.0)
     rim_at = rng.integers(0, rim.shape[1], rim_hit.shape[0])
-    rim[rim_hit, rim_at] += rng.uniform(0.2, 1.0, rim_hit.shape[0])
+    rim_size = rng.uniform(0.2, 1.0, rim_hit.shape[0])
+    rim_run = rng.choice(GLITCH_RUNS, rim_hit.shape[0], p=GLITCH_RUN_SHARES)
+    for k in range(max(GLITCH_RUNS)):
+        on = rim_run > k
+        rim[rim_hit[on], (rim_at[on] + k) % rim.shape[1]] += rim_size[on]
 
 
 def _measure_chunk(
