@@ -285,43 +285,59 @@ def _mend_runs(x: _Floats, threshold: FloatArray, periodic: bool, at_ends: bool)
     for width in _RUN_LENGTHS:
         if length < width + 4:
             break
-        if periodic:
-            starts = np.arange(length)
-        elif at_ends:
-            starts = np.array([0, length - width])
-        else:
-            starts = np.arange(1, length - width)
+        # A run and the clean sample either side of it all deviate from their
+        # neighbours' mean: only runs around such samples are looked at.
+        # (Half the threshold: the samples of a run deviate by half its size.)
+        dev = _deviation(x, periodic)
+        cand_row, cand_col = (dev > 0.5 * threshold[:, None]).nonzero()
+        if at_ends:
+            near_end = (cand_col <= width + 1) | (cand_col >= length - width - 2)
+            cand_row, cand_col = cand_row[near_end], cand_col[near_end]
+        if cand_row.size == 0:
+            continue
+        near = cand_col[:, None] + np.arange(-width, 2)
+        # Wrapped (a turn of the rim) or clipped inside the row before rows are
+        # told apart by row * length + start.
+        near = near % length if periodic else np.minimum(np.maximum(near, 0), length - 1)
+        rows, starts = np.divmod(np.unique(cand_row[:, None] * length + near), length)
+        if not periodic:
+            if at_ends:
+                keep = (starts == 0) | (starts == length - width)
+            else:
+                keep = (starts >= 1) & (starts <= length - width - 1)
+            rows, starts = rows[keep], starts[keep]
 
-        def col(offset: int, starts: IntArray = starts) -> IntArray:
+        def at(offset: int, rows: IntArray = rows, starts: IntArray = starts) -> FloatArray:
             idx = starts + offset
-            return idx % length if periodic else np.minimum(np.maximum(idx, 0), length - 1)
+            idx = idx % length if periodic else np.minimum(np.maximum(idx, 0), length - 1)
+            return cast(FloatArray, x[rows, idx])
 
-        run = [x[:, col(k)] for k in range(width)]
-        left, right = x[:, col(-1)], x[:, col(width)]
+        left, right = at(-1), at(width)
         # Beyond a side that is an open trace's end sample there is no slope to
         # read: clipped, it reads 0, and the other side's counts.
-        slope = np.maximum(np.abs(left - x[:, col(-2)]), np.abs(x[:, col(width + 1)] - right))
+        slope = np.maximum(np.abs(left - at(-2)), np.abs(at(width + 1) - right))
         if at_ends:
             # The one side's level stands for both; the slope is read beyond it.
-            side = np.where(starts == 0, right, left)
-            left = right = side
-            slope = np.abs(np.where(starts == 0, x[:, col(width + 1)], x[:, col(-2)]) - side)
+            first = starts == 0
+            left = right = np.where(first, right, left)
+            slope = np.abs(np.where(first, at(width + 1), at(-2)) - left)
         line = [left + (right - left) * ((k + 1) / (width + 1)) for k in range(width)]
-        off = [r - v for r, v in zip(run, line, strict=True)]
+        off = [at(k) - v for k, v in enumerate(line)]
         size = np.abs(sum(off[1:], off[0]) / width)
         sign = np.sign(off[0])
         each = np.minimum.reduce([sign * o for o in off])
         glitch = (
-            (size > threshold[:, None])
+            (size > threshold[rows])
             & (size > 2.0 * slope)
             & (np.abs(right - left) < 0.5 * size)
             & (each > 0.25 * size)
         )
         if not glitch.any():
             continue
-        rows, at = glitch.nonzero()
+        g_rows, g_starts = rows[glitch], starts[glitch]
         for k in range(width):
-            x[rows, col(k)[at]] = line[k][rows, at]
+            idx = g_starts + k
+            x[g_rows, idx % length if periodic else idx] = line[k][glitch]
         mended = True
     return mended
 
