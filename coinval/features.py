@@ -142,7 +142,9 @@ class CoinFeatures:
         )
 
 
-def _despike(x: _Floats, periodic: bool, own: bool = False) -> _Floats:
+def _despike(
+    x: _Floats, periodic: bool, own: bool = False, sample_mm: FloatArray | None = None
+) -> _Floats:
     """Replace glitches (one to three samples hit by interference or debris) by
     the line through their neighbours.
 
@@ -152,8 +154,13 @@ def _despike(x: _Floats, periodic: bool, own: bool = False) -> _Floats:
     Rows where some sample deviates more than 8 times that are few, and only they
     are looked at closer: runs of two or three samples with a clean sample on
     each side first, then single samples, then runs at an open trace's ends (whose
-    one side must be clean: mended first).  ``own`` says the caller made ``x`` for
-    this call: it is mended in place.
+    one side must be clean: mended first).  Runs only on open traces (eddy), and
+    only where they span less than _NARROWEST_RING_MM (``sample_mm``: each row's
+    millimetres a sample; without it no run is mended): on a coarse trace a coin's
+    own ring is as few samples wide.  Not on a rim (``periodic``): a Reuleaux
+    coin's vertices are as sharp as a glitch there, two or three samples on a
+    256-sample gauge, and were flattened as one.  ``own`` says the caller made
+    ``x`` for this call: it is mended in place.
     """
     length = x.shape[1]
     x = cast(_Floats, np.ascontiguousarray(x))
@@ -164,10 +171,15 @@ def _despike(x: _Floats, periodic: bool, own: bool = False) -> _Floats:
         return x  # the usual case: nothing to mend, no copy
     rows = x[cand_rows]  # a copy, mended in place
     limit = threshold[cand_rows]
-    mended = _mend_runs(rows, limit, periodic, at_ends=False)
+    runs = not periodic and sample_mm is not None
+    if runs:
+        run_mm = np.asarray(sample_mm, dtype=np.float64)[cand_rows]
+        mended = _mend_runs(rows, limit, run_mm, at_ends=False)
+    else:
+        mended = False
     mended |= _mend_spikes(rows, limit, periodic)
-    if not periodic:
-        mended |= _mend_runs(rows, limit, periodic, at_ends=True)
+    if runs:
+        mended |= _mend_runs(rows, limit, run_mm, at_ends=True)
     if not mended:
         return x
     out = x if own else x.copy()
@@ -260,61 +272,65 @@ def _mend_spikes(x: _Floats, threshold: FloatArray, periodic: bool) -> bool:
 
 
 _RUN_LENGTHS = (2, 3)
+_NARROWEST_RING_MM = 3.5
+"""No coin structure on an eddy trace is narrower than this: a bimetal coin's ring
+(3.75 mm on a euro, 4.2 on the pounds), which the coil's footprint only widens.  A
+run of samples spanning less is a glitch; a euro's ring peak, three samples (6 mm)
+wide on a 48-sample trace, was flattened as one before the rule."""
 
 
-def _mend_runs(x: _Floats, threshold: FloatArray, periodic: bool, at_ends: bool) -> bool:
-    """Mend, in place, glitches of 2 or 3 consecutive samples; say whether any was.
+def _mend_runs(x: _Floats, threshold: FloatArray, sample_mm: FloatArray, at_ends: bool) -> bool:
+    """Mend, in place, glitches of 2 or 3 consecutive samples on open traces (eddy);
+    say whether any was.
 
     A glitch run is a run whose samples all lie off the line through the samples
     on either side of it, the same way, by more than the row's ``threshold`` and
     twice the slope beside the run; and which comes back: the samples either
     side lie close to each other (a step, the edge of a coin on a coarse trace,
     does not come back).  It is replaced by that line.  With ``at_ends``, only
-    runs at an open trace's ends are looked for: they have one side, whose level
-    they take.
+    runs at the trace's ends are looked for: they have one side, whose level they
+    take.
 
     Parameters
     ----------
     x : ndarray of shape (m, length)
         The few rows with candidates (see :func:`_despike`); changed in place.
-    threshold : ndarray of shape (m,)
-    periodic, at_ends : bool
+    threshold, sample_mm : ndarray of shape (m,)
+        Each row's threshold, and its millimetres a sample.
+    at_ends : bool
     """
     length = x.shape[1]
     mended = False
     for width in _RUN_LENGTHS:
-        if length < width + 4:
+        short = width * sample_mm < _NARROWEST_RING_MM
+        if length < width + 4 or not short.any():
             break
         # A run and the clean sample either side of it all deviate from their
         # neighbours' mean: only runs around such samples are looked at.
         # (Half the threshold: the samples of a run deviate by half its size.)
-        dev = _deviation(x, periodic)
-        cand_row, cand_col = (dev > 0.5 * threshold[:, None]).nonzero()
+        dev = _deviation(x, periodic=False)
+        cand_row, cand_col = ((dev > 0.5 * threshold[:, None]) & short[:, None]).nonzero()
         if at_ends:
             near_end = (cand_col <= width + 1) | (cand_col >= length - width - 2)
             cand_row, cand_col = cand_row[near_end], cand_col[near_end]
         if cand_row.size == 0:
             continue
-        near = cand_col[:, None] + np.arange(-width, 2)
-        # Wrapped (a turn of the rim) or clipped inside the row before rows are
-        # told apart by row * length + start.
-        near = near % length if periodic else np.minimum(np.maximum(near, 0), length - 1)
+        # Clipped inside the row before rows are told apart by row * length + start.
+        near = np.minimum(np.maximum(cand_col[:, None] + np.arange(-width, 2), 0), length - 1)
         rows, starts = np.divmod(np.unique(cand_row[:, None] * length + near), length)
-        if not periodic:
-            if at_ends:
-                keep = (starts == 0) | (starts == length - width)
-            else:
-                keep = (starts >= 1) & (starts <= length - width - 1)
-            rows, starts = rows[keep], starts[keep]
+        if at_ends:
+            keep = (starts == 0) | (starts == length - width)
+        else:
+            keep = (starts >= 1) & (starts <= length - width - 1)
+        rows, starts = rows[keep], starts[keep]
 
         def at(offset: int, rows: IntArray = rows, starts: IntArray = starts) -> FloatArray:
-            idx = starts + offset
-            idx = idx % length if periodic else np.minimum(np.maximum(idx, 0), length - 1)
+            idx = np.minimum(np.maximum(starts + offset, 0), length - 1)
             return cast(FloatArray, x[rows, idx])
 
         left, right = at(-1), at(width)
-        # Beyond a side that is an open trace's end sample there is no slope to
-        # read: clipped, it reads 0, and the other side's counts.
+        # Beyond a side that is the trace's end sample there is no slope to read:
+        # clipped, it reads 0, and the other side's counts.
         slope = np.maximum(np.abs(left - at(-2)), np.abs(at(width + 1) - right))
         if at_ends:
             # The one side's level stands for both; the slope is read beyond it.
@@ -336,8 +352,7 @@ def _mend_runs(x: _Floats, threshold: FloatArray, periodic: bool, at_ends: bool)
             continue
         g_rows, g_starts = rows[glitch], starts[glitch]
         for k in range(width):
-            idx = g_starts + k
-            x[g_rows, idx % length if periodic else idx] = line[k][glitch]
+            x[g_rows, g_starts + k] = line[k][glitch]
         mended = True
     return mended
 
@@ -658,7 +673,10 @@ def eddy_features(
     # Low channel rows, then high channel rows: (2n, N), a copy of our own.
     traces = np.concatenate((eddy_lo, eddy_hi)).astype(np.float64, copy=False)
     n, length = eddy_lo.shape
-    flat = _despike(traces, periodic=False, own=True)
+    mm_per_sample = speed_mm_s / rate_hz
+    flat = _despike(
+        traces, periodic=False, own=True, sample_mm=np.concatenate((mm_per_sample, mm_per_sample))
+    )
     base, noise = _baseline_and_noise(flat)
     # ``flat`` is ``traces`` or a copy of it: ours to change in place.
     flat -= base[:, None]
@@ -702,7 +720,6 @@ def eddy_features(
     lost = ~(np.isfinite(centre) & np.isfinite(half)) | ~(total > 0.0)
     centre[lost] = 0.0
     half[lost] = 1.0
-    mm_per_sample = speed_mm_s / rate_hz
     width_mm = np.where(lost, np.nan, 2.0 * half * mm_per_sample)
 
     # Window sums from the sums between consecutive window edges (one pass of
