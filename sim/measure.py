@@ -184,9 +184,10 @@ def _eddy(
 
 
 GLITCH_RUNS = (1, 2, 3)
-"""How many consecutive samples one glitch hits ..."""
+"""How many consecutive eddy samples one glitch hits ..."""
 GLITCH_RUN_SHARES = (0.6, 0.25, 0.15)
-"""... and how often each: a burst of interference lasts a sample or a few."""
+"""... and how often each: a burst of interference on the eddy traces lasts a
+sample or a few."""
 
 
 def _spikes(
@@ -196,7 +197,8 @@ def _spikes(
     head: SensorHead,
     rng: np.random.Generator,
 ) -> None:
-    """Add rare glitches in place: one to three samples hit by interference or debris."""
+    """Add rare glitches in place: one to three eddy samples hit by interference, a rim
+    sample by debris."""
     n, n_eddy = eddy_lo.shape
     hit = np.flatnonzero(rng.uniform(size=n) < head.spike_prob)
     which = rng.integers(0, 3, hit.shape[0])  # lo, hi or both
@@ -208,13 +210,10 @@ def _spikes(
         for k in range(max(GLITCH_RUNS)):
             on = sel & (run > k) & (at + k < n_eddy)
             trace[hit[on], at[on] + k] += size[on] * head.scale[channel]
+    # The rim gauge's glitch is one sample: a speck passing its tip.
     rim_hit = np.flatnonzero(rng.uniform(size=n) < head.spike_prob / 2.0)
     rim_at = rng.integers(0, rim.shape[1], rim_hit.shape[0])
-    rim_size = rng.uniform(0.2, 1.0, rim_hit.shape[0])
-    rim_run = rng.choice(GLITCH_RUNS, rim_hit.shape[0], p=GLITCH_RUN_SHARES)
-    for k in range(max(GLITCH_RUNS)):
-        on = rim_run > k
-        rim[rim_hit[on], (rim_at[on] + k) % rim.shape[1]] += rim_size[on]
+    rim[rim_hit, rim_at] += rng.uniform(0.2, 1.0, rim_hit.shape[0])
 
 
 def _measure_chunk(
