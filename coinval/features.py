@@ -188,7 +188,7 @@ def _despike(
 
 
 def _deviation(x: _Floats, periodic: bool) -> _Floats:
-    """``|x - (left + right) / 2|`` of every sample, shape of ``x``.
+    """``|x - (left + right) / 2|`` of every sample, shape of ``x`` (C-contiguous).
 
     An open trace's end sample has one neighbour, mirrored to stand for both: a
     glitch on the very first sample is then measured at full size, where an end
@@ -218,6 +218,7 @@ def _mend_spikes(x: _Floats, threshold: FloatArray, periodic: bool) -> bool:
     x : ndarray of shape (m, length)
         The few rows with candidates (see :func:`_despike`); changed in place.
     threshold : ndarray of shape (m,)
+        Deviation from the neighbours' mean beyond which a sample may be a spike.
     periodic : bool
     """
     length = x.shape[1]
@@ -260,10 +261,17 @@ def _mend_spikes(x: _Floats, threshold: FloatArray, periodic: bool) -> bool:
         # mirror would fold it back onto the spike itself): the other side's counts.
         left = np.where(cols == 1, 0.0, left)
         right = np.where(cols == length - 2, 0.0, right)
+        # An end has one neighbour, mirrored on both sides, and the slope beside
+        # it is read beyond that neighbour, over three steps: a clean end sample
+        # before a glitch run starting next to it must not pass for the spike.
+        # (Mirrored, positive offsets walk inward from either end.)
+        ahead = [np.abs(at(k + 1) - at(k)) for k in (1, 2, 3)]
+        end = (cols == 0) | (cols == length - 1)
+        left = np.where(end, np.maximum.reduce(ahead), left)
     beside = np.maximum(left, right)
     # ... and stands apart from both its neighbours: the sample beside a longer
     # glitch deviates from its neighbours' mean too, but not from its other neighbour.
-    apart = np.minimum(np.abs(at(0) - at(-1)), np.abs(at(0) - at(1))) > 0.5 * d
+    apart = np.minimum(np.abs(at(0) - at(-1)), np.abs(at(0) - at(1))) > np.maximum(beside, 0.25 * d)
     towers = peak & (d > 2.0 * beside) & apart
     if not towers.any():
         return False
@@ -283,13 +291,16 @@ def _mend_runs(x: _Floats, threshold: FloatArray, sample_mm: FloatArray, at_ends
     """Mend, in place, glitches of 2 or 3 consecutive samples on open traces (eddy);
     say whether any was.
 
-    A glitch run is a run whose samples all lie off the line through the samples
-    on either side of it, the same way, by more than the row's ``threshold`` and
-    twice the slope beside the run; and which comes back: the samples either
-    side lie close to each other (a step, the edge of a coin on a coarse trace,
-    does not come back).  It is replaced by that line.  With ``at_ends``, only
-    runs at the trace's ends are looked for: they have one side, whose level they
-    take.
+    A glitch run is a run that lies off the line through the samples on either
+    side of it, on average by more than the row's ``threshold`` and twice the
+    slope beside the run, every sample of it the same way by at least half that
+    (a spike on a coin's peak, with the peak's samples beside it, is not a run);
+    and which comes back: the samples either side lie close to each other (a
+    step, the edge of a coin on a coarse trace, does not come back).  It is
+    replaced by that line.  With ``at_ends``, only runs at the trace's ends are
+    looked for: they have one side, whose level they take (a coin cut off by the
+    window's end within a run's length of it would be flattened too: only a
+    glitch rises that steeply on a trace fine enough to mend runs on).
 
     Parameters
     ----------
@@ -346,7 +357,7 @@ def _mend_runs(x: _Floats, threshold: FloatArray, sample_mm: FloatArray, at_ends
             (size > threshold[rows])
             & (size > 2.0 * slope)
             & (np.abs(right - left) < 0.5 * size)
-            & (each > 0.25 * size)
+            & (each > 0.5 * size)
         )
         if not glitch.any():
             continue

@@ -179,10 +179,42 @@ def test_a_step_and_a_narrow_bump_are_left_as_they_are() -> None:
     t = np.arange(64.0)
     rng = np.random.default_rng(6)
     step = np.where(t >= 40, 100.0, 0.0) + rng.normal(0, 0.5, 64)
-    np.testing.assert_array_equal(_despike(step[None], periodic=False)[0], step)
+    for mm in (None, np.array([0.3])):
+        np.testing.assert_array_equal(_despike(step[None], periodic=False, sample_mm=mm)[0], step)
     for sigma in (1.5, 2.5):
         bump = 1000 * np.exp(-0.5 * ((t - 30) / sigma) ** 2) + rng.normal(0, 0.5, 64)
-        np.testing.assert_array_equal(_despike(bump[None], periodic=False)[0], bump)
+        for mm in (None, np.array([0.3])):
+            got = _despike(bump[None], periodic=False, sample_mm=mm)[0]
+            np.testing.assert_array_equal(got, bump)
+
+
+@pytest.mark.parametrize("width", [2, 3])
+@pytest.mark.parametrize("at_end", ["first", "last"])
+def test_a_clean_end_sample_beside_an_unmended_run_is_left_alone(width: int, at_end: str) -> None:
+    """On a trace too coarse to mend runs on, a run starting next to an end stays;
+    the clean end sample beside it must not be taken for the spike and set to it."""
+    from coinval.features import _despike
+
+    x = np.random.default_rng(width).normal(0, 0.1, 48)
+    run = slice(1, 1 + width) if at_end == "first" else slice(47 - width, 47)
+    x[run] += 40.0
+    out = _despike(x[None], periodic=False, sample_mm=np.array([2.0]))[0]
+    end = 0 if at_end == "first" else 47
+    assert out[end] == x[end]
+
+
+def test_a_spike_on_a_coins_peak_leaves_the_peak() -> None:
+    """A spike on the top of a ring peak is one sample: mended as such, the samples
+    of the peak beside it keep their values (as a run of three it flattened them)."""
+    from coinval.features import _despike
+
+    t = np.arange(128.0)
+    peak = 100 * np.exp(-0.5 * ((t - 60) / 4.0) ** 2) + np.random.default_rng(1).normal(0, 0.1, 128)
+    spiked = peak.copy()
+    spiked[60] += 60.0
+    out = _despike(spiked[None], periodic=False, sample_mm=np.array([0.3]))[0]
+    np.testing.assert_array_equal(np.delete(out, 60), np.delete(peak, 60))
+    assert abs(out[60] - peak[60]) < 4.0  # the neighbours' mean, a little below a round top
 
 
 def test_magnetic_response_keeps_its_sign() -> None:
