@@ -196,6 +196,7 @@ def _spikes(
     rim: FloatArray,
     head: SensorHead,
     rng: np.random.Generator,
+    run_rng: np.random.Generator,
 ) -> None:
     """Add rare glitches in place: one to three eddy samples hit by interference, a rim
     sample by debris."""
@@ -204,7 +205,9 @@ def _spikes(
     which = rng.integers(0, 3, hit.shape[0])  # lo, hi or both
     at = rng.integers(0, n_eddy, hit.shape[0])
     size = rng.choice([-1.0, 1.0], hit.shape[0]) * rng.uniform(0.2, 1.0, hit.shape[0])
-    run = rng.choice(GLITCH_RUNS, hit.shape[0], p=GLITCH_RUN_SHARES)
+    # From a stream of its own: every other draw is as it was when glitches were
+    # one sample long, so a seed still makes the same coins (thickness, speed...).
+    run = run_rng.choice(GLITCH_RUNS, hit.shape[0], p=GLITCH_RUN_SHARES)
     for channel, trace in enumerate((eddy_lo, eddy_hi)):
         sel = (which == channel) | (which == 2)
         for k in range(max(GLITCH_RUNS)):
@@ -217,7 +220,11 @@ def _spikes(
 
 
 def _measure_chunk(
-    pieces: Pieces, ins: Insertion, head: SensorHead, rng: np.random.Generator
+    pieces: Pieces,
+    ins: Insertion,
+    head: SensorHead,
+    rng: np.random.Generator,
+    run_rng: np.random.Generator,
 ) -> Measurement:
     n = len(pieces)
     speed = _between(ins.speed_u, head.speed_mm_s)
@@ -233,7 +240,7 @@ def _measure_chunk(
         warp_phase=ins.warp_phase,
     )
     rim += rng.normal(0.0, head.rim_noise_mm, rim.shape)
-    _spikes(eddy_lo, eddy_hi, rim, head, rng)
+    _spikes(eddy_lo, eddy_hi, rim, head, rng, run_rng)
     thickness = pieces.thickness_mm + rng.normal(0.0, head.thickness_noise_mm, n)
     return Measurement(
         eddy_lo=eddy_lo,
@@ -260,7 +267,11 @@ def _rows(obj: _Rows, sel: slice) -> _Rows:
 
 
 def measure(
-    pieces: Pieces, ins: Insertion, head: SensorHead, rng: np.random.Generator
+    pieces: Pieces,
+    ins: Insertion,
+    head: SensorHead,
+    rng: np.random.Generator,
+    glitch_rng: np.random.Generator,
 ) -> Measurement:
     """Measure n pieces inserted into a head.
 
@@ -273,6 +284,9 @@ def measure(
     head : SensorHead
     rng : numpy.random.Generator
         Stream for the head's noise and glitches.
+    glitch_rng : numpy.random.Generator
+        Stream for how many samples each eddy glitch hits: its own, so that
+        ``rng`` draws what it drew when glitches were one sample long.
 
     Returns
     -------
@@ -282,7 +296,7 @@ def measure(
     parts = []
     for start in range(0, n, CHUNK):
         sel = slice(start, min(n, start + CHUNK))
-        parts.append(_measure_chunk(_rows(pieces, sel), _rows(ins, sel), head, rng))
+        parts.append(_measure_chunk(_rows(pieces, sel), _rows(ins, sel), head, rng, glitch_rng))
     if len(parts) == 1:
         return parts[0]
     return Measurement(

@@ -39,7 +39,7 @@ __all__ = ["UnknownKindError", "generate", "kinds", "to_json_dicts"]
 EVALUATION_TEMPERATURE_C = (-10.0, 45.0)
 _CONTRACT_TEMPERATURE_C = (-40.0, 85.0)
 
-_PIECES, _INSERTION, _NOISE = 1, 2, 3
+_PIECES, _INSERTION, _NOISE, _GLITCH = 1, 2, 3, 4
 
 
 def kinds() -> dict[str, str]:
@@ -154,7 +154,8 @@ def generate(
             rows.size, np.random.default_rng([*key, v, _INSERTION]), temperature_c
         )
         noise_rng = np.random.default_rng([*key, v, _NOISE, stable_hash(sensor.name)])
-        result: Measurement = measure(pieces, insertion, sensor, noise_rng)
+        glitch_rng = np.random.default_rng([*key, v, _GLITCH, stable_hash(sensor.name)])
+        result: Measurement = measure(pieces, insertion, sensor, noise_rng, glitch_rng)
         for name, arr in out.items():
             arr[rows] = getattr(result, name)
     return SignatureBatch(
