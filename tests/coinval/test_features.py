@@ -188,6 +188,24 @@ def test_a_step_and_a_narrow_bump_are_left_as_they_are() -> None:
             np.testing.assert_array_equal(got, bump)
 
 
+def test_each_coin_s_glitch_runs_are_judged_at_its_own_millimetres_a_sample() -> None:
+    """In a batch of a fast coin (1.5 mm a sample: a 3-sample run spans 4.5 mm, as
+    wide as a ring) and a slow one (0.3 mm), the slow coin's run on its high channel
+    is mended whichever place it has in the batch."""
+    n = 128
+    rng = np.random.default_rng(9)
+    lo = bimetal_trace(n, 0.5, 0.4, 40, 50) + rng.normal(0, 0.004, (2, n))
+    hi = bimetal_trace(n, 0.3, 0.2, 40, 50) + rng.normal(0, 0.004, (2, n))
+    rate, speeds = np.full(2, 1000.0), np.array([300.0, 1500.0])
+    clean = eddy_features(lo, hi, rate, speeds)
+    glitched = hi.copy()
+    glitched[0, 100:103] += 0.3
+    for order in ([0, 1], [1, 0]):
+        f = eddy_features(lo[order], glitched[order], rate, speeds[order])
+        slow = order.index(0)
+        np.testing.assert_allclose(f[slow], clean[0], rtol=0.01, atol=0.002)
+
+
 @pytest.mark.parametrize("width", [2, 3])
 @pytest.mark.parametrize("at_end", ["first", "last"])
 def test_a_clean_end_sample_beside_an_unmended_run_is_left_alone(width: int, at_end: str) -> None:

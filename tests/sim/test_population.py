@@ -262,3 +262,25 @@ def test_ten_thousand_coins_in_a_few_seconds() -> None:
     elapsed = time.perf_counter() - start
     assert len(batch) == 10_000
     assert elapsed < 10.0  # ~1.5 s on one core; generous for a shared machine
+
+
+def test_a_glitch_hits_one_to_three_eddy_samples_in_a_row_and_one_rim_sample() -> None:
+    """With every coin glitched, each eddy channel it hit differs from the clean head
+    in one run of 1-3 consecutive samples (cut short at the trace's end), runs of each
+    length occur, and a glitched rim differs in one sample."""
+    import dataclasses
+
+    clean = dataclasses.replace(HEADS["A"], spike_prob=0.0)
+    always = dataclasses.replace(HEADS["A"], spike_prob=1.0)
+    a = generate("gb-100-2017", 600, head=clean, seed=3)
+    b = generate("gb-100-2017", 600, head=always, seed=3)
+    lengths = []
+    for ours, theirs in ((a.eddy_lo, b.eddy_lo), (a.eddy_hi, b.eddy_hi)):
+        for row in np.flatnonzero((ours != theirs).any(axis=1)):
+            hit = np.flatnonzero(ours[row] != theirs[row])
+            assert 1 <= hit.size <= 3 and np.all(np.diff(hit) == 1)
+            lengths.append(hit.size)
+    assert {1, 2, 3} <= set(lengths)
+    assert len(lengths) > 600  # every coin on one channel or both
+    rim_hits = (a.rim != b.rim).sum(axis=1)
+    assert set(rim_hits.tolist()) == {0, 1} and rim_hits.sum() > 200
