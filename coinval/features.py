@@ -266,7 +266,6 @@ def _mend_spikes(x: _Floats, threshold: FloatArray, periodic: bool) -> bool:
         # before a glitch run starting next to it must not pass for the spike.
         # (Mirrored, positive offsets walk inward from either end.)
         ahead = [np.abs(at(k + 1) - at(k)) for k in (1, 2, 3)]
-        end = (cols == 0) | (cols == length - 1)
         left = np.where(end, np.maximum.reduce(ahead), left)
     beside = np.maximum(left, right)
     # ... and stands apart from both its neighbours: the sample beside a longer
@@ -312,6 +311,7 @@ def _mend_runs(x: _Floats, threshold: FloatArray, sample_mm: FloatArray, at_ends
     """
     length = x.shape[1]
     mended = False
+    dev: _Floats | None = None  # read again only after a width mended something
     for width in _RUN_LENGTHS:
         short = width * sample_mm < _NARROWEST_RING_MM
         if length < width + 4 or not short.any():
@@ -319,7 +319,8 @@ def _mend_runs(x: _Floats, threshold: FloatArray, sample_mm: FloatArray, at_ends
         # A run and the clean sample either side of it all deviate from their
         # neighbours' mean: only runs around such samples are looked at.
         # (Half the threshold: the samples of a run deviate by half its size.)
-        dev = _deviation(x, periodic=False)
+        if dev is None:
+            dev = _deviation(x, periodic=False)
         cand_row, cand_col = ((dev > 0.5 * threshold[:, None]) & short[:, None]).nonzero()
         if at_ends:
             near_end = (cand_col <= width + 1) | (cand_col >= length - width - 2)
@@ -365,6 +366,7 @@ def _mend_runs(x: _Floats, threshold: FloatArray, sample_mm: FloatArray, at_ends
         for k in range(width):
             x[g_rows, g_starts + k] = line[k][glitch]
         mended = True
+        dev = None
     return mended
 
 
