@@ -26,7 +26,14 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import chdtri, stdtrit
 
-from coinval.features import EDGED_ONLY, FEATURE_NAMES, INDUCTIVE, OUTLINE, CoinFeatures
+from coinval.features import (
+    CORE_WIDTHS,
+    EDGED_ONLY,
+    FEATURE_NAMES,
+    INDUCTIVE,
+    OUTLINE,
+    CoinFeatures,
+)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -72,6 +79,10 @@ _FREQUENCY_RATIO = Allowance(ratio=0.06, ratio_per_kelvin=0.004)
 # channel's gain cancels, only the two metals' coefficients differ.
 _CORE_RATIO = Allowance(ratio=0.2, ratio_per_kelvin=0.002)
 
+# Another batch's core is a few percent larger or smaller, and where the coil's
+# blur is as wide as the ring, the levels the core steps between move its edge.
+_CORE_WIDTH = Allowance(abs_below=0.3, abs_above=0.3, rel_below=0.08, rel_above=0.08)
+
 ALLOWANCES: dict[str, Allowance] = {
     # Wear takes metal off: more room below than above.
     "diameter_mm": Allowance(abs_below=0.25, abs_above=0.15),
@@ -97,6 +108,8 @@ ALLOWANCES: dict[str, Allowance] = {
     "hi_vs_lo_ring": _FREQUENCY_RATIO,
     "hi_vs_lo_core": _FREQUENCY_RATIO,
     "hi_vs_lo_level": _FREQUENCY_RATIO,
+    "lo_core_width_mm": _CORE_WIDTH,
+    "hi_core_width_mm": _CORE_WIDTH,
 }
 
 # (statistical half-width in scales, fraction of the batch allowance) per level.
@@ -139,7 +152,9 @@ _EDGE_AGREEMENT = 0.9
 # gives 0.  Half-way between is a geometric fact, not a sensor's number.
 ALTERNATE_MILLING = 2.0 / np.pi
 _ALTERNATION = FEATURE_NAMES.index("milling_alternation")
-LATE_FEATURES: frozenset[str] = frozenset({"log_lettering_mm"})
+LATE_FEATURES: frozenset[str] = frozenset(
+    {"log_lettering_mm", "lo_core_width_mm", "hi_core_width_mm"}
+)
 """Features added after profiles were first written: a profile without one loads,
 and the feature goes unchecked for its coins (see ``missing_features_``)."""
 # What stands in for a missing feature's fit: never compared (it is masked out).
@@ -169,6 +184,19 @@ _INDUCTIVE = slice(INDUCTIVE[0], INDUCTIVE[-1] + 1)
 # A signal this many times weaker than taught is widened no further: it is
 # then as good as absent, and the levels' own test decides.
 _MAX_WEAKER_SIGNAL = 4.0
+# A coin's core width is checked on a channel only where its teach coins show a
+# core there: the centre reads weaker than the ring, by this many of its own
+# spreads, and by a contrast no other batch undoes (a core 10 % weaker than its
+# ring: batches move a level by a few percent; a step of 1 % crossed zero in
+# another batch, and the width with it).  A one-metal coin never shows one: the
+# coil's blur can only take response off the ring's window, not the centre's.
+_CORE_CLEAR = 5.0
+_CORE_DISTINCT = 0.05
+_CORE_WIDTHS = np.array([FEATURE_NAMES.index(name) for name in CORE_WIDTHS])
+_CORE_CONTRASTS = np.array(
+    [FEATURE_NAMES.index("lo_core_vs_ring"), FEATURE_NAMES.index("hi_core_vs_ring")]
+)
+_RING_LEVELS = np.array([FEATURE_NAMES.index("lo_ring"), FEATURE_NAMES.index("hi_ring")])
 # Up to this many coins, predict tests every region rather than prefiltering.
 _FEW_COINS = 8
 _DIAMETER_COLUMN = slice(FEATURE_NAMES.index("diameter_mm"), FEATURE_NAMES.index("diameter_mm") + 1)
@@ -584,8 +612,20 @@ class CoinClassifier:
         edged = np.array([name in EDGED_ONLY for name in FEATURE_NAMES])
         used = ~(edged[None, :] & (self.edge_count_[:, None] == 0))
         used[:, _ALTERNATION] &= ~self.alternation_unmeasured_
+        used[:, _CORE_WIDTHS] &= self.has_core()
         used &= ~self.missing_features_
         return np.asarray(used)
+
+    def has_core(self) -> npt.NDArray[np.bool_]:
+        """Whether each coin's teach coins show a core on each channel, shape (n_coins, 2).
+
+        A contrast ``(core - ring) / (|core| + |ring|)`` taken with the sign of
+        the ring's level is how much stronger the centre reads; a clear negative
+        is a core of another metal, seen on that channel (low, high).
+        """
+        weaker = -self.mean_[:, _CORE_CONTRASTS] * np.sign(self.mean_[:, _RING_LEVELS])
+        bound = np.maximum(_CORE_CLEAR * self.scale_[:, _CORE_CONTRASTS], _CORE_DISTINCT)
+        return np.asarray(weaker >= bound)
 
     def deviation(self, features: CoinFeatures) -> FloatArray:
         """How far each coin lies from each taught region, in tolerances.

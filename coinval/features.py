@@ -20,6 +20,7 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, TypeVar, cast
 
 import numpy as np
@@ -79,10 +80,14 @@ FEATURE_NAMES: tuple[str, ...] = (
     "hi_vs_lo_ring",
     "hi_vs_lo_core",
     "hi_vs_lo_level",
+    "lo_core_width_mm",
+    "hi_core_width_mm",
 )
 """Continuous features, in column order of :attr:`CoinFeatures.values`."""
 
-INDUCTIVE: list[int] = list(range(FEATURE_NAMES.index("inductive_width_mm"), len(FEATURE_NAMES)))
+INDUCTIVE: list[int] = list(
+    range(FEATURE_NAMES.index("inductive_width_mm"), FEATURE_NAMES.index("hi_vs_lo_level") + 1)
+)
 """Columns of the eddy-current features, the ones tested jointly."""
 
 OUTLINE = "both-channels"
@@ -94,6 +99,9 @@ OUTLINES: tuple[str, ...] = (OUTLINE, "clearer-channel")
 
 EDGED_ONLY: tuple[str, ...] = ("edge_sharpness", "milling_alternation")
 """Features measured relative to the edges: noise on a coin that has none."""
+
+CORE_WIDTHS: tuple[str, ...] = ("lo_core_width_mm", "hi_core_width_mm")
+"""The core's width on each channel: noise on a coin that has no core."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -679,9 +687,10 @@ def eddy_features(
 
     Returns
     -------
-    ndarray of shape (n, 12)
+    ndarray of shape (n, 14)
         inductive_width_mm, lo_level, hi_level, lo_ring, lo_core, hi_ring, hi_core,
-        lo_core_vs_ring, hi_core_vs_ring, hi_vs_lo_ring, hi_vs_lo_core, hi_vs_lo_level.
+        lo_core_vs_ring, hi_core_vs_ring, hi_vs_lo_ring, hi_vs_lo_core, hi_vs_lo_level,
+        lo_core_width_mm, hi_core_width_mm.
     """
     # Low channel rows, then high channel rows: (2n, N), a copy of our own.
     traces = np.concatenate((eddy_lo, eddy_hi)).astype(np.float64, copy=False)
@@ -758,6 +767,7 @@ def eddy_features(
     ring = 0.5 * (means[:, :, 1] + means[:, :, 2])
     level = means[:, :, 3]
     eps = 3.0 * noise
+    core_width_mm = _core_width(y, centre, half, core, ring) * mm_per_sample
     return _columns(
         width_mm,
         level[0],
@@ -771,7 +781,70 @@ def eddy_features(
         _contrast(ring[1], ring[0], eps[0] + eps[1]),
         _contrast(core[1], core[0], eps[0] + eps[1]),
         _contrast(level[1], level[0], eps[0] + eps[1]),
+        core_width_mm[0],
+        core_width_mm[1],
     )
+
+
+@lru_cache(maxsize=64)
+def _positions(length: int, rows: int = 0) -> npt.NDArray[Any]:
+    """Sample positions 0..length-1 (float); or, given rows, each row's first flat index."""
+    out = np.arange(0, rows * length, length) if rows else np.arange(length, dtype=np.float64)
+    out.flags.writeable = False  # shared between calls
+    return out
+
+
+def _core_width(
+    y: FloatArray, centre: FloatArray, half: FloatArray, core: FloatArray, ring: FloatArray
+) -> FloatArray:
+    """Width of a bimetal coin's core along its passage on each channel, in samples.
+
+    Each sample counts for how far it has stepped from the ring's level towards
+    the core's (0 at the ring, 1 at the core): across a step blurred
+    symmetrically by the coil that sums to the distance from its half-way
+    point, so the sum is the core's width.  A sum, not the first crossing of
+    half-way: one noisy sample moves it by at most its own share, where it
+    could move a crossing to the centre.  The ring's level is read beside the
+    core, where the coil's blur reaches: widths read a little short, and change
+    by 60-90 % of a change in the core.  Each channel reads its own: where the
+    two see the core differently, a blend would move with their weights from
+    pass to pass.
+
+    Parameters
+    ----------
+    y : ndarray of shape (2, n, length)
+        Baseline-free low and high channel traces.
+    centre, half : ndarray of shape (n,)
+        The coin's centre and half-width on the traces, in samples.
+    core, ring : ndarray of shape (2, n)
+        Each channel's core and ring levels.
+
+    Returns
+    -------
+    ndarray of shape (2, n)
+    """
+    _, n, length = y.shape
+    step = core - ring
+    per_step = np.sign(step) / np.maximum(np.abs(step), 1e-300)
+    # How far each sample has gone from the ring's level towards the core's.
+    share = (y - ring[..., None]) * per_step[..., None]
+    # Outward from the centre the trace goes core, ring, then off the coin.  Where
+    # the core is the weaker, leaving the coin also goes the core's way, so only
+    # the samples up to the ring's strongest (least share) on each side count.
+    from_centre = _positions(length) - centre[:, None]
+    within = np.abs(from_centre) <= 0.95 * half[:, None]
+    before = from_centre < 0.0
+    left = np.where(within & before, share, np.inf).argmin(axis=2).reshape(-1)
+    right = np.where(within & ~before, share, np.inf).argmin(axis=2).reshape(-1)
+    np.minimum(np.maximum(share, 0.0, out=share), 1.0, out=share)
+    flat = share.reshape(-1)
+    total = np.add.accumulate(share, axis=2).reshape(-1)
+    # Rows of the (2 n, length) traces laid end to end.
+    row_start = _positions(length, 2 * n)
+    left += row_start
+    right += row_start
+    width: FloatArray = (total[right] - total[left] + flat[left]).reshape(2, n)
+    return width
 
 
 # Rows per chunk when a big batch is split across threads: small enough for the

@@ -21,6 +21,7 @@ from coinval.catalogue import CoinSpec
 from coinval.catalogue import coin as catalogue_coin
 from coinval.classifier import CoinClassifier, SecurityLevel
 from coinval.features import (
+    CORE_WIDTHS,
     EDGED_ONLY,
     FEATURE_NAMES,
     MILLING_FIRST_HARMONIC,
@@ -114,6 +115,9 @@ def _outliers(feats: CoinFeatures, spec: CoinSpec) -> np.ndarray:
         z = np.abs(resid - med) / scale
         if not spec.sides:
             z[:, [FEATURE_NAMES.index(name) for name in EDGED_ONLY]] = 0.0
+        if not spec.bimetal:
+            # A one-metal coin's "core" is the noise on its flat top, never checked.
+            z[:, [FEATURE_NAMES.index(name) for name in CORE_WIDTHS]] = 0.0
         bad = bad | (z.max(axis=1) > OUTLIER_Z)
     return bad
 

@@ -214,6 +214,37 @@ def test_a_profile_from_before_the_inscription_was_measured_loads_without_it(
     )
 
 
+def test_a_profile_from_before_the_core_width_was_measured_loads_without_it(
+    taught, shared_samples
+) -> None:  # type: ignore[no-untyped-def]
+    """Profiles written before lo/hi_core_width_mm load with the core's width
+    unchecked, decide the shared samples as before, and keep it absent when saved."""
+    import json
+
+    from coinval.features import FEATURE_NAMES
+
+    names = ("lo_core_width_mm", "hi_core_width_mm")
+    doc = json.loads(taught.dumps())
+    for body in doc["coins"].values():
+        for name in names:
+            del body["features"][name]
+    old = loads(json.dumps(doc))
+    columns = [FEATURE_NAMES.index(name) for name in names]
+    assert old.classifier.missing_features_[:, columns].all()
+    assert not old.classifier.used_features()[:, columns].any()
+    # The shared samples' new pound and 2 pound show their cores: checked when taught now.
+    now = taught.classifier
+    bimetal = [now.coins_.index(c) for c in ("gb-100-2017", "gb-200-1997")]
+    assert now.used_features()[np.ix_(bimetal, columns)].any(axis=1).all()
+    again = json.loads(old.dumps())
+    assert all(name not in b["features"] for b in again["coins"].values() for name in names)
+    sigs = [s for group in shared_samples.values() for s in group]
+    decided = Engine(old).decide_signatures(sigs, AT)
+    assert sum(d.accepted for d in decided) >= sum(
+        d.accepted for d in Engine(taught).decide_signatures(sigs, AT)
+    )
+
+
 @pytest.mark.parametrize("n", [24, 25, 60])
 def test_a_teach_at_one_speed_and_one_temperature_writes_a_profile_that_loads(n: int) -> None:
     """The mean of equal values can round an ulp past them; the profile must still load."""
