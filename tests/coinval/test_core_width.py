@@ -50,10 +50,10 @@ def widths(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     ("lo_levels", "hi_levels"),
     [
         ((1.0, 0.8), (0.6, 0.3)),  # a weaker core (the new pound, the 2 pound)
-        ((0.6, 1.0), (0.3, 0.5)),  # a stronger core
         ((-0.5, -0.3), (0.4, 0.2)),  # magnetic: the low channel below zero
+        ((1.0, 0.8), (0.3, 0.5)),  # weaker on one channel only: both are read
     ],
-    ids=["weaker-core", "stronger-core", "magnetic"],
+    ids=["weaker-core", "magnetic", "one-channel"],
 )
 def test_each_channel_reads_the_cores_chord(
     lo_levels: tuple[float, float], hi_levels: tuple[float, float]
@@ -68,6 +68,21 @@ def test_each_channel_reads_the_cores_chord(
     for core_mm in (13.5, 12.0):
         ratio = (measured[15.0] - measured[core_mm]) / (15.0 - core_mm)
         assert ((ratio > 0.6) & (ratio < 1.1)).all(), (core_mm, ratio)
+
+
+def test_a_coin_whose_centre_reads_no_weaker_than_its_ring_reads_zero() -> None:
+    """Only a core weaker than its ring is checked (a one-metal coin's centre reads
+    stronger): the others are not measured at all, which is most of a mixed batch."""
+    stronger = widths(coin_trace(15.0, 0.6, 1.0), coin_trace(15.0, 0.3, 0.5))
+    plain = widths(coin_trace(15.0, 1.0, 1.0, blur_mm=2.0), coin_trace(15.0, 1.0, 1.0, blur_mm=2.0))
+    mixed = widths(
+        np.stack([coin_trace(15.0, 0.6, 1.0), coin_trace(15.0, 1.0, 0.8)]),
+        np.stack([coin_trace(15.0, 0.3, 0.5), coin_trace(15.0, 0.6, 0.3)]),
+    )
+    np.testing.assert_array_equal(stronger, 0.0)
+    np.testing.assert_array_equal(plain, 0.0)
+    np.testing.assert_array_equal(mixed[0], 0.0)
+    np.testing.assert_allclose(mixed[1], 15.0, atol=1.5)
 
 
 def test_a_blur_as_wide_as_the_ring_keeps_the_weaker_core_inside_the_coin() -> None:
@@ -187,3 +202,16 @@ def test_a_core_only_a_percent_weaker_than_its_ring_is_not_checked() -> None:
     )
     clf = CoinClassifier().fit({"gb-200-1997": feats})
     np.testing.assert_array_equal(clf.has_core(), [[True, False]])
+
+
+@pytest.mark.parametrize("head", ["A", "C", "seed:109"])
+def test_one_coin_at_the_gate_reads_what_a_batch_reads(head: str) -> None:
+    """The gate's one-coin path (plain slices) and the batch path are one measure."""
+    from coinval.features import extract_rows
+
+    b = generate("gb-100-2017", 40, head=head, seed=4, wear=0.5, dirt=0.5)
+    columns = [FEATURE_NAMES.index(f"{ch}_core_width_mm") for ch in ("lo", "hi")]
+    batch = extract_rows(b).values[:, columns]
+    ones = np.concatenate([extract_rows(b.rows(i, i + 1)).values[:, columns] for i in range(40)])
+    assert (batch > 0).all()
+    np.testing.assert_allclose(ones, batch, rtol=0, atol=1e-9)
