@@ -518,6 +518,17 @@ class CoinClassifier:
             # that passes values, runs under np.errstate and maps non-finite to the cap.
             weaker = np.minimum(np.maximum(taught / own, 1.0), _MAX_WEAKER_SIGNAL)
             stat[:, _CONTRASTS] *= np.where(np.isfinite(weaker), weaker, _MAX_WEAKER_SIGNAL)
+            # The core's width likewise, by how much less its step stands out than
+            # taught; a coin whose core all but vanishes on a channel (worn through
+            # its plating, say) has no width there to compare: its contrast decides.
+            sign = np.sign(centre.take(_RING_LEVELS, axis=1))
+            taught_step = -centre.take(_CORE_CONTRASTS, axis=1) * sign
+            own_step = -values.take(_CORE_CONTRASTS, axis=1) * sign
+            faint = ~(own_step * _MAX_WEAKER_SIGNAL > taught_step)
+            smaller = np.minimum(np.maximum(taught_step / own_step, 1.0), _MAX_WEAKER_SIGNAL)
+            stat[:, _CORE_WIDTHS] *= np.where(faint, 1.0, smaller)
+        else:
+            faint = None
         mag = np.abs(centre)
         to_contrast = 0.5 * (1.0 - np.minimum(mag, 1.0) ** 2)
         t_range = self.t_range_[region]
@@ -530,6 +541,9 @@ class CoinClassifier:
         below = np.maximum(stat, f * (abs_lo + common)) + drift
         common = rel_hi * mag + ratio * to_contrast
         above = np.maximum(stat, f * (abs_hi + common)) + drift
+        if faint is not None:
+            below[:, _CORE_WIDTHS] = np.where(faint, np.inf, below[:, _CORE_WIDTHS])
+            above[:, _CORE_WIDTHS] = np.where(faint, np.inf, above[:, _CORE_WIDTHS])
         return centre, below, above, drift, widen
 
     def _bounds(

@@ -215,3 +215,36 @@ def test_one_coin_at_the_gate_reads_what_a_batch_reads(head: str) -> None:
     ones = np.concatenate([extract_rows(b.rows(i, i + 1)).values[:, columns] for i in range(40)])
     assert (batch > 0).all()
     np.testing.assert_allclose(ones, batch, rtol=0, atol=1e-9)
+
+
+def test_a_core_that_all_but_vanishes_on_a_channel_is_judged_by_its_contrast_there() -> None:
+    """A new pound worn through its core's plating (wear and dirt beyond the teach
+    coins') loses its step on the high channel: its width there read 0 or the whole
+    coin, and 37 % of such coins were refused on the held-out head (63 % accepted)."""
+    from coinval.classifier import CoinClassifier
+    from coinval.features import CoinFeatures
+
+    rng = np.random.default_rng(5)
+    n = 60
+    values = np.linspace(1.0, 2.0, len(FEATURE_NAMES)) + 0.001 * rng.standard_normal(
+        (n, len(FEATURE_NAMES))
+    )
+    contrasts = [FEATURE_NAMES.index(f"{ch}_core_vs_ring") for ch in ("lo", "hi")]
+    widths_at = [FEATURE_NAMES.index(f"{ch}_core_width_mm") for ch in ("lo", "hi")]
+    values[:, contrasts] = [-0.2, -0.06] + 0.001 * rng.standard_normal((n, 2))
+    values[:, widths_at] = [13.0, 12.9] + 0.1 * rng.standard_normal((n, 2))
+    t = rng.uniform(5, 35, n)
+    clf = CoinClassifier().fit(
+        {"gb-100-2017": CoinFeatures(values, np.zeros(n, dtype=np.int64), t)}
+    )
+    assert clf.has_core().all()
+    centre = values.mean(axis=0)
+    rows = np.repeat(centre[None], 3, axis=0)
+    rows[1, widths_at[1]] = 0.0  # no width, yet a clear step: not this coin
+    rows[2, widths_at[1]] = 0.0  # no width, and no step left on that channel
+    rows[2, contrasts[1]] = 0.001
+    deviation = clf.deviation(
+        CoinFeatures(rows, np.zeros(3, dtype=np.int64), np.full(3, float(t.mean())))
+    )[:, 0]
+    assert deviation[0] < 1.0 < deviation[1]
+    assert deviation[2] <= 1.0
