@@ -184,6 +184,9 @@ _INDUCTIVE = slice(INDUCTIVE[0], INDUCTIVE[-1] + 1)
 # A signal this many times weaker than taught is widened no further: it is
 # then as good as absent, and the levels' own test decides.
 _MAX_WEAKER_SIGNAL = 4.0
+# A core's width is widened at most this much for a step weaker than taught; on
+# a step weaker still, the coil's blur outweighs the step and the width means little.
+_MAX_WEAKER_WIDTH = 2.0
 # A coin's core width is checked on a channel only where its teach coins show a
 # core there: the centre reads weaker than the ring, by this many of its own
 # spreads, and by a contrast no other batch undoes (a core 10 % weaker than its
@@ -462,7 +465,9 @@ class CoinClassifier:
             The features wanted (all by default).
         values : ndarray of shape (m, n_features), optional
             The rows' own features (with all columns): a contrast measured on a
-            weaker signal than taught is noisier, and its spread is widened to match.
+            weaker signal than taught is noisier, and its spread is widened to match;
+            so is a core's width measured on a weaker step (at most twice), and
+            on a step under half the taught one its tolerance is unbounded.
         speed_mm_s : ndarray of shape (m,), optional
             The rows' speeds; without them each region's centre is at its teach speed.
 
@@ -519,14 +524,18 @@ class CoinClassifier:
             weaker = np.minimum(np.maximum(taught / own, 1.0), _MAX_WEAKER_SIGNAL)
             stat[:, _CONTRASTS] *= np.where(np.isfinite(weaker), weaker, _MAX_WEAKER_SIGNAL)
             # The core's width likewise, by how much less its step stands out than
-            # taught; a coin whose core all but vanishes on a channel (worn through
-            # its plating, say) has no width there to compare: its contrast decides.
+            # taught, but at most twice: the step is the counterfeiter's to choose.
+            # Under half the taught step (a new pound worn and dirtier than any
+            # taught, its core's plating worn through) the coil's blur outweighs
+            # the step: there is no width worth comparing, and the core's contrast
+            # and levels judge it.  (NaN ratios only arise on channels a region
+            # does not check.)
             sign = np.sign(centre.take(_RING_LEVELS, axis=1))
             taught_step = -centre.take(_CORE_CONTRASTS, axis=1) * sign
             own_step = -values.take(_CORE_CONTRASTS, axis=1) * sign
-            faint = ~(own_step * _MAX_WEAKER_SIGNAL > taught_step)
-            smaller = np.minimum(np.maximum(taught_step / own_step, 1.0), _MAX_WEAKER_SIGNAL)
-            stat[:, _CORE_WIDTHS] *= np.where(faint, 1.0, smaller)
+            faint = ~(own_step * _MAX_WEAKER_WIDTH > taught_step)
+            smaller = np.minimum(np.maximum(taught_step / own_step, 1.0), _MAX_WEAKER_WIDTH)
+            stat[:, _CORE_WIDTHS] *= np.where(np.isfinite(smaller), smaller, _MAX_WEAKER_WIDTH)
         else:
             faint = None
         mag = np.abs(centre)
@@ -612,7 +621,9 @@ class CoinClassifier:
         Returns
         -------
         centre, below, above : ndarrays of shape (n, n_coins, n_features)
-            The box of each coin is ``centre - below .. centre + above``.
+            The box of each coin is ``centre - below .. centre + above``, for a
+            coin whose contrasts and core steps are as strong as taught: a weaker
+            one widens its own tolerances when it is decided.
         """
         centre, below, above, _ = self._bounds(np.asarray(temperature_c, dtype=np.float64))
         return centre, below, above

@@ -89,7 +89,8 @@ FEATURE_NAMES: tuple[str, ...] = (
 INDUCTIVE: list[int] = list(
     range(FEATURE_NAMES.index("inductive_width_mm"), FEATURE_NAMES.index("hi_vs_lo_level") + 1)
 )
-"""Columns of the eddy-current features, the ones tested jointly."""
+"""Columns of the eddy-current features tested jointly and given speed slopes: all but
+the core's widths, which are checked for some coins only (see CORE_WIDTHS)."""
 
 OUTLINE = "both-channels"
 """How :func:`eddy_features` locates a coin on its traces.  Profiles record it per
@@ -814,13 +815,14 @@ def _one_core_width(
     out = []
     for trace, c, r in zip(y, core.tolist(), ring.tolist(), strict=True):
         step = c - r
-        if first > last or step == 0.0:
+        if step == 0.0:
             out.append(0.0)
             continue
         share = (trace[first : last + 1] - r) / step
-        split = min(max(middle - first, 0), share.size)
+        # The centre lies inside the trace, so the right side is never empty.
+        split = max(middle - first, 0)
         left = int(share[:split].argmin()) if split else 0
-        right = split + int(share[split:].argmin()) if split < share.size else share.size - 1
+        right = split + int(share[split:].argmin())
         counted = share[left : right + 1]
         out.append(float(np.minimum(np.maximum(counted, 0.0), 1.0).sum()))
     return out

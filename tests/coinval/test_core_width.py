@@ -124,12 +124,18 @@ def test_noise_spreads_the_width_like_noise() -> None:
         assert np.abs(z).max() < 5.5
 
 
-def test_a_coin_without_a_core_reads_a_finite_width() -> None:
-    """Its step is noise, so is its width: finite, and never checked (see below)."""
+def test_a_core_barely_weaker_than_its_ring_reads_a_width_inside_the_coin() -> None:
+    """A step as tall as the noise on one sample: most passes are measured, and
+    their widths scatter widely but stay finite and inside the coin (such a coin's
+    width is never checked: see has_core below)."""
     rng = np.random.default_rng(8)
-    clean = coin_trace(15.0, 1.0, 1.0)
+    clean = coin_trace(15.0, 1.0, 0.99)
     noisy = clean + rng.normal(0.0, 0.01, (200, clean.size))
-    assert np.isfinite(widths(noisy, noisy)).all()
+    w = widths(noisy, noisy)
+    assert np.isfinite(w).all()
+    assert (w > 0.0).mean() > 0.5
+    assert w.std() > 1.0
+    assert ((w >= 0.0) & (w <= 23.4)).all()
 
 
 def _taught(head: str) -> Engine:
@@ -239,12 +245,35 @@ def test_a_core_that_all_but_vanishes_on_a_channel_is_judged_by_its_contrast_the
     )
     assert clf.has_core().all()
     centre = values.mean(axis=0)
-    rows = np.repeat(centre[None], 3, axis=0)
+    rows = np.repeat(centre[None], 4, axis=0)
     rows[1, widths_at[1]] = 0.0  # no width, yet a clear step: not this coin
     rows[2, widths_at[1]] = 0.0  # no width, and no step left on that channel
     rows[2, contrasts[1]] = 0.001
+    rows[3, widths_at[1]] -= 3.0  # a core 3 mm narrow on a step 0.6 times as tall
+    rows[3, contrasts[1]] = 0.6 * centre[contrasts[1]]
     deviation = clf.deviation(
-        CoinFeatures(rows, np.zeros(3, dtype=np.int64), np.full(3, float(t.mean())))
+        CoinFeatures(rows, np.zeros(4, dtype=np.int64), np.full(4, float(t.mean())))
     )[:, 0]
     assert deviation[0] < 1.0 < deviation[1]
     assert deviation[2] <= 1.0
+    assert deviation[3] > 1.0  # a weaker step widens the width's tolerance, boundedly
+
+
+def test_a_magnetic_channel_shows_its_weaker_core_with_the_opposite_contrast() -> None:
+    """Below zero, a weaker core reads above its ring: has_core goes by the ring's sign."""
+    from coinval.classifier import CoinClassifier
+    from coinval.features import CoinFeatures
+
+    rng = np.random.default_rng(6)
+    n = 60
+    fitted = {}
+    for coin, lo_contrast in (("gb-100-2017", 0.2), ("gb-200-1997", -0.2)):
+        values = np.linspace(1.0, 2.0, len(FEATURE_NAMES)) + 0.001 * rng.standard_normal(
+            (n, len(FEATURE_NAMES))
+        )
+        values[:, FEATURE_NAMES.index("lo_ring")] = -1.5 + 0.001 * rng.standard_normal(n)
+        values[:, FEATURE_NAMES.index("lo_core_vs_ring")] = lo_contrast
+        values[:, FEATURE_NAMES.index("hi_core_vs_ring")] = 0.0
+        fitted[coin] = CoinFeatures(values, np.zeros(n, dtype=np.int64), rng.uniform(5, 35, n))
+    clf = CoinClassifier().fit(fitted)
+    np.testing.assert_array_equal(clf.has_core(), [[True, False], [False, False]])
