@@ -27,6 +27,7 @@ import numpy.typing as npt
 
 from coinval.batch import SignatureBatch
 from coinval.signature import ID_MAX_CHARS
+from sim.coins import Family
 from sim.conditions import TEACH_TEMPERATURE_C
 from sim.heads import SensorHead, get_head
 from sim.kinds import UnknownKindError, kind_table, resolve
@@ -80,7 +81,7 @@ def _ids(kind: str, head: str, batch: int, seed: int, n: int) -> list[str | None
 
 
 def generate(
-    kind: str,
+    kind: str | Family,
     n: int,
     *,
     head: str | SensorHead = "A",
@@ -94,9 +95,12 @@ def generate(
 
     Parameters
     ----------
-    kind : str
+    kind : str or Family
         A genuine coin id (``"gb-100-2017"``), a counterfeit family
         (``"cast-round-pound"``) or a look-alike (``"euro-1"``); see :func:`kinds`.
+        Or a family of one's own (a design the simulator does not list: probes of
+        the classifier with counterfeits it was never developed against), keyed
+        and named by its first design's name.
     n : int
         Number of coins (> 0).
     head : str or SensorHead
@@ -127,7 +131,10 @@ def generate(
     """
     _check_arguments(n, batch, seed, temperature_c, wear, dirt)
     sensor = head if isinstance(head, SensorHead) else get_head(head)
-    _, family = resolve(kind)
+    if isinstance(kind, Family):
+        family, kind = kind, kind.variants[0][1].name
+    else:
+        _, family = resolve(kind)
     n = int(n)
     key = [seed, stable_hash(kind), batch]
     weights = np.array([w for w, _ in family.variants])

@@ -205,3 +205,23 @@ def test_separability_ceiling_tells_inseparable_from_separable_families() -> Non
     assert ceiling["twin"]["resembles"] == "coin"
     assert ceiling["twin"]["false_acceptance"] > 0.9
     assert ceiling["far"]["false_acceptance"] < 0.01
+
+
+def test_the_probe_decides_designs_the_simulator_does_not_list(tmp_path: Path) -> None:
+    """``python -m benchmarks.probe``: a 2 pound whose core is a fifth too small is
+    refused on head A, one in its ring alloy throughout always; the report says so."""
+    from benchmarks import probe
+
+    out = tmp_path / "probe.md"
+    names = "two-pound-core-0.8,two-pound-one-metal,new-pound-core-1.1"
+    assert probe.main(["--heads", "A", "--n", "80", "--only", names, "--out", str(out)]) == 0
+    rows = {
+        line.split(" | ")[0].strip("| "): line.split(" | ")[2]
+        for line in out.read_text().splitlines()
+        if line.startswith("| ") and " % " in line
+    }
+    assert set(rows) == set(names.split(","))
+    assert float(rows["two-pound-core-0.8"].split(" %")[0]) <= 5.0
+    assert rows["two-pound-one-metal"].startswith("0.00 %")
+    with pytest.raises(SystemExit):
+        probe.main(["--only", "no-such-probe", "--out", str(out)])

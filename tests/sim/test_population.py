@@ -284,3 +284,27 @@ def test_a_glitch_hits_one_to_three_eddy_samples_in_a_row_and_one_rim_sample() -
     assert len(lengths) > 600  # every coin on one channel or both
     rim_hits = (a.rim != b.rim).sum(axis=1)
     assert set(rim_hits.tolist()) == {0, 1} and rim_hits.sum() > 200
+
+
+def test_a_family_of_ones_own_is_generated_like_a_listed_one() -> None:
+    """Probes pass a design the simulator does not list: same seeds, same coins;
+    keyed and named by the design's name."""
+    import dataclasses
+
+    from sim.coins import COUNTERFEIT, Family, genuine_design
+
+    design = dataclasses.replace(
+        genuine_design("gb-050-1997"),
+        name="probe-50p-round",
+        shape="round",
+        sides=0,
+        variation=COUNTERFEIT,
+    )
+    family = Family("a round 50p", ((1.0, design),))
+    a = generate(family, 5, head="A", seed=3, batch=1)
+    b = generate(family, 5, head="A", seed=3, batch=1)
+    np.testing.assert_array_equal(a.rim, b.rim)
+    assert all(i is not None and i.startswith("probe-50p-round-A-b1-s3") for i in a.ids)
+    # Round: its rim has no seven-sided ripple the listed 50p has.
+    listed = generate("gb-050-1997", 5, head="A", seed=3, batch=1)
+    assert np.ptp(a.rim, axis=1).mean() < 0.5 * np.ptp(listed.rim, axis=1).mean()

@@ -1,0 +1,217 @@
+"""Counterfeits the simulator does not list, decided by a taught engine: a probe.
+
+``coinval evaluate`` decides the simulator's own families, the ones the engine
+was developed beside.  These designs were written later, to see what else gets
+through, and set nothing: a metal 20 % off on each coin, wrong core sizes, a
+milled slug, coins of the wrong shape, thickness or edge.  Each is one of the
+simulator's designs with one thing changed, at a counterfeit's piece spreads.
+
+    python -m benchmarks.probe [--heads A,seed:20261126] [--n 1000] [--out reports/probe.md]
+
+Teaching and the test conditions are those of ``coinval evaluate`` (60 coins a
+type from batch 0 at 5..35 C; fakes from batches 1-4 at -10..45 C, wear and dirt
+up to 0.5).  ``make bench`` writes ``reports/probe.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import platform
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from coinval.cli_evaluate import EVAL_AT, GENUINE, teach_sets
+from coinval.engine import Engine
+from coinval.teach import teach
+from sim import materials as m
+from sim.coins import COUNTERFEIT, CoinDesign, Family, Layer, Region, genuine_design, with_material
+from sim.population import generate
+
+BATCHES = (1, 2, 3, 4)
+
+
+def designs() -> dict[str, tuple[str, CoinDesign]]:
+    """Probe name -> (what it is, design)."""
+    new_pound, round_pound, two, fifty, twenty, ten = (genuine_design(c) for c in GENUINE)
+    steel = Region(m.LOW_CARBON_STEEL, (Layer(m.NICKEL_PLATING, 0.022),))
+
+    def fake(base: CoinDesign, name: str, **changes: Any) -> CoinDesign:
+        return dataclasses.replace(base, name=name, variation=COUNTERFEIT, **changes)
+
+    def core(base: CoinDesign, name: str, factor: float) -> CoinDesign:
+        return fake(base, name, core_diameter_mm=base.core_diameter_mm * factor)
+
+    assert two.core is not None
+    rows: dict[str, tuple[str, CoinDesign]] = {
+        "round-pound-alloy-20-low": (
+            "round pound, alloy 20 % less conductive",
+            fake(round_pound, "p-rp-lo", outer=with_material(round_pound.outer, 0.8, "-20 %")),
+        ),
+        "round-pound-alloy-20-high": (
+            "round pound, alloy 20 % more conductive",
+            fake(round_pound, "p-rp-hi", outer=with_material(round_pound.outer, 1.2, "+20 %")),
+        ),
+        "round-pound-no-inscription": (
+            "round pound in its own alloy, milled, no inscription",
+            fake(
+                round_pound,
+                "p-rp-noin",
+                edge=dataclasses.replace(round_pound.edge, lettering_depth_mm=0.0),
+            ),
+        ),
+        "milled-plated-slug": (
+            "copper-plated zinc blank milled and inscribed like a round pound",
+            fake(round_pound, "p-slug", outer=Region(m.ZINC_ALLOY, (Layer(m.COPPER, 0.02),))),
+        ),
+        "two-pound-core-20-low": (
+            "2 pound, core alloy 20 % less conductive",
+            fake(two, "p-2p-clo", core=with_material(two.core, 0.8, "-20 %")),
+        ),
+        "two-pound-ring-20-low": (
+            "2 pound, ring alloy 20 % less conductive",
+            fake(two, "p-2p-rlo", outer=with_material(two.outer, 0.8, "-20 %")),
+        ),
+        "two-pound-swapped": (
+            "2 pound, ring and core metals swapped",
+            fake(two, "p-2p-swap", outer=two.core, core=two.outer),
+        ),
+        "two-pound-one-metal": (
+            "2 pound in its ring alloy throughout",
+            fake(two, "p-2p-mono", core=None, core_diameter_mm=0.0),
+        ),
+        "two-pound-4-small": (
+            "2 pound 4 % small, core too",
+            fake(
+                two,
+                "p-2p-small",
+                diameter_mm=two.diameter_mm * 0.96,
+                core_diameter_mm=two.core_diameter_mm * 0.96,
+            ),
+        ),
+        "fifty-alloy-20-low": (
+            "50p, alloy 20 % less conductive",
+            fake(fifty, "p-50-lo", outer=with_material(fifty.outer, 0.8, "-20 %")),
+        ),
+        "fifty-round": ("50p blank left round", fake(fifty, "p-50-round", shape="round", sides=0)),
+        "fifty-steel": ("50p in nickel-plated steel", fake(fifty, "p-50-steel", outer=steel)),
+        "twenty-alloy-25-high": (
+            "20p, alloy 25 % more conductive",
+            fake(twenty, "p-20-hi", outer=with_material(twenty.outer, 1.25, "+25 %")),
+        ),
+        "twenty-brass": ("20p in brass", fake(twenty, "p-20-brass", outer=Region(m.BRASS_CUZN37))),
+        "ten-cupronickel": (
+            "10p in cupronickel (the pre-2012 10p)",
+            fake(ten, "p-10-cn", outer=Region(m.CUPRONICKEL_25)),
+        ),
+        "ten-unplated": (
+            "10p in unplated steel",
+            fake(ten, "p-10-bare", outer=Region(m.LOW_CARBON_STEEL)),
+        ),
+        "new-pound-8-thick": (
+            "new pound 8 % too thick",
+            fake(new_pound, "p-np-thick", thickness_mm=new_pound.thickness_mm * 1.08),
+        ),
+        "new-pound-14-sided": ("new pound with 14 sides", fake(new_pound, "p-np-14", sides=14)),
+        "new-pound-steel-core": (
+            "new pound with a nickel-plated steel core",
+            fake(new_pound, "p-np-steel", core=steel),
+        ),
+        "new-pound-core-0.8": ("new pound, core 20 % small", core(new_pound, "p-np-c80", 0.8)),
+        "new-pound-core-0.9": ("new pound, core 10 % small", core(new_pound, "p-np-c90", 0.9)),
+        "new-pound-core-1.1": ("new pound, core 10 % large", core(new_pound, "p-np-c110", 1.1)),
+        "two-pound-core-0.8": ("2 pound, core 20 % small", core(two, "p-2p-c80", 0.8)),
+        "two-pound-core-0.9": ("2 pound, core 10 % small", core(two, "p-2p-c90", 0.9)),
+    }
+    return rows
+
+
+def probe(head: str, n: int, names: Sequence[str]) -> dict[str, tuple[float, str]]:
+    """Share accepted (as any taught coin) and the coins taken for, per probe design."""
+    sets = teach_sets(head, 60, 7, 0.5, (5.0, 35.0))
+    profile, _ = teach({c: b.signatures() for c, b in sets.items()}, head=head)
+    engine = Engine(profile)
+    coins = profile.classifier.coins_
+    table = designs()
+    out: dict[str, tuple[float, str]] = {}
+    for name in names:
+        family = Family(table[name][0], ((1.0, table[name][1]),))
+        taken: Counter[str] = Counter()
+        total = 0
+        for batch in BATCHES:
+            coins_of = generate(
+                family,
+                max(1, n // len(BATCHES)),
+                head=head,
+                seed=77,
+                batch=batch,
+                wear=0.5,
+                dirt=0.5,
+                temperature_c=(-10.0, 45.0),
+            )
+            index, reason = engine.decide_codes(coins_of, EVAL_AT)
+            taken.update(coins[i] for i in index[reason == 0])
+            total += len(index)
+        share = 100.0 * sum(taken.values()) / total
+        out[name] = (share, ", ".join(f"{c} {k}" for c, k in taken.most_common()))
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.probe", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--heads", default="A,seed:20261126", help="simulated heads, comma-separated"
+    )
+    parser.add_argument(
+        "--n", type=int, default=1000, help="coins a design and head (default 1000)"
+    )
+    parser.add_argument("--only", default="", help="probe names, comma-separated (default: all)")
+    parser.add_argument("--out", default="reports/probe.md", help="markdown report to write")
+    args = parser.parse_args(argv)
+    table = designs()
+    names = [x for x in args.only.split(",") if x] or list(table)
+    unknown = [x for x in names if x not in table]
+    if unknown or args.n < 1:
+        parser.error(
+            f"unknown probes {unknown}; known: {', '.join(table)}"
+            if unknown
+            else "--n must be >= 1"
+        )
+    heads = [h for h in args.heads.split(",") if h]
+    started = time.perf_counter()
+    results = {h: probe(h, args.n, names) for h in heads}
+    lines = [
+        "# Counterfeits the simulator does not list",
+        "",
+        f"Measured {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')} on {platform.node()}, "
+        f"Python {platform.python_version()}, in {time.perf_counter() - started:.0f} s: "
+        f"`python -m benchmarks.probe --heads {args.heads} --n {args.n}`. Taught as "
+        "`coinval evaluate` teaches; each design one of the simulator's with one thing changed, "
+        f"at a counterfeit's spreads, batches {', '.join(map(str, BATCHES))}, -10..45 C. "
+        "Share accepted as any taught coin.",
+        "",
+        "| probe | what it is | " + " | ".join(heads) + " |",
+        "|---|---|" + "---:|" * len(heads),
+    ]
+    for name in names:
+        cells = []
+        for h in heads:
+            share, taken = results[h][name]
+            cells.append(f"{share:.2f} %" + (f" ({taken})" if share else ""))
+        lines.append(f"| {name} | {table[name][0]} | " + " | ".join(cells) + " |")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
