@@ -31,6 +31,7 @@ from coinval.engine import Engine
 from coinval.teach import teach
 from sim import materials as m
 from sim.coins import COUNTERFEIT, CoinDesign, Family, Layer, Region, genuine_design, with_material
+from sim.heads import get_head
 from sim.population import generate
 
 BATCHES = (1, 2, 3, 4)
@@ -185,6 +186,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             else "--n must be >= 1"
         )
     heads = [h for h in args.heads.split(",") if h]
+    for head in heads or [""]:
+        try:
+            get_head(head)
+        except ValueError as exc:
+            parser.error(f"--heads: {exc}")
     started = time.perf_counter()
     results = {h: probe(h, args.n, names) for h in heads}
     lines = [

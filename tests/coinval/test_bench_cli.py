@@ -223,5 +223,8 @@ def test_the_probe_decides_designs_the_simulator_does_not_list(tmp_path: Path) -
     assert set(rows) == set(names.split(","))
     assert float(rows["two-pound-core-0.8"].split(" %")[0]) <= 5.0
     assert rows["two-pound-one-metal"].startswith("0.00 %")
-    with pytest.raises(SystemExit):
-        probe.main(["--only", "no-such-probe", "--out", str(out)])
+    for bad in (["--only", "no-such-probe"], ["--heads", "Z"], ["--heads", ","], ["--n", "0"]):
+        with pytest.raises(SystemExit) as exit_:
+            probe.main([*bad, "--out", str(tmp_path / "bad.md")])
+        assert exit_.value.code == 2  # argparse's usage error, not a traceback
+    assert not (tmp_path / "bad.md").exists()
