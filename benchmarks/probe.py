@@ -24,13 +24,20 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from coinval.cli_evaluate import EVAL_AT, GENUINE, teach_sets
 from coinval.engine import Engine
 from coinval.teach import teach
 from sim import materials as m
-from sim.coins import COUNTERFEIT, CoinDesign, Family, Layer, Region, genuine_design, with_material
+from sim.coins import (
+    CoinDesign,
+    Family,
+    Layer,
+    Region,
+    counterfeit_of,
+    genuine_design,
+    with_material,
+)
 from sim.heads import get_head
 from sim.population import generate
 
@@ -40,23 +47,25 @@ BATCHES = (1, 2, 3, 4)
 def designs() -> dict[str, tuple[str, CoinDesign]]:
     """Probe name -> (what it is, design)."""
     new_pound, round_pound, two, fifty, twenty, ten = (genuine_design(c) for c in GENUINE)
-    steel = Region(m.LOW_CARBON_STEEL, (Layer(m.NICKEL_PLATING, 0.022),))
-
-    def fake(base: CoinDesign, name: str, **changes: Any) -> CoinDesign:
-        return dataclasses.replace(base, name=name, variation=COUNTERFEIT, **changes)
+    steel = ten.outer  # nickel-plated steel
+    fake = counterfeit_of
 
     def core(base: CoinDesign, name: str, factor: float) -> CoinDesign:
         return fake(base, name, core_diameter_mm=base.core_diameter_mm * factor)
 
-    assert two.core is not None
+    def metal(base: CoinDesign, name: str, part: str, factor: float) -> CoinDesign:
+        """``base`` with its ring (``"outer"``) or core conducting ``factor`` times as well."""
+        region = getattr(base, part)
+        return fake(base, name, **{part: with_material(region, factor, f"x{factor}")})
+
     rows: dict[str, tuple[str, CoinDesign]] = {
         "round-pound-alloy-20-low": (
             "round pound, alloy 20 % less conductive",
-            fake(round_pound, "p-rp-lo", outer=with_material(round_pound.outer, 0.8, "-20 %")),
+            metal(round_pound, "p-rp-lo", "outer", 0.8),
         ),
         "round-pound-alloy-20-high": (
             "round pound, alloy 20 % more conductive",
-            fake(round_pound, "p-rp-hi", outer=with_material(round_pound.outer, 1.2, "+20 %")),
+            metal(round_pound, "p-rp-hi", "outer", 1.2),
         ),
         "round-pound-no-inscription": (
             "round pound in its own alloy, milled, no inscription",
@@ -72,11 +81,11 @@ def designs() -> dict[str, tuple[str, CoinDesign]]:
         ),
         "two-pound-core-20-low": (
             "2 pound, core alloy 20 % less conductive",
-            fake(two, "p-2p-clo", core=with_material(two.core, 0.8, "-20 %")),
+            metal(two, "p-2p-clo", "core", 0.8),
         ),
         "two-pound-ring-20-low": (
             "2 pound, ring alloy 20 % less conductive",
-            fake(two, "p-2p-rlo", outer=with_material(two.outer, 0.8, "-20 %")),
+            metal(two, "p-2p-rlo", "outer", 0.8),
         ),
         "two-pound-swapped": (
             "2 pound, ring and core metals swapped",
@@ -97,13 +106,13 @@ def designs() -> dict[str, tuple[str, CoinDesign]]:
         ),
         "fifty-alloy-20-low": (
             "50p, alloy 20 % less conductive",
-            fake(fifty, "p-50-lo", outer=with_material(fifty.outer, 0.8, "-20 %")),
+            metal(fifty, "p-50-lo", "outer", 0.8),
         ),
         "fifty-round": ("50p blank left round", fake(fifty, "p-50-round", shape="round", sides=0)),
         "fifty-steel": ("50p in nickel-plated steel", fake(fifty, "p-50-steel", outer=steel)),
         "twenty-alloy-25-high": (
             "20p, alloy 25 % more conductive",
-            fake(twenty, "p-20-hi", outer=with_material(twenty.outer, 1.25, "+25 %")),
+            metal(twenty, "p-20-hi", "outer", 1.25),
         ),
         "twenty-brass": ("20p in brass", fake(twenty, "p-20-brass", outer=Region(m.BRASS_CUZN37))),
         "ten-cupronickel": (

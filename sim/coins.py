@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 from coinval import catalogue
 from coinval.catalogue import Shape
@@ -259,6 +259,11 @@ def genuine_design(coin_id: str) -> CoinDesign:
     if coin_id not in _GENUINE_RECIPES:
         raise KeyError(f"no simulator recipe for coin {coin_id!r}")
     return design_from_spec(catalogue.coin(coin_id), _GENUINE_RECIPES[coin_id])
+
+
+def counterfeit_of(base: CoinDesign, name: str, **changes: Any) -> CoinDesign:
+    """``base`` with ``changes``, named ``name``, at a counterfeit's piece spreads."""
+    return dataclasses.replace(base, name=name, variation=COUNTERFEIT, **changes)
 
 
 def with_material(region: Region, factor: float, label: str) -> Region:

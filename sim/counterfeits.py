@@ -9,14 +9,9 @@ piece more than mint coins (:data:`sim.coins.COUNTERFEIT`).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 from sim import materials as m
-from sim.coins import COUNTERFEIT, CoinDesign, Edge, Family, Region, genuine_design, with_material
-
-
-def _fake(base: CoinDesign, name: str, **changes: Any) -> CoinDesign:
-    return dataclasses.replace(base, name=name, variation=COUNTERFEIT, **changes)
+from sim.coins import Edge, Family, Region, counterfeit_of, genuine_design, with_material
 
 
 def _families() -> dict[str, Family]:
@@ -29,7 +24,7 @@ def _families() -> dict[str, Family]:
             (
                 (
                     1.0,
-                    _fake(
+                    counterfeit_of(
                         round_pound,
                         "cast-round-pound",
                         outer=Region(m.CAST_LEADED_BRASS),
@@ -51,7 +46,7 @@ def _families() -> dict[str, Family]:
             (
                 (
                     1.0,
-                    _fake(
+                    counterfeit_of(
                         round_pound,
                         "struck-brass-round-pound",
                         outer=Region(m.BRASS_CUZN37),
@@ -64,14 +59,14 @@ def _families() -> dict[str, Family]:
         ),
         "mono-12-sided": Family(
             "12-sided new-pound shape in ring alloy throughout: no core",
-            ((1.0, _fake(new_pound, "mono-12-sided", core=None, core_diameter_mm=0.0)),),
+            ((1.0, counterfeit_of(new_pound, "mono-12-sided", core=None, core_diameter_mm=0.0)),),
         ),
         "bimetal-unplated-core": Family(
             "new-pound shape and ring, but the core is not nickel plated",
             (
                 (
                     1.0,
-                    _fake(
+                    counterfeit_of(
                         new_pound,
                         "bimetal-unplated-core",
                         core=Region(m.CORE_ALLOY_2017),
@@ -84,7 +79,7 @@ def _families() -> dict[str, Family]:
             (
                 (
                     1.0,
-                    _fake(
+                    counterfeit_of(
                         new_pound,
                         "milled-all-sides",
                         edge=dataclasses.replace(new_pound.edge, milling="all"),
@@ -94,18 +89,20 @@ def _families() -> dict[str, Family]:
         ),
         "plain-edge-12-sided": Family(
             "bimetal 12-sided pound with a plain, unmilled edge",
-            ((1.0, _fake(new_pound, "plain-edge-12-sided", edge=Edge())),),
+            ((1.0, counterfeit_of(new_pound, "plain-edge-12-sided", edge=Edge())),),
         ),
         "ring-alloy-off": Family(
             "bimetal 12-sided pound whose ring alloy conducts about 20 % less or more",
             (
                 (
                     1.0,
-                    _fake(new_pound, "ring-alloy-off-low", outer=with_material(ring, 0.8, "-20 %")),
+                    counterfeit_of(
+                        new_pound, "ring-alloy-off-low", outer=with_material(ring, 0.8, "-20 %")
+                    ),
                 ),
                 (
                     1.0,
-                    _fake(
+                    counterfeit_of(
                         new_pound, "ring-alloy-off-high", outer=with_material(ring, 1.2, "+20 %")
                     ),
                 ),
@@ -116,7 +113,7 @@ def _families() -> dict[str, Family]:
             (
                 (
                     1.0,
-                    _fake(
+                    counterfeit_of(
                         new_pound,
                         "undersized-12-sided",
                         diameter_mm=new_pound.diameter_mm * 0.955,
@@ -132,7 +129,7 @@ def _families() -> dict[str, Family]:
             (
                 (
                     1.0,
-                    _fake(
+                    counterfeit_of(
                         new_pound,
                         "cast-zinc-12-sided",
                         outer=Region(m.ZINC_ALLOY),
