@@ -44,8 +44,10 @@ bench: $(BENCH_STAMP)
 	$(BIN)/coinval evaluate --n 2000 --teach-n 25 --progress never --out reports/accuracy-teach25.md > /dev/null
 	$(BIN)/coinval bench accuracy --n 2000 --progress never --out-dir reports
 	$(BIN)/python -m benchmarks.probe --out reports/probe.md
+	$(BIN)/python -m benchmarks.ceiling --out reports/ceiling.md
 	@echo "report: reports/speed.md reports/scaling.md reports/scaling.png reports/accuracy*.md" \
 		"reports/accuracy-vs-baselines.md reports/accuracy-det.png reports/probe.md" \
+		"reports/ceiling.md" \
 		"reports/benchmark.json"
 
 # Every operation of the calibration API's OpenAPI schema, many generated requests each: no 5xx.

@@ -228,3 +228,64 @@ def test_the_probe_decides_designs_the_simulator_does_not_list(tmp_path: Path) -
             probe.main([*bad, "--out", str(tmp_path / "bad.md")])
         assert exit_.value.code == 2  # argparse's usage error, not a traceback
     assert not (tmp_path / "bad.md").exists()
+
+
+def test_aligned_traces_centre_the_coin_whatever_its_speed() -> None:
+    """The oracle's traces: a bump put on a mm axis lands at the grid's centre,
+    at the same width whether the coin ran fast or slow; the no-coin level is gone."""
+    from benchmarks.ceiling import aligned_traces
+    from coinval.batch import SignatureBatch
+
+    index = np.arange(200.0)
+    rate, speeds = 1000.0, np.array([250.0, 500.0])
+    # A 4 mm-wide bump, centred at sample 70 (coin 1) or 120 (coin 2), on a level of 5.
+    mm = index[None, :] * (speeds[:, None] / rate)
+    centres_mm = np.array([70.0, 120.0]) * speeds / rate
+    bump = np.exp(-0.5 * ((mm - centres_mm[:, None]) / 2.0) ** 2)
+    batch = SignatureBatch(
+        eddy_lo=5.0 + bump,
+        eddy_hi=5.0 - 2.0 * bump,
+        eddy_rate_hz=np.full(2, rate),
+        rim=np.zeros((2, 64)),
+        thickness_mm=np.full(2, 3.0),
+        speed_mm_s=speeds,
+        temperature_c=np.full(2, 20.0),
+    )
+    out = aligned_traces(batch, half_width_mm=8.0, points=33)
+    assert out.shape == (2, 66)
+    lo, hi = out[:, :33], out[:, 33:]
+    np.testing.assert_allclose(lo[0], lo[1], atol=2e-3)  # speed does not matter
+    assert np.argmax(lo[0]) == 16 and lo[0, 16] == pytest.approx(1.0, abs=2e-3)
+    np.testing.assert_allclose(hi, -2.0 * lo, atol=1e-9)
+    assert abs(lo[0, 0]) < 1e-3  # 8 mm out: the level is taken off
+
+
+@pytest.mark.skipif(
+    not baselines.sklearn_available(), reason="needs scikit-learn (baselines extra)"
+)
+def test_the_ceiling_separates_a_plain_fake_and_refuses_bad_flags(tmp_path: Path) -> None:
+    """``python -m benchmarks.ceiling``: a 12-sided pound with no core is told apart by the
+    oracle on both its inputs; unknown families or heads and tiny --n are usage errors."""
+    from benchmarks import ceiling
+
+    out = tmp_path / "ceiling.md"
+    assert (
+        ceiling.main(
+            ["--heads", "A", "--families", "mono-12-sided", "--n", "40", "--out", str(out)]
+        )
+        == 0
+    )
+    row = next(line for line in out.read_text().splitlines() if line.startswith("| A |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1:3] == ["mono-12-sided", "gb-100-2017"]
+    assert cells[3] == "0.00 %" and cells[4] == "0.00 %"
+    for bad in (
+        ["--families", "no-such"],
+        ["--families", "gb-100-2017"],
+        ["--heads", "Z"],
+        ["--n", "3"],
+    ):
+        with pytest.raises(SystemExit) as exit_:
+            ceiling.main([*bad, "--out", str(tmp_path / "bad.md")])
+        assert exit_.value.code == 2
+    assert not (tmp_path / "bad.md").exists()
