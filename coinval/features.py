@@ -451,6 +451,12 @@ _MAX_NOISE_SHARE = 0.5
 _MILLED_OVER_NOISE = 1.5
 """A band with less than this many times the noise's energy is not milled: white
 noise alone gives 1 +- 0.15 over the band's ~50 bins."""
+_STRONGEST_BINS = 3
+_MILLED_STRONGEST_OVER_NOISE = 20.0
+"""Or a band whose three strongest bins hold this many times a bin's noise is
+milled: white noise alone gives about 14 there (the carrier is the strongest of
+the ~200 bins of the milling range, the next two the strongest of the band's
+other ~48) and more than 20 about one time in a hundred."""
 
 
 def _noise_per_bin(power: npt.NDArray[np.floating[Any]], carrier: IntArray) -> FloatArray:
@@ -606,15 +612,26 @@ def rim_features(rim: FloatArray) -> tuple[FloatArray, IntArray]:
         sided = (k % 2 == 0).nonzero()[0]
         half = k[sided] // 2
         # The gauge's white noise in the band, from the rest of the milling range.
-        noise = _noise_per_bin(np.square(amp[sided, MILLING_FIRST_HARMONIC:]), carrier[sided])
-        noise *= np.add.reduce(in_band[sided], axis=1)
+        noise_per_bin = _noise_per_bin(
+            np.square(amp[sided, MILLING_FIRST_HARMONIC:]), carrier[sided]
+        )
+        noise = noise_per_bin * np.add.reduce(in_band[sided], axis=1)
         # Noise dilutes the envelope's modulation: a worn coin on a noisy gauge
         # would look less alternately milled than it is.  Up to half of the band
         # is set aside as noise; and a band that is not clearly above the noise
         # is no milling at all, so a plain edge never scores as alternate.
         power = band_power[sided]
         noise_share = np.minimum(noise / np.maximum(power, 1e-30), _MAX_NOISE_SHARE)
-        milled = power > _MILLED_OVER_NOISE * noise
+        # Milling on alternate sides puts nearly all its energy in three bins (the
+        # carrier and the sidebands at half the edge count): a worn coin's can stand
+        # out there on a gauge whose noise over the whole band hides it.
+        sided_band = band_spec[sided]
+        bin_power = sided_band.real**2 + sided_band.imag**2
+        bin_power.partition(bin_power.shape[1] - _STRONGEST_BINS, axis=1)
+        strongest = np.add.reduce(bin_power[:, -_STRONGEST_BINS:], axis=1)
+        milled = (power > _MILLED_OVER_NOISE * noise) | (
+            strongest > _MILLED_STRONGEST_OVER_NOISE * noise_per_bin
+        )
         # Milled sides lie between the vertices, where the edge harmonic peaks:
         # a side's centre is half an edge period from a vertex, so the envelope's
         # modulation at half the edge count has half the edge harmonic's phase,

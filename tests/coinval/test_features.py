@@ -346,6 +346,37 @@ def test_milling_alternation_is_read_at_the_phase_of_the_sides() -> None:
     assert (alternation[8:] < 0.2).all()
 
 
+def test_worn_alternate_milling_is_read_in_its_three_strongest_bins() -> None:
+    """Alternate-side milling puts nearly all its energy in the carrier and the two
+    sidebands at half the edge count.  Milling so shallow that the whole band holds
+    less than 1.5 times the gauge noise's energy (once read as no milling at all,
+    and so refused as not alternate) is still read as alternate on many coins, while
+    a plain 12-sided edge under the same noise almost never is."""
+    from coinval.classifier import ALTERNATE_MILLING
+    from coinval.features import milling_visibility
+
+    rng = np.random.default_rng(7)
+
+    def rims(ripple_mm: float, count: int) -> np.ndarray:
+        theta = np.linspace(0, 2 * np.pi, 512, endpoint=False)[None, :] + rng.uniform(
+            0, 2 * np.pi, (count, 1)
+        )
+        # Rounded corners: the outline's own harmonics stay out of the milling range.
+        outline = 11.5 + 0.1 * np.cos(12 * theta)
+        side = np.floor(theta / (2 * np.pi / 12)).astype(int) % 12
+        milling = np.where(side % 2 == 0, ripple_mm * np.sin(146 * theta), 0.0)
+        return outline + milling + rng.normal(0, 0.01, theta.shape)
+
+    worn = rims(0.006, 300)
+    values, edges = rim_features(worn)
+    hidden = milling_visibility(worn) < 1.5
+    assert (edges == 12).all() and hidden.sum() > 100
+    assert np.mean(values[hidden, ALTERNATION] > ALTERNATE_MILLING) > 0.3
+    plain, plain_edges = rim_features(rims(0.0, 2000))
+    assert (plain_edges == 12).all()
+    assert np.mean(plain[:, ALTERNATION] > ALTERNATE_MILLING) < 0.01
+
+
 def test_an_edge_inscription_raises_the_lettering_level_and_an_outline_does_not() -> None:
     """Letter-sized dips on a round milled edge lift the harmonics between the edges
     and the milling; a plain 12-sided outline, whose harmonics there are a few
