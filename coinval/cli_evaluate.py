@@ -20,6 +20,7 @@ from coinval.cli import UsageError
 
 if TYPE_CHECKING:
     from coinval.batch import SignatureBatch
+    from coinval.evaluation import Report
 
 DEFAULT_HEAD = "seed:20261126"
 GENUINE = ("gb-100-2017", "gb-100-1983", "gb-200-1997", "gb-050-1997", "gb-020-1982", "gb-010-2012")
@@ -103,6 +104,25 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    report = run_trial(args)
+    elapsed = time.perf_counter() - started
+    text = _render(args, report, elapsed)
+    sys.stdout.write(text)
+    if args.out:
+        try:
+            Path(args.out).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"--out {args.out}: {exc.strerror or exc}") from None
+    return 0
+
+
+def run_trial(args: argparse.Namespace) -> Report:
+    """Teach on batch 0 of the trial's head, decide every test cell, tally them.
+
+    ``args`` holds the flags of :func:`add_trial_arguments`.  Raises UsageError for
+    flags out of range, an unknown head or a teach that fails.
+    """
     from tqdm import tqdm
 
     from coinval.classifier import SecurityLevel
@@ -121,7 +141,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
         raise UsageError(f"--batches {args.batches!r}: expected numbers like 1,2,3") from None
     fakes = [k for k in kinds() if k not in GENUINE and not k.startswith("gb-")]
     level: SecurityLevel = args.security.replace("-", " ")
-    started = time.perf_counter()
     try:
         teach_batches = teach_sets(
             args.head, args.teach_n, args.seed, args.teach_wear, args.teach_temperature
@@ -165,21 +184,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
             **extra,
         )
         report.add(LabelledBatch(kind, group, truth, batch), engine, EVAL_AT)
-    elapsed = time.perf_counter() - started
-    text = _render(args, report, elapsed)
-    sys.stdout.write(text)
-    if args.out:
-        try:
-            Path(args.out).write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"--out {args.out}: {exc.strerror or exc}") from None
-    return 0
+    return report
 
 
-def _render(args: argparse.Namespace, report: object, elapsed: float) -> str:
-    from coinval.evaluation import Report
-
-    assert isinstance(report, Report)
+def _render(args: argparse.Namespace, report: Report, elapsed: float) -> str:
     genuine = report.by_kind(genuine=True)
     fakes = report.by_kind(genuine=False)
     worst = report.worst_genuine()

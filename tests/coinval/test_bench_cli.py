@@ -289,3 +289,35 @@ def test_the_ceiling_separates_a_plain_fake_and_refuses_bad_flags(tmp_path: Path
             ceiling.main([*bad, "--out", str(tmp_path / "bad.md")])
         assert exit_.value.code == 2
     assert not (tmp_path / "bad.md").exists()
+
+
+def test_heads_expand_ranges_and_refuse_unknown_ones() -> None:
+    from benchmarks.heads import expand_heads
+
+    assert expand_heads("A, seed:3-5,B") == ["A", "seed:3", "seed:4", "seed:5", "B"]
+    for bad in ("", ",", "seed:5-3", "seed:x-2", "Z", "seed:1-2,nope"):
+        with pytest.raises(ValueError):
+            expand_heads(bad)
+
+
+def test_the_many_heads_report_sums_up_each_heads_trial(tmp_path: Path) -> None:
+    """``python -m benchmarks.heads``: one trial per head, as ``coinval evaluate`` runs
+    it; the report counts heads at target and families that got through."""
+    from benchmarks import heads
+
+    out = tmp_path / "heads.md"
+    argv = ["--heads", "A,seed:2", "--n", "15", "--batches", "1", "--jobs", "2"]
+    assert heads.main([*argv, "--out", str(out)]) == 0
+    text = out.read_text()
+    rows = [line for line in text.splitlines() if line.startswith(("| A |", "| seed:2 |"))]
+    assert len(rows) == 2
+    one = heads.run_head("A", 15, "1")
+    assert len(one.cells) == 6 and all(n == 15 for n, _ in one.cells.values())
+    assert one.families["mono-12-sided"] == (15, 0)
+    assert one.families["ring-alloy-off"][1] > 0  # the family no head tells apart
+    assert f"| {one.refused} |" in rows[0]
+    for bad in (["--heads", "Z"], ["--heads", "seed:9-1"], ["--n", "0"], ["--batches", "x"]):
+        with pytest.raises(SystemExit) as exit_:
+            heads.main([*bad, "--out", str(tmp_path / "bad.md")])
+        assert exit_.value.code == 2
+    assert not (tmp_path / "bad.md").exists()

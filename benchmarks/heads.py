@@ -1,0 +1,188 @@
+"""``coinval evaluate`` over many simulated heads at once, summed up in one table.
+
+One head says little about heads not yet built: each simulated head has its own
+frequencies, coil, gains, noise and rim gauge.  This runs the same trial on
+each (teach 60 coins a type from batch 0, decide other batches and every
+counterfeit family) and reports, per head, the lowest genuine cell and the
+families that got through; then totals over all heads.
+
+    python -m benchmarks.heads [--heads A,B,C,D,seed:1-15,seed:100-139]
+        [--n 400] [--batches 1,2,3,4,5,6,7,8] [--jobs 2] [--out reports/heads.md]
+
+The default is the 59 heads the README's figures come from (about 4 minutes
+on 2 cores).  ``seed:M-N`` stands for every ``seed:`` head from M to N.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from coinval.cli import UsageError
+from coinval.cli_evaluate import add_trial_arguments, run_trial
+from sim.heads import get_head
+
+DEFAULT_HEADS = "A,B,C,D,seed:1-15,seed:100-139"
+TARGET_ACCEPTANCE = 0.995
+TARGET_FALSE_ACCEPTANCE = 0.001
+
+
+@dataclass(frozen=True, slots=True)
+class HeadResult:
+    """One head's trial: every genuine cell's acceptance, every family's false acceptance."""
+
+    head: str
+    cells: dict[tuple[str, str], tuple[int, int]]  # (coin, group) -> (n, accepted as itself)
+    families: dict[str, tuple[int, int]]  # family -> (n, accepted as some coin)
+
+    @property
+    def refused(self) -> int:
+        return sum(n - ok for n, ok in self.cells.values())
+
+    def lowest(self) -> tuple[str, str, float]:
+        (coin, group), (n, ok) = min(self.cells.items(), key=lambda kv: kv[1][1] / kv[1][0])
+        return coin, group, ok / n
+
+
+def expand_heads(spec: str) -> list[str]:
+    """``A,seed:1-3`` -> ``["A", "seed:1", "seed:2", "seed:3"]``; each checked to exist.
+
+    Raises
+    ------
+    ValueError
+        For an empty list, a bad range or a head the simulator does not know.
+    """
+    heads: list[str] = []
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        if part.startswith("seed:") and "-" in part[5:]:
+            lo, _, hi = part[5:].partition("-")
+            if not (lo.isdigit() and hi.isdigit()) or int(lo) > int(hi):
+                raise ValueError(f"{part!r}: a range is seed:M-N with M <= N")
+            heads += [f"seed:{i}" for i in range(int(lo), int(hi) + 1)]
+        else:
+            heads.append(part)
+    if not heads:
+        raise ValueError("no heads given")
+    for head in heads:
+        get_head(head)
+    return heads
+
+
+def _trial_flags(head: str, n: int, batches: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_trial_arguments(parser)
+    return parser.parse_args(
+        ["--head", head, "--n", str(n), "--batches", batches, "--progress", "never"]
+    )
+
+
+def run_head(head: str, n: int, batches: str) -> HeadResult:
+    """The trial of ``coinval evaluate --head HEAD --n N --batches B`` on one head."""
+    report = run_trial(_trial_flags(head, n, batches))
+    return HeadResult(
+        head,
+        {key: (t.n, t.accepted_as_self) for key, t in report.genuine.items()},
+        {kind: (t.n, t.accepted_as_other) for kind, t in report.by_kind(genuine=False).items()},
+    )
+
+
+def render(results: Sequence[HeadResult], command: str, seconds: float) -> str:
+    """The per-head table and the totals, as Markdown."""
+    families = sorted({f for r in results for f in r.families})
+    passing = [r for r in results if r.lowest()[2] >= TARGET_ACCEPTANCE]
+    cells = sum(len(r.cells) for r in results)
+    coins = sum(n for r in results for n, _ in r.cells.values())
+    lines = [
+        "# coinval over many simulated heads",
+        "",
+        f"Measured {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')} on {platform.node()}, "
+        f"Python {platform.python_version()}, in {seconds:.0f} s: `{command}`. Each head taught "
+        "as `coinval evaluate` teaches (60 coins a type from batch 0, 5..35 C), then decides "
+        "the other batches and every counterfeit family at -10..45 C, wear and dirt up to 0.5.",
+        "",
+        f"- heads with every genuine cell >= {100 * TARGET_ACCEPTANCE:.1f} %: "
+        f"{len(passing)} of {len(results)}",
+        f"- genuine coins refused: {sum(r.refused for r in results)} of {coins} ({cells} cells)",
+        "",
+        "| family | heads <= 0.1 % | mean | highest (head) |",
+        "|---|---:|---:|---:|",
+    ]
+    for family in families:
+        shares = [(r.families[family][1] / r.families[family][0], r.head) for r in results]
+        low = sum(s <= TARGET_FALSE_ACCEPTANCE for s, _ in shares)
+        top, where = max(shares)
+        mean = sum(s for s, _ in shares) / len(shares)
+        highest = f"{100 * top:.2f} % ({where})" if top > 0 else "0 %"
+        lines.append(f"| {family} | {low} of {len(shares)} | {100 * mean:.3f} % | {highest} |")
+    lines += [
+        "",
+        "| head | lowest genuine cell | refused | families above 0.1 % |",
+        "|---|---|---:|---|",
+    ]
+    for r in results:
+        coin, group, share = r.lowest()
+        above = ", ".join(
+            f"{f} {100 * ok / n:.2f} %"
+            for f, (n, ok) in sorted(r.families.items())
+            if ok / n > TARGET_FALSE_ACCEPTANCE
+        )
+        lines.append(
+            f"| {r.head} | {100 * share:.2f} % ({coin}, {group}) | {r.refused} | {above} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.heads", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--heads", default=DEFAULT_HEADS, help="heads; seed:M-N for a range")
+    parser.add_argument("--n", type=int, default=400, help="test coins a cell (default 400)")
+    parser.add_argument("--batches", default="1,2,3,4,5,6,7,8", help="other batches to test")
+    parser.add_argument(
+        "--jobs", type=int, default=os.cpu_count() or 1, help="heads run at once (default: cores)"
+    )
+    parser.add_argument("--out", default="reports/heads.md", help="markdown report to write")
+    args = parser.parse_args(argv)
+    try:
+        heads = expand_heads(args.heads)
+    except ValueError as exc:
+        parser.error(f"--heads: {exc}")
+    batches = [b.strip() for b in args.batches.split(",") if b.strip()]
+    if not batches or not all(b.isdigit() for b in batches):
+        parser.error(f"--batches {args.batches!r}: expected numbers like 1,2,3")
+    if args.n < 1 or args.jobs < 1:
+        parser.error("--n and --jobs must be >= 1")
+    started = time.perf_counter()
+    results: list[HeadResult] = []
+    try:
+        with ProcessPoolExecutor(max_workers=min(args.jobs, len(heads))) as pool:
+            futures = [pool.submit(run_head, h, args.n, args.batches) for h in heads]
+            for i, future in enumerate(futures, 1):
+                results.append(future.result())
+                print(f"[{i}/{len(heads)}] {heads[i - 1]}", file=sys.stderr, flush=True)
+    except UsageError as exc:
+        parser.error(str(exc))
+    command = (
+        f"python -m benchmarks.heads --heads {args.heads} --n {args.n} --batches {args.batches}"
+    )
+    text = render(results, command, time.perf_counter() - started)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
