@@ -24,13 +24,15 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
+from benchmarks.outfile import writable_report
 from coinval.cli import UsageError
 from coinval.cli_evaluate import add_trial_arguments, run_trial
 from sim.heads import get_head
 
 DEFAULT_HEADS = "A,B,C,D,seed:1-15,seed:100-139"
+MOST_HEADS = 1000
+"""Heads a run may ask for (59 take about 4 minutes on 2 cores at 400 coins a cell)."""
 TARGET_ACCEPTANCE = 0.995
 TARGET_FALSE_ACCEPTANCE = 0.001
 
@@ -68,11 +70,15 @@ def expand_heads(spec: str) -> list[str]:
             lo, _, hi = part[5:].partition("-")
             if not (lo.isdigit() and hi.isdigit()) or int(lo) > int(hi):
                 raise ValueError(f"{part!r}: a range is seed:M-N with M <= N")
+            if int(hi) - int(lo) >= MOST_HEADS:
+                raise ValueError(f"{part!r}: more than {MOST_HEADS} heads")
             heads += [f"seed:{i}" for i in range(int(lo), int(hi) + 1)]
         else:
             heads.append(part)
     if not heads:
         raise ValueError("no heads given")
+    if len(heads) > MOST_HEADS:
+        raise ValueError(f"{len(heads)} heads: at most {MOST_HEADS} a run")
     for head in heads:
         get_head(head)
     return heads
@@ -159,26 +165,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(f"--heads: {exc}")
     batches = [b.strip() for b in args.batches.split(",") if b.strip()]
-    if not batches or not all(b.isdigit() for b in batches):
-        parser.error(f"--batches {args.batches!r}: expected numbers like 1,2,3")
+    if not batches or not all(b.isdigit() and int(b) >= 1 for b in batches):
+        # Batch 0 is the one taught: the trial is about the others.
+        parser.error(f"--batches {args.batches!r}: expected other batches than 0, like 1,2,3")
     if args.n < 1 or args.jobs < 1:
         parser.error("--n and --jobs must be >= 1")
+    out = writable_report(parser, args.out)
     started = time.perf_counter()
     results: list[HeadResult] = []
+    pool = ProcessPoolExecutor(max_workers=min(args.jobs, len(heads)))
     try:
-        with ProcessPoolExecutor(max_workers=min(args.jobs, len(heads))) as pool:
-            futures = [pool.submit(run_head, h, args.n, args.batches) for h in heads]
-            for i, future in enumerate(futures, 1):
-                results.append(future.result())
-                print(f"[{i}/{len(heads)}] {heads[i - 1]}", file=sys.stderr, flush=True)
+        futures = [pool.submit(run_head, h, args.n, args.batches) for h in heads]
+        for i, future in enumerate(futures, 1):
+            results.append(future.result())
+            print(f"[{i}/{len(heads)}] {heads[i - 1]}", file=sys.stderr, flush=True)
     except UsageError as exc:
+        # Say so now, not once every other head has run.
+        pool.shutdown(wait=False, cancel_futures=True)
         parser.error(str(exc))
+    finally:
+        pool.shutdown()
     command = (
         f"python -m benchmarks.heads --heads {args.heads} --n {args.n} --batches {args.batches}"
     )
     text = render(results, command, time.perf_counter() - started)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
     print(f"wrote {out}", file=sys.stderr)
     return 0

@@ -23,8 +23,8 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
 
+from benchmarks.outfile import writable_report
 from coinval.cli_evaluate import EVAL_AT, GENUINE, teach_sets
 from coinval.engine import Engine
 from coinval.teach import teach
@@ -200,6 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             get_head(head)
         except ValueError as exc:
             parser.error(f"--heads: {exc}")
+    out = writable_report(parser, args.out)
     started = time.perf_counter()
     results = {h: probe(h, args.n, names) for h in heads}
     lines = [
@@ -221,8 +222,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             share, taken = results[h][name]
             cells.append(f"{share:.2f} %" + (f" ({taken})" if share else ""))
         lines.append(f"| {name} | {table[name][0]} | " + " | ".join(cells) + " |")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"wrote {out}", file=sys.stderr)
     return 0

@@ -138,7 +138,11 @@ def run_trial(args: argparse.Namespace) -> Report:
     try:
         batches = [int(b) for b in args.batches.split(",") if b.strip()]
     except ValueError:
-        raise UsageError(f"--batches {args.batches!r}: expected numbers like 1,2,3") from None
+        batches = []
+    if not batches or min(batches) < 0:
+        raise UsageError(f"--batches {args.batches!r}: expected numbers >= 0 like 1,2,3")
+    if args.seed < 0:
+        raise UsageError(f"--seed {args.seed}: must be >= 0")
     fakes = [k for k in kinds() if k not in GENUINE and not k.startswith("gb-")]
     level: SecurityLevel = args.security.replace("-", " ")
     try:

@@ -26,3 +26,21 @@ def test_a_bad_teach_temperature_is_refused_with_exit_2(value: str, capsys) -> N
         main(["evaluate", "--teach-temperature", value])
     assert exc.value.code == 2
     assert "--teach-temperature" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--batches=-1"], "--batches"),
+        (["--batches", "x"], "--batches"),
+        (["--batches", ","], "--batches"),
+        (["--seed=-1"], "--seed"),
+        (["--head", "Z"], "--head"),
+    ],
+)
+def test_bad_trial_flags_are_usage_errors_that_name_the_flag(
+    flags: list[str], named: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before any coin is simulated, and never as an internal error (exit 1)."""
+    assert main(["evaluate", "--n", "5", "--progress", "never", *flags]) == 2
+    assert named in capsys.readouterr().err
