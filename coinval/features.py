@@ -460,6 +460,7 @@ _MILLED_SIDEBANDS_OVER_NOISE = 8.0
 edge count from the carrier hold this many times a bin's noise is milled: two
 bins of white noise exceed it 0.3 % of the time (0.4 % with the noise read off
 a median), where the whole band's test above lets 1.5-3.5 % of plain edges pass."""
+_BOTH_SIDES = np.array([-1, 1])
 _FEWEST_SIDES_TO_ALTERNATE = 6
 """Sidebands one or two bins from the carrier are also the once-a-turn wobble of
 a coin mounted off-centre: the sideband test asks coins with six sides or more."""
@@ -568,6 +569,56 @@ def milling_visibility(rim: FloatArray) -> FloatArray:
     return out
 
 
+def _sided_alternation(
+    sided: IntArray,
+    k: IntArray,
+    at_k: npt.NDArray[np.complexfloating[Any, Any]],
+    amp: npt.NDArray[np.floating[Any]],
+    carrier: IntArray,
+    in_band: npt.NDArray[np.bool_],
+    band_spec: npt.NDArray[np.complexfloating[Any, Any]],
+    band_power: FloatArray,
+    length: int,
+) -> FloatArray:
+    """Milling alternation of the rows ``sided`` (an even edge count), shape (len(sided),).
+
+    ``k`` and ``at_k`` are every row's edge count and spectrum there; ``amp`` the rim
+    spectrum's magnitudes; the rest is :func:`_milling_band`'s; ``length`` rim samples.
+    """
+    half = k[sided] // 2
+    # The gauge's white noise in the band, from the rest of the milling range.
+    noise_per_bin = _noise_per_bin(np.square(amp[sided, MILLING_FIRST_HARMONIC:]), carrier[sided])
+    noise = noise_per_bin * np.add.reduce(in_band[sided], axis=1)
+    # Noise dilutes the envelope's modulation: a worn coin on a noisy gauge
+    # would look less alternately milled than it is.  Up to half of the band
+    # is set aside as noise; and a band that is not clearly above the noise
+    # is no milling at all, so a plain edge never scores as alternate.
+    power = band_power[sided]
+    noise_share = np.minimum(noise / np.maximum(power, 1e-30), _MAX_NOISE_SHARE)
+    # Milling on alternate sides is the grooves' carrier gated on and off once a
+    # side pair: most of its energy sits in the carrier and in the two sidebands
+    # at half the edge count, where a worn coin's still stands out on a gauge
+    # whose noise over the whole band hides it.  The sidebands only are asked:
+    # the carrier is the strongest bin of the milling range whatever the edge,
+    # and a polygon's own harmonics (multiples of the edge count) never fall
+    # half an edge count away from one another.
+    # (half is at most 8, the band 24 bins either side: both are in it.)
+    pair = band_spec[sided[:, None], MILLING_SIDEBANDS + half[:, None] * _BOTH_SIDES]
+    sidebands = np.add.reduce(pair.real**2 + pair.imag**2, axis=1)
+    milled = (power > _MILLED_OVER_NOISE * noise) | (
+        (2 * half >= _FEWEST_SIDES_TO_ALTERNATE)
+        & (sidebands > _MILLED_SIDEBANDS_OVER_NOISE * noise_per_bin)
+    )
+    # Milled sides lie between the vertices, where the edge harmonic peaks:
+    # a side's centre is half an edge period from a vertex, so the envelope's
+    # modulation at half the edge count has half the edge harmonic's phase,
+    # less a quarter turn (modulo a half turn: either set of sides).
+    axis = 0.5 * np.arctan2(at_k.imag, at_k.real)[sided] - 0.5 * np.pi
+    ratio = _envelope_ratio(band_spec[sided], carrier[sided], half, length, axis)
+    out: FloatArray = np.where(milled, ratio / (1.0 - noise_share), 0.0)
+    return out
+
+
 def rim_features(rim: FloatArray) -> tuple[FloatArray, IntArray]:
     """Geometric features of the rim gauge.
 
@@ -616,40 +667,10 @@ def rim_features(rim: FloatArray) -> tuple[FloatArray, IntArray]:
         # Only an even edge count has sides to alternate between (half of it is
         # the modulation looked for); the rest score 0 and skip the work.
         sided = (k % 2 == 0).nonzero()[0]
-        half = k[sided] // 2
-        # The gauge's white noise in the band, from the rest of the milling range.
-        noise_per_bin = _noise_per_bin(
-            np.square(amp[sided, MILLING_FIRST_HARMONIC:]), carrier[sided]
-        )
-        noise = noise_per_bin * np.add.reduce(in_band[sided], axis=1)
-        # Noise dilutes the envelope's modulation: a worn coin on a noisy gauge
-        # would look less alternately milled than it is.  Up to half of the band
-        # is set aside as noise; and a band that is not clearly above the noise
-        # is no milling at all, so a plain edge never scores as alternate.
-        power = band_power[sided]
-        noise_share = np.minimum(noise / np.maximum(power, 1e-30), _MAX_NOISE_SHARE)
-        # Milling on alternate sides is the grooves' carrier gated on and off once a
-        # side pair: most of its energy sits in the carrier and in the two sidebands
-        # at half the edge count, where a worn coin's still stands out on a gauge
-        # whose noise over the whole band hides it.  The sidebands only are asked:
-        # the carrier is the strongest bin of the milling range whatever the edge,
-        # and a polygon's own harmonics (multiples of the edge count) never fall
-        # half an edge count away from one another.
-        at_half = np.minimum(half, MILLING_SIDEBANDS)
-        lower = band_spec[sided, MILLING_SIDEBANDS - at_half]
-        upper = band_spec[sided, MILLING_SIDEBANDS + at_half]
-        sidebands = lower.real**2 + lower.imag**2 + upper.real**2 + upper.imag**2
-        milled = (power > _MILLED_OVER_NOISE * noise) | (
-            (2 * half >= _FEWEST_SIDES_TO_ALTERNATE)
-            & (sidebands > _MILLED_SIDEBANDS_OVER_NOISE * noise_per_bin)
-        )
-        # Milled sides lie between the vertices, where the edge harmonic peaks:
-        # a side's centre is half an edge period from a vertex, so the envelope's
-        # modulation at half the edge count has half the edge harmonic's phase,
-        # less a quarter turn (modulo a half turn: either set of sides).
-        axis = 0.5 * np.arctan2(at_k.imag, at_k.real)[sided] - 0.5 * np.pi
-        ratio = _envelope_ratio(band_spec[sided], carrier[sided], half, length, axis)
-        alternation[sided] = np.where(milled, ratio / (1.0 - noise_share), 0.0)
+        if sided.size:  # none at the gate for a coin of an odd edge count: skip the work
+            alternation[sided] = _sided_alternation(
+                sided, k, at_k, amp, carrier, in_band, band_spec, band_power, length
+            )
     # Milling depth varies by a factor (wear, dirt in the grooves), so it is
     # compared in log: a bound a few spreads below a milled coin never reaches
     # the plain edge of a slug, as a linear bound would for worn teach coins.
