@@ -39,11 +39,10 @@ import numpy as np
 import numpy.typing as npt
 
 from benchmarks.baselines import sklearn_available
-from benchmarks.outfile import writable_report
+from benchmarks.flags import heads_flag, writable_report
 from coinval.batch import SignatureBatch
 from coinval.cli_evaluate import GENUINE
 from coinval.features import extract
-from sim.heads import get_head
 from sim.population import generate, kinds
 
 FloatArray = npt.NDArray[np.float64]
@@ -209,12 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--families: unknown {unknown}; known: {', '.join(known)}")
     if args.n < 20:
         parser.error("--n must be >= 20 (the 99.5 % bound needs coins to stand on)")
-    heads = [h for h in args.heads.split(",") if h]
-    for head in heads or [""]:
-        try:
-            get_head(head)
-        except ValueError as exc:
-            parser.error(f"--heads: {exc}")
+    heads = heads_flag(parser, args.heads)
     if not sklearn_available():
         print(
             "python -m benchmarks.ceiling needs scikit-learn: pip install -e '.[baselines]'",

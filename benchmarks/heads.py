@@ -25,14 +25,11 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
-from benchmarks.outfile import writable_report
+from benchmarks.flags import heads_flag, writable_report
 from coinval.cli import UsageError
 from coinval.cli_evaluate import add_trial_arguments, run_trial
-from sim.heads import get_head
 
 DEFAULT_HEADS = "A,B,C,D,seed:1-15,seed:100-139"
-MOST_HEADS = 1000
-"""Heads a run may ask for (59 take about 4 minutes on 2 cores at 400 coins a cell)."""
 TARGET_ACCEPTANCE = 0.995
 TARGET_FALSE_ACCEPTANCE = 0.001
 
@@ -52,36 +49,6 @@ class HeadResult:
     def lowest(self) -> tuple[str, str, float]:
         (coin, group), (n, ok) = min(self.cells.items(), key=lambda kv: kv[1][1] / kv[1][0])
         return coin, group, ok / n
-
-
-def expand_heads(spec: str) -> list[str]:
-    """``A,seed:1-3`` -> ``["A", "seed:1", "seed:2", "seed:3"]``; each checked to exist.
-
-    Raises
-    ------
-    ValueError
-        For an empty list, a bad range or a head the simulator does not know.
-    """
-    heads: list[str] = []
-    for part in (p.strip() for p in spec.split(",")):
-        if not part:
-            continue
-        if part.startswith("seed:") and "-" in part[5:]:
-            lo, _, hi = part[5:].partition("-")
-            if not (lo.isdigit() and hi.isdigit()) or int(lo) > int(hi):
-                raise ValueError(f"{part!r}: a range is seed:M-N with M <= N")
-            if int(hi) - int(lo) >= MOST_HEADS:
-                raise ValueError(f"{part!r}: more than {MOST_HEADS} heads")
-            heads += [f"seed:{i}" for i in range(int(lo), int(hi) + 1)]
-        else:
-            heads.append(part)
-    if not heads:
-        raise ValueError("no heads given")
-    if len(heads) > MOST_HEADS:
-        raise ValueError(f"{len(heads)} heads: at most {MOST_HEADS} a run")
-    for head in heads:
-        get_head(head)
-    return heads
 
 
 def _trial_flags(head: str, n: int, batches: str) -> argparse.Namespace:
@@ -160,10 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--out", default="reports/heads.md", help="markdown report to write")
     args = parser.parse_args(argv)
-    try:
-        heads = expand_heads(args.heads)
-    except ValueError as exc:
-        parser.error(f"--heads: {exc}")
+    heads = heads_flag(parser, args.heads)
     batches = [b.strip() for b in args.batches.split(",") if b.strip()]
     if not batches or not all(b.isdigit() and int(b) >= 1 for b in batches):
         # Batch 0 is the one taught: the trial is about the others.

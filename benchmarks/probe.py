@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 
-from benchmarks.outfile import writable_report
+from benchmarks.flags import heads_flag, writable_report
 from coinval.cli_evaluate import EVAL_AT, GENUINE, teach_sets
 from coinval.engine import Engine
 from coinval.teach import teach
@@ -38,7 +38,6 @@ from sim.coins import (
     genuine_design,
     with_material,
 )
-from sim.heads import get_head
 from sim.population import generate
 
 BATCHES = (1, 2, 3, 4)
@@ -194,12 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if unknown
             else "--n must be >= 1"
         )
-    heads = [h for h in args.heads.split(",") if h]
-    for head in heads or [""]:
-        try:
-            get_head(head)
-        except ValueError as exc:
-            parser.error(f"--heads: {exc}")
+    heads = heads_flag(parser, args.heads)
     out = writable_report(parser, args.out)
     started = time.perf_counter()
     results = {h: probe(h, args.n, names) for h in heads}

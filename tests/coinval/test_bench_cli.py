@@ -294,7 +294,7 @@ def test_the_ceiling_separates_a_plain_fake_and_refuses_bad_flags(tmp_path: Path
 
 
 def test_heads_expand_ranges_and_refuse_unknown_ones() -> None:
-    from benchmarks.heads import expand_heads
+    from benchmarks.flags import expand_heads
 
     assert expand_heads("A, seed:3-5,B") == ["A", "seed:3", "seed:4", "seed:5", "B"]
     for bad in ("", ",", "seed:5-3", "seed:x-2", "Z", "seed:1-2,nope"):
