@@ -15,7 +15,7 @@ MOST_HEADS = 1000
 
 
 def expand_heads(spec: str) -> list[str]:
-    """``A,seed:1-3`` -> ``["A", "seed:1", "seed:2", "seed:3"]``; each checked to exist.
+    """``A,seed:1-3,A`` -> ``["A", "seed:1", "seed:2", "seed:3"]``; each checked to exist.
 
     Raises
     ------
@@ -26,7 +26,7 @@ def expand_heads(spec: str) -> list[str]:
     for part in (p.strip() for p in spec.split(",")):
         if not part:
             continue
-        if part.startswith("seed:") and "-" in part[5:]:
+        if part.lower().startswith("seed:") and "-" in part[5:]:
             lo, _, hi = part[5:].partition("-")
             if not (lo.isdigit() and hi.isdigit()) or int(lo) > int(hi):
                 raise ValueError(f"{part!r}: a range is seed:M-N with M <= N")
@@ -35,6 +35,7 @@ def expand_heads(spec: str) -> list[str]:
             heads += [f"seed:{i}" for i in range(int(lo), int(hi) + 1)]
         else:
             heads.append(part)
+    heads = list(dict.fromkeys(heads))  # each head once, in the order first given
     if not heads:
         raise ValueError("no heads given")
     if len(heads) > MOST_HEADS:

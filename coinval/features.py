@@ -455,13 +455,13 @@ _MAX_NOISE_SHARE = 0.5
 _MILLED_OVER_NOISE = 1.5
 """A band with less than this many times the noise's energy is not milled: white
 noise alone gives about 1.1 over the band's ~50 bins (the carrier, the strongest
-bin of the whole milling range, adds the 0.1) and passes 1.5 in 1.5-3.5 % of
-coins, more on gauges with more samples a turn (a wider range to pick it from)."""
+bin of the whole milling range, adds the 0.1) and passes 1.5 in 1.6-4 % of rims,
+most often on coarse gauges, where the band is clipped to fewer bins."""
 _MILLED_SIDEBANDS_OVER_NOISE = 8.0
 """Or, on a coin with sides to alternate between, one whose two bins at half the
-edge count from the carrier hold this many times a bin's noise is milled: two
-bins of white noise exceed it 0.3 % of the time (0.4 % with the noise read off
-a median), where the whole band's test above lets 1.5-3.5 % of plain edges pass."""
+edge count from the carrier hold this many times a bin's noise is milled: white
+noise passes it on 0.1-0.2 % of rims (two free bins would pass 0.3 %; neither may
+outdo the carrier), where the whole band's test above passes 1.6-4 %."""
 _BOTH_SIDES = np.array([-1, 1])
 _FEWEST_SIDES_TO_ALTERNATE = 6
 """Sidebands one or two bins from the carrier are also the once-a-turn wobble of
@@ -604,7 +604,8 @@ def _sided_alternation(
     # the carrier is the strongest bin of the milling range whatever the edge,
     # and a polygon's own harmonics (multiples of the edge count) never fall
     # half an edge count away from one another.
-    # (half is at most 8, the band 24 bins either side: both are in it.)
+    # (half is at most EDGE_HARMONICS[1] // 2 = 8, the band MILLING_SIDEBANDS = 24 bins
+    # either side: both are in it; a test holds the two constants to that.)
     pair = band_spec[sided[:, None], MILLING_SIDEBANDS + half[:, None] * _BOTH_SIDES]
     sidebands = np.add.reduce(pair.real**2 + pair.imag**2, axis=1)
     milled = (power > _MILLED_OVER_NOISE * noise) | (

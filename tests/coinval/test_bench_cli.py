@@ -297,6 +297,7 @@ def test_heads_expand_ranges_and_refuse_unknown_ones() -> None:
     from benchmarks.flags import expand_heads
 
     assert expand_heads("A, seed:3-5,B") == ["A", "seed:3", "seed:4", "seed:5", "B"]
+    assert expand_heads("A,SEED:2-3,seed:3,A") == ["A", "seed:2", "seed:3"]
     for bad in ("", ",", "seed:5-3", "seed:x-2", "Z", "seed:1-2,nope"):
         with pytest.raises(ValueError):
             expand_heads(bad)

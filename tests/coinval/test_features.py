@@ -377,6 +377,35 @@ def test_worn_alternate_milling_is_read_in_its_sidebands() -> None:
     assert np.mean(plain[:, ALTERNATION] > ALTERNATE_MILLING) < 0.01
 
 
+def test_the_sideband_test_needs_both_sidebands() -> None:
+    """Milling gated side by side has a sideband on either side of its carrier.  One
+    sideband about four times a bin's noise, with nothing on the other side, lifts the
+    share read as milled (beyond what the whole band's test reads) far less than the
+    same sideband on both sides does, whichever side it is on."""
+    from coinval.features import EDGE_HARMONICS, MILLING_SIDEBANDS, milling_visibility
+
+    # Both sidebands of any edge count read lie inside the band.
+    assert EDGE_HARMONICS[1] // 2 <= MILLING_SIDEBANDS
+    rng = np.random.default_rng(9)
+
+    def lift(lower_mm: float, upper_mm: float) -> float:
+        theta = np.linspace(0, 2 * np.pi, 512, endpoint=False)[None, :] + rng.uniform(
+            0, 2 * np.pi, (600, 1)
+        )
+        rim = 11.5 + 0.1 * np.cos(12 * theta) + 0.0032 * np.sin(146 * theta)
+        rim += lower_mm * np.sin(140 * theta) + upper_mm * np.sin(152 * theta)
+        rim += rng.normal(0, 0.01, theta.shape)
+        values, edges = rim_features(rim)
+        assert (edges == 12).all()
+        milled = float(np.mean(values[:, ALTERNATION] > 0.0))
+        return milled - float(np.mean(milling_visibility(rim) > 1.5))
+
+    both = lift(0.0018, 0.0018)
+    assert both > 0.15
+    assert lift(0.0, 0.0018) < 0.6 * both
+    assert lift(0.0018, 0.0) < 0.6 * both
+
+
 def test_a_polygons_own_harmonics_do_not_pass_for_alternate_milling() -> None:
     """On head C a plain 12-sided fake's outline harmonics (multiples of 12) reach into
     the milling range, and the carrier is one of them: asking any strong bins there
