@@ -51,17 +51,16 @@ class HeadResult:
         return coin, group, ok / n
 
 
-def _trial_flags(head: str, n: int, batches: str) -> argparse.Namespace:
+def _trial_flags(head: str, n: int, batches: str, seed: int) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     add_trial_arguments(parser)
-    return parser.parse_args(
-        ["--head", head, "--n", str(n), "--batches", batches, "--progress", "never"]
-    )
+    flags = ["--head", head, "--n", str(n), "--batches", batches, "--seed", str(seed)]
+    return parser.parse_args([*flags, "--progress", "never"])
 
 
-def run_head(head: str, n: int, batches: str) -> HeadResult:
-    """The trial of ``coinval evaluate --head HEAD --n N --batches B`` on one head."""
-    report = run_trial(_trial_flags(head, n, batches))
+def run_head(head: str, n: int, batches: str, seed: int = 7) -> HeadResult:
+    """The trial of ``coinval evaluate --head HEAD --n N --batches B --seed S`` on one head."""
+    report = run_trial(_trial_flags(head, n, batches, seed))
     return HeadResult(
         head,
         {key: (t.n, t.accepted_as_self) for key, t in report.genuine.items()},
@@ -123,6 +122,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=400, help="test coins a cell (default 400)")
     parser.add_argument("--batches", default="1,2,3,4,5,6,7,8", help="other batches to test")
     parser.add_argument(
+        "--seed",
+        type=int,
+        default=7,
+        help="population seed (default 7, as coinval evaluate): the coins' own draws "
+        "(their roundness, wear, scatter) follow it and are the same on every head",
+    )
+    parser.add_argument(
         "--jobs", type=int, default=os.cpu_count() or 1, help="heads run at once (default: cores)"
     )
     parser.add_argument("--out", default="reports/heads.md", help="markdown report to write")
@@ -132,14 +138,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not batches or not all(b.isdigit() and int(b) >= 1 for b in batches):
         # Batch 0 is the one taught: the trial is about the others.
         parser.error(f"--batches {args.batches!r}: expected other batches than 0, like 1,2,3")
-    if args.n < 1 or args.jobs < 1:
-        parser.error("--n and --jobs must be >= 1")
+    if args.n < 1 or args.jobs < 1 or args.seed < 0:
+        parser.error("--n and --jobs must be >= 1, --seed >= 0")
     out = writable_report(parser, args.out)
     started = time.perf_counter()
     results: list[HeadResult] = []
     pool = ProcessPoolExecutor(max_workers=min(args.jobs, len(heads)))
     try:
-        futures = [pool.submit(run_head, h, args.n, args.batches) for h in heads]
+        futures = [pool.submit(run_head, h, args.n, args.batches, args.seed) for h in heads]
         for i, future in enumerate(futures, 1):
             results.append(future.result())
             print(f"[{i}/{len(heads)}] {heads[i - 1]}", file=sys.stderr, flush=True)
@@ -150,7 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         pool.shutdown()
     command = (
-        f"python -m benchmarks.heads --heads {args.heads} --n {args.n} --batches {args.batches}"
+        f"python -m benchmarks.heads --heads {args.heads} --n {args.n} --batches {args.batches} "
+        f"--seed {args.seed}"
     )
     text = render(results, command, time.perf_counter() - started)
     out.write_text(text, encoding="utf-8")
