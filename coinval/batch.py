@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from coinval.signature import ScalarFields, Signature, plain_fields, stack_traces
+from coinval.signature import LossLists, ScalarFields, Signature, plain_fields, stack_traces
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -29,6 +29,8 @@ class SignatureBatch:
     rim : ndarray of shape (n, n_rim)
     thickness_mm, speed_mm_s, temperature_c : ndarray of shape (n,)
     ids : list of (str or None), length n
+    eddy_lo_loss, eddy_hi_loss : ndarray of shape (n, n_eddy) or None
+        Loss traces (contract v1.1), for every coin of the batch or for none.
     """
 
     eddy_lo: FloatArray
@@ -39,15 +41,29 @@ class SignatureBatch:
     speed_mm_s: FloatArray
     temperature_c: FloatArray
     ids: list[str | None] = field(default_factory=list)
+    eddy_lo_loss: FloatArray | None = None
+    eddy_hi_loss: FloatArray | None = None
+
+    @property
+    def has_loss(self) -> bool:
+        """Whether the batch carries loss traces (signature contract v1.1)."""
+        return self.eddy_lo_loss is not None
 
     def __len__(self) -> int:
         return int(self.eddy_lo.shape[0])
 
     @classmethod
     def from_signatures(cls, signatures: Sequence[Signature]) -> SignatureBatch:
-        """Stack signatures that share trace lengths (see :func:`group_by_shape`)."""
+        """Stack signatures of equal trace lengths, all with or all without loss traces."""
         if not signatures:
             raise ValueError("an empty batch has no trace length")
+        with_loss = [s.eddy_lo_loss is not None for s in signatures]
+        if any(with_loss) and not all(with_loss):
+            raise ValueError("a batch holds loss traces for every coin or for none")
+        lo_loss = hi_loss = None
+        if all(with_loss):
+            lo_loss = np.stack([s.eddy_lo_loss for s in signatures])  # type: ignore[misc]
+            hi_loss = np.stack([s.eddy_hi_loss for s in signatures])  # type: ignore[misc]
         return cls(
             eddy_lo=np.stack([s.eddy_lo for s in signatures]),
             eddy_hi=np.stack([s.eddy_hi for s in signatures]),
@@ -57,6 +73,8 @@ class SignatureBatch:
             speed_mm_s=np.array([s.speed_mm_s for s in signatures], dtype=np.float64),
             temperature_c=np.array([s.temperature_c for s in signatures], dtype=np.float64),
             ids=[s.id for s in signatures],
+            eddy_lo_loss=lo_loss,
+            eddy_hi_loss=hi_loss,
         )
 
     def signatures(self) -> list[Signature]:
@@ -71,6 +89,8 @@ class SignatureBatch:
                 speed_mm_s=float(self.speed_mm_s[i]),
                 temperature_c=float(self.temperature_c[i]),
                 id=self.ids[i] if self.ids else None,
+                eddy_lo_loss=None if self.eddy_lo_loss is None else self.eddy_lo_loss[i],
+                eddy_hi_loss=None if self.eddy_hi_loss is None else self.eddy_hi_loss[i],
             )
             for i in range(len(self))
         ]
@@ -86,6 +106,8 @@ class SignatureBatch:
             speed_mm_s=self.speed_mm_s[start:stop],
             temperature_c=self.temperature_c[start:stop],
             ids=self.ids[start:stop] if self.ids else [],
+            eddy_lo_loss=None if self.eddy_lo_loss is None else self.eddy_lo_loss[start:stop],
+            eddy_hi_loss=None if self.eddy_hi_loss is None else self.eddy_hi_loss[start:stop],
         )
 
     def take(self, index: npt.ArrayLike) -> SignatureBatch:
@@ -103,20 +125,22 @@ class SignatureBatch:
             speed_mm_s=self.speed_mm_s[idx],
             temperature_c=self.temperature_c[idx],
             ids=ids,
+            eddy_lo_loss=None if self.eddy_lo_loss is None else self.eddy_lo_loss[idx],
+            eddy_hi_loss=None if self.eddy_hi_loss is None else self.eddy_hi_loss[idx],
         )
 
 
 def group_by_shape(signatures: Sequence[Signature]) -> list[tuple[list[int], SignatureBatch]]:
-    """Split signatures into batches of equal trace lengths.
+    """Split signatures into batches of equal trace lengths (and loss traces or none).
 
     Returns
     -------
     list of (indices, batch)
         ``indices`` are positions in ``signatures``, in their original order.
     """
-    groups: dict[tuple[int, int], list[int]] = {}
+    groups: dict[tuple[int, int, bool], list[int]] = {}
     for i, s in enumerate(signatures):
-        groups.setdefault((s.eddy_lo.shape[0], s.rim.shape[0]), []).append(i)
+        groups.setdefault((s.eddy_lo.shape[0], s.rim.shape[0], s.has_loss), []).append(i)
     return [
         (idx, SignatureBatch.from_signatures([signatures[i] for i in idx]))
         for idx in groups.values()
@@ -142,8 +166,8 @@ def parse_batches(
     rest : list of int
         Positions, ascending, of objects still to go through ``parse_signature``.
     """
-    shapes: dict[tuple[int, int], list[int]] = {}
-    fields: list[tuple[list[Any], list[Any], list[Any], ScalarFields]] = []
+    shapes: dict[tuple[int, int, bool], list[int]] = {}
+    fields: list[tuple[list[Any], list[Any], list[Any], ScalarFields, LossLists]] = []
     where: list[int] = []
     rest: list[int] = []
     for i, obj in enumerate(objects):
@@ -151,11 +175,11 @@ def parse_batches(
         if got is None:
             rest.append(i)
             continue
-        shapes.setdefault((len(got[0]), len(got[2])), []).append(len(fields))
+        shapes.setdefault((len(got[0]), len(got[2]), got[4] is not None), []).append(len(fields))
         fields.append(got)
         where.append(i)
     groups: list[tuple[list[int], SignatureBatch]] = []
-    for members in shapes.values():
+    for (_, _, with_loss), members in shapes.items():
         rows = [fields[k] for k in members]
         idx = [where[k] for k in members]
         good = np.ones(len(rows), dtype=bool)
@@ -169,6 +193,8 @@ def parse_batches(
             speed_mm_s=scalars[:, 2].copy(),
             temperature_c=scalars[:, 3].copy(),
             ids=[r[3][4] for r in rows],
+            eddy_lo_loss=stack_traces([r[4][0] for r in rows if r[4]], good) if with_loss else None,
+            eddy_hi_loss=stack_traces([r[4][1] for r in rows if r[4]], good) if with_loss else None,
         )
         if not good.all():
             rest.extend(i for i, ok in zip(idx, good.tolist(), strict=True) if not ok)

@@ -59,6 +59,9 @@ class Signature:
         Centre-to-edge distance over one revolution, mm.
     thickness_mm, speed_mm_s, temperature_c : float
     id, head : str or None
+    eddy_lo_loss, eddy_hi_loss : ndarray of shape (n_eddy,) or None
+        The loss (resistive) component at each frequency, where the head's
+        demodulator gives it (contract v1.1); both or neither.
     """
 
     eddy_lo: FloatArray
@@ -70,6 +73,13 @@ class Signature:
     temperature_c: float
     id: str | None = None
     head: str | None = None
+    eddy_lo_loss: FloatArray | None = None
+    eddy_hi_loss: FloatArray | None = None
+
+    @property
+    def has_loss(self) -> bool:
+        """Whether the head reported loss traces (signature contract v1.1)."""
+        return self.eddy_lo_loss is not None
 
     def to_json_dict(self) -> dict[str, Any]:
         """The spec-format JSON object of this signature."""
@@ -87,6 +97,9 @@ class Signature:
             speed_mm_s=self.speed_mm_s,
             temperature_c=self.temperature_c,
         )
+        if self.eddy_lo_loss is not None and self.eddy_hi_loss is not None:
+            out["eddy_lo_loss"] = self.eddy_lo_loss.tolist()
+            out["eddy_hi_loss"] = self.eddy_hi_loss.tolist()
         return out
 
 
@@ -186,6 +199,7 @@ def parse_signature(obj: Any) -> Signature:
     rate = _number(obj, "eddy_rate_hz")
     if not rate > 0:
         raise SignatureError("eddy_rate_hz", "must be > 0")
+    lo_loss, hi_loss = _loss_traces(obj, eddy_lo.shape[0])
     rim = _trace(obj, "rim", RIM_MIN_SAMPLES, RIM_MAX_SAMPLES)
     thickness = _number(obj, "thickness_mm")
     if not 0 < thickness < 10:
@@ -206,7 +220,37 @@ def parse_signature(obj: Any) -> Signature:
         temperature_c=temperature,
         id=_optional_str(obj, "id", ID_MAX_CHARS),
         head=_optional_str(obj, "head", None),
+        eddy_lo_loss=lo_loss,
+        eddy_hi_loss=hi_loss,
     )
+
+
+LOSS_FIELDS = ("eddy_lo_loss", "eddy_hi_loss")
+
+
+def _loss_traces(
+    obj: Mapping[str, Any], length: int
+) -> tuple[FloatArray | None, FloatArray | None]:
+    """The optional loss traces (v1.1): both or neither, each as long as ``eddy_lo``.
+
+    A JSON null counts as absent, as it does for ``id`` and ``head``.
+    """
+    present = [obj.get(field) is not None for field in LOSS_FIELDS]
+    if not any(present):
+        return None, None
+    if not all(present):
+        missing = LOSS_FIELDS[present.index(False)]
+        other = LOSS_FIELDS[present.index(True)]
+        raise SignatureError(missing, f"is required when {other} is given (both or neither)")
+    traces = []
+    for field in LOSS_FIELDS:
+        arr = _trace(obj, field, EDDY_MIN_SAMPLES, EDDY_MAX_SAMPLES)
+        if arr.shape[0] != length:
+            raise SignatureError(
+                field, f"must have the same length as eddy_lo ({length}), got {arr.shape[0]}"
+            )
+        traces.append(arr)
+    return traces[0], traces[1]
 
 
 ScalarFields = tuple[float, float, float, float, "str | None"]
@@ -216,7 +260,13 @@ _INF = math.inf
 _BIG_INT = 1 << 1000  # float() of a larger int overflows
 
 
-def plain_fields(obj: Any) -> tuple[list[Any], list[Any], list[Any], ScalarFields] | None:
+LossLists = tuple[list[Any], list[Any]] | None
+"""``eddy_lo_loss`` and ``eddy_hi_loss`` of a v1.1 signature, or None (v1)."""
+
+
+def plain_fields(
+    obj: Any,
+) -> tuple[list[Any], list[Any], list[Any], ScalarFields, LossLists] | None:
     """The traces and checked scalars of a plain JSON signature, or None when unsure.
 
     The first half of the columnar fast path (:func:`coinval.batch.parse_batches`):
@@ -262,7 +312,16 @@ def plain_fields(obj: Any) -> tuple[list[Any], list[Any], list[Any], ScalarField
     head = obj.get("head")
     if head is not None and type(head) is not str:
         return None
-    return lo, hi, rim, (rate, thickness, speed, temperature, coin_id)
+    lo_loss = obj.get("eddy_lo_loss")
+    hi_loss = obj.get("eddy_hi_loss")
+    losses: LossLists = None
+    if lo_loss is not None or hi_loss is not None:
+        if type(lo_loss) is not list or type(hi_loss) is not list:
+            return None
+        if len(lo_loss) != n or len(hi_loss) != n:
+            return None
+        losses = (lo_loss, hi_loss)
+    return lo, hi, rim, (rate, thickness, speed, temperature, coin_id), losses
 
 
 def stack_traces(rows: Sequence[list[Any]], good: npt.NDArray[np.bool_]) -> FloatArray:

@@ -197,3 +197,59 @@ def test_columnar_path_agrees_with_parse_signature_on_garbage(
 def test_columnar_path_agrees_on_odd_samples(traces: list[list[Any]]) -> None:
     objs = [valid(eddy_lo=t, eddy_hi=t[::-1]) for t in traces]
     assert_columnar_path_agrees(objs)
+
+
+def test_loss_traces_are_optional_and_kept_when_given() -> None:
+    v1 = parse_signature(valid())
+    assert not v1.has_loss and "eddy_lo_loss" not in v1.to_json_dict()
+    v11 = parse_signature(valid(eddy_lo_loss=[0.5] * 40, eddy_hi_loss=[0.25] * 40))
+    assert v11.has_loss
+    assert v11.eddy_hi_loss is not None and v11.eddy_hi_loss[3] == 0.25
+    assert parse_signature(v11.to_json_dict()).has_loss
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "words"),
+    [
+        ({"eddy_lo_loss": [0.0] * 40}, "eddy_hi_loss", "both or neither"),
+        ({"eddy_hi_loss": [0.0] * 40}, "eddy_lo_loss", "both or neither"),
+        ({"eddy_lo_loss": [0.0] * 41, "eddy_hi_loss": [0.0] * 41}, "eddy_lo_loss", "same length"),
+        ({"eddy_lo_loss": [0.0] * 40, "eddy_hi_loss": "x"}, "eddy_hi_loss", "array"),
+        (
+            {"eddy_lo_loss": [0.0] * 39 + [math.inf], "eddy_hi_loss": [0.0] * 40},
+            "eddy_lo_loss",
+            "finite",
+        ),
+        (
+            {"eddy_lo_loss": [0.0] * 39 + [True], "eddy_hi_loss": [0.0] * 40},
+            "eddy_lo_loss",
+            "number",
+        ),
+    ],
+)
+def test_bad_loss_traces_are_refused_with_the_rule(
+    changes: dict[str, Any], field: str, words: str
+) -> None:
+    with pytest.raises(SignatureError) as err:
+        parse_signature(valid(**changes))
+    assert err.value.field == field and words in err.value.rule
+
+
+def test_columnar_parse_keeps_loss_traces_and_agrees_with_parse_signature() -> None:
+    objects = [
+        valid(id="a"),
+        valid(id="b", eddy_lo_loss=[0.5] * 40, eddy_hi_loss=[0.25] * 40),
+        valid(id="c", eddy_lo_loss=[0.5] * 40),
+        valid(id="d", eddy_lo_loss=[0.5] * 39 + [None], eddy_hi_loss=[0.25] * 40),
+    ]
+    groups, rest = parse_batches(objects)
+    by_id = {batch.ids[0]: batch for _, batch in groups}
+    assert set(by_id) == {"a", "b"}
+    assert not by_id["a"].has_loss and by_id["b"].has_loss
+    assert by_id["b"].signatures()[0].has_loss
+    assert rest == [2, 3]
+    for i in rest:
+        with pytest.raises(SignatureError):
+            parse_signature(objects[i])
+    mixed = SignatureBatch.from_signatures([parse_signature(objects[1])])
+    assert mixed.eddy_lo_loss is not None and mixed.take([0]).has_loss
