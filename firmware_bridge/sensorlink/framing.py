@@ -35,7 +35,8 @@ HEADER_SIZE = 6
 #: Size of the CRC trailer.
 CRC_SIZE = 4
 #: Largest decoded frame (body + CRC).  The largest spec-valid signature is about
-#: 66 KB as float32 traces (4096 + 4096 + 8192 samples), so 128 KiB leaves room.
+#: 98 KB as float32 traces (4 x 4096 eddy samples with the v1.1 loss traces, and
+#: 8192 rim samples), so 128 KiB leaves room for its id and head.
 MAX_FRAME_SIZE = 128 * 1024
 #: Largest sequence number; the counter wraps from here to 1, never to 0.
 SEQ_MAX = 0xFFFF_FFFF

@@ -35,8 +35,12 @@ from firmware_bridge.sensorlink.wire import (
     pack_str16,
 )
 
-#: The message-set version a :class:`Hello` announces.
-PROTOCOL_VERSION = 1
+#: The message-set version a :class:`Hello` announces: 2 is sensor link v1.1,
+#: which adds the loss traces to :class:`SignatureMessage` (a u8 cannot say
+#: "1.1").  Frames say for themselves whether they carry loss traces, so this
+#: only tells a board that this engine decodes them; a receiver never refuses
+#: a Hello for its version.
+PROTOCOL_VERSION = 2
 #: Highest sorter path a gate command may name (0 = the board's default path).
 MAX_SORTER_PATH = 8
 
@@ -280,6 +284,10 @@ class SignatureMessage(Message):
     rim : ndarray of float32, shape (n_rim,)
     thickness_mm, speed_mm_s, temperature_c : float
     id, head : str or None
+    eddy_lo_loss, eddy_hi_loss : ndarray of float32, shape (n_eddy,), or None
+        The loss components (sensor link v1.1, signature contract v1.1): both
+        or neither, as long as ``eddy_lo``.  One option bit says they follow
+        and they share ``n_eddy``, so the wire cannot say anything else either.
     """
 
     TYPE: ClassVar[MessageType] = MessageType.SIGNATURE
@@ -293,10 +301,17 @@ class SignatureMessage(Message):
     temperature_c: float
     id: str | None = None
     head: str | None = None
+    eddy_lo_loss: Float32Array | None = None
+    eddy_hi_loss: Float32Array | None = None
 
     _FIXED: ClassVar[struct.Struct] = struct.Struct("<ddddHHB")
     _HAS_ID: ClassVar[int] = 0x01
     _HAS_HEAD: ClassVar[int] = 0x02
+    #: v1.1: eddy_lo_loss and eddy_hi_loss follow the rim.  A v1 receiver
+    #: refuses the bit (bits 2-7 had to be 0), so an old engine rejects such a
+    #: coin as malformed rather than misreading the loss traces as id or head.
+    _HAS_LOSS: ClassVar[int] = 0x04
+    _KNOWN_OPTIONS: ClassVar[int] = _HAS_ID | _HAS_HEAD | _HAS_LOSS
 
     def __post_init__(self) -> None:
         _check_uint("seq", self.seq, SEQ_MAX)
@@ -307,6 +322,7 @@ class SignatureMessage(Message):
                 f"eddy_lo and eddy_hi must have the same length "
                 f"({self.eddy_lo.shape[0]} != {self.eddy_hi.shape[0]})"
             )
+        self._check_loss_traces()
         for name in ("eddy_rate_hz", "thickness_mm", "speed_mm_s", "temperature_c"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
@@ -316,6 +332,29 @@ class SignatureMessage(Message):
             value = getattr(self, name)
             if value is not None:
                 _check_str16(name, value)
+
+    def _check_loss_traces(self) -> None:
+        # One option bit and the shared n_eddy are all the wire has for them,
+        # so "one without the other" or "another length" cannot be sent.
+        lo, hi = self.eddy_lo_loss, self.eddy_hi_loss
+        if lo is None and hi is None:
+            return
+        if lo is None or hi is None:
+            missing = "eddy_lo_loss" if lo is None else "eddy_hi_loss"
+            raise ValueError(f"{missing} is missing: the loss traces come both or neither")
+        for name in ("eddy_lo_loss", "eddy_hi_loss"):
+            trace = _float32_trace(name, getattr(self, name))
+            if trace.shape != self.eddy_lo.shape:
+                raise ValueError(
+                    f"{name} must have the same length as eddy_lo "
+                    f"({trace.shape[0]} != {self.eddy_lo.shape[0]})"
+                )
+            object.__setattr__(self, name, trace)
+
+    @property
+    def has_loss(self) -> bool:
+        """Whether the message carries the loss traces (sensor link v1.1)."""
+        return self.eddy_lo_loss is not None
 
     @property
     def coin_seq(self) -> int:
@@ -332,9 +371,11 @@ class SignatureMessage(Message):
     __hash__ = None  # type: ignore[assignment]  # mutable-looking arrays: not hashable
 
     def encode_payload(self) -> bytes:
-        """Scalars, lengths, option flags, then the three traces, then optional strings."""
-        flags = (self._HAS_ID if self.id is not None else 0) | (
-            self._HAS_HEAD if self.head is not None else 0
+        """Scalars, lengths, option flags, the three traces, the loss traces, the strings."""
+        flags = (
+            (self._HAS_ID if self.id is not None else 0)
+            | (self._HAS_HEAD if self.head is not None else 0)
+            | (self._HAS_LOSS if self.has_loss else 0)
         )
         parts = [
             self._FIXED.pack(
@@ -350,6 +391,9 @@ class SignatureMessage(Message):
             pack_f32_array(self.eddy_hi),
             pack_f32_array(self.rim),
         ]
+        if self.eddy_lo_loss is not None and self.eddy_hi_loss is not None:
+            # After the rim, so every v1 field keeps its v1 offset.
+            parts += [pack_f32_array(self.eddy_lo_loss), pack_f32_array(self.eddy_hi_loss)]
         if self.id is not None:
             parts.append(pack_str16(self.id))
         if self.head is not None:
@@ -365,18 +409,33 @@ class SignatureMessage(Message):
         n_eddy = r.u16("n_eddy")
         n_rim = r.u16("n_rim")
         flags = r.u8("options")
-        if flags & ~(cls._HAS_ID | cls._HAS_HEAD):
+        if flags & ~cls._KNOWN_OPTIONS:
             raise MessageDecodeError(
                 LinkErrorKind.MALFORMED, f"SignatureMessage: reserved option bits set ({flags:#x})"
             )
         eddy_lo = r.f32_array(n_eddy, "eddy_lo")
         eddy_hi = r.f32_array(n_eddy, "eddy_hi")
         rim = r.f32_array(n_rim, "rim")
+        lo_loss = hi_loss = None
+        if flags & cls._HAS_LOSS:
+            lo_loss = r.f32_array(n_eddy, "eddy_lo_loss")
+            hi_loss = r.f32_array(n_eddy, "eddy_hi_loss")
         sig_id = r.str16("id") if flags & cls._HAS_ID else None
         head = r.str16("head") if flags & cls._HAS_HEAD else None
         r.finish()
         return cls(
-            eddy_lo, eddy_hi, rate, rim, thickness, speed, temperature, sig_id, head, seq=seq
+            eddy_lo,
+            eddy_hi,
+            rate,
+            rim,
+            thickness,
+            speed,
+            temperature,
+            sig_id,
+            head,
+            lo_loss,
+            hi_loss,
+            seq=seq,
         )
 
     def to_signature(self) -> Signature:
@@ -387,7 +446,7 @@ class SignatureMessage(Message):
         coinval.signature.SignatureError
             If the message breaks spec section 2 (lengths, ranges, finiteness, id length).
         """
-        obj: Mapping[str, Any] = {
+        obj: dict[str, Any] = {
             "eddy_lo": self.eddy_lo.astype(np.float64),
             "eddy_hi": self.eddy_hi.astype(np.float64),
             "eddy_rate_hz": self.eddy_rate_hz,
@@ -398,17 +457,23 @@ class SignatureMessage(Message):
             "id": self.id,
             "head": self.head,
         }
+        if self.eddy_lo_loss is not None and self.eddy_hi_loss is not None:
+            obj["eddy_lo_loss"] = self.eddy_lo_loss.astype(np.float64)
+            obj["eddy_hi_loss"] = self.eddy_hi_loss.astype(np.float64)
         return parse_signature(obj)
 
     @classmethod
     def from_signature(cls, signature: Signature, *, seq: int = 0) -> SignatureMessage:
-        """The message for ``signature``; traces are rounded to float32.
+        """The message for ``signature``, loss traces included; traces are rounded to float32.
 
         Raises
         ------
         ValueError
             If a sample is beyond the float32 range or a trace beyond 65535 samples.
         """
+        # Each as it is: a hand-made Signature with only one is refused by the
+        # constructor, never sent as v1 with a trace silently dropped.
+        lo_loss, hi_loss = signature.eddy_lo_loss, signature.eddy_hi_loss
         return cls(
             _float32_trace("eddy_lo", signature.eddy_lo),
             _float32_trace("eddy_hi", signature.eddy_hi),
@@ -419,6 +484,8 @@ class SignatureMessage(Message):
             signature.temperature_c,
             signature.id,
             signature.head,
+            None if lo_loss is None else _float32_trace("eddy_lo_loss", lo_loss),
+            None if hi_loss is None else _float32_trace("eddy_hi_loss", hi_loss),
             seq=seq,
         )
 

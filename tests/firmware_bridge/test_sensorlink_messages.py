@@ -5,6 +5,7 @@ The hypothesis strategies defined here are imported by the other sensor-link tes
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from typing import Any
 
@@ -74,11 +75,15 @@ faults = st.builds(Fault, st.integers(0, SEQ_MAX), st.sampled_from(FaultCode), t
 def signature_messages(
     draw: st.DrawFn, *, max_eddy: int = 48, max_rim: int = 96
 ) -> SignatureMessage:
-    """Any wire-valid signature message (not necessarily spec-valid)."""
+    """Any wire-valid signature message (not necessarily spec-valid), v1 or v1.1."""
     n = draw(st.integers(0, max_eddy))
     lo = draw(hnp.arrays(np.float32, n, elements=st.floats(width=32)))
     hi = draw(hnp.arrays(np.float32, n, elements=st.floats(width=32)))
     rim = draw(f32_traces(0, max_rim))
+    lo_loss = hi_loss = None
+    if draw(st.booleans()):
+        lo_loss = draw(hnp.arrays(np.float32, n, elements=st.floats(width=32)))
+        hi_loss = draw(hnp.arrays(np.float32, n, elements=st.floats(width=32)))
     return SignatureMessage(
         lo,
         hi,
@@ -89,20 +94,32 @@ def signature_messages(
         draw(any_f64),
         draw(st.none() | texts),
         draw(st.none() | texts),
+        lo_loss,
+        hi_loss,
         seq=draw(seqs),
     )
 
 
 @st.composite
 def valid_signatures(draw: st.DrawFn) -> Signature:
-    """Spec-valid signatures whose samples are float32-exact (so they survive the wire)."""
+    """Spec-valid signatures whose samples are float32-exact (so they survive the wire).
+
+    About half carry the v1.1 loss traces.
+    """
     n = draw(st.integers(32, 64))
     finite32 = st.floats(width=32, allow_nan=False, allow_infinity=False)
     lo = draw(hnp.arrays(np.float32, n, elements=finite32)).astype(np.float64)
     hi = draw(hnp.arrays(np.float32, n, elements=finite32)).astype(np.float64)
     rim = draw(hnp.arrays(np.float32, st.integers(64, 128), elements=finite32)).astype(np.float64)
+    loss: dict[str, Any] = {}
+    if draw(st.booleans()):
+        loss = {
+            name: draw(hnp.arrays(np.float32, n, elements=finite32)).astype(np.float64)
+            for name in ("eddy_lo_loss", "eddy_hi_loss")
+        }
     return parse_signature(
-        {
+        loss
+        | {
             "eddy_lo": lo,
             "eddy_hi": hi,
             "eddy_rate_hz": draw(st.floats(1e-3, 1e7)),
@@ -150,6 +167,15 @@ def small_signature(*, seq: int = 0, **changes: object) -> SignatureMessage:
     return SignatureMessage(**fields, seq=seq)  # type: ignore[arg-type]
 
 
+def loss_signature(*, seq: int = 0, **changes: object) -> SignatureMessage:
+    """:func:`small_signature` with the v1.1 loss traces."""
+    loss: dict[str, object] = {
+        "eddy_lo_loss": np.linspace(0, 200, 32),
+        "eddy_hi_loss": np.linspace(0, 350, 32),
+    }
+    return small_signature(seq=seq, **(loss | changes))
+
+
 # -- round trips -------------------------------------------------------------
 
 EXAMPLES: list[Message] = [
@@ -158,6 +184,8 @@ EXAMPLES: list[Message] = [
     Status(StatusFlags.READY | StatusFlags.JAM, -12.5, seq=2),
     small_signature(seq=3),
     small_signature(seq=4, id=None, head=None),
+    loss_signature(seq=5),
+    loss_signature(seq=6, id=None, head=None),
     GateCommand(3, GateAction.ACCEPT, 8, seq=1),
     GateCommand(3, GateAction.REJECT, seq=2),
     CreditSensorEvent(3, passed=True, forward=True, transit_us=12500, seq=5),
@@ -241,8 +269,11 @@ def test_unknown_type() -> None:
         (MessageType.CREDIT_SENSOR, struct.pack("<IBI", 3, 0x07, 10)),  # reserved flag bit
         (MessageType.CREDIT_SENSOR, struct.pack("<IBI", 0, 0x03, 10)),  # coin 0
         (MessageType.FAULT, struct.pack("<IBH", 3, 99, 0)),  # unknown fault code
-        (MessageType.SIGNATURE, struct.pack("<ddddHHB", 1, 1, 1, 1, 0, 0, 0x04)),  # option bit
+        (MessageType.SIGNATURE, struct.pack("<ddddHHB", 1, 1, 1, 1, 0, 0, 0x08)),  # option bit
         (MessageType.SIGNATURE, struct.pack("<ddddHHB", 1, 1, 1, 1, 2, 0, 0)),  # arrays missing
+        # v1.1: the loss bit set, but the loss traces are missing, or one of them.
+        (MessageType.SIGNATURE, struct.pack("<ddddHHB16s", 1, 1, 1, 1, 2, 0, 0x04, b"")),
+        (MessageType.SIGNATURE, struct.pack("<ddddHHB24s", 1, 1, 1, 1, 2, 0, 0x04, b"")),
     ],
 )
 def test_invalid_fields_are_malformed(msg_type: MessageType, payload: bytes) -> None:
@@ -277,6 +308,14 @@ def test_unknown_status_bits_are_kept() -> None:
         lambda: small_signature(rim=np.zeros(70000)),
         lambda: small_signature(rim=np.full(64, 1e39)),
         lambda: small_signature(thickness_mm="2.5"),
+        # v1.1 loss traces: both or neither, each as long as eddy_lo, float32-sized.
+        lambda: small_signature(eddy_lo_loss=np.zeros(32)),
+        lambda: small_signature(eddy_hi_loss=np.zeros(32)),
+        lambda: loss_signature(eddy_lo_loss=np.zeros(31)),
+        lambda: loss_signature(eddy_hi_loss=np.zeros(33)),
+        lambda: loss_signature(eddy_lo_loss=np.zeros((4, 8))),
+        lambda: loss_signature(eddy_hi_loss=np.full(32, 1e39)),
+        lambda: loss_signature(eddy_lo_loss=["x"] * 32),
     ],
 )
 def test_constructors_refuse_what_the_wire_cannot_say(build: object) -> None:
@@ -326,9 +365,106 @@ def test_from_signature_rounds_to_float32() -> None:
         ({"eddy_rate_hz": float("nan")}, "eddy_rate_hz"),
         ({"rim": np.r_[np.full(63, 11.0), np.inf]}, "rim"),
         ({"id": "x" * 65}, "id"),
+        (
+            {"eddy_lo_loss": np.r_[np.zeros(31), np.nan], "eddy_hi_loss": np.zeros(32)},
+            "eddy_lo_loss",
+        ),
+        (
+            {"eddy_lo_loss": np.zeros(32), "eddy_hi_loss": np.r_[np.inf, np.zeros(31)]},
+            "eddy_hi_loss",
+        ),
     ],
 )
 def test_to_signature_applies_the_spec(changes: dict[str, Any], field: str) -> None:
     with pytest.raises(SignatureError) as info:
         small_signature(**changes).to_signature()
     assert info.value.field == field
+
+
+# -- v1.1: loss traces ------------------------------------------------------------
+
+
+def test_a_v1_payload_decodes_exactly_as_before() -> None:
+    # Built by hand in the v1 layout, not by the encoder under test.
+    v1 = small_signature(seq=3)
+    payload = (
+        struct.pack("<ddddHHB", 20000.0, 750.0, 2.5, 18.25, 32, 64, 0x03)
+        + np.linspace(0, 800, 32).astype("<f4").tobytes()
+        + np.linspace(0, 300, 32).astype("<f4").tobytes()
+        + np.full(64, 11.25).astype("<f4").tobytes()
+        + b"\x06\x00coin-1\x04\x00SH-1"
+    )
+    decoded = decode_message(Frame(MessageType.SIGNATURE, 3, payload))
+    assert isinstance(decoded, SignatureMessage)
+    assert decoded == v1 and not decoded.has_loss
+    assert decoded.eddy_lo_loss is None and decoded.eddy_hi_loss is None
+    assert v1.encode_payload() == payload
+
+
+def test_loss_traces_follow_the_rim_and_share_n_eddy() -> None:
+    message = loss_signature(id=None)
+    payload = message.encode_payload()
+    assert payload[36] == 0x06
+    rim_end = 37 + 8 * 32 + 4 * 64
+    lo_loss = np.frombuffer(payload, "<f4", 32, rim_end)
+    hi_loss = np.frombuffer(payload, "<f4", 32, rim_end + 128)
+    np.testing.assert_array_equal(lo_loss, np.linspace(0, 200, 32).astype(np.float32))
+    np.testing.assert_array_equal(hi_loss, np.linspace(0, 350, 32).astype(np.float32))
+    assert payload[rim_end + 256 :] == b"\x04\x00SH-1"
+
+
+@pytest.mark.parametrize(
+    ("cut", "field"),
+    [(0, "eddy_lo_loss"), (127, "eddy_lo_loss"), (128, "eddy_hi_loss"), (255, "eddy_hi_loss")],
+)
+def test_truncated_loss_traces_name_the_trace(cut: int, field: str) -> None:
+    payload = loss_signature(id=None, head=None).encode_payload()
+    rim_end = 37 + 8 * 32 + 4 * 64
+    with pytest.raises(MessageDecodeError) as info:
+        decode_message(Frame(MessageType.SIGNATURE, 1, payload[: rim_end + cut]))
+    assert info.value.kind is LinkErrorKind.MALFORMED
+    assert f"{field} needs" in info.value.detail
+
+
+def test_a_v1_payload_with_the_loss_bit_set_is_malformed_not_misread() -> None:
+    # A board that sets the bit but forgets the traces: the id and head bytes
+    # must not be taken for samples, nor the samples for strings.
+    payload = bytearray(small_signature().encode_payload())
+    payload[36] |= 0x04
+    with pytest.raises(MessageDecodeError) as info:
+        decode_message(Frame(MessageType.SIGNATURE, 1, bytes(payload)))
+    assert info.value.kind is LinkErrorKind.MALFORMED
+
+
+def test_loss_traces_without_the_bit_are_trailing_bytes() -> None:
+    payload = bytearray(loss_signature(id=None, head=None).encode_payload())
+    payload[36] &= ~0x04
+    with pytest.raises(MessageDecodeError) as info:
+        decode_message(Frame(MessageType.SIGNATURE, 1, bytes(payload)))
+    assert info.value.kind is LinkErrorKind.MALFORMED
+    assert "unexpected bytes" in info.value.detail
+
+
+def test_loss_traces_make_a_different_message() -> None:
+    # Equality is the payload: v1 and v1.1 of the same coin are not the same frame.
+    assert loss_signature(seq=1) != small_signature(seq=1)
+    assert loss_signature(seq=1) == loss_signature(seq=1)
+
+
+def test_loss_traces_survive_to_the_signature_and_back() -> None:
+    message = loss_signature(seq=9)
+    signature = message.to_signature()
+    assert signature.has_loss
+    assert signature.eddy_lo_loss is not None and signature.eddy_hi_loss is not None
+    np.testing.assert_array_equal(signature.eddy_lo_loss, message.eddy_lo_loss)
+    np.testing.assert_array_equal(signature.eddy_hi_loss, message.eddy_hi_loss)
+    assert SignatureMessage.from_signature(signature, seq=9) == message
+    assert not SignatureMessage.from_signature(small_signature().to_signature()).has_loss
+
+
+def test_from_signature_refuses_half_a_pair() -> None:
+    # A hand-made Signature (parse_signature would refuse it) is not sent as v1.
+    signature = loss_signature().to_signature()
+    half = dataclasses.replace(signature, eddy_hi_loss=None)
+    with pytest.raises(ValueError, match="both or neither"):
+        SignatureMessage.from_signature(half)

@@ -29,9 +29,10 @@ from firmware_bridge.sensorlink import (
     encode_message,
 )
 from firmware_bridge.sensorlink.faults import LineManipulator, NullModem, random_chunks
-from firmware_bridge.sensorlink.framing import SEQ_MAX
+from firmware_bridge.sensorlink.framing import SEQ_MAX, encode_frame
 from tests.firmware_bridge.test_sensorlink_messages import (
     any_message,
+    loss_signature,
     same,
     small_signature,
 )
@@ -330,3 +331,104 @@ def test_role_names() -> None:
     assert SensorLink("board").role is Role.BOARD
     with pytest.raises(ValueError):
         SensorLink("host")  # type: ignore[arg-type]
+
+
+# -- v1.1: signatures with loss traces ---------------------------------------------------
+
+
+def test_v1_and_v1_1_signatures_from_one_board_arrive_as_sent() -> None:
+    # A demodulator that drops out for a coin: each signature stands alone.
+    engine, board = SensorLink("engine"), SensorLink("board")
+    sent = [loss_signature(), small_signature(), loss_signature(id="coin-3")]
+    events = deliver(engine, *(board.send(m) for m in sent))
+    assert kinds(events) == []
+    got = messages(events)
+    assert [isinstance(m, SignatureMessage) and m.has_loss for m in got] == [True, False, True]
+    for message, original in zip(got, sent, strict=True):
+        assert same(message, dataclasses.replace(original, seq=message.seq))
+    first = got[0]
+    assert isinstance(first, SignatureMessage) and first.to_signature().has_loss
+
+
+def test_a_non_finite_loss_sample_is_an_invalid_signature_with_the_coin_seq() -> None:
+    engine, board = SensorLink("engine"), SensorLink("board")
+    lo_loss = [0.0] * 31 + [float("nan")]
+    bad = board.send(loss_signature(eddy_lo_loss=lo_loss))
+    events = deliver(engine, bad, board.send(loss_signature()))
+    error = events[0]
+    assert isinstance(error, LinkError)
+    assert error.kind is LinkErrorKind.INVALID_SIGNATURE
+    assert (error.seq, error.message_type) == (1, 0x10)
+    assert error.detail.startswith("eddy_lo_loss: every sample must be finite")
+    assert [m.seq for m in messages(events)] == [2]
+
+
+@pytest.mark.parametrize(
+    ("damage", "words"),
+    [
+        (lambda p: p[:-1], "eddy_hi_loss needs"),  # a sample short
+        (lambda p: p[: 37 + 8 * 32 + 4 * 64 + 5], "eddy_lo_loss needs"),  # cut in the first
+        (lambda p: p + b"\x00", "unexpected bytes"),  # a byte over
+        (lambda p: p[:36] + bytes([p[36] | 0x08]) + p[37:], "reserved option bits"),
+    ],
+)
+def test_a_badly_laid_out_v1_1_signature_is_malformed_with_the_coin_seq(
+    damage: object, words: str
+) -> None:
+    # The CRC is right (the board built the frame wrongly): the engine learns
+    # which coin it was, so it can reject it, and why.
+    payload = loss_signature(id=None, head=None).encode_payload()
+    frame = encode_frame(0x10, 7, damage(payload))  # type: ignore[operator]
+    engine = SensorLink("engine")
+    events = deliver(engine, frame, encode_message(loss_signature(), seq=8))
+    error = events[0]
+    assert isinstance(error, LinkError)
+    assert error.kind is LinkErrorKind.MALFORMED
+    assert (error.seq, error.message_type) == (7, 0x10)
+    assert words in error.detail
+    assert [m.seq for m in messages(events)] == [8]  # the next coin is not lost with it
+
+
+def test_a_v1_1_frame_cut_on_the_wire_loses_only_itself() -> None:
+    engine, board = SensorLink("engine"), SensorLink("board")
+    first = board.send(loss_signature())
+    second = board.send(loss_signature())
+    cut = len(first) - 300  # inside the loss traces; the delimiter never came
+    events = deliver(engine, first[:cut], b"\x00", second)
+    # Reported once (here its last COBS block runs past the cut), then in step
+    # again; the second frame is the receiver's first, so no gap is reported.
+    assert kinds(events) == [LinkErrorKind.COBS]
+    delivered = messages(events)
+    assert [m.seq for m in delivered] == [2]
+    assert isinstance(delivered[0], SignatureMessage) and delivered[0].has_loss
+
+
+@given(st.binary(min_size=1, max_size=64), st.integers(0, 900))
+def test_garbage_inside_a_v1_1_frame_never_raises_nor_alters_it(garbage: bytes, where: int) -> None:
+    engine, board = SensorLink("engine"), SensorLink("board")
+    original = loss_signature()
+    frame = board.send(original)
+    pos = min(where, len(frame) - 1)
+    engine.receive_data(frame[:pos] + garbage + frame[pos:])
+    for event in drain(engine):
+        if not isinstance(event, LinkError):
+            assert same(event, dataclasses.replace(original, seq=1))
+
+
+def test_null_modem_with_loss_traces_on_a_noisy_line() -> None:
+    rng = random.Random(11)
+    modem = NullModem(a_to_b=LineManipulator(rng, flip_rate=0.0003, max_chunk=64))
+    board, engine = SensorLink("board"), SensorLink("engine")
+    sent: dict[int, SignatureMessage] = {}
+    for i in range(120):
+        coin = loss_signature() if i % 3 else small_signature()
+        modem.write_a(board.send(coin))
+        sent[board.last_sent_seq] = coin
+    delivered: list[Message] = []
+    while (chunk := modem.read_b()) is not None:
+        engine.receive_data(chunk)
+        delivered += messages(drain(engine))
+    assert len(delivered) >= 60
+    for message in delivered:
+        assert same(message, dataclasses.replace(sent[message.seq], seq=message.seq))
+    assert any(isinstance(m, SignatureMessage) and m.has_loss for m in delivered)

@@ -8,6 +8,7 @@ document changes alone, this fails.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Callable
@@ -34,7 +35,15 @@ from firmware_bridge.sensorlink import (
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "sensor-link.md"
 BLOCK = re.compile(r"^```(\w+) sensorlink-(vector|body|wire)=(\S+)\n(.*?)^```", re.M | re.S)
-REQUIRED = {"hello", "status", "signature", "gate_command", "credit_sensor", "fault"}
+REQUIRED = {
+    "hello",
+    "status",
+    "signature",
+    "signature_loss",
+    "gate_command",
+    "credit_sensor",
+    "fault",
+}
 
 _CONVERT: dict[str, Callable[[Any], Any]] = {
     "role": lambda name: Role[name],
@@ -81,6 +90,32 @@ def test_signature_vector_has_the_promised_sizes() -> None:
     assert message.eddy_lo.shape == message.eddy_hi.shape == (32,)
     assert message.rim.shape == (64,)
     message.to_signature()  # and it is a spec-valid signature
+
+
+def test_the_v1_signature_vector_carries_no_loss_traces() -> None:
+    # A v1 board's frame: option bit 2 clear, decoded exactly as in v1.
+    body = hex_bytes(VECTORS["signature"]["body"])
+    assert body[6 + 36] & 0x04 == 0
+    message = message_from_json(VECTORS["signature"]["vector"])
+    assert isinstance(message, SignatureMessage)
+    assert not message.has_loss
+    assert not message.to_signature().has_loss
+
+
+def test_the_v1_1_signature_vector_adds_loss_traces_after_the_v1_fields() -> None:
+    message = message_from_json(VECTORS["signature_loss"]["vector"])
+    assert isinstance(message, SignatureMessage)
+    assert message.has_loss
+    assert message.to_signature().has_loss  # and it is a spec-valid v1.1 signature
+    payload = hex_bytes(VECTORS["signature_loss"]["body"])[6:-4]
+    assert payload[36] == 0x06  # head and loss traces follow, no id
+    v1 = dataclasses.replace(message, eddy_lo_loss=None, eddy_hi_loss=None).encode_payload()
+    # Everything up to the end of the rim is the v1 layout (options byte aside) ...
+    end_of_rim = 37 + 8 * 32 + 4 * 64
+    assert payload[:36] == v1[:36] and v1[36] == 0x02
+    assert payload[37:end_of_rim] == v1[37:end_of_rim]
+    # ... then the two loss traces, then the head string as in v1.
+    assert payload[end_of_rim + 8 * 32 :] == v1[end_of_rim:]
 
 
 @pytest.mark.parametrize("name", sorted(VECTORS))
