@@ -13,6 +13,9 @@ know which one it is driving:
     rate; an accepted coin passes the credit sensor at once; bad lines are
     logged and skipped (a line that is not a signature is not a coin).
 
+Both hand on whole signatures, the loss traces of contract v1.1 included
+when the board (sensor link v1.1) or the file line carries them.
+
 The simulated sensor head (``--sensor sim``) is a ``SensorLinkSource`` on a
 pseudo-terminal whose other end the composition root gives to
 ``sim.virtual_head``: the bridge never imports the simulator.
@@ -245,6 +248,8 @@ class SensorLinkSource(SensorSource):
             on_connect=self._greet,
         )
         self._status: StatusFlags | None = None
+        # Whether the last signature carried loss traces (None: none seen yet).
+        self._with_loss: bool | None = None
         self.link_errors = 0
 
     def _greet(self, port: SerialPort) -> None:
@@ -273,6 +278,7 @@ class SensorLinkSource(SensorSource):
 
     def _translate(self, item: object, now: float) -> SourceEvent | None:
         if isinstance(item, SignatureMessage):
+            self._note_loss_traces(item.has_loss)
             try:
                 return CoinInserted(item.coin_seq, item.to_signature(), now)
             except SignatureError as exc:  # the link checks this already; belt and braces
@@ -282,7 +288,12 @@ class SensorLinkSource(SensorSource):
         if isinstance(item, Fault):
             return BoardFault(item.coin_seq, item.code, item.detail)
         if isinstance(item, Hello):
-            log.info("sensor board %s (firmware %s) said hello", item.head_id, item.firmware)
+            log.info(
+                "sensor board %s (firmware %s, sensor link message set %d) said hello",
+                item.head_id,
+                item.firmware,
+                item.protocol_version,
+            )
             return BoardRestarted(item.head_id, item.firmware, item.seq)
         if isinstance(item, Status):
             self._on_status(item)
@@ -290,6 +301,21 @@ class SensorLinkSource(SensorSource):
         if isinstance(item, LinkError):
             return self._on_link_error(item, now)
         return None
+
+    def _note_loss_traces(self, present: bool) -> None:
+        # Logged when it changes, not per coin: a demodulator that stops
+        # reporting is why a profile taught with loss traces suddenly answers
+        # every coin "invalid", and the log should say so once.
+        if present == self._with_loss:
+            return
+        if present:
+            log.info("sensor board: signatures carry loss traces (sensor link v1.1)")
+        elif self._with_loss:
+            log.warning(
+                "sensor board: signatures no longer carry loss traces; "
+                "a profile taught with them refuses these coins"
+            )
+        self._with_loss = present
 
     def _on_status(self, status: Status) -> None:
         if status.flags == self._status:
