@@ -28,7 +28,9 @@ import numpy.typing as npt
 from benchmarks.baselines import (
     BASELINES,
     DEFAULT_ALPHA,
+    DEFAULT_MAHALANOBIS_FR,
     DEFAULT_MARGIN,
+    MahalanobisWindows,
     OpenSetMethod,
     make_baselines,
     sklearn_available,
@@ -79,6 +81,7 @@ class AccuracyConfig:
     baselines: tuple[str, ...] = BASELINES
     margin: float = DEFAULT_MARGIN
     alpha: float = DEFAULT_ALPHA
+    mahalanobis_fr: float = DEFAULT_MAHALANOBIS_FR
 
 
 @dataclass(frozen=True)
@@ -347,7 +350,11 @@ def run(config: AccuracyConfig, progress: Progress | None = None) -> AccuracyRun
     t0 = time.perf_counter()
     data = simulate(config, progress)
     baselines, notes = make_baselines(
-        config.baselines, margin=config.margin, alpha=config.alpha, seed=config.seed
+        config.baselines,
+        margin=config.margin,
+        alpha=config.alpha,
+        seed=config.seed,
+        mahalanobis_fr=config.mahalanobis_fr,
     )
     # coinval is already taught; its fit time is a refit of the same regions.
     refit_s = _best_time(lambda: CoinvalMethod(data.classifier).fit(data.teach), repeats=1)
@@ -461,6 +468,8 @@ def separability_ceiling(data: Dataset, acceptance: float = CEILING_ACCEPTANCE) 
     from sklearn.discriminant_analysis import QuadraticDiscriminantAnalysis
 
     x = np.column_stack([data.features.values, data.features.temperature_c])
+    # Columns no coin has here (the loss ratios of a head without loss traces) are left out.
+    x = x[:, np.isfinite(x).any(axis=0)]
     finite = np.isfinite(x).all(axis=1)
     diameter = data.features.values[:, 0]
     coin_diameter = np.array(
@@ -516,8 +525,24 @@ def machine() -> str:
     )
 
 
-def _pct(x: float, digits: int = 2) -> str:
+def pct(x: float, digits: int = 2) -> str:
+    """A share as a percentage with ``digits`` decimals."""
     return f"{100 * x:.{digits}f} %"
+
+
+MAHALANOBIS_NAME = MahalanobisWindows.name
+
+
+def mahalanobis_text(false_rejection: float) -> str:
+    """How the Mahalanobis window baseline is built, in one sentence for a report."""
+    return (
+        "per coin, on the features finite for all its teach coins and not constant among "
+        "them, a linear temperature term per feature fitted by least squares, the "
+        "residuals' covariance with Ledoit-Wolf shrinkage (estimated from the teach coins, "
+        "not tuned), and a chi-square cut on d^2 stated for "
+        f"{pct(false_rejection, 3)} false rejection; a coin is accepted as the coin whose "
+        "region holds it with the smallest d^2/cut, refused when none does."
+    )
 
 
 def summary(result: AccuracyRun) -> dict[str, Any]:
@@ -596,20 +621,22 @@ def render(result: AccuracyRun, facts: Mapping[str, Any], det_png: str | None, n
         "",
         f"- **coinval**: security level {cfg.security}; per-feature temperature-compensated "
         "boxes, joint test of the inductive features, edge-count rule.",
+        f"- **{MAHALANOBIS_NAME}**: {mahalanobis_text(cfg.mahalanobis_fr)}",
         f"- **min/max windows**: per coin and feature, [min, max] of the teach set widened by "
         f"{cfg.margin:g} of the range on each side (as traditional acceptors store them).",
         f"- **Gaussian (sklearn)**: Ledoit-Wolf covariance per coin on standardised features, "
         f"reject beyond the chi-square bound for alpha = {cfg.alpha:g}.",
         "- **IsolationForest (sklearn)**: 100 trees per coin, reject above the anomaly score "
         '0.5 (scikit-learn\'s `contamination="auto"` threshold).',
-        "- Baselines see the continuous features only: no temperature model, no edge rule.",
+        "- Baselines see the continuous features only (each coin's columns finite for all its "
+        "teach coins), no edge rule; only the Mahalanobis window models temperature.",
         *[f"- Note: {n}" for n in facts["notes"]],
         *[f"- Teach warning: {w}" for w in facts["teach_warnings"]],
         "",
         "## Summary at each method's own threshold",
         "",
         "| method | genuine accepted | lowest coin | false acceptance | worst family | "
-        + " | ".join(f"FA at FR <= {_pct(t, 1)}" for t in FR_TARGETS)
+        + " | ".join(f"FA at FR <= {pct(t, 1)}" for t in FR_TARGETS)
         + " | decisions/s | vs coinval | one coin ms | fit s | with features /s |",
         "|---|---:|---|---:|---|" + "---:|" * len(FR_TARGETS) + "---:|---:|---:|---:|---:|",
     ]
@@ -619,10 +646,10 @@ def render(result: AccuracyRun, facts: Mapping[str, Any], det_png: str | None, n
         at = []
         for t in FR_TARGETS:
             hit = m["fa_at_fr"][str(t)]
-            at.append("not reached" if hit is None else f"{_pct(hit[0], 3)} (x{hit[1]:.2f})")
+            at.append("not reached" if hit is None else f"{pct(hit[0], 3)} (x{hit[1]:.2f})")
         lines.append(
-            f"| {m['name']} | {_pct(m['genuine_acceptance'])} | {_pct(lo)} {lo_name} "
-            f"| {_pct(m['false_acceptance'], 3)} | {_pct(hi, 3)} {hi_name} | "
+            f"| {m['name']} | {pct(m['genuine_acceptance'])} | {pct(lo)} {lo_name} "
+            f"| {pct(m['false_acceptance'], 3)} | {pct(hi, 3)} {hi_name} | "
             + " | ".join(at)
             + f" | {m['decisions_per_s']:,.0f} | {m['speed_vs_coinval']:.2f} "
             f"| {m['one_coin_ms']:.3f} | {m['fit_s']:.3f} | {m['end_to_end_per_s']:,.0f} |"
@@ -645,7 +672,7 @@ def render(result: AccuracyRun, facts: Mapping[str, Any], det_png: str | None, n
     ]
     for coin in sorted(methods[0]["per_coin"]):
         n = methods[0]["per_coin"][coin][0]
-        cells = " | ".join(_pct(m["per_coin"][coin][1]) for m in methods)
+        cells = " | ".join(pct(m["per_coin"][coin][1]) for m in methods)
         lines.append(f"| {coin} | {n} | {cells} |")
     lines += [
         "",
@@ -656,7 +683,7 @@ def render(result: AccuracyRun, facts: Mapping[str, Any], det_png: str | None, n
     ]
     for fake in sorted(methods[0]["per_fake"]):
         n = methods[0]["per_fake"][fake][0]
-        cells = " | ".join(_pct(m["per_fake"][fake][1], 3) for m in methods)
+        cells = " | ".join(pct(m["per_fake"][fake][1], 3) for m in methods)
         lines.append(f"| {fake} | {n} | {cells} |")
     if facts.get("ceiling"):
         lines += [
@@ -665,7 +692,7 @@ def render(result: AccuracyRun, facts: Mapping[str, Any], det_png: str | None, n
             "",
             "A quadratic discriminant fitted on half of the test coins of the genuine coin each "
             "family resembles (every test batch and temperature) and half of the family itself, "
-            f"set to accept {_pct(CEILING_ACCEPTANCE, 1)} of the other genuine half: its false "
+            f"set to accept {pct(CEILING_ACCEPTANCE, 1)} of the other genuine half: its false "
             "acceptance on the other half of the family. It has seen the other batches and the "
             "fakes, which no acceptor sees when taught, so no method on these features does "
             "better; a family above target here needs better features or a better head.",
@@ -674,7 +701,7 @@ def render(result: AccuracyRun, facts: Mapping[str, Any], det_png: str | None, n
             "|---|---|---:|",
         ]
         for fake, row in sorted(facts["ceiling"].items()):
-            lines.append(f"| {fake} | {row['resembles']} | {_pct(row['false_acceptance'], 3)} |")
+            lines.append(f"| {fake} | {row['resembles']} | {pct(row['false_acceptance'], 3)} |")
     lines += ["", "## DET: false acceptance against false rejection as the bound moves", ""]
     lines.append(f"![DET curves]({det_png})" if det_png else f"(No plot: {note}.)")
     picks = [f for f in DET_FACTORS if any(np.isclose(f, (0.5, 0.75, 1.0, 1.5, 2.0, 3.0)))]
@@ -687,7 +714,7 @@ def render(result: AccuracyRun, facts: Mapping[str, Any], det_png: str | None, n
         row = []
         for m in methods:
             _, fr, fa = next(r for r in m["det"] if np.isclose(r[0], f))
-            row.append(f"{_pct(fr)} / {_pct(fa, 3)}")
+            row.append(f"{pct(fr)} / {pct(fa, 3)}")
         lines.append(f"| {f:g} | " + " | ".join(row) + " |")
     lines += [
         "",
@@ -699,7 +726,7 @@ def render(result: AccuracyRun, facts: Mapping[str, Any], det_png: str | None, n
     for key in sorted(methods[0]["per_cell"]):
         coin, batch = key.split("|")
         n = methods[0]["per_cell"][key][0]
-        cells = " | ".join(_pct(m["per_cell"][key][1]) for m in methods)
+        cells = " | ".join(pct(m["per_cell"][key][1]) for m in methods)
         lines.append(f"| {coin} | {batch} | {n} | {cells} |")
     lines += ["", "Produced by `coinval bench accuracy`; figures in the JSON file beside this."]
     return "\n".join(lines) + "\n"

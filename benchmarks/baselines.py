@@ -8,6 +8,10 @@ default threshold.  Scaling that bound (accept when the score is at most
 curves of :mod:`benchmarks.accuracy` are traced for coinval and the baselines
 alike.
 
+* :class:`MahalanobisWindows`: the textbook comparison an outside acceptance
+  test uses: per coin, a linear temperature term per feature fitted by least
+  squares, the residuals' covariance (Ledoit-Wolf shrinkage, in numpy) and a
+  chi-square cut at a stated false-rejection rate.  Pure numpy and scipy.
 * :class:`MinMaxWindows`: what traditional coin acceptors store: per feature
   the lowest and highest value seen while teaching, widened by a fixed share
   of that range.  Pure numpy.
@@ -18,8 +22,10 @@ alike.
   above scikit-learn's own anomaly-score threshold.  Needs scikit-learn.
 
 The baselines see the continuous features (:data:`coinval.features.FEATURE_NAMES`)
-only: no temperature model and no edge-count rule, as a classic acceptor has
-neither.
+only and no edge-count rule; only the Mahalanobis window models temperature.
+Each coin's model uses the columns that are finite for every one of its teach
+coins (the loss ratios are NaN on a head without loss traces); a coin with a
+non-finite value in a column its model uses lies outside that coin's region.
 """
 
 from __future__ import annotations
@@ -40,6 +46,9 @@ DEFAULT_MARGIN = 0.1
 """Share of the taught range added on each side of a min/max window."""
 DEFAULT_ALPHA = 1e-5
 """Genuine-coin rejection rate the Gaussian's chi-square bound is set for."""
+DEFAULT_MAHALANOBIS_FR = 1e-3
+"""False-rejection rate the Mahalanobis window's chi-square cut is stated for: the
+share of genuine coins beyond it if the teach coins' Gaussian were the truth."""
 ISOLATION_THRESHOLD = 0.5
 """scikit-learn's anomaly-score threshold for ``contamination="auto"``."""
 
@@ -67,6 +76,197 @@ def _scale_floor(mean: FloatArray) -> FloatArray:
     return out
 
 
+def finite_columns(values: FloatArray) -> npt.NDArray[np.bool_]:
+    """Columns finite for every row: those a per-coin model can be fitted on.
+
+    Parameters
+    ----------
+    values : ndarray of shape (n, n_features)
+
+    Returns
+    -------
+    ndarray of bool, shape (n_features,)
+    """
+    return np.asarray(np.isfinite(values).all(axis=0))
+
+
+def ledoit_wolf(x: FloatArray) -> tuple[FloatArray, float]:
+    """Ledoit-Wolf shrunk covariance of rows already centred (Ledoit and Wolf, 2004).
+
+    The empirical covariance ``x.T @ x / n`` is pulled towards ``mu * I`` (``mu``
+    its mean variance) by the shrinkage that minimises the expected Frobenius
+    loss, estimated from the data alone: no constant is chosen here.  The same
+    estimate as ``sklearn.covariance.ledoit_wolf(x, assume_centered=True)``,
+    without needing scikit-learn.
+
+    Parameters
+    ----------
+    x : ndarray of shape (n, p), n >= 1
+
+    Returns
+    -------
+    covariance : ndarray of shape (p, p)
+    shrinkage : float
+        Weight of the target, within [0, 1].
+    """
+    n, p = x.shape
+    emp = x.T @ x / n
+    variances = np.diag(emp)
+    mu = float(variances.sum()) / p
+    x2 = x**2
+    # beta: how noisy the empirical covariance is; delta: how far it is from the target.
+    beta_sum = float((x2.T @ x2).sum()) / n
+    delta_sum = float((emp**2).sum())
+    beta = (beta_sum - delta_sum) / (p * n)
+    delta = (delta_sum - 2.0 * mu * float(variances.sum()) + p * mu**2) / p
+    beta = min(beta, delta)
+    shrinkage = 0.0 if beta == 0.0 else beta / delta
+    cov: FloatArray = (1.0 - shrinkage) * emp + shrinkage * mu * np.eye(p)
+    return cov, shrinkage
+
+
+class MahalanobisWindows:
+    """Per coin: linear temperature term, shrunk residual covariance, chi-square cut.
+
+    The plain statistical acceptor an outside acceptance test compares with
+    ("the features, a linear temperature term, a chi-square cut").  For each
+    taught coin, on its teach coins:
+
+    1. columns: the features finite for every teach coin and not constant
+       among them (a constant column has no spread to measure distances in);
+    2. each column ``x = a + b (T - T_mean)`` fitted by least squares on the
+       board temperature ``T`` (a teach at one temperature gives ``b = 0``);
+    3. the residuals, each divided by its own spread, get a Ledoit-Wolf shrunk
+       covariance (the shrinkage is estimated from the teach coins, not
+       tuned), scaled by ``n / (n - 2)`` for the two parameters fitted per column;
+    4. the cut on the squared Mahalanobis distance ``d2`` is the chi-square
+       quantile with as many degrees of freedom as columns, at the stated
+       false-rejection rate.
+
+    A coin is accepted as the coin whose region holds it with the smallest
+    ``d2 / cut``, and refused when no region holds it.
+
+    Parameters
+    ----------
+    false_rejection : float
+        Share of genuine coins the cut would reject if the teach coins'
+        Gaussian were the truth (with few teach coins and many columns the
+        true share is higher: the DET curve shows by how much).
+
+    Attributes
+    ----------
+    coins_ : list of str, length n_coins
+    columns_ : ndarray of bool, shape (n_coins, n_features)
+        The columns each coin's model uses.
+    t_mean_ : ndarray of shape (n_coins,)
+    intercept_, slope_, spread_ : list of ndarray, one per coin, shape (p_c,)
+        Value at ``t_mean_``, change per kelvin, residual spread.
+    precision_ : list of ndarray, one per coin, shape (p_c, p_c)
+        Inverse of the shrunk residual covariance (on standardised residuals).
+    shrinkage_ : ndarray of shape (n_coins,)
+    cut_ : ndarray of shape (n_coins,)
+        Chi-square cut on ``d2`` of each coin.
+    """
+
+    name = "Mahalanobis window"
+
+    def __init__(self, false_rejection: float = DEFAULT_MAHALANOBIS_FR) -> None:
+        self.false_rejection = false_rejection
+
+    def fit(self, features_by_coin: Mapping[str, CoinFeatures]) -> Self:
+        """Fit every coin's temperature line, covariance and cut.
+
+        Parameters
+        ----------
+        features_by_coin : mapping of coin id to CoinFeatures of shape (n_c, n_features)
+
+        Raises
+        ------
+        ValueError
+            A false-rejection rate outside (0, 1), fewer than 3 teach coins of a
+            coin, or a coin with no usable column.
+        """
+        if not 0.0 < self.false_rejection < 1.0:
+            raise ValueError("false_rejection must lie within (0, 1)")
+        self.coins_ = list(features_by_coin)
+        columns, t_means, shrinkages, cuts = [], [], [], []
+        self.intercept_: list[FloatArray] = []
+        self.slope_: list[FloatArray] = []
+        self.spread_: list[FloatArray] = []
+        self.precision_: list[FloatArray] = []
+        for coin in self.coins_:
+            feats = features_by_coin[coin]
+            n = len(feats)
+            if n < 3:
+                raise ValueError(f"{coin}: {n} teach coins; a line and a spread need 3 or more")
+            used = finite_columns(feats.values)
+            with np.errstate(invalid="ignore"):
+                spread = np.where(used, feats.values.std(axis=0), 0.0)
+                mean = np.where(used, feats.values.mean(axis=0), 0.0)
+            used &= spread > _scale_floor(mean)
+            if not used.any():
+                raise ValueError(f"{coin}: no feature is finite and varies among its teach coins")
+            x = feats.values[:, used]
+            t_mean = float(feats.temperature_c.mean())
+            design = np.column_stack([np.ones(n), feats.temperature_c - t_mean])
+            # lstsq gives the minimum-norm solution: a teach at one temperature
+            # (a zero column) fits no slope rather than failing.
+            coef, *_ = np.linalg.lstsq(design, x, rcond=None)
+            resid = x - design @ coef
+            dof = max(n - 2, 1)
+            scale = np.maximum(np.sqrt((resid**2).sum(axis=0) / dof), _scale_floor(coef[0]))
+            cov, shrinkage = ledoit_wolf(resid / scale)
+            cov *= n / dof
+            columns.append(used)
+            t_means.append(t_mean)
+            shrinkages.append(shrinkage)
+            cuts.append(float(chdtri(int(used.sum()), self.false_rejection)))
+            self.intercept_.append(coef[0])
+            self.slope_.append(coef[1])
+            self.spread_.append(scale)
+            self.precision_.append(np.asarray(np.linalg.inv(cov), dtype=np.float64))
+        self.columns_ = np.array(columns)
+        self.t_mean_ = np.array(t_means)
+        self.shrinkage_ = np.array(shrinkages)
+        self.cut_ = np.array(cuts)
+        return self
+
+    def d2(self, features: CoinFeatures) -> FloatArray:
+        """Squared Mahalanobis distance from every coin's temperature line.
+
+        Returns
+        -------
+        ndarray of shape (n, n_coins)
+            Infinite where a column a coin's model uses is not finite.
+        """
+        out = np.empty((len(features), len(self.coins_)))
+        for c in range(len(self.coins_)):
+            x = features.values[:, self.columns_[c]]
+            centre = self.intercept_[c] + np.outer(
+                features.temperature_c - self.t_mean_[c], self.slope_[c]
+            )
+            z = (x - centre) / self.spread_[c]
+            ok = np.asarray(np.isfinite(z).all(axis=1))
+            z = np.where(ok[:, None], z, 0.0)
+            d2 = np.einsum("ij,jk,ik->i", z, self.precision_[c], z)
+            out[:, c] = np.where(ok, np.maximum(d2, 0.0), np.inf)
+        return out
+
+    def score(self, features: CoinFeatures) -> FloatArray:
+        """``sqrt(d2 / cut)`` per coin and region: at most 1 inside the region.
+
+        The square root keeps the bound factor of the DET sweep a scale of
+        distance, as for the other methods; the order of the regions, and so
+        the coin a coin is accepted as, is that of ``d2 / cut``.
+
+        Returns
+        -------
+        ndarray of shape (n, n_coins)
+        """
+        out: FloatArray = np.sqrt(self.d2(features) / self.cut_[None, :])
+        return out
+
+
 class MinMaxWindows:
     """Per-coin, per-feature [min, max] windows from the teach set, widened.
 
@@ -79,8 +279,10 @@ class MinMaxWindows:
     Attributes
     ----------
     coins_ : list of str, length n_coins
+    used_ : ndarray of bool, shape (n_coins, n_features)
+        The columns finite for every teach coin of each coin.
     low_, high_ : ndarray of shape (n_coins, n_features)
-        The widened windows.
+        The widened windows (0 in columns not used).
     """
 
     name = "min/max windows"
@@ -98,8 +300,13 @@ class MinMaxWindows:
         if self.margin < 0:
             raise ValueError("margin must be >= 0")
         self.coins_ = list(features_by_coin)
-        lo = np.array([features_by_coin[c].values.min(axis=0) for c in self.coins_])
-        hi = np.array([features_by_coin[c].values.max(axis=0) for c in self.coins_])
+        self.used_ = np.array([finite_columns(features_by_coin[c].values) for c in self.coins_])
+        with np.errstate(invalid="ignore"):
+            lo = np.array([features_by_coin[c].values.min(axis=0) for c in self.coins_])
+            hi = np.array([features_by_coin[c].values.max(axis=0) for c in self.coins_])
+        # A column some teach coin lacks has no window: the coin's model leaves it out.
+        lo = np.where(self.used_, lo, 0.0)
+        hi = np.where(self.used_, hi, 0.0)
         pad = self.margin * (hi - lo)
         self.low_: FloatArray = lo - pad
         self.high_: FloatArray = hi + pad
@@ -121,6 +328,8 @@ class MinMaxWindows:
         """
         x = features.values[:, None, :]
         z = np.abs(x - self._centre[None]) / self._half[None]
+        # NaN in a used column: outside; any value in an unused one: no matter.
+        z = np.where(self.used_[None], np.where(np.isnan(z), np.inf, z), 0.0)
         out: FloatArray = z.max(axis=2)
         return out
 
@@ -129,6 +338,7 @@ class _PerCoinStandardised:
     """Shared part of the scikit-learn baselines: one model per coin on z-scores."""
 
     coins_: list[str]
+    used_: npt.NDArray[np.bool_]
     mean_: FloatArray
     std_: FloatArray
     models_: list[Any]
@@ -147,23 +357,34 @@ class _PerCoinStandardised:
         features_by_coin : mapping of coin id to CoinFeatures of shape (n_c, n_features)
         """
         self.coins_ = list(features_by_coin)
-        x = [features_by_coin[c].values for c in self.coins_]
-        self.mean_ = np.array([v.mean(axis=0) for v in x])
-        self.std_ = np.array(
-            [
-                np.maximum(v.std(axis=0, ddof=1), _scale_floor(m))
-                for v, m in zip(x, self.mean_, strict=True)
-            ]
-        )
-        self.models_ = [self._fit_coin((v - self.mean_[c]) / self.std_[c]) for c, v in enumerate(x)]
+        self.used_ = np.array([finite_columns(features_by_coin[c].values) for c in self.coins_])
+        # Each coin's model sees the columns finite for all its teach coins.
+        x = [features_by_coin[c].values[:, u] for c, u in zip(self.coins_, self.used_, strict=True)]
+        self.mean_ = np.zeros(self.used_.shape)
+        self.std_ = np.ones(self.used_.shape)
+        for c, v in enumerate(x):
+            mean = v.mean(axis=0)
+            self.mean_[c, self.used_[c]] = mean
+            self.std_[c, self.used_[c]] = np.maximum(v.std(axis=0, ddof=1), _scale_floor(mean))
+        self.models_ = [
+            self._fit_coin((v - self.mean_[c, self.used_[c]]) / self.std_[c, self.used_[c]])
+            for c, v in enumerate(x)
+        ]
         return self
 
     def score(self, features: CoinFeatures) -> FloatArray:
-        """Normalised distances, shape (n, n_coins); at most 1 inside by default."""
+        """Normalised distances, shape (n, n_coins); at most 1 inside by default.
+
+        Infinite where a column a coin's model uses is not finite.
+        """
         out = np.empty((len(features), len(self.coins_)))
         for c, model in enumerate(self.models_):
-            z = (features.values - self.mean_[c]) / self.std_[c]
-            out[:, c] = self._score_coin(model, z)
+            used = self.used_[c]
+            z = (features.values[:, used] - self.mean_[c, used]) / self.std_[c, used]
+            ok = np.isfinite(z).all(axis=1)
+            out[:, c] = np.inf
+            if ok.any():
+                out[ok, c] = self._score_coin(model, z[ok])
         return out
 
 
@@ -180,9 +401,10 @@ class GaussianReject(_PerCoinStandardised):
     ----------
     coins_ : list of str, length n_coins
     mean_, std_ : ndarray of shape (n_coins, n_features)
-    models_ : list of sklearn.covariance.LedoitWolf, length n_coins
-    bound_ : float
-        Chi-square bound on the squared Mahalanobis distance.
+    models_ : list of (sklearn.covariance.LedoitWolf, float), length n_coins
+        Each coin's covariance and its chi-square bound.
+    bound_ : ndarray of shape (n_coins,)
+        Chi-square bound on the squared Mahalanobis distance of each coin.
     """
 
     name = "Gaussian (sklearn)"
@@ -193,13 +415,19 @@ class GaussianReject(_PerCoinStandardised):
     def _fit_coin(self, z: FloatArray) -> Any:
         from sklearn.covariance import LedoitWolf
 
-        self.bound_ = float(chdtri(z.shape[1], self.alpha))
-        return LedoitWolf(assume_centered=True).fit(z)
+        # The bound follows the coin's own column count (a coin may lack some columns).
+        return LedoitWolf(assume_centered=True).fit(z), float(chdtri(z.shape[1], self.alpha))
 
     def _score_coin(self, model: Any, z: FloatArray) -> FloatArray:
-        d2 = np.asarray(model.mahalanobis(z), dtype=np.float64)
-        out: FloatArray = np.sqrt(np.maximum(d2, 0.0) / self.bound_)
+        covariance, bound = model
+        d2 = np.asarray(covariance.mahalanobis(z), dtype=np.float64)
+        out: FloatArray = np.sqrt(np.maximum(d2, 0.0) / bound)
         return out
+
+    @property
+    def bound_(self) -> FloatArray:
+        """Chi-square bound on the squared Mahalanobis distance of each coin."""
+        return np.array([bound for _, bound in self.models_])
 
 
 class IsolationForestReject(_PerCoinStandardised):
@@ -234,7 +462,7 @@ class IsolationForestReject(_PerCoinStandardised):
         return out
 
 
-BASELINES = ("minmax", "gaussian", "iforest")
+BASELINES = ("mahalanobis", "minmax", "gaussian", "iforest")
 """Names accepted by :func:`make_baselines`."""
 
 
@@ -244,6 +472,7 @@ def make_baselines(
     margin: float = DEFAULT_MARGIN,
     alpha: float = DEFAULT_ALPHA,
     seed: int = 0,
+    mahalanobis_fr: float = DEFAULT_MAHALANOBIS_FR,
 ) -> tuple[list[OpenSetMethod], list[str]]:
     """The requested baselines that can run here, and notes on those that cannot.
 
@@ -260,7 +489,9 @@ def make_baselines(
     methods: list[OpenSetMethod] = []
     notes: list[str] = []
     for name in names:
-        if name == "minmax":
+        if name == "mahalanobis":
+            methods.append(MahalanobisWindows(mahalanobis_fr))
+        elif name == "minmax":
             methods.append(MinMaxWindows(margin))
         elif not have_sklearn:
             notes.append(

@@ -54,7 +54,7 @@ def test_minmax_windows_on_a_tiny_feature_set() -> None:
 def test_sklearn_baselines_are_skipped_with_a_note(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(baselines, "sklearn_available", lambda: False)
     methods, notes = make_baselines()
-    assert [m.name for m in methods] == ["min/max windows"]
+    assert [m.name for m in methods] == ["Mahalanobis window", "min/max windows"]
     assert len(notes) == 2 and all("scikit-learn is not installed" in n for n in notes)
     with pytest.raises(ValueError, match="unknown baseline"):
         make_baselines(("knn",))
