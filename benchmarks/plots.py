@@ -41,7 +41,12 @@ def _pyplot() -> Any:
 
 
 def det_plot(
-    curves: Mapping[str, FloatArray], n_genuine: int, n_fake: int, path: Path, title: str
+    curves: Mapping[str, FloatArray],
+    n_genuine: int,
+    n_fake: int,
+    path: Path,
+    title: str,
+    points: Mapping[str, tuple[float, float]] | None = None,
 ) -> None:
     """Draw DET curves: false acceptance against false rejection, log-log.
 
@@ -55,6 +60,10 @@ def det_plot(
         below a dashed line marking "none observed".
     path : Path
         PNG to write.
+    title : str
+    points : mapping of method name to (false rejection, false acceptance), optional
+        Methods that give no score to sweep: their one operating point, drawn
+        as a cross.
     """
     plt = _pyplot()
     fr_floor = 0.5 / max(n_genuine, 1)
@@ -66,8 +75,16 @@ def det_plot(
         (line,) = ax.plot(fr, fa, marker=".", markersize=3, label=name)
         at_one = int(np.argmin(np.abs(curve[:, 0] - 1.0)))
         ax.plot(fr[at_one], fa[at_one], "o", color=line.get_color(), markersize=8)
-    ax.axhline(1.0 / n_fake, color="grey", linestyle="--", linewidth=0.8)
-    ax.axvline(1.0 / n_genuine, color="grey", linestyle="--", linewidth=0.8)
+    for name, (fr_point, fa_point) in (points or {}).items():
+        ax.plot(
+            max(fr_point, fr_floor),
+            max(fa_point, fa_floor),
+            "X",
+            markersize=10,
+            label=f"{name} (operating point only)",
+        )
+    ax.axhline(1.0 / max(n_fake, 1), color="grey", linestyle="--", linewidth=0.8)
+    ax.axvline(1.0 / max(n_genuine, 1), color="grey", linestyle="--", linewidth=0.8)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(fr_floor / 1.5, 1.05)
@@ -77,16 +94,16 @@ def det_plot(
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="upper right")
-    ax.text(
+    # Under the axes, not in them: the rates of zero are drawn along the bottom edge.
+    fig.text(
         0.01,
-        0.01,
-        "dots: each method's own bound (factor 1); dashed: one coin.\n"
-        "Below or left of the dashed lines: none observed.",
-        transform=ax.transAxes,
+        0.005,
+        "dots: each method's own bound (factor 1); crosses: operating points; "
+        "dashed: one coin. Below or left of the dashed lines: none observed.",
         fontsize=7,
         va="bottom",
     )
-    fig.tight_layout()
+    fig.tight_layout(rect=(0.0, 0.03, 1.0, 1.0))
     fig.savefig(path)
     plt.close(fig)
 

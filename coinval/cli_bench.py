@@ -2,12 +2,15 @@
 
 Composition root for the comparison: the simulator supplies labelled coins,
 ``benchmarks.accuracy`` teaches and decides them with every method,
-``benchmarks.plots`` draws the DET curves.  The ``benchmarks`` package lives
-in the source checkout, not in the installed distribution, so this command
-runs from a checkout (where ``make bench`` runs it).
+``benchmarks.k2`` does the same on the bench-k2 collection of a foreign head
+(``--k2``, default ``<checkout>/../shared/bench-k2``; skipped with a note on
+stderr when it is not there), ``benchmarks.plots`` draws the DET curves.  The
+``benchmarks`` package lives in the source checkout, not in the installed
+distribution, so this command runs from a checkout (where ``make bench`` runs it).
 
 Writes into ``--out-dir``: ``accuracy-vs-baselines.md`` (tables), ``.json``
-(every figure) and ``accuracy-det.png`` (when matplotlib is installed).
+(every figure), and with matplotlib ``accuracy-det.png`` (simulator) and
+``k2-launch-det.png``, ``k2-circulation-det.png`` (bench-k2).
 """
 
 from __future__ import annotations
@@ -24,17 +27,55 @@ from coinval.cli import UsageError
 REPORT_MD = "accuracy-vs-baselines.md"
 REPORT_JSON = "accuracy-vs-baselines.json"
 DET_PNG = "accuracy-det.png"
+PARTS = ("sim", "k2")
+CHECKOUT = Path(__file__).resolve().parents[1]
+DEFAULT_K2 = CHECKOUT.parent / "shared" / "bench-k2"
+"""The lab collection beside the checkout, as the project's shared folder holds it."""
 
 
 def add_bench_accuracy_arguments(parser: argparse.ArgumentParser) -> None:
     from coinval.cli_evaluate import add_trial_arguments
 
+    parser.description = (
+        "Teach coinval and baseline acceptors (a Mahalanobis window with a temperature term "
+        "and min/max windows per coin; with scikit-learn a Gaussian and an isolation forest) "
+        "on the same genuine coins, decide the same test coins with each, on one simulated "
+        "head and on the bench-k2 collection of a foreign head (two teach modes), and write "
+        "Markdown, JSON and DET plots to --out-dir."
+    )
     add_trial_arguments(parser)
     parser.add_argument(
         "--baselines",
-        default="minmax,gaussian,iforest",
-        help="baselines to run beside coinval (default minmax,gaussian,iforest; the last two "
-        "need scikit-learn and are skipped with a note without it)",
+        default="mahalanobis,minmax,gaussian,iforest",
+        help="baselines to run beside coinval (default mahalanobis,minmax,gaussian,iforest; "
+        "the last two need scikit-learn and are skipped with a note without it)",
+    )
+    parser.add_argument(
+        "--mahalanobis-fr",
+        type=float,
+        default=1e-3,
+        metavar="RATE",
+        help="false-rejection rate the Mahalanobis window's chi-square cut is stated for "
+        "(default 0.001)",
+    )
+    parser.add_argument(
+        "--k2",
+        metavar="PATH",
+        default=None,
+        help="the bench-k2 collection (genuine/COIN.batchB.jsonl.gz, "
+        "counterfeit/FAMILY.jsonl.gz; default <checkout>/../shared/bench-k2); when it is "
+        "missing that part is skipped with a note",
+    )
+    parser.add_argument(
+        "--k2-seed",
+        type=int,
+        default=0,
+        help="seed of the circulation teach's draw from bench-k2 batches 1-3 (default 0)",
+    )
+    parser.add_argument(
+        "--parts",
+        default="sim,k2",
+        help="what to run: sim (the simulated head), k2 (bench-k2), or both (default sim,k2)",
     )
     parser.add_argument(
         "--minmax-margin",
@@ -53,26 +94,28 @@ def add_bench_accuracy_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def import_benchmarks() -> tuple[ModuleType, ModuleType]:
-    """``benchmarks.accuracy`` and ``benchmarks.plots`` from the source checkout."""
+BENCH_MODULES = ("benchmarks.accuracy", "benchmarks.plots", "benchmarks.k2")
+
+
+def import_benchmarks() -> tuple[ModuleType, ModuleType, ModuleType]:
+    """``benchmarks.accuracy``, ``.plots`` and ``.k2`` from the source checkout."""
     import importlib
 
+    def modules() -> tuple[ModuleType, ModuleType, ModuleType]:
+        accuracy, plots, k2 = (importlib.import_module(name) for name in BENCH_MODULES)
+        return accuracy, plots, k2
+
     try:
-        return importlib.import_module("benchmarks.accuracy"), importlib.import_module(
-            "benchmarks.plots"
-        )
+        return modules()
     except ModuleNotFoundError as exc:
-        if exc.name not in ("benchmarks", "benchmarks.accuracy", "benchmarks.plots"):
+        if exc.name not in ("benchmarks", *BENCH_MODULES):
             raise
-    root = Path(__file__).resolve().parents[1]
-    if not (root / "benchmarks" / "accuracy.py").is_file():
+    if not (CHECKOUT / "benchmarks" / "accuracy.py").is_file():
         raise UsageError(
             "coinval bench needs the benchmarks/ directory of a coinval source checkout"
         )
-    sys.path.insert(0, str(root))
-    return importlib.import_module("benchmarks.accuracy"), importlib.import_module(
-        "benchmarks.plots"
-    )
+    sys.path.insert(0, str(CHECKOUT))
+    return modules()
 
 
 def _config(args: argparse.Namespace, accuracy: ModuleType) -> Any:
@@ -82,6 +125,10 @@ def _config(args: argparse.Namespace, accuracy: ModuleType) -> Any:
         raise UsageError("--wear, --dirt and --teach-wear are severities from 0 to 1")
     if args.minmax_margin < 0 or not 0 < args.gaussian_alpha < 1:
         raise UsageError("--minmax-margin must be >= 0 and --gaussian-alpha within (0, 1)")
+    if not 0 < args.mahalanobis_fr < 1:
+        raise UsageError("--mahalanobis-fr must lie within (0, 1)")
+    if args.k2_seed < 0:
+        raise UsageError("--k2-seed must be >= 0")
     try:
         batches = tuple(int(b) for b in args.batches.split(",") if b.strip())
     except ValueError:
@@ -113,23 +160,32 @@ def _config(args: argparse.Namespace, accuracy: ModuleType) -> Any:
         baselines=baselines,
         margin=args.minmax_margin,
         alpha=args.gaussian_alpha,
+        mahalanobis_fr=args.mahalanobis_fr,
     )
 
 
-def run_bench_accuracy(args: argparse.Namespace) -> int:
+def _parts(text: str) -> tuple[str, ...]:
+    parts = tuple(p.strip() for p in text.split(",") if p.strip())
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown or not parts:
+        raise UsageError(f"--parts {text!r}: use sim, k2 or sim,k2")
+    return parts
+
+
+def _run_sim(
+    args: argparse.Namespace,
+    config: Any,
+    accuracy: ModuleType,
+    plots: ModuleType,
+    out_dir: Path,
+    show: bool,
+) -> tuple[str, dict[str, Any], list[str]]:
+    """The simulated head's part: report text, figures, files written."""
     import numpy as np
     from tqdm import tqdm
 
     from coinval.teach import TeachError
 
-    accuracy, plots = import_benchmarks()
-    config = _config(args, accuracy)
-    out_dir = Path(args.out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"--out-dir {out_dir}: {exc.strerror or exc}") from None
-    show = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
     with tqdm(
         total=accuracy.total_steps(config),
         desc="bench accuracy",
@@ -141,9 +197,8 @@ def run_bench_accuracy(args: argparse.Namespace) -> int:
             result = accuracy.run(config, bar)
         except TeachError as exc:
             raise UsageError(f"teach failed: {exc}") from None
-    facts = accuracy.summary(result)
+    facts: dict[str, Any] = accuracy.summary(result)
     det_png: str | None = None
-    note = plots.INSTALL_HINT
     if plots.matplotlib_available():
         data = result.data
         plots.det_plot(
@@ -155,13 +210,111 @@ def run_bench_accuracy(args: argparse.Namespace) -> int:
             f"{accuracy.DET_FACTORS[0]:g}..{accuracy.DET_FACTORS[-1]:g}",
         )
         det_png = DET_PNG
+    text: str = accuracy.render(result, facts, det_png, plots.INSTALL_HINT)
+    return text, facts, [DET_PNG] if det_png else []
+
+
+def _run_k2(
+    root: Path,
+    seed: int,
+    config: Any,
+    accuracy: ModuleType,
+    plots: ModuleType,
+    k2: ModuleType,
+    out_dir: Path,
+    show: bool,
+) -> tuple[str, dict[str, Any], list[str]]:
+    """The bench-k2 part: report text, figures, files written (nothing when it is missing)."""
+    from tqdm import tqdm
+
+    if not root.is_dir():
+        why = f"no bench-k2 collection at {root} (give one with --k2 PATH)"
+        print(f"coinval bench accuracy: {why}: that part is skipped", file=sys.stderr)
+        return f"# bench-k2\n\nNot run: {why}.\n", {"skipped": why}, []
+    try:
+        collection = k2.load(root)
+        splits = [k2.split(collection, mode, seed) for mode in k2.MODES]
+    except (k2.K2Error, OSError) as exc:
+        raise UsageError(f"--k2 {root}: {exc}") from None
+
+    def fresh() -> list[Any]:
+        methods, _ = accuracy.make_baselines(
+            config.baselines,
+            margin=config.margin,
+            alpha=config.alpha,
+            seed=config.seed,
+            mahalanobis_fr=config.mahalanobis_fr,
+        )
+        return list(methods)
+
+    all_facts: list[dict[str, Any]] = []
+    pngs: dict[str, str | None] = {}
+    written: list[str] = []
+    with tqdm(
+        total=len(splits) * (1 + len(fresh())),
+        desc="bench-k2",
+        unit="step",
+        file=sys.stderr,
+        disable=not show,
+    ) as bar:
+        for split in splits:
+            facts = k2.summary(k2.run_mode(split, fresh, collection.head, bar))
+            all_facts.append(facts)
+            pngs[split.mode] = None
+            if plots.matplotlib_available():
+                name = k2.det_png_name(split.mode)
+                k2.draw_det(facts, out_dir / name, collection.head)
+                pngs[split.mode] = name
+                written.append(name)
+    text: str = k2.render(
+        root, all_facts, pngs, plots.INSTALL_HINT, config.mahalanobis_fr, collection.problems
+    )
+    facts_k2 = {
+        "folder": str(root),
+        "head": collection.head,
+        "seed": seed,
+        "problems": collection.problems,
+        "modes": all_facts,
+    }
+    return text, facts_k2, written
+
+
+def run_bench_accuracy(args: argparse.Namespace) -> int:
+    accuracy, plots, k2 = import_benchmarks()
+    config = _config(args, accuracy)
+    parts = _parts(args.parts)
+    k2_root = Path(args.k2) if args.k2 is not None else DEFAULT_K2
+    out_dir = Path(args.out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out-dir {out_dir}: {exc.strerror or exc}") from None
+    show = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
+    texts: list[str] = []
+    facts: dict[str, Any] = {}
+    written = [REPORT_MD, REPORT_JSON]
+    if "sim" in parts:
+        text, facts, pngs = _run_sim(args, config, accuracy, plots, out_dir, show)
+        texts.append(text)
+        written += pngs
     else:
-        print(f"coinval bench accuracy: no DET plot: {note}", file=sys.stderr)
-    text = accuracy.render(result, facts, det_png, note)
-    (out_dir / REPORT_MD).write_text(text, encoding="utf-8")
+        texts.append(
+            "# coinval beside baseline acceptors\n\n"
+            "The simulated head's part was not run (--parts k2).\n"
+        )
+        _, notes = accuracy.make_baselines(config.baselines)
+        facts["notes"] = notes
+    if "k2" in parts:
+        text, facts["k2"], pngs = _run_k2(
+            k2_root, args.k2_seed, config, accuracy, plots, k2, out_dir, show
+        )
+        texts.append(text)
+        written += pngs
+    if not plots.matplotlib_available():
+        print(f"coinval bench accuracy: no DET plot: {plots.INSTALL_HINT}", file=sys.stderr)
+    (out_dir / REPORT_MD).write_text("\n".join(texts), encoding="utf-8")
     (out_dir / REPORT_JSON).write_text(json.dumps(facts, indent=1) + "\n", encoding="utf-8")
     for line in facts["notes"]:
         print(f"coinval bench accuracy: {line}", file=sys.stderr)
-    written = [REPORT_MD, REPORT_JSON] + ([DET_PNG] if det_png else [])
     print("wrote " + ", ".join(str(out_dir / name) for name in written))
     return 0

@@ -348,3 +348,156 @@ def test_a_report_that_cannot_be_written_is_a_usage_error_before_the_run(
     with pytest.raises(SystemExit) as exit_:
         bench.main(["--heads", "A", "--n", "20", "--out", str(blocker / "report.md")])
     assert exit_.value.code == 2
+
+
+# -- bench-k2 ------------------------------------------------------------------
+
+K2_COINS = ("gb-100-2017", "gb-050-1997")
+K2_FAMILIES = ("mono-12-sided", "euro-1")
+K2_PER_BATCH = 10
+K2_PER_FAMILY = 10
+
+
+def _write_gz(path: Path, objects: list[dict[str, object]]) -> None:
+    import gzip
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wt", encoding="utf-8") as out:
+        for obj in objects:
+            out.write(json.dumps(obj) + "\n")
+
+
+@pytest.fixture(scope="module")
+def k2_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A bench-k2-shaped folder from the simulator: two coins in four batches, two families."""
+    from sim.population import generate, to_json_dicts
+
+    root = tmp_path_factory.mktemp("bench-k2")
+    for coin in K2_COINS:
+        for batch in (1, 2, 3, 4):
+            sigs = generate(
+                coin, K2_PER_BATCH, head="B", seed=5, batch=batch, temperature_c=(-10.0, 45.0)
+            )
+            _write_gz(root / "genuine" / f"{coin}.batch{batch}.jsonl.gz", to_json_dicts(sigs, "B"))
+    for family in K2_FAMILIES:
+        sigs = generate(family, K2_PER_FAMILY, head="B", seed=5, temperature_c=(-10.0, 45.0))
+        _write_gz(root / "counterfeit" / f"{family}.jsonl.gz", to_json_dicts(sigs, "B"))
+    return root
+
+
+def test_k2_teach_modes_split_the_collection(k2_folder: Path) -> None:
+    """Launch teaches batch 1 and decides the rest; circulation teaches 25 drawn from
+    batches 1-3 with a fixed seed and decides every other coin; no coin is in both."""
+    from benchmarks import k2
+
+    collection = k2.load(k2_folder)
+    assert sorted(collection.genuine) == sorted(K2_COINS)
+    assert collection.head == "B" and not collection.problems
+    launch = k2.split(collection, "launch")
+    assert {c: len(s) for c, s in launch.teach.items()} == dict.fromkeys(K2_COINS, K2_PER_BATCH)
+    assert sorted({c.batch for c in launch.cells if c.truth}) == [2, 3, 4]
+    assert [c.kind for c in launch.cells if c.truth is None] == sorted(K2_FAMILIES)
+
+    circulation = k2.split(collection, "circulation", seed=0)
+    for coin in K2_COINS:
+        taught = {s.id for s in circulation.teach[coin]}
+        tested = {s.id for c in circulation.cells if c.truth == coin for s in c.signatures}
+        assert len(taught) == k2.CIRCULATION_N
+        assert not taught & tested
+        assert len(taught | tested) == 4 * K2_PER_BATCH
+        # Drawn from batches 1-3 mixed, never from batch 4.
+        assert {s.id.split("-b")[1][0] for s in circulation.teach[coin]} <= {"1", "2", "3"}
+    again = k2.split(collection, "circulation", seed=0)
+    other = k2.split(collection, "circulation", seed=1)
+    ids = [s.id for s in circulation.teach[K2_COINS[0]]]
+    assert ids == [s.id for s in again.teach[K2_COINS[0]]]
+    assert ids != [s.id for s in other.teach[K2_COINS[0]]]
+    with pytest.raises(ValueError, match="teach mode"):
+        k2.split(collection, "one-day")
+
+
+def test_threshold_curve_counts_genuine_coins_only_as_themselves() -> None:
+    from benchmarks.k2 import fr_at_no_fa, threshold_curve
+
+    best = np.array([0.2, 0.5, 0.9, 3.0, 0.7, 1.5, np.inf])
+    best_coin = np.array([0, 1, 0, 0, 0, 1, 0])
+    truth = np.array([0, 0, 1, 0, -1, -1, -1])  # the 2nd and 3rd are taken for another coin
+    curve = threshold_curve(best, best_coin, truth)
+    at = {float(t): (fr, fa) for t, fr, fa in curve}
+    assert at[0.2] == (0.75, 0.0)
+    assert at[1.0] == (0.75, pytest.approx(1 / 3))
+    assert at[3.0] == (0.5, pytest.approx(2 / 3))  # the inf fake is never accepted
+    assert fr_at_no_fa(curve) == (0.75, 0.5)
+
+
+def test_bench_accuracy_on_a_k2_folder(
+    k2_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """The report has both teach modes' tables for coinval and the Mahalanobis window
+    side by side, and a DET plot of each, whatever the figures are."""
+    out = tmp_path / "reports"
+    argv = ["bench", "accuracy", "--parts", "k2", "--k2", str(k2_folder), "--progress", "never"]
+    assert main([*argv, "--out-dir", str(out)]) == 0
+    text = (out / "accuracy-vs-baselines.md").read_text()
+    facts = json.loads((out / "accuracy-vs-baselines.json").read_text())["k2"]
+    modes = {m["mode"]: m for m in facts["modes"]}
+    assert list(modes) == ["launch", "circulation"]
+    assert modes["launch"]["genuine_test_coins"] == len(K2_COINS) * 3 * K2_PER_BATCH
+    assert modes["circulation"]["genuine_test_coins"] == len(K2_COINS) * (4 * K2_PER_BATCH - 25)
+    for mode, m in modes.items():
+        assert m["counterfeit_test_coins"] == len(K2_FAMILIES) * K2_PER_FAMILY
+        names = [row["name"] for row in m["methods"]]
+        assert names[:3] == ["coinval", "Mahalanobis window", "min/max windows"]
+        assert f"## bench-k2, {mode} teach" in text
+        assert set(m["methods"][1]["per_family"]) == set(K2_FAMILIES)
+        assert m["mahalanobis"] and set(m["mahalanobis"]) == set(K2_COINS)
+    for heading in (
+        "### Genuine coins accepted as themselves",
+        "### Counterfeits and look-alikes accepted (false acceptance)",
+        "### The Mahalanobis window of each coin",
+        "| coin | n | coinval | Mahalanobis window |",
+        "| family | n | coinval | Mahalanobis window |",
+    ):
+        assert text.count(heading) == 2, heading
+    for coin in (*K2_COINS, *K2_FAMILIES):
+        assert f"| {coin} |" in text
+    if matplotlib_available():
+        for mode in modes:
+            png = out / f"k2-{mode}-det.png"
+            assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+            assert f"](k2-{mode}-det.png)" in text
+    assert "k2-circulation-det.png" in capsys.readouterr().out
+
+
+def test_a_missing_k2_folder_is_skipped_with_a_note(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    missing = tmp_path / "no-such-bench-k2"
+    argv = ["bench", "accuracy", "--parts", "k2", "--k2", str(missing), "--progress", "never"]
+    assert main([*argv, "--out-dir", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert f"no bench-k2 collection at {missing}" in err and "skipped" in err
+    text = (tmp_path / "out" / "accuracy-vs-baselines.md").read_text()
+    assert "Not run: no bench-k2 collection" in text
+    assert not list((tmp_path / "out").glob("k2-*.png"))
+    # A folder that is there but holds no collection is a usage error, not a skip.
+    (tmp_path / "empty").mkdir()
+    argv[5] = str(tmp_path / "empty")
+    assert main([*argv, "--out-dir", str(tmp_path / "out")]) == 2
+    assert "no genuine/COIN.batchB.jsonl.gz files" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--parts", "sim,k3"], "--parts"),
+        (["--mahalanobis-fr", "1"], "--mahalanobis-fr"),
+        (["--k2-seed=-1"], "--k2-seed"),
+    ],
+)
+def test_bench_accuracy_k2_usage_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture, flags: list[str], message: str
+) -> None:
+    code = main(["bench", "accuracy", "--out-dir", str(tmp_path), "--progress", "never", *flags])
+    assert code == 2
+    assert message in capsys.readouterr().err
