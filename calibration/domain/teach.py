@@ -219,17 +219,28 @@ def _teach_open_session(
 
 
 def _spread(feats: CoinFeatures) -> dict[str, Any]:
-    x = feats.values
-    med = np.median(x, axis=0)
-    mad = 1.4826 * np.median(np.abs(x - med), axis=0)
-    return {
-        name: {
-            "median": float(med[j]),
-            "robust_sd": float(mad[j]),
-            "relative": float(mad[j] / abs(med[j])) if med[j] != 0 else None,
+    """Median and robust spread of each feature over the coins that measured it.
+
+    A feature a coin cannot give is NaN in its row (the loss angles of a
+    signature without loss traces): it is left out, not allowed to spoil the
+    median, and a feature no coin measured reads null (JSON has no NaN).
+    """
+    out: dict[str, Any] = {}
+    for j, name in enumerate(FEATURE_NAMES):
+        column = feats.values[:, j]
+        x = column[np.isfinite(column)]
+        if not x.size:
+            out[name] = {"median": None, "robust_sd": None, "relative": None, "measured": 0}
+            continue
+        med = float(np.median(x))
+        mad = 1.4826 * float(np.median(np.abs(x - med)))
+        out[name] = {
+            "median": med,
+            "robust_sd": mad,
+            "relative": mad / abs(med) if med != 0 else None,
+            "measured": int(x.size),
         }
-        for j, name in enumerate(FEATURE_NAMES)
-    }
+    return out
 
 
 def progress(ctx: Context, session_id: int) -> dict[str, Any]:
