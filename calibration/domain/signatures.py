@@ -28,7 +28,8 @@ JSONL_TYPES = (
 UPLOAD_DOC = (
     "Signatures as a JSON array (`application/json`; a single object or "
     '`{"signatures": [...]}` is also taken) or JSON Lines (`application/x-ndjson`), '
-    "each in the shape of spec section 2."
+    "each in the shape of spec section 2 (v1.1: `eddy_lo_loss` and `eddy_hi_loss` optional, "
+    "both or neither, each as long as `eddy_lo`)."
 )
 
 

@@ -144,6 +144,7 @@ def add_upload(
         head = _get_open(tx, session_id)["head"]
     items = sigs.validate(sigs.decode(body, content_type), head=head)
     good = [sigs.to_text(i.signature) for i in items if i.signature is not None]
+    with_loss = sum(1 for i in items if i.signature is not None and i.signature.has_loss)
     rejected = [i.problem() for i in items if i.signature is None]
     if not good:
         raise InvalidError(
@@ -163,7 +164,14 @@ def add_upload(
             before={"count": before},
             after={"count": before + len(good), "added": len(good), "rejected": len(rejected)},
         )
-    return {"added": len(good), "rejected": rejected, "count": before + len(good)}
+    return {
+        "added": len(good),
+        "rejected": rejected,
+        "count": before + len(good),
+        # So the operator sees at once whether the head's demodulator reported
+        # (contract v1.1), before a profile is taught with or without them.
+        "with_loss_traces": with_loss,
+    }
 
 
 def feed_live(ctx: Context, head: str, signature: Signature) -> list[int]:
@@ -255,6 +263,7 @@ def progress(ctx: Context, session_id: int) -> dict[str, Any]:
         spread=None,
         temperature_c=None,
         edge_counts=None,
+        with_loss_traces=sum(1 for s in samples if s.has_loss),
     )
     if samples:
         feats = extract_signatures(samples)

@@ -6,6 +6,14 @@ from typing import Any
 
 from calibration.domain.signatures import UPLOAD_DOC
 
+_LOSS_TRACE = {
+    "type": "array",
+    "items": {"type": "number"},
+    "minItems": 32,
+    "maxItems": 4096,
+    "description": "loss component of the coil's impedance change (v1.1); same length as eddy_lo",
+}
+
 _SIGNATURE = {
     "type": "object",
     "required": [
@@ -27,7 +35,12 @@ _SIGNATURE = {
         "thickness_mm": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 10},
         "speed_mm_s": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 5000},
         "temperature_c": {"type": "number", "minimum": -40, "maximum": 85},
+        # Contract v1.1: optional, both or neither, each as long as eddy_lo
+        # (a rule JSON Schema cannot say; the core checks it and names the field).
+        "eddy_lo_loss": _LOSS_TRACE,
+        "eddy_hi_loss": _LOSS_TRACE,
     },
+    "dependentRequired": {"eddy_lo_loss": ["eddy_hi_loss"], "eddy_hi_loss": ["eddy_lo_loss"]},
 }
 
 SIGNATURES_BODY: dict[str, Any] = {

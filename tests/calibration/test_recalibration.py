@@ -56,7 +56,12 @@ def test_whole_recalibration(
         headers={**svc.operator, "Content-Type": "application/x-ndjson"},
     )
     assert r.status_code == 200, r.text
-    assert r.json() == {"added": len(upload) - 12, "rejected": [], "count": len(upload)}
+    assert r.json() == {
+        "added": len(upload) - 12,
+        "rejected": [],
+        "count": len(upload),
+        "with_loss_traces": 0,
+    }
 
     progress = c.get(f"{API}/teach/sessions/{sid}", headers=svc.viewer).json()
     assert progress["count"] == len(upload) and progress["ready"] is True
