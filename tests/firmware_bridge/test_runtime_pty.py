@@ -180,12 +180,14 @@ def position(profile: Profile, kind: str) -> int:
 def expected_event(profile: Profile, record: HeadRecord, decision: Decision) -> BufferedEvent:
     """What the host must read for one coin, from the board's ledger and the decision."""
     if record.gate == "accept":
-        return {
+        # Annotated: mypy joins CreditEvent and ErrorEvent to object otherwise.
+        after_accept: dict[Behaviour, BufferedEvent] = {
             Behaviour.NORMAL: CreditEvent(position(profile, record.coin.kind), 0),
             Behaviour.BACKWARDS: ErrorEvent(17),
             Behaviour.ON_STRING: ErrorEvent(20),
             Behaviour.STUCK: ErrorEvent(6),
-        }[record.coin.behaviour]
+        }
+        return after_accept[record.coin.behaviour]
     if decision.reason == "inhibited":
         return ErrorEvent(127 + position(profile, record.coin.kind))
     if decision.accepted:
