@@ -24,8 +24,12 @@ alike.
 The baselines see the continuous features (:data:`coinval.features.FEATURE_NAMES`)
 only and no edge-count rule; only the Mahalanobis window models temperature.
 Each coin's model uses the columns that are finite for every one of its teach
-coins (the loss ratios are NaN on a head without loss traces); a coin with a
-non-finite value in a column its model uses lies outside that coin's region.
+coins (the loss columns are NaN on a head without loss traces).  A test coin's
+NaN is a feature not read on that coin (a loss phase within the noise): as
+coinval does, the Gaussian methods judge such a coin on the columns read (the
+marginal distance, against the chi-square cut for that many columns) and the
+min/max windows on the other windows; the isolation forest, which cannot leave
+a column out, refuses it.  An infinite value is outside every region.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from scipy.special import chdtri
 from coinval.features import CoinFeatures
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 
 DEFAULT_MARGIN = 0.1
 """Share of the taught range added on each side of a min/max window."""
@@ -88,6 +93,59 @@ def finite_columns(values: FloatArray) -> npt.NDArray[np.bool_]:
     ndarray of bool, shape (n_features,)
     """
     return np.asarray(np.isfinite(values).all(axis=0))
+
+
+def marginal_d2(
+    z: FloatArray, covariance: FloatArray, precision: FloatArray
+) -> tuple[FloatArray, IntArray]:
+    """Squared Mahalanobis distances over the columns read (not NaN) of each row.
+
+    The marginal of a Gaussian over some columns has the covariance's sub-block
+    over them: a row with unread columns is measured with the inverse of that
+    block, and its distance has as many degrees of freedom as columns read.
+
+    Parameters
+    ----------
+    z : ndarray of shape (n, p)
+        Rows already centred (and scaled as the covariance is); NaN where not read.
+    covariance, precision : ndarray of shape (p, p)
+        The covariance and its inverse.
+
+    Returns
+    -------
+    d2 : ndarray of shape (n,)
+        Infinite for a row with an infinite value or with nothing read.
+    dof : ndarray of shape (n,)
+        Columns read in each row.
+    """
+    unread = np.isnan(z)
+    dof = (z.shape[1] - unread.sum(axis=1)).astype(np.int64)
+    d2 = np.full(z.shape[0], np.inf)
+    full = ~unread.any(axis=1)
+    zf = z[full]
+    d2[full] = np.einsum("ij,jk,ik->i", zf, precision, zf)
+    # Few distinct patterns of unread columns: one sub-block inverse each.
+    for pattern in np.unique(unread[~full], axis=0):
+        keep = ~pattern
+        if not keep.any():
+            continue
+        rows = np.flatnonzero((unread == pattern).all(axis=1))
+        zk = z[np.ix_(rows, np.flatnonzero(keep))]
+        sub = np.linalg.inv(covariance[np.ix_(keep, keep)])
+        d2[rows] = np.einsum("ij,jk,ik->i", zk, sub, zk)
+    with np.errstate(invalid="ignore"):
+        out: FloatArray = np.where(np.isfinite(d2), np.maximum(d2, 0.0), np.inf)
+    return out, dof
+
+
+def chi2_cut(dof: npt.ArrayLike, false_rejection: float) -> FloatArray:
+    """Chi-square quantile with ``dof`` degrees of freedom exceeded with this probability.
+
+    Infinite-free: ``dof`` 0 (nothing measured) gives NaN, which no comparison accepts.
+    """
+    k = np.asarray(dof, dtype=np.float64)
+    out: FloatArray = np.where(k > 0, chdtri(np.maximum(k, 1.0), false_rejection), np.nan)
+    return out
 
 
 def ledoit_wolf(x: FloatArray) -> tuple[FloatArray, float]:
@@ -161,8 +219,8 @@ class MahalanobisWindows:
     t_mean_ : ndarray of shape (n_coins,)
     intercept_, slope_, spread_ : list of ndarray, one per coin, shape (p_c,)
         Value at ``t_mean_``, change per kelvin, residual spread.
-    precision_ : list of ndarray, one per coin, shape (p_c, p_c)
-        Inverse of the shrunk residual covariance (on standardised residuals).
+    covariance_, precision_ : list of ndarray, one per coin, shape (p_c, p_c)
+        The shrunk residual covariance (on standardised residuals) and its inverse.
     shrinkage_ : ndarray of shape (n_coins,)
     cut_ : ndarray of shape (n_coins,)
         Chi-square cut on ``d2`` of each coin.
@@ -193,6 +251,7 @@ class MahalanobisWindows:
         self.intercept_: list[FloatArray] = []
         self.slope_: list[FloatArray] = []
         self.spread_: list[FloatArray] = []
+        self.covariance_: list[FloatArray] = []
         self.precision_: list[FloatArray] = []
         for coin in self.coins_:
             feats = features_by_coin[coin]
@@ -224,6 +283,7 @@ class MahalanobisWindows:
             self.intercept_.append(coef[0])
             self.slope_.append(coef[1])
             self.spread_.append(scale)
+            self.covariance_.append(cov)
             self.precision_.append(np.asarray(np.linalg.inv(cov), dtype=np.float64))
         self.columns_ = np.array(columns)
         self.t_mean_ = np.array(t_means)
@@ -231,40 +291,56 @@ class MahalanobisWindows:
         self.cut_ = np.array(cuts)
         return self
 
-    def d2(self, features: CoinFeatures) -> FloatArray:
-        """Squared Mahalanobis distance from every coin's temperature line.
+    def d2_and_dof(self, features: CoinFeatures) -> tuple[FloatArray, IntArray]:
+        """Squared Mahalanobis distance from every coin's temperature line, and its columns.
+
+        A coin's NaN in a column is a feature not read: its distance is the
+        marginal one over the columns read (see :func:`marginal_d2`).
 
         Returns
         -------
-        ndarray of shape (n, n_coins)
-            Infinite where a column a coin's model uses is not finite.
+        d2 : ndarray of shape (n, n_coins)
+            Infinite where a used column is infinite or nothing is read.
+        dof : ndarray of shape (n, n_coins)
+            Columns of each coin's model read on each coin.
         """
-        out = np.empty((len(features), len(self.coins_)))
+        d2 = np.empty((len(features), len(self.coins_)))
+        dof = np.empty(d2.shape, dtype=np.int64)
         for c in range(len(self.coins_)):
             x = features.values[:, self.columns_[c]]
             centre = self.intercept_[c] + np.outer(
                 features.temperature_c - self.t_mean_[c], self.slope_[c]
             )
             z = (x - centre) / self.spread_[c]
-            ok = np.asarray(np.isfinite(z).all(axis=1))
-            z = np.where(ok[:, None], z, 0.0)
-            d2 = np.einsum("ij,jk,ik->i", z, self.precision_[c], z)
-            out[:, c] = np.where(ok, np.maximum(d2, 0.0), np.inf)
-        return out
+            d2[:, c], dof[:, c] = marginal_d2(z, self.covariance_[c], self.precision_[c])
+        return d2, dof
+
+    def d2(self, features: CoinFeatures) -> FloatArray:
+        """Squared Mahalanobis distances, shape (n, n_coins) (see :meth:`d2_and_dof`)."""
+        return self.d2_and_dof(features)[0]
 
     def score(self, features: CoinFeatures) -> FloatArray:
         """``sqrt(d2 / cut)`` per coin and region: at most 1 inside the region.
 
-        The square root keeps the bound factor of the DET sweep a scale of
-        distance, as for the other methods; the order of the regions, and so
-        the coin a coin is accepted as, is that of ``d2 / cut``.
+        The cut is :attr:`cut_` for a coin with every column read, and the
+        chi-square cut for the columns read otherwise.  The square root keeps
+        the bound factor of the DET sweep a scale of distance, as for the other
+        methods; the order of the regions, and so the coin a coin is accepted
+        as, is that of ``d2 / cut``.
 
         Returns
         -------
         ndarray of shape (n, n_coins)
         """
-        out: FloatArray = np.sqrt(self.d2(features) / self.cut_[None, :])
-        return out
+        d2, dof = self.d2_and_dof(features)
+        cut = np.where(
+            dof == self.columns_.sum(axis=1)[None, :],
+            self.cut_[None, :],
+            chi2_cut(dof, self.false_rejection),
+        )
+        with np.errstate(invalid="ignore"):
+            out: FloatArray = np.sqrt(d2 / cut)
+        return np.where(np.isnan(out), np.inf, out)
 
 
 class MinMaxWindows:
@@ -324,13 +400,15 @@ class MinMaxWindows:
         Returns
         -------
         ndarray of shape (n, n_coins)
-            At most 1 when every feature lies inside the coin's window.
+            At most 1 when every feature read lies inside the coin's window.
         """
         x = features.values[:, None, :]
         z = np.abs(x - self._centre[None]) / self._half[None]
-        # NaN in a used column: outside; any value in an unused one: no matter.
-        z = np.where(self.used_[None], np.where(np.isnan(z), np.inf, z), 0.0)
-        out: FloatArray = z.max(axis=2)
+        # A feature not read (NaN) is not checked, nor is an unused column;
+        # a coin with no used column read lies outside.
+        read = self.used_[None] & ~np.isnan(z)
+        z = np.where(read, z, 0.0)
+        out: FloatArray = np.where(read.any(axis=2), z.max(axis=2), np.inf)
         return out
 
 
@@ -342,6 +420,8 @@ class _PerCoinStandardised:
     mean_: FloatArray
     std_: FloatArray
     models_: list[Any]
+    judges_unread = False
+    """Whether :meth:`_score_coin` takes rows with NaN (features not read)."""
 
     def _fit_coin(self, z: FloatArray) -> Any:
         raise NotImplementedError
@@ -375,13 +455,15 @@ class _PerCoinStandardised:
     def score(self, features: CoinFeatures) -> FloatArray:
         """Normalised distances, shape (n, n_coins); at most 1 inside by default.
 
-        Infinite where a column a coin's model uses is not finite.
+        Infinite where a used column is infinite, and where one is not read
+        (NaN) unless the method judges such coins on the columns read.
         """
         out = np.empty((len(features), len(self.coins_)))
         for c, model in enumerate(self.models_):
             used = self.used_[c]
             z = (features.values[:, used] - self.mean_[c, used]) / self.std_[c, used]
-            ok = np.isfinite(z).all(axis=1)
+            readable = np.isfinite(z) | (np.isnan(z) if self.judges_unread else False)
+            ok = np.asarray(readable.all(axis=1) & (~np.isnan(z)).any(axis=1))
             out[:, c] = np.inf
             if ok.any():
                 out[ok, c] = self._score_coin(model, z[ok])
@@ -408,6 +490,7 @@ class GaussianReject(_PerCoinStandardised):
     """
 
     name = "Gaussian (sklearn)"
+    judges_unread = True
 
     def __init__(self, alpha: float = DEFAULT_ALPHA) -> None:
         self.alpha = alpha
@@ -420,8 +503,9 @@ class GaussianReject(_PerCoinStandardised):
 
     def _score_coin(self, model: Any, z: FloatArray) -> FloatArray:
         covariance, bound = model
-        d2 = np.asarray(covariance.mahalanobis(z), dtype=np.float64)
-        out: FloatArray = np.sqrt(np.maximum(d2, 0.0) / bound)
+        d2, dof = marginal_d2(z, covariance.covariance_, covariance.precision_)
+        cut = np.where(dof == z.shape[1], bound, chi2_cut(dof, self.alpha))
+        out: FloatArray = np.sqrt(d2 / cut)
         return out
 
     @property

@@ -43,13 +43,34 @@ def test_it_accepts_its_own_teach_distribution_and_refuses_an_obvious_outlier() 
         # Stated 0.1 % false rejection; with 400 teach coins the estimate is close.
         assert accepted.mean() >= 0.99
     outlier = CoinFeatures(
-        np.array([[0.0, 10.0, 5.0, 30.0], [20.0, 0.0, 5.0, 1.5], [0.0, 10.0, np.nan, 3.0]]),
+        np.array([[0.0, 10.0, 5.0, 30.0], [20.0, 0.0, 5.0, 1.5], [0.0, 10.0, np.inf, 3.0]]),
         np.zeros(3, dtype=np.int64),
         np.array([20.0, 20.0, 20.0]),
     )
     score = model.score(outlier)
-    assert (score.min(axis=1) > 1.0).all()  # far off, between the coins, a missing value
+    assert (score.min(axis=1) > 1.0).all()  # far off, between the coins, an absurd value
     assert np.isinf(score[2]).all()
+
+
+def test_a_feature_not_read_is_left_out_of_the_distance() -> None:
+    """A NaN (a loss phase within the noise) is judged on the other columns: the
+    marginal distance, against the chi-square cut for the columns read."""
+    rng = np.random.default_rng(9)
+    model = MahalanobisWindows(false_rejection=1e-3).fit(_two_coins(rng, 400))
+    values = np.array([[0.0, 10.0, np.nan, 3.0], [0.0, 10.0, np.nan, 30.0], [np.nan] * 4])
+    coins = CoinFeatures(values, np.zeros(3, dtype=np.int64), np.full(3, 20.0))
+    d2, dof = model.d2_and_dof(coins)
+    assert dof[:, 0].tolist() == [3, 3, 0]
+    # The marginal distance: the covariance's sub-block over the columns read.
+    keep = [0, 1, 3]
+    centre = model.intercept_[0] + (20.0 - model.t_mean_[0]) * model.slope_[0]
+    z = (values[0, keep] - centre[keep]) / model.spread_[0][keep]
+    sub = np.linalg.inv(model.covariance_[0][np.ix_(keep, keep)])
+    assert d2[0, 0] == pytest.approx(z @ sub @ z)
+    score = model.score(coins)
+    assert score[0, 0] == pytest.approx(np.sqrt(d2[0, 0] / chi2.ppf(1 - 1e-3, 3)))
+    assert score[0].min() <= 1.0 and score[1].min() > 1.0
+    assert np.isinf(score[2]).all()  # nothing read: nothing to accept
 
 
 def test_the_temperature_term_follows_the_drift() -> None:
@@ -111,8 +132,9 @@ def test_ledoit_wolf_is_scikit_learns() -> None:
 
 
 def test_every_baseline_leaves_out_columns_a_coin_lacks() -> None:
-    """Features of a head without loss traces are NaN in the loss-ratio columns:
-    no baseline may refuse every coin for it."""
+    """Features of a head without loss traces are NaN in the loss columns: no
+    baseline may refuse every coin for it, and a test coin with one feature not
+    read is judged on the rest by all but the isolation forest."""
     rng = np.random.default_rng(7)
     taught = _two_coins(rng, 120)
     fresh = _two_coins(np.random.default_rng(8), 50)
@@ -126,8 +148,12 @@ def test_every_baseline_leaves_out_columns_a_coin_lacks() -> None:
     methods, _ = baselines.make_baselines()
     assert isinstance(methods[0], MahalanobisWindows)
     assert any(isinstance(m, MinMaxWindows) for m in methods)
+    unread = without_last(fresh["a"])
+    unread.values[:, 1] = np.nan
     for method in methods:
         method.fit(taught)
         score = method.score(without_last(fresh["a"]))
         assert np.isfinite(score).all(), method.name
         assert (np.argmin(score, axis=1) == 0).mean() > 0.9, method.name
+        judged = np.isfinite(method.score(unread))
+        assert judged.all() != (method.name == "IsolationForest (sklearn)"), method.name
