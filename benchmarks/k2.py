@@ -19,8 +19,9 @@ coinval is taught and decides as users run it (:func:`coinval.teach.teach`,
 :meth:`coinval.engine.Engine.decide_signatures`); its DET curve comes from the
 classifier's deviation when the classifier exposes one.  The baselines are
 fitted on the teach coins teaching kept (all of them when coinval refuses to
-teach) and score the same test coins' features.  Used by ``coinval bench
-accuracy``.
+teach) and score the same features the engine decides on (measured against the
+profile's no-coin levels where it has them): only the decision rules differ.
+Used by ``coinval bench accuracy``.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import numpy.typing as npt
 from benchmarks.accuracy import FR_TARGETS, Progress, fa_at_fr, mahalanobis_text, pct
 from benchmarks.baselines import MahalanobisWindows, OpenSetMethod
 from coinval.cli_evaluate import EVAL_AT
-from coinval.features import CoinFeatures, extract_signatures
+from coinval.features import FEATURE_NAMES, CoinFeatures, extract_signatures
 from coinval.jsonlines import read_lines
 from coinval.signature import Signature, SignatureError, parse_signature
 
@@ -348,58 +349,103 @@ def _kept(sigs: Sequence[Signature], dropped: Sequence[str]) -> list[Signature]:
     return [s for i, s in enumerate(sigs) if (s.id or f"#{i + 1}") not in gone]
 
 
-def _coinval(
-    split: Split, test: list[Signature], features: CoinFeatures, head: str | None
-) -> tuple[MethodResult, dict[str, list[Signature]], list[str], list[str]]:
-    """Teach and decide with coinval as ``coinval teach`` and ``classify`` do.
+def _features_as_engine(profile: Any, signatures: Sequence[Signature]) -> CoinFeatures:
+    """The features the engine decides on with this profile (a plain extraction without one).
 
-    Returns
-    -------
-    result : MethodResult
-    kept : the teach coins teaching kept (all of them when it refused)
-    coins : taught coin ids, the profile's order (the split's when teaching refused)
-    notes : teach warnings, or why teaching refused
+    A profile may carry the head's no-coin levels, read off its teach coins;
+    the engine measures coins against them, so coinval's score must too, and
+    the baselines get the same features so that only the decision rules differ.
     """
-    from coinval.engine import Engine
+    no_coin = getattr(profile, "no_coin", None) if profile is not None else None
+    if no_coin is None:
+        return extract_signatures(signatures)
+    extract: Any = extract_signatures  # takes the levels where profiles carry them
+    features: CoinFeatures = extract(signatures, no_coin)
+    return features
+
+
+@dataclass
+class _Taught:
+    """coinval's teach of one mode: what ``coinval teach`` would have written."""
+
+    profile: Any
+    kept: dict[str, list[Signature]]
+    coins: list[str]
+    notes: list[str]
+    refused: str | None = None
+
+
+def _teach_coinval(split: Split, head: str | None) -> _Taught:
+    """Teach coinval as ``coinval teach`` does; a refusal is a result, not an error.
+
+    ``kept`` holds the teach coins teaching kept (all of them when it refused),
+    ``coins`` the taught coin ids in the profile's order (the split's when it
+    refused).
+    """
     from coinval.teach import TeachError, teach
 
-    n = len(test)
     try:
         profile, report = teach(split.teach, head=head)
     except TeachError as exc:
-        none = np.zeros(n, dtype=bool)
-        note = f"teach refused: {exc}"
-        result = MethodResult("coinval", none, none, None, note, decided=False)
-        return result, split.teach, list(split.teach), []
-    coins = list(profile.coins)
+        return _Taught(None, split.teach, list(split.teach), [], f"teach refused: {exc}")
     kept = {c: _kept(sigs, report.dropped.get(c, [])) for c, sigs in split.teach.items()}
     notes = [f"coinval teach warning: {w}" for w in report.warnings]
+    return _Taught(profile, kept, list(profile.coins), notes)
+
+
+def _decide_coinval(
+    taught: _Taught, test: list[Signature], features: CoinFeatures, truth: IntArray
+) -> MethodResult:
+    """coinval's decisions as ``coinval classify`` gives them, and its curve where it can.
+
+    ``features`` are the test coins' features as the engine computes them with
+    this profile; ``truth`` indexes ``taught.coins`` (-1 for counterfeits).
+    """
+    from coinval.engine import Engine
+
+    if taught.profile is None:
+        none = np.zeros(len(test), dtype=bool)
+        return MethodResult("coinval", none, none, None, taught.refused, decided=False)
     # A day on which both pounds are legal tender: the tables measure recognition.
-    decisions = Engine(profile).decide_signatures(test, EVAL_AT)
+    decisions = Engine(taught.profile).decide_signatures(test, EVAL_AT)
     accepted = np.array([d.accepted for d in decisions], dtype=bool)
     recognised = np.array([d.coin is not None for d in decisions], dtype=bool)
-    decided_coin = [d.coin for d in decisions]
-    truth = [c.truth for c in split.cells for _ in c.signatures]
-    as_self = accepted & np.array(
-        [t is not None and d == t for d, t in zip(decided_coin, truth, strict=True)], dtype=bool
-    )
+    decided = np.array([taught.coins.index(d.coin) if d.coin else -2 for d in decisions])
+    result = MethodResult("coinval", accepted, accepted & (decided == truth))
     deviation: Callable[[CoinFeatures], FloatArray] | None = getattr(
-        profile.classifier, "deviation", None
+        taught.profile.classifier, "deviation", None
     )
-    result = MethodResult("coinval", accepted, as_self)
     if not callable(deviation):
         result.note = "the classifier gives no score: its operating point only"
-        return result, kept, coins, notes
+        return result
     best, best_coin = best_of(np.asarray(deviation(features), dtype=np.float64))
-    truth_index = np.array([coins.index(t) if t is not None else -1 for t in truth])
-    result.curve = threshold_curve(best, best_coin, truth_index)
+    result.curve = threshold_curve(best, best_coin, truth)
     disagree = int(((best <= 1.0) != recognised).sum())
     if disagree:
         result.note = (
             f"the classifier's deviation and the engine's decisions disagree on {disagree} "
             "coin(s): the tables are the engine's, the curve the deviation's"
         )
-    return result, kept, coins, notes
+    return result
+
+
+def _nonfinite_note(features: CoinFeatures, genuine: BoolArray) -> list[str]:
+    """A line on test coins with features not read (NaN) or absurd (infinite)."""
+    bad = ~np.isfinite(features.values)
+    if not bad.any():
+        return []
+    columns = ", ".join(
+        f"{FEATURE_NAMES[i]} ({int(bad[genuine, i].sum())} genuine, "
+        f"{int(bad[~genuine, i].sum())} counterfeit)"
+        for i in np.flatnonzero(bad.any(axis=0))
+    )
+    rows = np.asarray(bad.any(axis=1))
+    return [
+        f"{int(rows[genuine].sum())} genuine and {int(rows[~genuine].sum())} counterfeit test "
+        f"coins have a feature that is not finite: {columns}. A NaN is a feature not read: "
+        "coinval, the Mahalanobis window and the Gaussian judge the coin on the features "
+        "read, min/max on the other windows; the isolation forest refuses it"
+    ]
 
 
 def run_mode(
@@ -425,15 +471,17 @@ def run_mode(
     ).astype(np.int64)
     if progress is not None:
         progress.set_description_str(f"{split.mode}: coinval")
-    features = extract_signatures(test)
-    coinval, kept, coins, notes = _coinval(split, test, features, head)
-    if progress is not None:
-        progress.update(1)
+    taught = _teach_coinval(split, head)
+    coins = taught.coins
     truth = np.array(
         [coins.index(c.truth) if c.truth is not None else -1 for c in split.cells], dtype=np.int64
     )[cell_index]
-    teach_features = {c: extract_signatures(kept[c]) for c in coins}
-    results = [coinval]
+    features = _features_as_engine(taught.profile, test)
+    results = [_decide_coinval(taught, test, features, truth)]
+    if progress is not None:
+        progress.update(1)
+    notes = taught.notes + _nonfinite_note(features, truth >= 0)
+    teach_features = {c: _features_as_engine(taught.profile, taught.kept[c]) for c in coins}
     mahalanobis = None
     for method in make_methods():
         if progress is not None:
@@ -473,7 +521,7 @@ def run_mode(
         cell_index=cell_index,
         truth=truth,
         methods=results,
-        teach_kept={c: len(kept[c]) for c in coins},
+        teach_kept={c: len(taught.kept[c]) for c in coins},
         notes=notes,
         mahalanobis=mahalanobis,
     )
@@ -691,7 +739,7 @@ def render(
         "generalise. coinval is taught with `coinval.teach.teach` (as `coinval teach`) and "
         "decides with `Engine.decide_signatures` at "
         f"{EVAL_AT:%Y-%m-%d} (both pounds legal tender), its curve from the classifier's "
-        "deviation; the baselines see the same teach coins' features.",
+        "deviation; the baselines see the same teach coins and the same features.",
         "",
         f"- **{MahalanobisWindows.name}**: {mahalanobis_text(mahalanobis_fr)}",
         *[f"- Skipped input: {p}" for p in problems],

@@ -501,3 +501,34 @@ def test_bench_accuracy_k2_usage_errors(
     code = main(["bench", "accuracy", "--out-dir", str(tmp_path), "--progress", "never", *flags])
     assert code == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_k2_teach_coinval_refuses_is_reported_beside_the_baselines(
+    k2_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a foreign head a refused teach is a result, not a crash: the report says why,
+    and the baselines are still fitted on the same teach coins."""
+    import coinval.teach
+    from benchmarks.plots import det_plot
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise coinval.teach.TeachError("gb-050-1997: this does not look like fifty pence")
+
+    monkeypatch.setattr(coinval.teach, "teach", refuse)
+    out = tmp_path / "reports"
+    argv = ["bench", "accuracy", "--parts", "k2", "--k2", str(k2_folder), "--progress", "never"]
+    assert main([*argv, "--baselines", "mahalanobis,minmax", "--out-dir", str(out)]) == 0
+    text = (out / "accuracy-vs-baselines.md").read_text()
+    assert text.count("- coinval: teach refused: gb-050-1997: this does not look like") == 2
+    for mode in json.loads((out / "accuracy-vs-baselines.json").read_text())["k2"]["modes"]:
+        coinval_row, mahalanobis_row, minmax_row = mode["methods"]
+        assert not coinval_row["decided"] and coinval_row["det"] is None
+        assert coinval_row["genuine_acceptance"] == 0.0
+        assert mahalanobis_row["decided"] and mahalanobis_row["det"]
+        assert minmax_row["name"] == "min/max windows"
+    # A method that decides but gives no score is drawn as its operating point.
+    if matplotlib_available():
+        curve = np.array([[0.5, 0.2, 0.0], [1.0, 0.05, 0.01], [2.0, 0.0, 0.3]])
+        png = tmp_path / "points.png"
+        det_plot({"m": curve}, 20, 100, png, "t", points={"coinval": (0.02, 0.0)})
+        assert png.read_bytes()[:4] == b"\x89PNG"
