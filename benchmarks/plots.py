@@ -69,10 +69,19 @@ def det_plot(
     fr_floor = 0.5 / max(n_genuine, 1)
     fa_floor = 0.5 / max(n_fake, 1)
     fig, ax = plt.subplots(figsize=(7.5, 6), dpi=120)
-    for name, curve in curves.items():
+    for i, (name, curve) in enumerate(curves.items()):
         fr = np.maximum(curve[:, 1], fr_floor)
         fa = np.maximum(curve[:, 2], fa_floor)
-        (line,) = ax.plot(fr, fa, marker=".", markersize=3, label=name)
+        # Curves that coincide (separable data) stay visible: the first drawn widest.
+        (line,) = ax.plot(
+            fr,
+            fa,
+            marker=".",
+            markersize=3,
+            linewidth=max(0.8, 3.0 - 0.5 * i),
+            alpha=0.85,
+            label=name,
+        )
         at_one = int(np.argmin(np.abs(curve[:, 0] - 1.0)))
         ax.plot(fr[at_one], fa[at_one], "o", color=line.get_color(), markersize=8)
     for name, (fr_point, fa_point) in (points or {}).items():
