@@ -13,10 +13,13 @@ three such boxes, in closed form::
                 - L_inner box(x; a_hole)
 
 with ``x`` the position along the chord (speed times time from the coin's
-centre passing the coil).
+centre passing the coil).  The loss component (:func:`region_components`) goes
+through the same window: both are linear in the region levels.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -24,7 +27,7 @@ from scipy.special import erf
 
 from sim.coins import Region
 from sim.pieces import Pieces
-from sim.response import LayerState, stack_response
+from sim.response import LayerState, stack_components
 from sim.shapes import mean_radius
 
 FloatArray = npt.NDArray[np.float64]
@@ -62,22 +65,81 @@ def region_stack(
         t = layer.thickness_mm * clad_f
         clad_total += t
         sigma = layer.material.conductivity(temperature_c, clad_sigma_f)
-        near.append(LayerState(sigma, layer.material.mu_r, t * 1e-3))
+        mat = layer.material
+        near.append(LayerState(sigma, mat.mu_r, t * 1e-3, mat.hysteresis_tangent))
     sub_t = np.maximum(pieces.thickness_mm - 2.0 * clad_total, 0.0)
+    sub = region.substrate
     substrate = LayerState(
-        region.substrate.conductivity(temperature_c, sub_f), region.substrate.mu_r, sub_t * 1e-3
+        sub.conductivity(temperature_c, sub_f), sub.mu_r, sub_t * 1e-3, sub.hysteresis_tangent
     )
     layers = [*near, substrate, *reversed(near)]
     # Dirt is a film on the face next to the coil: it lowers that layer's conductivity.
     first = layers[0]
-    layers[0] = LayerState(first.sigma * pieces.surface_sigma, first.mu_r, first.thickness_m)
+    layers[0] = LayerState(
+        first.sigma * pieces.surface_sigma, first.mu_r, first.thickness_m, first.mu_loss_tangent
+    )
     return layers
+
+
+@dataclass(frozen=True, slots=True)
+class RegionLevels:
+    """Reactive and loss responses of ring and core at both frequencies.
+
+    Attributes
+    ----------
+    outer, outer_loss : ndarray of shape (n, 2)
+        Ring (or blank): reactive and loss component, columns low and high frequency.
+    core, core_loss : ndarray of shape (n, 2) or None
+        The same for the core, or None for a monometallic piece.
+    """
+
+    outer: FloatArray
+    outer_loss: FloatArray
+    core: FloatArray | None
+    core_loss: FloatArray | None
+
+
+def _components(
+    layers: list[LayerState], freq_hz: tuple[float, float]
+) -> tuple[FloatArray, FloatArray]:
+    parts = [stack_components(layers, f) for f in freq_hz]
+    return np.stack([p[0] for p in parts], axis=1), np.stack([p[1] for p in parts], axis=1)
+
+
+def region_components(
+    pieces: Pieces, temperature_c: FloatArray, freq_hz: tuple[float, float]
+) -> RegionLevels:
+    """Normalised reactive and loss responses of ring and core at both frequencies.
+
+    Parameters
+    ----------
+    pieces : Pieces
+        n pieces.
+    temperature_c : ndarray of shape (n,)
+    freq_hz : (float, float)
+        Low and high excitation frequency.
+
+    Returns
+    -------
+    RegionLevels
+        Arrays of shape (n, 2).
+    """
+    design = pieces.design
+    outer, outer_loss = _components(
+        region_stack(design.outer, pieces, temperature_c, core=False), freq_hz
+    )
+    if design.core is None:
+        return RegionLevels(outer, outer_loss, None, None)
+    core, core_loss = _components(
+        region_stack(design.core, pieces, temperature_c, core=True), freq_hz
+    )
+    return RegionLevels(outer, outer_loss, core, core_loss)
 
 
 def region_levels(
     pieces: Pieces, temperature_c: FloatArray, freq_hz: tuple[float, float]
 ) -> tuple[FloatArray, FloatArray | None]:
-    """Normalised responses of ring and core at both frequencies.
+    """Normalised (reactive) responses of ring and core at both frequencies.
 
     Parameters
     ----------
@@ -94,14 +156,8 @@ def region_levels(
     core : ndarray of shape (n, 2) or None
         Core response, or None for a monometallic piece.
     """
-    design = pieces.design
-    outer_layers = region_stack(design.outer, pieces, temperature_c, core=False)
-    outer = np.stack([stack_response(outer_layers, f) for f in freq_hz], axis=1)
-    if design.core is None:
-        return outer, None
-    core_layers = region_stack(design.core, pieces, temperature_c, core=True)
-    core = np.stack([stack_response(core_layers, f) for f in freq_hz], axis=1)
-    return outer, core
+    levels = region_components(pieces, temperature_c, freq_hz)
+    return levels.outer, levels.core
 
 
 def _box(x: FloatArray, half_width: FloatArray, sd: float) -> FloatArray:

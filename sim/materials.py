@@ -1,7 +1,9 @@
 """Coin alloys and platings as the eddy-current model sees them.
 
-A material is three numbers: electrical conductivity at 20 C (MS/m), relative
-permeability and the temperature coefficient of resistivity (per K).  The
+A material is four numbers: electrical conductivity at 20 C (MS/m), relative
+permeability, the temperature coefficient of resistivity (per K) and, for
+ferromagnetic metals, the hysteresis loss tangent ``mu'' / mu'`` of the
+permeability at the small fields of a sensor coil.  The
 conductivities are *invented but plausible*: no measured values are published
 for the mint alloys (see ``reference/coins.toml``), and the classifier must not
 depend on them anyway, since it learns inductive levels per sensor head.
@@ -11,6 +13,13 @@ Temperature: resistivity grows linearly, so
 small alpha (they are resistance alloys), brasses a moderate one, pure metals
 and steel a large one; this is what makes the inductive levels of different
 coins drift *differently* with temperature.
+
+Hysteresis: in the low-field (Rayleigh) region the permeability of a soft
+magnetic metal is complex, ``mu = mu' (1 - j tan_h)``; the imaginary part is
+the energy lost per cycle in reversing the magnetisation, which the coil sees
+as extra loss on top of the eddy-current (Joule) loss.  Unannealed low-carbon
+steel loses more per cycle than nickel.  The tangents, like the
+conductivities, are invented but plausible.
 """
 
 from __future__ import annotations
@@ -39,18 +48,23 @@ class Material:
         Relative permeability (1 for non-magnetic metals).
     alpha_per_k : float
         Temperature coefficient of resistivity, 1/K.
+    hysteresis_tangent : float
+        ``mu'' / mu'`` at small fields (0 for non-magnetic metals).
     """
 
     name: str
     sigma_ms_m: float
     mu_r: float = 1.0
     alpha_per_k: float = 0.002
+    hysteresis_tangent: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.sigma_ms_m > 0:
             raise ValueError(f"{self.name}: conductivity must be > 0")
         if not self.mu_r >= 1:
             raise ValueError(f"{self.name}: relative permeability must be >= 1")
+        if not 0.0 <= self.hysteresis_tangent < 1.0:
+            raise ValueError(f"{self.name}: hysteresis loss tangent must be in [0, 1)")
 
     @property
     def magnetic(self) -> bool:
@@ -84,12 +98,12 @@ NICKEL_BRASS_1983 = Material("nickel-brass Cu70 Zn24.5 Ni5.5", 10.8, 1.0, 0.0015
 CORE_ALLOY_2017 = Material("core alloy (brass-like, under nickel plating)", 16.0, 1.0, 0.0017)
 CUPRONICKEL_25 = Material("cupronickel Cu75 Ni25", 3.6, 1.0, 0.0003)
 CUPRONICKEL_16 = Material("cupronickel Cu84 Ni16", 5.0, 1.0, 0.0005)
-LOW_CARBON_STEEL = Material("low-carbon steel", 6.0, 120.0, 0.0040)
+LOW_CARBON_STEEL = Material("low-carbon steel", 6.0, 120.0, 0.0040, hysteresis_tangent=0.25)
 # Electroplated nickel is less permeable than annealed bulk nickel.
-NICKEL_PLATING = Material("electroplated nickel", 14.0, 80.0, 0.0040)
+NICKEL_PLATING = Material("electroplated nickel", 14.0, 80.0, 0.0040, hysteresis_tangent=0.15)
 
 # --- other metals (look-alikes, counterfeits) ----------------------------------------------
-NICKEL_BULK = Material("nickel (clad core layer)", 14.3, 110.0, 0.0040)
+NICKEL_BULK = Material("nickel (clad core layer)", 14.3, 110.0, 0.0040, hysteresis_tangent=0.12)
 NICKEL_BRASS_EURO = Material("nickel-brass Cu75 Zn20 Ni5", 11.6, 1.0, 0.0015)
 BRASS_THREEPENCE = Material("brass Cu79 Zn20 Ni1", 15.0, 1.0, 0.0017)
 COPPER = Material("copper", 58.0, 1.0, 0.0039)

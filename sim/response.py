@@ -41,6 +41,39 @@ match real acceptors:
 * steel and nickel: ``mu_r ~ 100`` shrinks ``delta``, so little conductive
   response but a large magnetic pull-down, larger at low frequency (deeper
   penetration, larger ``M``), which can take the response below zero.
+
+The loss component
+------------------
+``R`` above is the *reactive* part of the coil's impedance change (the
+inductance the coin removes).  A demodulating board also measures the *loss*
+(resistive) part: the power the coin dissipates.  In the picture behind ``R``
+the coin expels the share ``x / (1 + x)`` of the coil's field from its skin,
+so the field left at its surface is ``h = 1 / (1 + x)`` of the field with no
+coin.  Joule heat is the sheet conductance times the field there squared::
+
+    R_cond = x / (1 + x) = 1 - h            L_cond = x h**2 = x / (1 + x)**2
+
+* a thin or poor conductor (``x << 1``): ``L ~ x``, proportional to ``sigma t``;
+* a thick good conductor (``x = L_COIL / delta >> 1``): ``R -> 1 - delta / L_COIL``
+  saturates while ``L ~ delta / L_COIL`` keeps falling as the skin depth
+  shrinks (the surface impedance ``(1 + j) / (sigma delta)`` of a good
+  conductor: its resistive part equals the reactive deficit);
+* ``L_cond / R_cond = h = 1 / (1 + x)``: a function of the induction number
+  alone, i.e. of conductivity and thickness over skin depth.  The coil's gain
+  and the coin's lift-off multiply both components and cancel in the ratio.
+
+Magnetic metals add hysteresis: with the complex permeability
+``mu' (1 - j tan_h)`` the magnetised volume dissipates ``mu''`` times the
+field inside it squared, which the pull-down's own saturation reduces like the
+conductive term::
+
+    R_mag = -C_MAG y / (1 + y)              L_mag = C_MAG y_h / (1 + y)**2
+
+with ``y_h = sum mu_i tan_h,i w_i / L_MAG`` over the layers (``w_i`` the
+skin-depth weight below).  The model reduces a stack to one conductance and
+one magnetic thickness per frequency, so a plated coin reads like a
+homogeneous plate of the same conductance; :mod:`sim.physics_b` resolves the
+layers instead.
 """
 
 from __future__ import annotations
@@ -71,11 +104,14 @@ class LayerState:
         Relative permeability.
     thickness_m : ndarray of shape (n,)
         Thickness, metres (may be 0 where a layer is worn through).
+    mu_loss_tangent : float
+        Hysteresis loss tangent ``mu'' / mu'`` (0 for non-magnetic metals).
     """
 
     sigma: FloatArray
     mu_r: float
     thickness_m: FloatArray
+    mu_loss_tangent: float = 0.0
 
 
 def skin_depth_m(sigma: npt.ArrayLike, mu_r: float, freq_hz: float) -> FloatArray:
@@ -91,7 +127,7 @@ def skin_depth_m(sigma: npt.ArrayLike, mu_r: float, freq_hz: float) -> FloatArra
 
 
 def stack_response(layers: Sequence[LayerState], freq_hz: float) -> FloatArray:
-    """Normalised response of n layered stacks at one frequency.
+    """Normalised (reactive) response of n layered stacks at one frequency.
 
     Parameters
     ----------
@@ -106,12 +142,34 @@ def stack_response(layers: Sequence[LayerState], freq_hz: float) -> FloatArray:
     ndarray of shape (n,)
         Response in (-C_MAG, 1); see the module docstring.
     """
+    return stack_components(layers, freq_hz)[0]
+
+
+def stack_components(layers: Sequence[LayerState], freq_hz: float) -> tuple[FloatArray, FloatArray]:
+    """Reactive and loss components of n layered stacks at one frequency.
+
+    Parameters
+    ----------
+    layers : sequence of LayerState
+        From the face next to the coil to the far face; each with arrays of
+        shape (n,).
+    freq_hz : float
+        Excitation frequency.
+
+    Returns
+    -------
+    reactive : ndarray of shape (n,)
+        In (-C_MAG, 1), as :func:`stack_response`.
+    loss : ndarray of shape (n,)
+        >= 0, in the same units (a perfect conductor's reactive response is 1).
+    """
     if not layers:
         raise ValueError("a stack needs at least one layer")
     n = layers[0].sigma.shape[0]
     depth = np.zeros(n)  # optical depth a_i reached so far
     conductance = np.zeros(n)
     magnetic = np.zeros(n)
+    hysteresis = np.zeros(n)
     for layer in layers:
         delta = skin_depth_m(layer.sigma, layer.mu_r, freq_hz)
         t = np.maximum(layer.thickness_m, 0.0)
@@ -119,7 +177,11 @@ def stack_response(layers: Sequence[LayerState], freq_hz: float) -> FloatArray:
         weight = 0.5 * delta * np.exp(-2.0 * depth) * -np.expm1(-2.0 * t / delta)
         conductance += layer.sigma * weight
         magnetic += (layer.mu_r - 1.0) * weight
+        hysteresis += layer.mu_r * layer.mu_loss_tangent * weight
         depth += t / delta
     x = 2.0 * np.pi * freq_hz * MU_0 * conductance * L_COIL_M
     y = magnetic / L_MAG_M
-    return np.asarray(x / (1.0 + x) - C_MAG * y / (1.0 + y))
+    reactive = np.asarray(x / (1.0 + x) - C_MAG * y / (1.0 + y))
+    # Joule heat: conductance times the square of the field the coin leaves at its surface.
+    loss = x / (1.0 + x) ** 2 + C_MAG * (hysteresis / L_MAG_M) / (1.0 + y) ** 2
+    return reactive, np.asarray(loss)
