@@ -9,10 +9,19 @@ range of its rail and how often it glitches.
 Four named heads (``"A"`` to ``"D"``) differ markedly; :func:`head_from_seed`
 draws further plausible heads for held-out evaluation.  All heads share one
 sign convention (a conductive coin raises both channels) but not their offsets.
+
+Loss traces (signature contract v1.1): a head whose board has a demodulator
+(``reports_loss``) also reports the loss component of each channel.  Head
+``"D"`` does, and about half of the ``"seed:N"`` heads (drawn from a stream of
+their own, so the rest of a seed's head is what it was before); ``"A"`` to
+``"C"`` are v1 boards.  The loss channel shares the reactive channel's coil,
+gain, drift and lift-off; it has a gain and offset of its own (the
+demodulator's quadrature path) and a small phase error of its reference.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -75,6 +84,20 @@ class SensorHead:
         lag even angles by up to this much (phase random per coin), which
         phase-modulates every edge feature.  The foreign head of
         ``../shared/samples`` shows 0.03 rad on every coin.
+    reports_loss : bool
+        The board has a demodulator and reports ``eddy_lo_loss`` and
+        ``eddy_hi_loss`` (contract v1.1).
+    loss_gain : (float, float)
+        Gain of each loss channel relative to its reactive channel (> 0): the
+        loss trace is ``loss_gain * scale`` hardware units per unit of
+        normalised loss, and its white noise ``loss_gain * noise``.
+    loss_offset : (float, float)
+        Loss channels' hardware units with no coin.
+    demod_phase_rad : float
+        Phase error of the loss channels' reference: they read
+        ``loss cos(phi) + reactive sin(phi)``.  Both components still scale
+        together, so gain and lift-off cancel in their ratio; the error only
+        shifts it by a constant of the head.
     """
 
     name: str
@@ -96,6 +119,10 @@ class SensorHead:
     speed_mm_s: Pair
     spike_prob: float
     rim_warp_rad: float = 0.0
+    reports_loss: bool = False
+    loss_gain: Pair = (1.0, 1.0)
+    loss_offset: Pair = (0.0, 0.0)
+    demod_phase_rad: float = 0.0
 
     def __post_init__(self) -> None:
         checks = [
@@ -123,6 +150,8 @@ class SensorHead:
             ),
             (0 <= self.spike_prob <= 1, "spike probability must be in [0, 1]"),
             (0 <= self.rim_warp_rad <= 0.2, "rim warp must be in [0, 0.2] rad"),
+            (min(self.loss_gain) > 0, "loss gains must be > 0"),
+            (abs(self.demod_phase_rad) <= 0.1, "demodulator phase error must be within 0.1 rad"),
         ]
         for ok, rule in checks:
             if not ok:
@@ -208,7 +237,8 @@ HEADS: dict[str, SensorHead] = {
         speed_mm_s=(400.0, 800.0),
         spike_prob=0.002,
     ),
-    # A high-frequency low-level board in volts: strong drift, strong lift-off, noisy.
+    # A high-frequency low-level board in volts: strong drift, strong lift-off, noisy;
+    # its demodulator also gives the loss component (contract v1.1).
     "D": SensorHead(
         name="D",
         freq_hz=(40e3, 600e3),
@@ -228,6 +258,10 @@ HEADS: dict[str, SensorHead] = {
         rim_offcentre_mm=0.08,
         speed_mm_s=(300.0, 700.0),
         spike_prob=0.015,
+        reports_loss=True,
+        loss_gain=(0.85, 1.2),
+        loss_offset=(0.4, -0.25),
+        demod_phase_rad=0.012,
     ),
 }
 
@@ -260,7 +294,7 @@ def head_from_seed(seed: int) -> SensorHead:
     rim_samples = round(_log_uniform(rng, 480, 3072))
     liftoff = float(rng.uniform(0.1, 0.35))
     gap_lo = float(rng.uniform(0.15, 0.45))
-    return SensorHead(
+    head = SensorHead(
         name=f"seed:{seed}",
         freq_hz=(_log_uniform(rng, 10e3, 60e3), _log_uniform(rng, 200e3, 1e6)),
         scale=scale,
@@ -282,6 +316,33 @@ def head_from_seed(seed: int) -> SensorHead:
         spike_prob=float(rng.uniform(0.0, 0.02)),
         # Its own stream, so that adding it left every other draw of a seed as it was.
         rim_warp_rad=float(np.random.default_rng([seed, 0x3A4F]).uniform(0.0, 0.04)),
+    )
+    return _with_demodulator(head, seed)
+
+
+LOSS_SHARE = 0.5
+"""Share of random heads whose board has a demodulator: both kinds stay in the field."""
+
+
+def _with_demodulator(head: SensorHead, seed: int) -> SensorHead:
+    """Head ``seed:N`` with the loss channels its board may have, from a stream of its own.
+
+    A head without a demodulator is returned as it is: it equals the head the
+    seed gave before loss traces existed.
+    """
+    rng = np.random.default_rng([seed, 0x1055])
+    if rng.uniform() >= LOSS_SHARE:
+        return head
+    gain = (_log_uniform(rng, 0.5, 2.0), _log_uniform(rng, 0.5, 2.0))
+    return dataclasses.replace(
+        head,
+        reports_loss=True,
+        loss_gain=gain,
+        loss_offset=(
+            float(rng.uniform(-1, 1) * head.scale[0] * gain[0]),
+            float(rng.uniform(-1, 1) * head.scale[1] * gain[1]),
+        ),
+        demod_phase_rad=float(rng.uniform(-0.03, 0.03)),
     )
 
 

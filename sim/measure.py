@@ -19,6 +19,17 @@ about the noise across the window, as an AC-coupled oscillator drifts) is why
 a feature extractor should take the baseline from the coin-free samples at
 both ends of the window: the passage always leaves ``WINDOW_MARGIN`` of the
 window free on each side when it fits.
+
+A head that reports loss (``head.reports_loss``) measures the loss component
+of the same response map through the same window, gain, drift and lift-off::
+
+    loss_offset_c + baseline wander
+      + loss_gain_c * scale_c * (1 + drift_c (T_board - 20)) * exp(-k_c gap)
+          * (loss_c(x) cos(phi) + profile_c(x) sin(phi))
+      + white noise of loss_gain_c * noise_c (+ the same glitches, own sizes)
+
+Its noise comes from a stream of its own (``loss_rng``), so the reactive
+traces of a head are the same whether or not it reports loss.
 """
 
 from __future__ import annotations
@@ -30,7 +41,7 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from sim.eddy import eddy_profiles, region_levels
+from sim.eddy import eddy_profiles, region_components
 from sim.heads import SensorHead
 from sim.pieces import Pieces
 from sim.rim import rim_profiles
@@ -120,6 +131,8 @@ class Measurement:
     eddy_lo, eddy_hi : ndarray of shape (n, head.eddy_samples)
     rim : ndarray of shape (n, head.rim_samples)
     thickness_mm, speed_mm_s, temperature_c : ndarray of shape (n,)
+    eddy_lo_loss, eddy_hi_loss : ndarray of shape (n, head.eddy_samples) or None
+        Loss traces, for a head that reports them.
     """
 
     eddy_lo: FloatArray
@@ -128,37 +141,70 @@ class Measurement:
     thickness_mm: FloatArray
     speed_mm_s: FloatArray
     temperature_c: FloatArray
+    eddy_lo_loss: FloatArray | None = None
+    eddy_hi_loss: FloatArray | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    """Where the coil is over each coin at every sample, and how well it couples.
+
+    Shared by every eddy channel: the passage, the scanned chord, the gap, the board's gain.
+
+    Attributes
+    ----------
+    x_mm : ndarray of shape (n, m)
+        Position of the coil along each coin's chord, from the chord's middle.
+    chord_mm : ndarray of shape (n,)
+        Distance of the scanned chord from the coin's centre.
+    gap_mm : ndarray of shape (n,)
+        Coin-to-coil gap (lift-off), dirt included.
+    gain : ndarray of shape (n, 2)
+        Board gain per channel at the board's temperature: ``scale * (1 + drift (T - 20))``.
+    """
+
+    x_mm: FloatArray
+    chord_mm: FloatArray
+    gap_mm: FloatArray
+    gain: FloatArray
+
+
+@dataclass(frozen=True, slots=True)
+class EddyTraces:
+    """The eddy channels of n coins, hardware units, shape (n, m) each."""
+
+    lo: FloatArray
+    hi: FloatArray
+    lo_loss: FloatArray | None = None
+    hi_loss: FloatArray | None = None
 
 
 def _between(u: FloatArray, lo_hi: tuple[float, float]) -> FloatArray:
     return np.asarray(lo_hi[0] + u * (lo_hi[1] - lo_hi[0]))
 
 
-def _eddy(
-    pieces: Pieces,
-    ins: Insertion,
-    speed: FloatArray,
-    head: SensorHead,
-    rng: np.random.Generator,
-) -> tuple[FloatArray, FloatArray]:
-    n = len(pieces)
+def scan_geometry(pieces: Pieces, ins: Insertion, speed: FloatArray, head: SensorHead) -> Scan:
+    """Where the coil is over each coin, and the board's gain, for n coins.
+
+    Parameters
+    ----------
+    pieces : Pieces
+        n pieces.
+    ins : Insertion
+        n insertions.
+    speed : ndarray of shape (n,)
+        Rolling speed, mm/s.
+    head : SensorHead
+
+    Returns
+    -------
+    Scan
+    """
     m = head.eddy_samples
     design = pieces.design
-    outer, core = region_levels(pieces, ins.coin_temperature_c, head.freq_hz)
     gap = _between(ins.gap_u, head.gap_mm) + pieces.extra_gap_mm
-    # Coupling and board gain per channel: lift-off scales the whole response map down.
-    factor = np.stack(
-        [
-            head.scale[c]
-            * (1.0 + head.gain_drift_per_k[c] * (ins.temperature_c - 20.0))
-            * np.exp(-head.liftoff_per_mm[c] * gap)
-            for c in (0, 1)
-        ],
-        axis=1,
-    )
-    outer = outer * factor
-    core = None if core is None else core * factor
-
+    drift = [1.0 + head.gain_drift_per_k[c] * (ins.temperature_c - 20.0) for c in (0, 1)]
+    gain = np.stack([head.scale[c] * drift[c] for c in (0, 1)], axis=1)
     # Place the passage at a random time, inside the window with a margin when it fits.
     window = head.window_s
     passage = (pieces.diameter_mm + head.footprint_mm) / speed
@@ -171,7 +217,29 @@ def _eddy(
     x = speed[:, None] * (t[None, :] - centre[:, None])
     radius = mean_radius(design.shape, design.sides, pieces.diameter_mm, pieces.corner_radius_mm)
     chord = np.abs(radius - (head.coil_height_mm + COIL_HEIGHT_JITTER_MM * ins.height_z))
-    lo, hi = eddy_profiles(pieces, outer, core, x, chord, head.footprint_mm)
+    return Scan(x_mm=x, chord_mm=chord, gap_mm=gap, gain=gain)
+
+
+def _eddy(
+    pieces: Pieces,
+    ins: Insertion,
+    speed: FloatArray,
+    head: SensorHead,
+    rng: np.random.Generator,
+    loss_rng: np.random.Generator | None,
+) -> EddyTraces:
+    n = len(pieces)
+    m = head.eddy_samples
+    levels = region_components(pieces, ins.coin_temperature_c, head.freq_hz)
+    scan = scan_geometry(pieces, ins, speed, head)
+    # Coupling and board gain per channel: lift-off scales the whole response map down.
+    factor = np.stack(
+        [scan.gain[:, c] * np.exp(-head.liftoff_per_mm[c] * scan.gap_mm) for c in (0, 1)],
+        axis=1,
+    )
+    outer = levels.outer * factor
+    core = None if levels.core is None else levels.core * factor
+    lo, hi = eddy_profiles(pieces, outer, core, scan.x_mm, scan.chord_mm, head.footprint_mm)
 
     ramp = np.linspace(-0.5, 0.5, m)[None, :]
     traces = []
@@ -180,7 +248,28 @@ def _eddy(
         # Baseline wander: a per-coin offset and slope of the order of the noise (AC coupling).
         wander = rng.normal(0.0, 2.0 * noise, (n, 1)) + rng.normal(0.0, noise, (n, 1)) * ramp
         traces.append(head.offset[c] + wander + trace + rng.normal(0.0, noise, (n, m)))
-    return traces[0], traces[1]
+    if not head.reports_loss:
+        return EddyTraces(traces[0], traces[1])
+    if loss_rng is None:
+        raise ValueError(f"sensor head {head.name!r} reports loss: it needs a loss noise stream")
+
+    # The same window, gain and lift-off: only the levels differ.
+    outer_loss = levels.outer_loss * factor
+    core_loss = None if levels.core_loss is None else levels.core_loss * factor
+    lo_loss, hi_loss = eddy_profiles(
+        pieces, outer_loss, core_loss, scan.x_mm, scan.chord_mm, head.footprint_mm
+    )
+    cos_phi, sin_phi = np.cos(head.demod_phase_rad), np.sin(head.demod_phase_rad)
+    losses = []
+    for c, (loss, reactive) in enumerate(((lo_loss, lo), (hi_loss, hi))):
+        g = head.loss_gain[c]
+        noise = head.noise[c] * g
+        wander = (
+            loss_rng.normal(0.0, 2.0 * noise, (n, 1)) + loss_rng.normal(0.0, noise, (n, 1)) * ramp
+        )
+        read = g * (loss * cos_phi + reactive * sin_phi)
+        losses.append(head.loss_offset[c] + wander + read + loss_rng.normal(0.0, noise, (n, m)))
+    return EddyTraces(traces[0], traces[1], losses[0], losses[1])
 
 
 GLITCH_RUNS = (1, 2, 3)
@@ -191,15 +280,16 @@ sample or a few."""
 
 
 def _spikes(
-    eddy_lo: FloatArray,
-    eddy_hi: FloatArray,
-    rim: FloatArray,
+    eddy: EddyTraces,
     head: SensorHead,
     rng: np.random.Generator,
     run_rng: np.random.Generator,
+    loss_rng: np.random.Generator | None,
 ) -> None:
-    """Add rare glitches in place: one to three eddy samples hit by interference, a rim
-    sample by debris."""
+    """Add rare glitches to the eddy traces in place: one to three samples hit by
+    interference.  A loss channel is hit where its reactive channel is (one ADC
+    sample feeds both), by a size of its own."""
+    eddy_lo, eddy_hi = eddy.lo, eddy.hi
     n, n_eddy = eddy_lo.shape
     hit = np.flatnonzero(rng.uniform(size=n) < head.spike_prob)
     which = rng.integers(0, 3, hit.shape[0])  # lo, hi or both
@@ -208,12 +298,25 @@ def _spikes(
     # From a stream of its own: every other draw is as it was when glitches were
     # one sample long, so a seed still makes the same coins (thickness, speed...).
     run = run_rng.choice(GLITCH_RUNS, hit.shape[0], p=GLITCH_RUN_SHARES)
+    loss_size = None
+    if eddy.lo_loss is not None and loss_rng is not None:
+        loss_size = loss_rng.choice([-1.0, 1.0], hit.shape[0]) * loss_rng.uniform(
+            0.2, 1.0, hit.shape[0]
+        )
     for channel, trace in enumerate((eddy_lo, eddy_hi)):
+        loss_trace = (eddy.lo_loss, eddy.hi_loss)[channel]
         sel = (which == channel) | (which == 2)
         for k in range(max(GLITCH_RUNS)):
             on = sel & (run > k) & (at + k < n_eddy)
             trace[hit[on], at[on] + k] += size[on] * head.scale[channel]
-    # The rim gauge's glitch is one sample: a speck passing its tip.
+            if loss_trace is not None and loss_size is not None:
+                g = head.loss_gain[channel] * head.scale[channel]
+                loss_trace[hit[on], at[on] + k] += loss_size[on] * g
+
+
+def rim_glitches(rim: FloatArray, head: SensorHead, rng: np.random.Generator) -> None:
+    """Add the rim gauge's rare glitch in place: one sample, a speck passing its tip."""
+    n = rim.shape[0]
     rim_hit = np.flatnonzero(rng.uniform(size=n) < head.spike_prob / 2.0)
     rim_at = rng.integers(0, rim.shape[1], rim_hit.shape[0])
     rim[rim_hit, rim_at] += rng.uniform(0.2, 1.0, rim_hit.shape[0])
@@ -225,10 +328,11 @@ def _measure_chunk(
     head: SensorHead,
     rng: np.random.Generator,
     run_rng: np.random.Generator,
+    loss_rng: np.random.Generator | None,
 ) -> Measurement:
     n = len(pieces)
     speed = _between(ins.speed_u, head.speed_mm_s)
-    eddy_lo, eddy_hi = _eddy(pieces, ins, speed, head, rng)
+    eddy = _eddy(pieces, ins, speed, head, rng, loss_rng)
     rim = rim_profiles(
         pieces,
         head.rim_samples,
@@ -240,16 +344,19 @@ def _measure_chunk(
         warp_phase=ins.warp_phase,
     )
     rim += rng.normal(0.0, head.rim_noise_mm, rim.shape)
-    _spikes(eddy_lo, eddy_hi, rim, head, rng, run_rng)
+    _spikes(eddy, head, rng, run_rng, loss_rng)
+    rim_glitches(rim, head, rng)
     thickness = pieces.thickness_mm + rng.normal(0.0, head.thickness_noise_mm, n)
     return Measurement(
-        eddy_lo=eddy_lo,
-        eddy_hi=eddy_hi,
+        eddy_lo=eddy.lo,
+        eddy_hi=eddy.hi,
         rim=rim,
         # Keep every reported number inside the ranges of the signature contract.
         thickness_mm=np.clip(thickness, 0.05, 9.95),
         speed_mm_s=np.clip(speed * (1.0 + rng.normal(0.0, SPEED_GATE_SD, n)), 1.0, 4999.0),
         temperature_c=np.clip(ins.temperature_c + rng.normal(0.0, THERMISTOR_SD_K, n), -40, 85),
+        eddy_lo_loss=eddy.lo_loss,
+        eddy_hi_loss=eddy.hi_loss,
     )
 
 
@@ -272,6 +379,7 @@ def measure(
     head: SensorHead,
     rng: np.random.Generator,
     glitch_rng: np.random.Generator,
+    loss_rng: np.random.Generator | None = None,
 ) -> Measurement:
     """Measure n pieces inserted into a head.
 
@@ -287,21 +395,37 @@ def measure(
     glitch_rng : numpy.random.Generator
         Stream for how many samples each eddy glitch hits: its own, so that
         ``rng`` draws what it drew when glitches were one sample long.
+    loss_rng : numpy.random.Generator, optional
+        Stream for the loss channels' noise and glitch sizes; needed when the
+        head reports loss.  Its own, so that ``rng`` draws what it
+        drew before loss traces existed.
 
     Returns
     -------
     Measurement
+        With loss traces exactly when ``head.reports_loss``.
     """
     n = len(pieces)
     parts = []
     for start in range(0, n, CHUNK):
         sel = slice(start, min(n, start + CHUNK))
-        parts.append(_measure_chunk(_rows(pieces, sel), _rows(ins, sel), head, rng, glitch_rng))
+        parts.append(
+            _measure_chunk(_rows(pieces, sel), _rows(ins, sel), head, rng, glitch_rng, loss_rng)
+        )
     if len(parts) == 1:
         return parts[0]
+
+    def joined(name: str) -> FloatArray:
+        return np.concatenate([getattr(p, name) for p in parts])
+
+    with_loss = parts[0].eddy_lo_loss is not None
     return Measurement(
-        **{
-            name: np.concatenate([getattr(p, name) for p in parts])
-            for name in (f.name for f in dataclasses.fields(Measurement))
-        }
+        eddy_lo=joined("eddy_lo"),
+        eddy_hi=joined("eddy_hi"),
+        rim=joined("rim"),
+        thickness_mm=joined("thickness_mm"),
+        speed_mm_s=joined("speed_mm_s"),
+        temperature_c=joined("temperature_c"),
+        eddy_lo_loss=joined("eddy_lo_loss") if with_loss else None,
+        eddy_hi_loss=joined("eddy_hi_loss") if with_loss else None,
     )

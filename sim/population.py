@@ -11,10 +11,14 @@ Three independent random streams keep experiments controllable:
 * pieces (alloy scatter, size, wear, dirt): keyed by (seed, kind, batch);
 * insertion (temperature, speed, lift-off, position, rim phase): the same key,
   drawn as unit variates and mapped onto each head's ranges;
-* the head's noise and glitches: keyed by the above and the head's name.
+* the head's noise and glitches: keyed by the above and the head's name
+  (the loss channels' noise has a stream of its own, so a head's reactive
+  traces do not depend on whether it reports loss).
 
 So the same seed gives the same physical coins, inserted the same way, on
-every head; only the head's own properties differ.
+every head; only the head's own properties differ.  Batches of a head that
+reports loss (``SensorHead.reports_loss``) carry ``eddy_lo_loss`` and
+``eddy_hi_loss`` (signature contract v1.1).
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ __all__ = ["UnknownKindError", "generate", "kinds", "to_json_dicts"]
 EVALUATION_TEMPERATURE_C = (-10.0, 45.0)
 _CONTRACT_TEMPERATURE_C = (-40.0, 85.0)
 
-_PIECES, _INSERTION, _NOISE, _GLITCH = 1, 2, 3, 4
+_PIECES, _INSERTION, _NOISE, _GLITCH, _LOSS = 1, 2, 3, 4, 5
 
 
 def kinds() -> dict[str, str]:
@@ -120,7 +124,8 @@ def generate(
     -------
     SignatureBatch
         Arrays of shape (n, head.eddy_samples) and (n, head.rim_samples);
-        ids like ``"gb-100-2017-A-b0-s0-00042"``.
+        ids like ``"gb-100-2017-A-b0-s0-00042"``; loss traces of shape
+        (n, head.eddy_samples) exactly when the head reports loss.
 
     Raises
     ------
@@ -149,6 +154,9 @@ def generate(
         "speed_mm_s": np.empty(n),
         "temperature_c": np.empty(n),
     }
+    if sensor.reports_loss:
+        out["eddy_lo_loss"] = np.empty((n, sensor.eddy_samples))
+        out["eddy_hi_loss"] = np.empty((n, sensor.eddy_samples))
     for v, (_, design) in enumerate(family.variants):
         rows = np.flatnonzero(choice == v)
         if rows.size == 0:
@@ -162,7 +170,8 @@ def generate(
         )
         noise_rng = np.random.default_rng([*key, v, _NOISE, stable_hash(sensor.name)])
         glitch_rng = np.random.default_rng([*key, v, _GLITCH, stable_hash(sensor.name)])
-        result: Measurement = measure(pieces, insertion, sensor, noise_rng, glitch_rng)
+        loss_rng = np.random.default_rng([*key, v, _LOSS, stable_hash(sensor.name)])
+        result: Measurement = measure(pieces, insertion, sensor, noise_rng, glitch_rng, loss_rng)
         for name, arr in out.items():
             arr[rows] = getattr(result, name)
     return SignatureBatch(
@@ -174,6 +183,8 @@ def generate(
         speed_mm_s=out["speed_mm_s"],
         temperature_c=out["temperature_c"],
         ids=_ids(kind, sensor.name, batch, seed, n),
+        eddy_lo_loss=out.get("eddy_lo_loss"),
+        eddy_hi_loss=out.get("eddy_hi_loss"),
     )
 
 
@@ -191,6 +202,7 @@ def to_json_dicts(batch: SignatureBatch, head_name: str) -> list[dict[str, Any]]
     Numbers are rounded to what a sensor board would transmit (about six
     significant digits for eddy traces, 0.1 micron for the rim), which keeps
     files small; every object passes ``coinval.signature.parse_signature``.
+    Loss traces, where the batch has them, are rounded like the eddy traces.
 
     Parameters
     ----------
@@ -206,6 +218,11 @@ def to_json_dicts(batch: SignatureBatch, head_name: str) -> list[dict[str, Any]]
     eddy_dec = _decimals(np.concatenate([batch.eddy_lo.ravel(), batch.eddy_hi.ravel()]), 6)
     lo = np.round(batch.eddy_lo, eddy_dec)
     hi = np.round(batch.eddy_hi, eddy_dec)
+    losses = None
+    if batch.eddy_lo_loss is not None and batch.eddy_hi_loss is not None:
+        both = np.concatenate([batch.eddy_lo_loss.ravel(), batch.eddy_hi_loss.ravel()])
+        loss_dec = _decimals(both, 6)
+        losses = (np.round(batch.eddy_lo_loss, loss_dec), np.round(batch.eddy_hi_loss, loss_dec))
     rim = np.round(batch.rim, 4)
     ids: Sequence[str | None] = batch.ids or [None] * len(batch)
     out: list[dict[str, Any]] = []
@@ -221,5 +238,8 @@ def to_json_dicts(batch: SignatureBatch, head_name: str) -> list[dict[str, Any]]
         obj["thickness_mm"] = round(float(batch.thickness_mm[i]), 4)
         obj["speed_mm_s"] = round(float(batch.speed_mm_s[i]), 2)
         obj["temperature_c"] = round(float(batch.temperature_c[i]), 2)
+        if losses is not None:
+            obj["eddy_lo_loss"] = losses[0][i].tolist()
+            obj["eddy_hi_loss"] = losses[1][i].tolist()
         out.append(obj)
     return out

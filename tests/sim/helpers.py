@@ -42,3 +42,26 @@ def milling_alternation(rim: FloatArray, first_harmonic: int = 80) -> FloatArray
     fine = np.fft.irfft(spec, n=rim.shape[1], axis=1)
     envelope = np.abs(np.fft.rfft(fine**2, axis=1))
     return envelope[:, 6] / envelope[:, 0]
+
+
+def baseline_free(trace: FloatArray) -> FloatArray:
+    """Traces (n, m) less their baseline: the median of the coin-free sixteenths at both ends."""
+    k = max(4, trace.shape[1] // 16)
+    ends = np.concatenate([trace[:, :k], trace[:, -k:]], axis=1)
+    return trace - np.median(ends, axis=1, keepdims=True)
+
+
+def peak_window_loss_ratio(
+    reactive: FloatArray, loss: FloatArray, share: float = 0.9
+) -> FloatArray:
+    """Loss over reactive component where the reactive trace stands within ``share`` of its
+    peak, (n,).
+
+    On a bimetal coin whose ring reads above its core that window is the ring (twice); on a
+    monometallic coin it is the plateau.  Baselines come from the coin-free ends; the ratio
+    is of sums over the window, so noise averages out.
+    """
+    r = baseline_free(reactive)
+    los = baseline_free(loss)
+    window = r >= share * r.max(axis=1, keepdims=True)
+    return np.asarray((los * window).sum(axis=1) / (r * window).sum(axis=1))
