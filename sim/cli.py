@@ -66,7 +66,9 @@ def add_population_arguments(parser: argparse.ArgumentParser) -> None:
         "--head",
         default="A",
         metavar="H",
-        help=f"sensor head: {', '.join(HEADS)} or seed:N for a random one (default A)",
+        help=f"sensor head: {', '.join(HEADS)} or seed:N for a random one, either as "
+        "phys2:HEAD for the second physics (default A); heads with a demodulator "
+        "(D, about half of seed:N) also write eddy_lo_loss and eddy_hi_loss",
     )
     parser.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
     parser.add_argument("--batch", type=non_negative_int, default=0, help="mint batch (default 0)")

@@ -17,6 +17,11 @@ their own, so the rest of a seed's head is what it was before); ``"A"`` to
 ``"C"`` are v1 boards.  The loss channel shares the reactive channel's coil,
 gain, drift and lift-off; it has a gain and offset of its own (the
 demodulator's quadrature path) and a small phase error of its reference.
+
+Physics: every head measures with the layered model of :mod:`sim.response`
+and :mod:`sim.eddy` (``physics="a"``) unless it is named ``"phys2:<head>"``:
+the same board with the structurally different model of :mod:`sim.physics_b`
+(``physics="b"``).
 """
 
 from __future__ import annotations
@@ -24,12 +29,15 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 from coinval.signature import EDDY_MAX_SAMPLES, EDDY_MIN_SAMPLES, RIM_MAX_SAMPLES, RIM_MIN_SAMPLES
 
 Pair = tuple[float, float]
+Physics = Literal["a", "b"]
+PHYS2_PREFIX = "phys2:"
 
 # The largest piece any head must fit in its eddy window (the two-pound coin).
 LARGEST_COIN_MM = 28.4
@@ -78,7 +86,8 @@ class SensorHead:
     speed_mm_s : (float, float)
         Range of rolling speeds on this head's rail.
     spike_prob : float
-        Probability that a coin's signature carries a glitch.
+        Probability that a coin's signature carries a glitch (physics b: the
+        mean number of interference spikes per coin and frequency).
     rim_warp_rad : float
         Once-a-turn angular non-uniformity of the rim gauge: its samples lead and
         lag even angles by up to this much (phase random per coin), which
@@ -98,6 +107,9 @@ class SensorHead:
         ``loss cos(phi) + reactive sin(phi)``.  Both components still scale
         together, so gain and lift-off cancel in their ratio; the error only
         shifts it by a constant of the head.
+    physics : {"a", "b"}
+        Which response law, footprint and noise model measures the eddy
+        channels: ``"a"`` is :mod:`sim.eddy`, ``"b"`` :mod:`sim.physics_b`.
     """
 
     name: str
@@ -123,6 +135,7 @@ class SensorHead:
     loss_gain: Pair = (1.0, 1.0)
     loss_offset: Pair = (0.0, 0.0)
     demod_phase_rad: float = 0.0
+    physics: Physics = "a"
 
     def __post_init__(self) -> None:
         checks = [
@@ -152,6 +165,7 @@ class SensorHead:
             (0 <= self.rim_warp_rad <= 0.2, "rim warp must be in [0, 0.2] rad"),
             (min(self.loss_gain) > 0, "loss gains must be > 0"),
             (abs(self.demod_phase_rad) <= 0.1, "demodulator phase error must be within 0.1 rad"),
+            (self.physics in ("a", "b"), "physics must be 'a' or 'b'"),
         ]
         for ok, rule in checks:
             if not ok:
@@ -347,7 +361,8 @@ def _with_demodulator(head: SensorHead, seed: int) -> SensorHead:
 
 
 def get_head(name_or_seed: str) -> SensorHead:
-    """A named head (``"A"`` to ``"D"``) or a random one (``"seed:N"``).
+    """A named head (``"A"`` to ``"D"``), a random one (``"seed:N"``), or either
+    measured with the second physics (``"phys2:A"``, ``"phys2:seed:N"``).
 
     Raises
     ------
@@ -355,6 +370,13 @@ def get_head(name_or_seed: str) -> SensorHead:
         With the accepted forms, for anything else.
     """
     key = name_or_seed.strip()
+    if key.lower().startswith(PHYS2_PREFIX):
+        base = _plain_head(key[len(PHYS2_PREFIX) :], name_or_seed)
+        return dataclasses.replace(base, name=PHYS2_PREFIX + base.name, physics="b")
+    return _plain_head(key, name_or_seed)
+
+
+def _plain_head(key: str, asked: str) -> SensorHead:
     if key.upper() in HEADS:
         return HEADS[key.upper()]
     if key.lower().startswith("seed:"):
@@ -362,5 +384,6 @@ def get_head(name_or_seed: str) -> SensorHead:
         if digits.isdigit():
             return head_from_seed(int(digits))
     raise ValueError(
-        f"unknown sensor head {name_or_seed!r}: use one of {', '.join(HEADS)} or seed:N (N >= 0)"
+        f"unknown sensor head {asked!r}: use one of {', '.join(HEADS)} or seed:N (N >= 0), "
+        f"or {PHYS2_PREFIX}<head> for the second physics"
     )

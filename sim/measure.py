@@ -30,6 +30,10 @@ of the same response map through the same window, gain, drift and lift-off::
 
 Its noise comes from a stream of its own (``loss_rng``), so the reactive
 traces of a head are the same whether or not it reports loss.
+
+A head with ``physics="b"`` measures the eddy channels with
+:mod:`sim.physics_b` instead (its own response law, footprint and noise);
+insertion, placement in the window, rim and gauges are shared.
 """
 
 from __future__ import annotations
@@ -149,7 +153,7 @@ class Measurement:
 class Scan:
     """Where the coil is over each coin at every sample, and how well it couples.
 
-    Shared by every eddy channel: the passage, the scanned chord, the gap, the board's gain.
+    Shared by both physics: the passage, the scanned chord, the gap, the board's gain.
 
     Attributes
     ----------
@@ -332,7 +336,12 @@ def _measure_chunk(
 ) -> Measurement:
     n = len(pieces)
     speed = _between(ins.speed_u, head.speed_mm_s)
-    eddy = _eddy(pieces, ins, speed, head, rng, loss_rng)
+    if head.physics == "b":
+        from sim.physics_b import eddy_traces_b  # the second physics, only where asked for
+
+        eddy = eddy_traces_b(pieces, ins, scan_geometry(pieces, ins, speed, head), head, rng)
+    else:
+        eddy = _eddy(pieces, ins, speed, head, rng, loss_rng)
     rim = rim_profiles(
         pieces,
         head.rim_samples,
@@ -344,7 +353,9 @@ def _measure_chunk(
         warp_phase=ins.warp_phase,
     )
     rim += rng.normal(0.0, head.rim_noise_mm, rim.shape)
-    _spikes(eddy, head, rng, run_rng, loss_rng)
+    if head.physics != "b":
+        # Physics b's noise model has spikes of its own.
+        _spikes(eddy, head, rng, run_rng, loss_rng)
     rim_glitches(rim, head, rng)
     thickness = pieces.thickness_mm + rng.normal(0.0, head.thickness_noise_mm, n)
     return Measurement(
@@ -397,7 +408,7 @@ def measure(
         ``rng`` draws what it drew when glitches were one sample long.
     loss_rng : numpy.random.Generator, optional
         Stream for the loss channels' noise and glitch sizes; needed when the
-        head reports loss.  Its own, so that ``rng`` draws what it
+        head reports loss (physics a).  Its own, so that ``rng`` draws what it
         drew before loss traces existed.
 
     Returns

@@ -108,7 +108,8 @@ def generate(
     n : int
         Number of coins (> 0).
     head : str or SensorHead
-        ``"A"`` to ``"D"``, ``"seed:N"`` or a head object.
+        ``"A"`` to ``"D"``, ``"seed:N"``, either as ``"phys2:<head>"`` (the
+        second physics, :mod:`sim.physics_b`) or a head object.
     seed : int
         Random seed (>= 0); the result is a deterministic function of all arguments.
     batch : int

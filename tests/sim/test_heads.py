@@ -61,6 +61,7 @@ def test_get_head_rejects_unknown_names(bad: str) -> None:
         {"freq_hz": (500e3, 400e3)},
         {"loss_gain": (0.0, 1.0)},
         {"demod_phase_rad": 0.5},
+        {"physics": "c"},
     ],
 )
 def test_sensor_head_validates_its_fields(change: dict[str, Any]) -> None:
