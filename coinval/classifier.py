@@ -1,149 +1,118 @@
 """The calibration-driven, open-set coin classifier.
 
-Each taught coin gets an acceptance region fitted from genuine coins only
-(there are never counterfeits at teach time).  Per coin and per feature the
-region is a temperature-dependent centre, ``mean_ + slope_ * (T - t_ref_)``,
-with a tolerance on each side that is the larger of
+Each taught coin gets one acceptance region fitted from genuine coins only
+(there are never counterfeits at teach time).  The region is a Mahalanobis
+ellipsoid over every feature the coin has, around a centre that moves
+linearly with temperature (and, for the eddy features, with the log of the
+rolling speed):
 
-* a statistical half-width, ``k * scale_`` widened like a regression
-  prediction interval when T lies far from the teach temperatures, and
-* a batch allowance: how far the same coin from another mint batch, or worn,
-  or dirty, may lie from the batch it was taught on.  The allowance is stated
-  in millimetres for metrology and as a fraction for inductive levels and
-  contrasts, so it does not depend on any head's scale or offset.
+* widths and correlations are the teach coins' own residual spread and
+  correlations, the correlations shrunk towards none by as much as the teach
+  set's size warrants (Ledoit and Wolf's estimate, from the data itself), so
+  that a fake moving two correlated features apart is refused where
+  independent per-feature boxes would take it;
+* the bound on the squared distance is the chi-square quantile of the
+  coin's feature count at the security level's false-rejection rate, for a
+  coin whose centre is known only from n teach coins (each distance is
+  taken against the residual variance plus the centre's own uncertainty at
+  that temperature and speed, as a regression's prediction interval is);
+* a teach from circulation (the normal field teach) holds several mint
+  batches, so their spread is in the teach coins already; a launch teach
+  (every coin from one batch) gets a documented extra budget in the same
+  units: another batch may lie :data:`LAUNCH_BATCH_WIDTHS` teach spreads
+  from the taught one, in any one direction.
 
-Everything sensor-dependent (centres, slopes, scales) is learned in ``fit``.
+Only geometric facts are built in: the edge count a polygon must show, and
+that the new pound is milled on alternate sides.  Everything sensor-dependent
+is learned in :meth:`CoinClassifier.fit`; :meth:`CoinClassifier.provenance`
+says, per coin, where each width came from.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
 from typing import Any, Literal, Self
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import chdtri, stdtrit
+from scipy.special import chdtri
 
+from coinval.catalogue import coin as catalogue_coin
 from coinval.features import (
     CORE_WIDTHS,
     EDGED_ONLY,
     FEATURE_NAMES,
     INDUCTIVE,
-    OUTLINE,
+    LOSS_ANGLES,
     CoinFeatures,
 )
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 
 SecurityLevel = Literal["standard", "narrow", "very narrow"]
 SECURITY_LEVELS: tuple[SecurityLevel, ...] = ("standard", "narrow", "very narrow")
+TeachKind = Literal["circulation", "launch"]
+TEACH_KINDS: tuple[TeachKind, ...] = ("circulation", "launch")
 
-
-@dataclass(frozen=True, slots=True)
-class Allowance:
-    """How far another batch, wear or dirt may move a feature, below and above.
-
-    ``abs_*`` are in the feature's own unit (mm for metrology); ``rel_*`` are
-    fractions of the feature's taught magnitude; ``ratio`` applies to the
-    contrasts ``(a - b) / (|a| + |b|)``: the relative change of the ratio a/b
-    allowed, turned into contrast units at the taught contrast ``c`` by
-    ``(1 - c^2) / 2 * ratio``, so it means the same on every head.
-    """
-
-    abs_below: float = 0.0
-    abs_above: float = 0.0
-    rel_below: float = 0.0
-    rel_above: float = 0.0
-    ratio: float = 0.0
-    # Outside the taught temperatures a slope the teach could not see (all coins
-    # taught on one day) may move the feature this much per kelvin: a fraction
-    # of its magnitude (levels: gain drift plus the metal's coefficient), or a
-    # relative change of the ratio (contrasts: the two channels drift apart).
-    rel_per_kelvin: float = 0.0
-    ratio_per_kelvin: float = 0.0
-
-
-# Another batch differs by a few percent in conductivity, plating and core size:
-# on levels that is a few percent too, plus the lift-off of a dirty coin.
-_LEVEL = Allowance(rel_below=0.06, rel_above=0.06, rel_per_kelvin=0.003)
-# High vs low frequency: set by conductivity.  The ratio moves at most about as
-# much as conductivity does (where the low frequency sees a low-conductivity
-# alloy as a thin plate), so a batch's few percent plus its plating needs 6 %;
-# at 5 % a cupronickel-ringed 2 pound of another batch fell to 95 % on a head
-# with a 12 kHz low channel (head C).  A 15 % different metal moves it more.
-_FREQUENCY_RATIO = Allowance(ratio=0.06, ratio_per_kelvin=0.004)
-# Core vs ring: core size, plating thickness and plating wear all move it; the
-# channel's gain cancels, only the two metals' coefficients differ.
-_CORE_RATIO = Allowance(ratio=0.2, ratio_per_kelvin=0.002)
-
-# Another batch's core is a few percent larger or smaller, and where the coil's
-# blur is as wide as the ring, the levels the core steps between move its edge.
-_CORE_WIDTH = Allowance(abs_below=0.3, abs_above=0.3, rel_below=0.08, rel_above=0.08)
-
-ALLOWANCES: dict[str, Allowance] = {
-    # Wear takes metal off: more room below than above.
-    "diameter_mm": Allowance(abs_below=0.25, abs_above=0.15),
-    "thickness_mm": Allowance(abs_below=0.12, abs_above=0.08),
-    # Wear rounds corners and so makes edges shallower.
-    "edge_depth_mm": Allowance(abs_below=0.02, abs_above=0.02, rel_below=0.3, rel_above=0.2),
-    "edge_sharpness": Allowance(abs_below=0.15, abs_above=0.15),
-    # Worn milling is shallower; a plain edge has none at all.
-    # In log: worn milling may be 1.6 times shallower, or 1.4 times deeper.
-    "log_milling_mm": Allowance(abs_below=0.45, abs_above=0.35),
-    "milling_alternation": Allowance(abs_below=0.1, abs_above=0.1, rel_below=0.4, rel_above=0.25),
-    # An inscription is relief like milling: worn or dirty it reads shallower.
-    "log_lettering_mm": Allowance(abs_below=0.45, abs_above=0.35),
-    "inductive_width_mm": Allowance(abs_below=0.5, abs_above=0.5),
-    "lo_level": _LEVEL,
-    "hi_level": _LEVEL,
-    "lo_ring": _LEVEL,
-    "lo_core": _LEVEL,
-    "hi_ring": _LEVEL,
-    "hi_core": _LEVEL,
-    "lo_core_vs_ring": _CORE_RATIO,
-    "hi_core_vs_ring": _CORE_RATIO,
-    "hi_vs_lo_ring": _FREQUENCY_RATIO,
-    "hi_vs_lo_core": _FREQUENCY_RATIO,
-    "hi_vs_lo_level": _FREQUENCY_RATIO,
-    "lo_core_width_mm": _CORE_WIDTH,
-    "hi_core_width_mm": _CORE_WIDTH,
-}
-
-# (statistical half-width in scales, fraction of the batch allowance) per level.
-SECURITY_SETTINGS: dict[SecurityLevel, tuple[float, float]] = {
-    "standard": (5.5, 1.0),
-    "narrow": (4.5, 0.75),
-    "very narrow": (3.5, 0.55),
-}
-
-# The joint (Mahalanobis) test on the inductive features: false-rejection rate
-# per security level of a chi-square bound, and how much of the batch allowance
-# counts as one standard deviation of unseen batch-to-batch variation.
-JOINT_ALPHA: dict[SecurityLevel, float] = {
+FALSE_REJECTION: dict[SecurityLevel, float] = {
     "standard": 1e-5,
     "narrow": 1e-4,
     "very narrow": 1e-3,
 }
-_ALLOWANCE_SIGMAS = 3.0
-# Covariance shrinkage towards its diagonal: 25-60 teach coins estimate a
-# dozen variances well, their correlations less so.
-_SHRINK = 0.2
+"""The chance that a genuine coin like those taught falls outside its region, per
+security level, if its features were normal: the chi-square bound's tail."""
 
-# Slopes are shrunk towards zero as if this many kelvin of spread were missing:
-# a teach done at one temperature must not invent a slope from noise.
-_SLOPE_PRIOR_K = 5.0
-# Features move with rolling speed too, on some heads: a front end's time constant
-# smears a fast coin over more millimetres, a slow one may overflow the window and
-# leave its tail where the no-coin level is read.  Learned per coin against the log
-# of speed, shrunk as if this much of its spread were missing (5 % of speed).
+LAUNCH_BATCH_WIDTHS = 3.0
+"""A launch teach (one mint batch) cannot see how far other batches lie: the
+region admits another batch whose centre lies this many teach spreads (along
+any one direction of the ellipsoid) from the taught one, by adding its square
+to the distance bound.  Mint batches differ by a few percent in alloy and a few
+hundredths of a millimetre, against a teach spread of a few percent."""
+
+# How far each feature may drift per kelvin, in its own physical unit, before
+# any teach coin says: the prior of its temperature slope (one standard
+# deviation).  A teach over the seasons measures the slope and this hardly
+# counts; a teach within a few kelvin leaves the slope to it, and a coin far
+# colder or hotter than taught gets a region as much wider as this allows.
+# Levels are hardware units: a share of their size (a head's gain drifts a
+# few tenths of a percent a kelvin, a metal's conductivity as much); contrasts
+# of two levels: the two drifting apart by that share (``(1 - c^2) / 2`` per
+# unit of relative change); loss angles: radians (conductivity's coefficient,
+# about 0.4 %/K, moves the phase by at most half as many radians); lengths:
+# millimetres (thermal expansion and a gauge's drift, microns a kelvin).
+DRIFT_PER_K: dict[str, tuple[str, float]] = {
+    "diameter_mm": ("mm", 0.001),
+    "thickness_mm": ("mm", 0.001),
+    "edge_depth_mm": ("mm", 0.0005),
+    "edge_sharpness": ("unit", 0.001),
+    "log_milling_mm": ("unit", 0.002),
+    "milling_alternation": ("unit", 0.001),
+    "log_lettering_mm": ("unit", 0.002),
+    "inductive_width_mm": ("share", 0.001),
+    "lo_level": ("share", 0.003),
+    "hi_level": ("share", 0.003),
+    "lo_ring": ("share", 0.003),
+    "lo_core": ("share", 0.003),
+    "hi_ring": ("share", 0.003),
+    "hi_core": ("share", 0.003),
+    "lo_core_vs_ring": ("contrast", 0.003),
+    "hi_core_vs_ring": ("contrast", 0.003),
+    "hi_vs_lo_ring": ("contrast", 0.003),
+    "hi_vs_lo_core": ("contrast", 0.003),
+    "hi_vs_lo_level": ("contrast", 0.003),
+    "lo_core_width_mm": ("share", 0.001),
+    "hi_core_width_mm": ("share", 0.001),
+    "lo_ring_loss_angle": ("unit", 0.002),
+    "lo_core_loss_angle": ("unit", 0.002),
+    "hi_ring_loss_angle": ("unit", 0.002),
+    "hi_core_loss_angle": ("unit", 0.002),
+}
+# Speed slopes are shrunk towards zero as if this much log speed (5 %) of
+# spread were missing: a teach at one speed must not invent a slope from noise.
 _SPEED_PRIOR = 0.05
-# ... and only where the teach coins show it clearly: a slope as far from zero as
-# noise puts one in 1 of 370 coin-features (three standard errors for many teach
-# coins; Student's t with the teach's degrees of freedom for few: 4.1 at 12).
-_SPEED_CHANCE = 0.0027
 # An edge count is required of a coin when this share of its teach coins agree;
 # so is alternate-side milling.
 _EDGE_AGREEMENT = 0.9
@@ -152,151 +121,257 @@ _EDGE_AGREEMENT = 0.9
 # gives 0.  Half-way between is a geometric fact, not a sensor's number.
 ALTERNATE_MILLING = 2.0 / np.pi
 _ALTERNATION = FEATURE_NAMES.index("milling_alternation")
-LATE_FEATURES: frozenset[str] = frozenset(
-    {"log_lettering_mm", "lo_core_width_mm", "hi_core_width_mm"}
-)
-"""Features added after profiles were first written: a profile without one loads,
-and the feature goes unchecked for its coins (see ``missing_features_``)."""
-# What stands in for a missing feature's fit: never compared (it is masked out).
-_MISSING_FEATURE = {"mean": 0.0, "slope_per_k": 0.0, "scale": 1.0}
+# Features that move with rolling speed: the eddy traces (a front end's time
+# constant smears a fast coin); metrology does not.
+_EDDY = np.zeros(len(FEATURE_NAMES), dtype=bool)
+_EDDY[INDUCTIVE] = True
+_EDDY[[FEATURE_NAMES.index(n) for n in (*CORE_WIDTHS, *LOSS_ANGLES)]] = True
+_EDGED = np.array([name in EDGED_ONLY for name in FEATURE_NAMES])
+_CORES = np.array([name in CORE_WIDTHS for name in FEATURE_NAMES])
+_LOSS = np.array([name in LOSS_ANGLES for name in FEATURE_NAMES])
 # "Resembles" a taught coin (so a refusal is a counterfeit, not unknown):
 # metrology close to it, in geometric terms only.
 RESEMBLANCE_DIAMETER = 0.05
 RESEMBLANCE_THICKNESS = 0.25
-_ALL_COLUMNS = slice(None)
-# Each contrast (a - b) / (|a| + |b|) and the levels it divides by.
-_CONTRAST_LEVELS = {
-    "lo_core_vs_ring": ("lo_core", "lo_ring"),
-    "hi_core_vs_ring": ("hi_core", "hi_ring"),
-    "hi_vs_lo_ring": ("hi_ring", "lo_ring"),
-    "hi_vs_lo_core": ("hi_core", "lo_core"),
-    "hi_vs_lo_level": ("hi_level", "lo_level"),
-}
-# Column gathers: ``take`` with an index array and plain slices cost a fraction
-# of fancy indexing with a list, which numpy converts on every call; at the
-# gate, one coin's decision is mostly such small calls.
-_CONTRASTS = slice(
-    FEATURE_NAMES.index("lo_core_vs_ring"), FEATURE_NAMES.index("hi_vs_lo_level") + 1
-)
-_CONTRAST_A = np.array([FEATURE_NAMES.index(a) for a, _ in _CONTRAST_LEVELS.values()])
-_CONTRAST_B = np.array([FEATURE_NAMES.index(b) for _, b in _CONTRAST_LEVELS.values()])
-_INDUCTIVE = slice(INDUCTIVE[0], INDUCTIVE[-1] + 1)
-# A signal this many times weaker than taught is widened no further: it is
-# then as good as absent, and the levels' own test decides.
-_MAX_WEAKER_SIGNAL = 4.0
-# A core's width is widened at most this much for a step weaker than taught; on
-# a step weaker still, the coil's blur outweighs the step and the width means little.
-_MAX_WEAKER_WIDTH = 2.0
-# A coin's core width is checked on a channel only where its teach coins show a
-# core there: the centre reads weaker than the ring, by this many of its own
-# spreads, and by a contrast no other batch undoes (a core 10 % weaker than its
-# ring: batches move a level by a few percent; a step of 1 % crossed zero in
-# another batch, and the width with it).  A one-metal coin never shows one: the
-# coil's blur can only take response off the ring's window, not the centre's.
-_CORE_CLEAR = 5.0
-_CORE_DISTINCT = 0.05
-_CORE_WIDTHS = np.array([FEATURE_NAMES.index(name) for name in CORE_WIDTHS])
-_CORE_CONTRASTS = np.array(
-    [FEATURE_NAMES.index("lo_core_vs_ring"), FEATURE_NAMES.index("hi_core_vs_ring")]
-)
-_RING_LEVELS = np.array([FEATURE_NAMES.index("lo_ring"), FEATURE_NAMES.index("hi_ring")])
-# Up to this many coins, predict tests every region rather than prefiltering.
-_FEW_COINS = 8
-_DIAMETER_COLUMN = slice(FEATURE_NAMES.index("diameter_mm"), FEATURE_NAMES.index("diameter_mm") + 1)
+_DIAMETER = FEATURE_NAMES.index("diameter_mm")
+_THICKNESS = FEATURE_NAMES.index("thickness_mm")
+# A residual spread below this share of a feature's size is below any sensor's
+# resolution: it keeps a constant feature's width finite.
+_RESOLUTION = 1e-6
+# How many measurements a refusal's detail names.
+_NAMED = 2
 
 
-@cache
-def _allowance_arrays() -> tuple[FloatArray, ...]:
-    rows = [ALLOWANCES[name] for name in FEATURE_NAMES]
-    return tuple(
-        np.array([getattr(a, key) for a in rows], dtype=np.float64)
-        for key in (
-            "abs_below",
-            "abs_above",
-            "rel_below",
-            "rel_above",
-            "ratio",
-            "rel_per_kelvin",
-            "ratio_per_kelvin",
-        )
+@dataclass(frozen=True, slots=True)
+class Covariates:
+    """What a region's centre moves with, as the teach coins spanned it.
+
+    ``t_*`` are degrees Celsius, ``u_*`` the natural log of the speed in mm/s.
+    ``*_sxx`` are sums of squared deviations from the reference; ``tu_sxy`` the
+    sum of their products (the two slopes are fitted together).
+    """
+
+    t_ref: float
+    t_min: float
+    t_max: float
+    t_sxx: float
+    u_ref: float
+    u_min: float
+    u_max: float
+    u_sxx: float
+    tu_sxy: float
+
+
+def ledoit_wolf_shrinkage(z: FloatArray) -> float:
+    """Ledoit and Wolf's shrinkage intensity of a correlation matrix towards identity.
+
+    Parameters
+    ----------
+    z : ndarray of shape (n, p)
+        Standardised residuals (each column of unit variance, mean zero).
+
+    Returns
+    -------
+    float in [0, 1]
+        The weight of the identity in ``(1 - s) R + s I``: the share of the
+        sample correlations that the teach set's size cannot vouch for.
+    """
+    n, p = z.shape
+    if p < 2 or n < 2:
+        return 1.0
+    r = (z.T @ z) / n
+    target_distance = float(((r - np.eye(p)) ** 2).sum())
+    if target_distance <= 0.0:
+        return 1.0
+    # The mean squared distance of each coin's outer product from r: how
+    # noisy the sample correlations are.
+    outer = np.einsum("ni,nj->nij", z, z)
+    noise = float(((outer - r) ** 2).sum()) / (n * n)
+    return float(min(1.0, max(0.0, noise / target_distance)))
+
+
+def drift_prior(mean: FloatArray) -> FloatArray:
+    """Each feature's temperature-slope prior (one sd, per kelvin) at its taught centre.
+
+    Parameters
+    ----------
+    mean : ndarray of shape (n_features,)
+    """
+    out = np.empty(len(FEATURE_NAMES))
+    for j, name in enumerate(FEATURE_NAMES):
+        kind, value = DRIFT_PER_K[name]
+        if kind == "share":
+            out[j] = value * abs(mean[j])
+        elif kind == "contrast":
+            out[j] = value * 0.5 * (1.0 - min(mean[j] ** 2, 1.0))
+        else:
+            out[j] = value
+    # A feature at zero still drifts by noise's worth; never a zero prior.
+    return np.maximum(out, 1e-12)
+
+
+def _normal_inverse(cov: Covariates, n: int, scale: FloatArray, prior_t: FloatArray) -> FloatArray:
+    """Per feature, the inverse of the covariates' normal matrix with the priors.
+
+    ``Var(slopes) = scale^2 * inverse``; the speed term only for eddy features.
+
+    Returns
+    -------
+    ndarray of shape (n_features, 3)
+        ``[tt, tu, uu]`` entries of the symmetric 2x2 inverse.
+    """
+    a11 = cov.t_sxx + (scale / prior_t) ** 2
+    a22 = cov.u_sxx + n * _SPEED_PRIOR**2
+    a12 = np.where(_EDDY, cov.tu_sxy, 0.0)
+    det = a11 * a22 - a12 * a12
+    return np.stack(
+        [
+            np.where(_EDDY, a22 / det, 1.0 / a11),
+            np.where(_EDDY, -a12 / det, 0.0),
+            np.where(_EDDY, a11 / det, 0.0),
+        ],
+        axis=1,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Region:
+    covariates: Covariates
+    mean: FloatArray
+    slope_t: FloatArray
+    slope_u: FloatArray
+    scale: FloatArray
+    correlation: FloatArray
+    shrinkage: float
+    drift_prior: FloatArray
+
+
+def _fit_region(x: FloatArray, t: FloatArray, u: FloatArray, used: BoolArray) -> _Region:
+    """One coin's region from its teach coins.
+
+    Parameters
+    ----------
+    x : ndarray of shape (n, n_features)
+    t, u : ndarray of shape (n,)
+        Temperature (C) and log speed (log mm/s).
+    used : ndarray of shape (n_features,), bool
+    """
+    n = x.shape[0]
+    # The mean of equal values can round an ulp past them: keep it inside.
+    t_ref = min(max(float(t.mean()), float(t.min())), float(t.max()))
+    u_ref = min(max(float(u.mean()), float(u.min())), float(u.max()))
+    dt, du = t - t_ref, u - u_ref
+    cov = Covariates(
+        t_ref=t_ref,
+        t_min=float(t.min()),
+        t_max=float(t.max()),
+        t_sxx=float(dt @ dt),
+        u_ref=u_ref,
+        u_min=float(u.min()),
+        u_max=float(u.max()),
+        u_sxx=float(du @ du),
+        tu_sxy=float(dt @ du),
+    )
+    xs = np.where(used, x, 0.0)
+    mean = xs.mean(axis=0)
+    xc = xs - mean
+    prior_t = drift_prior(mean)
+    b = np.stack([dt @ xc, du @ xc], axis=1)  # (n_features, 2)
+    # Twice: the prior weighs against the residual spread, which the first
+    # pass (plain least squares, speed shrunk) measures.
+    scale = xc.std(axis=0) + 1e-12  # an upper bound of the residual spread
+    for _ in range(2):
+        inv = _normal_inverse(cov, n, scale, prior_t)
+        slope_t = inv[:, 0] * b[:, 0] + inv[:, 1] * b[:, 1]
+        slope_u = inv[:, 1] * b[:, 0] + inv[:, 2] * b[:, 1]
+        resid = xc - np.outer(dt, slope_t) - np.outer(du, slope_u)
+        dof = np.where(_EDDY, n - 3.0, n - 2.0).clip(min=1.0)
+        scale = np.sqrt((resid**2).sum(axis=0) / dof)
+        scale = np.maximum(scale, _RESOLUTION * np.abs(mean) + 1e-12)
+    z = resid[:, used] / scale[used]
+    shrink = ledoit_wolf_shrinkage(z)
+    p = int(used.sum())
+    r = (z.T @ z) / n
+    # Unit diagonal exactly: the scales carry the variances.  (A feature that
+    # never moved has no correlations: nothing to divide.)
+    d = np.sqrt(np.diag(r))
+    d = np.where(d > 0.0, d, 1.0)
+    r = r / np.outer(d, d)
+    np.fill_diagonal(r, 1.0)
+    corr = (1.0 - shrink) * r + shrink * np.eye(p)
+    full = np.eye(x.shape[1])
+    full[np.ix_(used, used)] = corr
+    return _Region(
+        covariates=cov,
+        mean=np.where(used, mean, 0.0),
+        slope_t=np.where(used, slope_t, 0.0),
+        slope_u=np.where(used, slope_u, 0.0),
+        scale=np.where(used, scale, 1.0),
+        correlation=full,
+        shrinkage=shrink,
+        drift_prior=np.where(used, prior_t, 1.0),
     )
 
 
 class CoinClassifier:
-    """Open-set classifier: one acceptance region per taught coin.
+    """Open-set classifier: one Mahalanobis region per taught coin.
 
     Fitted attributes (after :meth:`fit`)
     -------------------------------------
     coins_ : list of str, length n_coins
     n_samples_ : ndarray of shape (n_coins,)
-    t_ref_ : ndarray of shape (n_coins,)
-        Mean teach temperature.
-    t_range_ : ndarray of shape (n_coins, 2)
-        Lowest and highest teach temperature.
-    t_sxx_ : ndarray of shape (n_coins,)
-        Sum of squared teach-temperature deviations.
-    speed_known_ : ndarray of shape (n_coins,), bool
-        Whether the teach coins' speeds were known (from ``fit``: whenever the
-        features carry them; profiles written before speed counted: never).
-    u_ref_, u_sxx_ : ndarray of shape (n_coins,)
-        Mean log teach speed (mm/s) and the sum of squared deviations from it.
-    tu_sxy_ : ndarray of shape (n_coins,)
-        Sum of products of teach temperature and log speed deviations: the two
-        slopes were fitted together, and so widen a prediction together.
-    u_range_ : ndarray of shape (n_coins, 2)
-        Lowest and highest log teach speed: the speed term is never extrapolated
-        beyond them (a coin faster or slower than any taught is judged at the
-        nearest taught speed, not given a tolerance that grows without bound).
+    security_ : list of str, length n_coins
+    teach_kind_ : list of str, length n_coins
+        ``"circulation"`` (several batches in the teach) or ``"launch"`` (one).
+    used_ : ndarray of shape (n_coins, n_features), bool
+        The features in each region: every feature but the edge-relative ones
+        of a round coin, the core widths of a one-metal coin, and the loss
+        ratios of a coin taught without loss traces.
+    covariates_ : list of Covariates, length n_coins
+    mean_ : ndarray of shape (n_coins, n_features)
+        Centre at the reference temperature and speed.
+    slope_ : ndarray of shape (n_coins, n_features)
+        Change per kelvin.
     speed_slope_ : ndarray of shape (n_coins, n_features)
-        Change per unit of log speed: eddy features only, 0 for metrology.
-    mean_, slope_, scale_ : ndarray of shape (n_coins, n_features)
-        Centre at ``t_ref_``, change per kelvin, residual standard deviation.
+        Change per unit of log speed (eddy features only).
+    scale_ : ndarray of shape (n_coins, n_features)
+        Residual standard deviation: one teach spread.
+    correlation_ : ndarray of shape (n_coins, n_features, n_features)
+        Shrunk residual correlations of the used features (identity elsewhere).
+    shrinkage_ : ndarray of shape (n_coins,)
+        The identity's weight in each coin's correlations.
+    drift_prior_ : ndarray of shape (n_coins, n_features)
+        The prior of each temperature slope, per kelvin (:data:`DRIFT_PER_K`
+        at the taught centre).
     edge_count_ : ndarray of shape (n_coins,)
         Required rim edge count, 0 when the coin has no edges to require.
     alternate_milling_ : ndarray of shape (n_coins,), bool
         Whether the coin must be milled on alternate sides (the new pound).
-    alternation_unmeasured_ : ndarray of shape (n_coins,), bool
-        Regions from profiles written before ``milling_alternation`` was
-        measured net of gauge noise: their taught alternation describes another
-        measure, so it is not used (teach again to have it checked).
-    missing_features_ : ndarray of shape (n_coins, n_features), bool
-        Features of LATE_FEATURES that a region's profile was written without: not
-        checked for that coin (teach again to have them checked).
-    covariance_ : ndarray of shape (n_coins, n_inductive, n_inductive)
-        Shrunk residual covariance of the inductive features, where lift-off
-        and speed show up as correlations the joint test discounts.
-    security_ : list of str, length n_coins
-    outline_ : list of str, length n_coins
-        How each region's teach coins were located on the eddy traces
-        (:data:`coinval.features.OUTLINES`); fit always uses the current one.
     """
 
     coins_: list[str]
     n_samples_: IntArray
-    t_ref_: FloatArray
-    t_range_: FloatArray
-    t_sxx_: FloatArray
-    speed_known_: npt.NDArray[np.bool_]
-    u_ref_: FloatArray
-    u_sxx_: FloatArray
-    tu_sxy_: FloatArray
-    u_range_: FloatArray
-    speed_slope_: FloatArray
+    security_: list[SecurityLevel]
+    teach_kind_: list[TeachKind]
+    used_: BoolArray
+    covariates_: list[Covariates]
     mean_: FloatArray
     slope_: FloatArray
+    speed_slope_: FloatArray
     scale_: FloatArray
+    correlation_: FloatArray
+    shrinkage_: FloatArray
+    drift_prior_: FloatArray
     edge_count_: IntArray
-    alternate_milling_: npt.NDArray[np.bool_]
-    alternation_unmeasured_: npt.NDArray[np.bool_]
-    missing_features_: npt.NDArray[np.bool_]
-    covariance_: FloatArray
-    security_: list[SecurityLevel]
-    outline_: list[str]
+    alternate_milling_: BoolArray
+
+    # -- fitting ---------------------------------------------------------------
 
     def fit(
         self,
         features_by_coin: Mapping[str, CoinFeatures],
         security: Mapping[str, SecurityLevel] | None = None,
+        teach_kind: Mapping[str, TeachKind] | None = None,
     ) -> Self:
         """Fit one acceptance region per coin from genuine coins only.
 
@@ -305,355 +380,148 @@ class CoinClassifier:
         features_by_coin : mapping of coin id to CoinFeatures of shape (n_c, n_features)
             At least 3 coins each (teaching warns below 20, see ``coinval.teach``).
         security : mapping of coin id to security level, optional
+        teach_kind : mapping of coin id to "circulation" or "launch", optional
+            Default "circulation".
         """
         security = security or {}
+        teach_kind = teach_kind or {}
         coins = list(features_by_coin)
-        n_f = len(FEATURE_NAMES)
-        shape = (len(coins), n_f)
+        n_c, n_f = len(coins), len(FEATURE_NAMES)
         self.coins_ = coins
-        self.n_samples_ = np.zeros(len(coins), dtype=np.int64)
-        self.t_ref_ = np.zeros(len(coins))
-        self.t_range_ = np.zeros((len(coins), 2))
-        self.t_sxx_ = np.zeros(len(coins))
-        self.speed_known_ = np.zeros(len(coins), dtype=bool)
-        self.u_ref_ = np.zeros(len(coins))
-        self.u_sxx_ = np.zeros(len(coins))
-        self.tu_sxy_ = np.zeros(len(coins))
-        self.u_range_ = np.zeros((len(coins), 2))
-        self.speed_slope_ = np.zeros(shape)
-        self.mean_ = np.zeros(shape)
-        self.slope_ = np.zeros(shape)
-        self.scale_ = np.zeros(shape)
-        self.edge_count_ = np.zeros(len(coins), dtype=np.int64)
-        self.alternate_milling_ = np.zeros(len(coins), dtype=bool)
-        self.alternation_unmeasured_ = np.zeros(len(coins), dtype=bool)
-        self.missing_features_ = np.zeros(shape, dtype=bool)
-        n_i = len(INDUCTIVE)
-        self.covariance_ = np.zeros((len(coins), n_i, n_i))
-        self.security_ = []
-        self.outline_ = [OUTLINE] * len(coins)
+        self.n_samples_ = np.zeros(n_c, dtype=np.int64)
+        self.security_ = [security.get(c, "standard") for c in coins]
+        self.teach_kind_ = [teach_kind.get(c, "circulation") for c in coins]
+        self.used_ = np.zeros((n_c, n_f), dtype=bool)
+        self.covariates_ = []
+        self.mean_ = np.zeros((n_c, n_f))
+        self.slope_ = np.zeros((n_c, n_f))
+        self.speed_slope_ = np.zeros((n_c, n_f))
+        self.scale_ = np.ones((n_c, n_f))
+        self.correlation_ = np.tile(np.eye(n_f), (n_c, 1, 1))
+        self.shrinkage_ = np.ones(n_c)
+        self.drift_prior_ = np.ones((n_c, n_f))
+        self.edge_count_ = np.zeros(n_c, dtype=np.int64)
+        self.alternate_milling_ = np.zeros(n_c, dtype=bool)
         for c, coin in enumerate(coins):
-            feats = features_by_coin[coin]
-            x, t = feats.values, feats.temperature_c
-            n = x.shape[0]
-            if n < 3:
-                raise ValueError(f"{coin}: at least 3 coins are needed to fit, got {n}")
-            # The mean of equal values can round an ulp past them: keep it inside.
-            t_ref = min(max(float(t.mean()), float(t.min())), float(t.max()))
-            dt = t - t_ref
-            sxx = float(dt @ dt)
-            x_mean = x.mean(axis=0)
-            xc = x - x_mean
-            known = feats.speed_mm_s is not None
-            u = np.log(feats.speed_mm_s) if feats.speed_mm_s is not None else np.zeros(n)
-            u_ref = min(max(float(u.mean()), float(u.min())), float(u.max()))
-            du = u - u_ref
-            suu = float(du @ du)
-            a11 = sxx + n * _SLOPE_PRIOR_K**2
-            b1 = dt @ xc
-            slope = b1 / a11
-            resid = xc - np.outer(dt, slope)
-            dof = np.full(x.shape[1], float(max(n - 2, 1)))
-            scale = np.sqrt((resid**2).sum(axis=0) / dof)
-            speed_slope = np.zeros_like(slope)
-            if known and n > 3:
-                # An eddy feature gets a speed slope only where the teach coins show
-                # one clearly: a slope fitted to noise would only widen the region
-                # (at 12 teach coins that let twice as many 12-sided fakes through).
-                # Both slopes at once, each shrunk towards zero by its prior, since a
-                # teach's temperatures and speeds may be correlated.
-                a22 = suu + n * _SPEED_PRIOR**2
-                a12 = float(dt @ du)
-                b2 = du @ xc[:, _INDUCTIVE]
-                det = a11 * a22 - a12 * a12
-                both_t = (a22 * b1[_INDUCTIVE] - a12 * b2) / det
-                both_u = (a11 * b2 - a12 * b1[_INDUCTIVE]) / det
-                both_r = xc[:, _INDUCTIVE] - np.outer(dt, both_t) - np.outer(du, both_u)
-                both_scale = np.sqrt((both_r**2).sum(axis=0) / (n - 3))
-                # The speed slope's standard error: speed's spread left once
-                # temperature has taken its share.
-                partial = max(suu - a12 * a12 / sxx if sxx > 0 else suu, 1e-12)
-                t_stat = np.abs(both_u) * np.sqrt(partial) / np.maximum(both_scale, 1e-300)
-                evidence = float(stdtrit(n - 3, 1.0 - 0.5 * _SPEED_CHANCE))
-                clear = np.flatnonzero(t_stat >= evidence) + _INDUCTIVE.start
-                if clear.size:
-                    pick = clear - _INDUCTIVE.start
-                    slope[clear] = both_t[pick]
-                    speed_slope[clear] = both_u[pick]
-                    resid[:, clear] = both_r[:, pick]
-                    dof[clear] = n - 3
-                    scale[clear] = both_scale[pick]
-            self.n_samples_[c] = n
-            self.t_ref_[c] = t_ref
-            self.t_range_[c] = (float(t.min()), float(t.max()))
-            self.t_sxx_[c] = sxx
-            self.speed_known_[c] = known
-            self.u_ref_[c] = u_ref
-            self.u_sxx_[c] = suu
-            self.tu_sxy_[c] = float(dt @ du)
-            self.u_range_[c] = (float(u.min()), float(u.max()))
-            self.speed_slope_[c] = speed_slope
-            self.mean_[c] = x_mean
-            self.slope_[c] = slope
-            self.scale_[c] = np.maximum(scale, 1e-9 + 1e-6 * np.abs(x_mean))
-            r = resid[:, INDUCTIVE]
-            cov = (r.T @ r) / dof[INDUCTIVE].min()
-            cov = (1.0 - _SHRINK) * cov + _SHRINK * np.diag(np.diag(cov))
-            floor = self.scale_[c, INDUCTIVE] ** 2
-            self.covariance_[c] = cov + np.diag(1e-6 * floor)
-            counts = np.bincount(feats.edge_count, minlength=17)
-            mode = int(np.argmax(counts))
-            if mode >= 3 and counts[mode] >= _EDGE_AGREEMENT * n:
-                self.edge_count_[c] = mode
-                alternate = np.mean(x[:, _ALTERNATION] > ALTERNATE_MILLING)
-                self.alternate_milling_[c] = bool(alternate >= _EDGE_AGREEMENT)
-            self.security_.append(security.get(coin, "standard"))
+            self._fit_coin(c, coin, features_by_coin[coin])
         self._prepare()
         return self
 
+    def _fit_coin(self, c: int, coin: str, feats: CoinFeatures) -> None:
+        x, t = feats.values, feats.temperature_c
+        n = x.shape[0]
+        if n < 3:
+            raise ValueError(f"{coin}: at least 3 coins are needed to fit, got {n}")
+        counts = np.bincount(feats.edge_count, minlength=17)
+        mode = int(np.argmax(counts))
+        if mode >= 3 and counts[mode] >= _EDGE_AGREEMENT * n:
+            self.edge_count_[c] = mode
+            alternate = np.mean(x[:, _ALTERNATION] > ALTERNATE_MILLING)
+            self.alternate_milling_[c] = bool(alternate >= _EDGE_AGREEMENT)
+        used: BoolArray = np.asarray(np.isfinite(x).all(axis=0), dtype=bool)
+        if self.edge_count_[c] == 0:
+            used &= ~_EDGED  # measured against edges a round coin does not have
+        if not catalogue_coin(coin).bimetal:
+            used &= ~_CORES  # the noise on a one-metal coin's flat top
+        self.used_[c] = used
+
+        speed = feats.speed_mm_s
+        u = np.log(speed) if speed is not None else np.zeros(n)
+        fit = _fit_region(x, t, u, used)
+        self.covariates_.append(fit.covariates)
+        self.n_samples_[c] = n
+        self.mean_[c] = fit.mean
+        self.slope_[c] = fit.slope_t
+        self.speed_slope_[c] = fit.slope_u
+        self.scale_[c] = fit.scale
+        self.correlation_[c] = fit.correlation
+        self.shrinkage_[c] = fit.shrinkage
+        self.drift_prior_[c] = fit.drift_prior
+
     def _prepare(self) -> None:
-        """Precompute what decisions reuse: inverse joint covariances per coin."""
-        abs_lo, abs_hi, rel_lo, rel_hi, ratio, _, _ = _allowance_arrays()
-        mag = np.abs(self.mean_)
-        allowance = np.maximum(abs_lo, abs_hi) + np.maximum(rel_lo, rel_hi) * mag
-        allowance = allowance + ratio * 0.5 * (1.0 - np.minimum(mag, 1.0) ** 2)
-        self._k = np.array([SECURITY_SETTINGS[s][0] for s in self.security_])
-        self._f = np.array([SECURITY_SETTINGS[s][1] for s in self.security_])
-        self._used_mask = self._used()
-        n = self.n_samples_.astype(np.float64)
-        self._widen_base = 1.0 + 1.0 / n
-        self._widen_sxx = self.t_sxx_ + n * _SLOPE_PRIOR_K**2
-        # The two-slope fit's normal matrix [[a11, a12], [a12, a22]], inverted, gives a
-        # prediction's variance at (dt, du) for a feature with both slopes.
-        a11 = self._widen_sxx
-        a22 = self.u_sxx_ + n * _SPEED_PRIOR**2
-        det = a11 * a22 - self.tu_sxy_**2
-        self._both_tt, self._both_tu, self._both_uu = a22 / det, -self.tu_sxy_ / det, a11 / det
-        # Most heads show no speed dependence: then the gate skips the speed term.
-        self._speed_matters = bool(self.speed_slope_.any())
-        extra = (self._f[:, None] * allowance[:, INDUCTIVE] / _ALLOWANCE_SIGMAS) ** 2
-        joint = self.covariance_ + extra[:, :, None] * np.eye(len(INDUCTIVE))[None]
-        self._joint_inverse = np.linalg.inv(joint)
-        self._joint_bound = np.array(
-            [chdtri(len(INDUCTIVE), JOINT_ALPHA[s]) for s in self.security_]
-        )
+        """Precompute what decisions reuse: inverse correlations and distance bounds."""
+        n_c = len(self.coins_)
+        self._precision = np.zeros_like(self.correlation_)
+        for c in range(n_c):
+            used = self.used_[c]
+            inv = np.linalg.inv(self.correlation_[c][np.ix_(used, used)])
+            self._precision[c][np.ix_(used, used)] = 0.5 * (inv + inv.T)
+        self._dof = self.used_.sum(axis=1)
+        self._bound = np.array([self.distance_bound(c) for c in range(n_c)])
+        cv = self.covariates_
+        self._t_ref = np.array([v.t_ref for v in cv])
+        self._u_ref = np.array([v.u_ref for v in cv])
+        self._u_range = np.array([[v.u_min, v.u_max] for v in cv]).reshape(n_c, 2)
+        # The slopes' uncertainty, per feature: a prediction interval's widening.
+        self._inv = np.stack(
+            [
+                _normal_inverse(
+                    cv[c], int(self.n_samples_[c]), self.scale_[c], self.drift_prior_[c]
+                )
+                for c in range(n_c)
+            ]
+        ).reshape(n_c, len(FEATURE_NAMES), 3)
+        self._inv_n = 1.0 / self.n_samples_
+        self._mean_scaled = self.mean_ / self.scale_
+        self._slope_scaled = self.slope_ / self.scale_
+        self._speed_scaled = self.speed_slope_ / self.scale_
+        self._used_f = self.used_.astype(np.float64)
 
-    # -- decision --------------------------------------------------------------
-    #
-    # Everything is computed on (coin, region) pairs: rows of features matched
-    # with the taught coin they are tested against.  ``deviation`` tests every
-    # pair; ``predict`` first drops the pairs whose diameter is already outside
-    # the region (most of them: coins differ in size), which cannot change its
-    # answer, since a pair's deviation is at least its diameter's.
+    def distance_bound(self, c: int, dof: int | None = None) -> float:
+        """The bound on coin ``c``'s squared distance: chi-square plus a launch budget.
 
-    def _pair_bounds(
-        self,
-        temperature_c: FloatArray,
-        region: IntArray,
-        columns: slice = _ALL_COLUMNS,
-        values: FloatArray | None = None,
-        speed_mm_s: FloatArray | None = None,
-    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
-        """Centre, tolerances below/above, out-of-range drift, and widening.
+        ``dof`` is the number of features judged (default: all the region's).
+        """
+        dof = int(self.used_[c].sum()) if dof is None else dof
+        bound = float(chdtri(dof, FALSE_REJECTION[self.security_[c]]))
+        if self.teach_kind_[c] == "launch":
+            bound += LAUNCH_BATCH_WIDTHS**2
+        return bound
 
-        Parameters
-        ----------
-        temperature_c : ndarray of shape (m,)
-        region : ndarray of shape (m,)
-            Index of the taught coin each row is tested against.
-        columns : slice
-            The features wanted (all by default).
-        values : ndarray of shape (m, n_features), optional
-            The rows' own features (with all columns): a contrast measured on a
-            weaker signal than taught is noisier, and its spread is widened to match;
-            so is a core's width measured on a weaker step (at most twice), and
-            on a step under half the taught one its tolerance is unbounded.
-        speed_mm_s : ndarray of shape (m,), optional
-            The rows' speeds; without them each region's centre is at its teach speed.
+    # -- deciding --------------------------------------------------------------
+
+    def _standardised(self, features: CoinFeatures) -> FloatArray:
+        """Each coin's residuals against every region, in predicted spreads.
+
+        A prediction's spread is the residual spread widened by the centre's own
+        uncertainty at the coin's temperature and speed (a regression's
+        prediction interval: ``1 + 1/n`` plus the slopes' share).
 
         Returns
         -------
-        centre, below, above, drift : ndarrays of shape (m, n_columns)
-        widen : ndarray of shape (m,)
-            Prediction-interval widening of the eddy features at each row's
-            temperature and speed (metrology's: at its temperature alone).
+        ndarray of shape (n_coins, n, n_features)
+            0 for unused features, NaN where a used feature is not finite.
         """
-        abs_lo, abs_hi, rel_lo, rel_hi, ratio, rel_k, ratio_k = (
-            a[columns] for a in _allowance_arrays()
-        )
-        dt = temperature_c - self.t_ref_[region]
-        mean, slope, scale = (
-            (a.take(region, axis=0) for a in (self.mean_, self.slope_, self.scale_))
-            if columns == _ALL_COLUMNS
-            else (a[region, columns] for a in (self.mean_, self.slope_, self.scale_))
-        )
-        centre = mean + slope * dt[:, None]
-        widen = np.sqrt(self._widen_base[region] + dt**2 / self._widen_sxx[region])
-        stat = scale * (self._k[region] * widen)[:, None]
-        if speed_mm_s is not None and columns == _ALL_COLUMNS and self._speed_matters:
-            # Only the eddy features move with speed (the rest have no speed slope).
-            u_range = self.u_range_[region]
-            u = np.minimum(np.maximum(np.log(speed_mm_s), u_range[:, 0]), u_range[:, 1])
-            du = np.where(self.speed_known_[region], u - self.u_ref_[region], 0.0)
-            speed_slope = self.speed_slope_.take(region, axis=0)
-            centre = centre + speed_slope * du[:, None]
-            # Wider only for the features that move with speed (the rest have none),
-            # as the two slopes fitted together: [dt du] M^-1 [dt du]'.
-            eddy_widen = np.sqrt(
-                self._widen_base[region]
-                + self._both_tt[region] * dt**2
-                + 2.0 * self._both_tu[region] * dt * du
-                + self._both_uu[region] * du**2
+        with np.errstate(invalid="ignore", over="ignore"):
+            x = features.values
+            dt = features.temperature_c[None, :] - self._t_ref[:, None]
+            if features.speed_mm_s is not None:
+                # Never extrapolated beyond the taught speeds: a coin faster or
+                # slower than any taught is judged at the nearest taught speed.
+                u = np.log(features.speed_mm_s)[None, :]
+                du = np.clip(u, self._u_range[:, :1], self._u_range[:, 1:]) - self._u_ref[:, None]
+            else:
+                du = np.zeros_like(dt)
+            centre = (
+                self._mean_scaled[:, None, :]
+                + dt[:, :, None] * self._slope_scaled[:, None, :]
+                + du[:, :, None] * self._speed_scaled[:, None, :]
             )
-            grow = np.where(speed_slope[:, _INDUCTIVE] != 0.0, (eddy_widen / widen)[:, None], 1.0)
-            stat[:, _INDUCTIVE] *= grow
-            widen = widen * grow.max(axis=1)
-        if values is not None and columns == _ALL_COLUMNS:
-            # A contrast's noise goes as one over the levels it divides by: where
-            # they are weaker than taught (a magnetic coin whose conductive and
-            # magnetic responses all but cancel, at a temperature that weakens
-            # them further) its taught spread understates it.
-            taught = np.abs(centre.take(_CONTRAST_A, axis=1)) + np.abs(
-                centre.take(_CONTRAST_B, axis=1)
+            z = x[None, :, :] / self.scale_[:, None, :] - centre
+            inv = self._inv[:, None, :, :]
+            inflation = (
+                1.0
+                + self._inv_n[:, None, None]
+                + inv[..., 0] * (dt * dt)[:, :, None]
+                + 2.0 * inv[..., 1] * (dt * du)[:, :, None]
+                + inv[..., 2] * (du * du)[:, :, None]
             )
-            own = np.abs(values.take(_CONTRAST_A, axis=1)) + np.abs(
-                values.take(_CONTRAST_B, axis=1)
-            )
-            # A zero level divides by zero here: _pair_deviation, the one caller
-            # that passes values, runs under np.errstate and maps non-finite to the cap.
-            weaker = np.minimum(np.maximum(taught / own, 1.0), _MAX_WEAKER_SIGNAL)
-            stat[:, _CONTRASTS] *= np.where(np.isfinite(weaker), weaker, _MAX_WEAKER_SIGNAL)
-            # The core's width likewise, by how much less its step stands out than
-            # taught, but at most twice: the step is the counterfeiter's to choose.
-            # Under half the taught step (a new pound worn and dirtier than any
-            # taught, its core's plating worn through) the coil's blur outweighs
-            # the step: there is no width worth comparing, and the core's contrast
-            # and levels judge it.  (NaN ratios only arise on channels a region
-            # does not check.)
-            sign = np.sign(centre.take(_RING_LEVELS, axis=1))
-            taught_step = -centre.take(_CORE_CONTRASTS, axis=1) * sign
-            own_step = -values.take(_CORE_CONTRASTS, axis=1) * sign
-            faint = ~(own_step * _MAX_WEAKER_WIDTH > taught_step)
-            smaller = np.minimum(np.maximum(taught_step / own_step, 1.0), _MAX_WEAKER_WIDTH)
-            stat[:, _CORE_WIDTHS] *= np.where(np.isfinite(smaller), smaller, _MAX_WEAKER_WIDTH)
-        else:
-            faint = None
-        mag = np.abs(centre)
-        to_contrast = 0.5 * (1.0 - np.minimum(mag, 1.0) ** 2)
-        t_range = self.t_range_[region]
-        excess = np.maximum(
-            0.0, np.maximum(t_range[:, 0] - temperature_c, temperature_c - t_range[:, 1])
-        )
-        drift = (rel_k * mag + ratio_k * to_contrast) * excess[:, None]
-        f = self._f[region][:, None]
-        common = rel_lo * mag + ratio * to_contrast
-        below = np.maximum(stat, f * (abs_lo + common)) + drift
-        common = rel_hi * mag + ratio * to_contrast
-        above = np.maximum(stat, f * (abs_hi + common)) + drift
-        if faint is not None:
-            below[:, _CORE_WIDTHS] = np.where(faint, np.inf, below[:, _CORE_WIDTHS])
-            above[:, _CORE_WIDTHS] = np.where(faint, np.inf, above[:, _CORE_WIDTHS])
-        return centre, below, above, drift, widen
-
-    def _bounds(
-        self, temperature_c: FloatArray
-    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-        """Centre, tolerances below/above and drift of every region at every temperature.
-
-        Returns four arrays of shape (n, n_coins, n_features).
-        """
-        n, n_coins = temperature_c.shape[0], len(self.coins_)
-        rows, region = _every_pair(n, n_coins)
-        t = temperature_c[rows]
-        parts = self._pair_bounds(t, region)[:4]
-        centre, below, above, drift = (x.reshape(n, n_coins, -1) for x in parts)
-        return centre, below, above, drift
-
-    def _pair_deviation(
-        self,
-        values: FloatArray,
-        temperature_c: FloatArray,
-        edge_count: IntArray,
-        region: IntArray,
-        speed_mm_s: FloatArray | None = None,
-    ) -> FloatArray:
-        """Deviation of each row from one region, in tolerances, shape (m,)."""
-        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-            centre, below, above, drift, widen = self._pair_bounds(
-                temperature_c, region, values=values, speed_mm_s=speed_mm_s
-            )
-            diff = values - centre
-            z = np.where(diff < 0, -diff / below, diff / above)
-            z = np.where(self._used_mask.take(region, axis=0), z, 0.0)
-            worst = z.max(axis=1)
-            # Joint test: distance in the inductive features, lift-off correlations
-            # discounted; scaled so that the bound is 1 like the per-feature test.
-            # Drift allowed outside the taught temperatures is taken off first.
-            r = diff[:, _INDUCTIVE]
-            r = np.sign(r) * np.maximum(np.abs(r) - drift[:, _INDUCTIVE], 0.0)
-            r /= widen[:, None]
-            # One small matrix product per pair, in one call (numpy loops in C).
-            d2 = np.add.reduce(
-                np.matmul(r[:, None, :], self._joint_inverse.take(region, axis=0))[:, 0, :] * r,
-                axis=1,
-            )
-            joint = np.sqrt(np.maximum(d2, 0.0) / self._joint_bound[region])
-            worst = np.maximum(worst, joint)
-        required = self.edge_count_[region]
-        wrong_edges = (required > 0) & (edge_count != required)
-        # Milled all round, or not at all, where alternate sides are required.
-        wrong_edges |= self.alternate_milling_[region] & ~(
-            values[:, _ALTERNATION] > ALTERNATE_MILLING
-        )
-        # A coin whose features or temperature are not all finite is in no region,
-        # explicitly: NaN must never compare its way into an acceptance.
-        broken = ~(np.logical_and.reduce(np.isfinite(values), axis=1) & np.isfinite(temperature_c))
-        out: FloatArray = np.where(wrong_edges | broken | ~np.isfinite(worst), np.inf, worst)
+            z = z / np.sqrt(inflation)
+        out: FloatArray = np.where(self.used_[:, None, :], z, 0.0)
         return out
 
-    def bounds(self, temperature_c: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """Per-feature acceptance boxes at given temperatures.
-
-        Parameters
-        ----------
-        temperature_c : ndarray of shape (n,)
-
-        Returns
-        -------
-        centre, below, above : ndarrays of shape (n, n_coins, n_features)
-            The box of each coin is ``centre - below .. centre + above``, for a
-            coin whose contrasts and core steps are as strong as taught: a weaker
-            one widens its own tolerances when it is decided.
-        """
-        centre, below, above, _ = self._bounds(np.asarray(temperature_c, dtype=np.float64))
-        return centre, below, above
-
-    def used_features(self) -> npt.NDArray[np.bool_]:
-        """Which features count for each coin, shape (n_coins, n_features)."""
-        return self._used_mask.copy()
-
-    def _used(self) -> npt.NDArray[np.bool_]:
-        """Which features count for each coin, shape (n_coins, n_features)."""
-        edged = np.array([name in EDGED_ONLY for name in FEATURE_NAMES])
-        used = ~(edged[None, :] & (self.edge_count_[:, None] == 0))
-        used[:, _ALTERNATION] &= ~self.alternation_unmeasured_
-        used[:, _CORE_WIDTHS] &= self.has_core()
-        used &= ~self.missing_features_
-        return np.asarray(used)
-
-    def has_core(self) -> npt.NDArray[np.bool_]:
-        """Whether each coin's teach coins show a core on each channel, shape (n_coins, 2).
-
-        A contrast ``(core - ring) / (|core| + |ring|)`` taken with the sign of
-        the ring's level is how much stronger the centre reads; a clear negative
-        is a core of another metal, seen on that channel (low, high).
-        """
-        weaker = -self.mean_[:, _CORE_CONTRASTS] * np.sign(self.mean_[:, _RING_LEVELS])
-        bound = np.maximum(_CORE_CLEAR * self.scale_[:, _CORE_CONTRASTS], _CORE_DISTINCT)
-        return np.asarray(weaker >= bound)
-
-    def deviation(self, features: CoinFeatures) -> FloatArray:
-        """How far each coin lies from each taught region, in tolerances.
+    def distance(self, features: CoinFeatures) -> FloatArray:
+        """Squared Mahalanobis distance of each coin from each region's centre.
 
         Parameters
         ----------
@@ -662,42 +530,75 @@ class CoinClassifier:
         Returns
         -------
         ndarray of shape (n, n_coins)
-            The largest feature deviation as a fraction of its tolerance; a coin
-            lies inside a region when this is <= 1 and its edge count fits.
+            ``inf`` where a used feature is not finite (see :meth:`deviation`
+            for loss angles too weak to read).
         """
-        n, n_coins = len(features), len(self.coins_)
-        rows, region = _every_pair(n, n_coins)
-        out = self._pair_deviation(
-            features.values[rows],
-            features.temperature_c[rows],
-            features.edge_count[rows],
-            region,
-            self._speeds(features, rows),
-        )
-        return out.reshape(n, n_coins)
+        z = self._standardised(features)
+        d2 = np.einsum("cnf,cfg,cng->cn", z, self._precision, z)
+        d2 = np.where(np.isfinite(d2), d2, np.inf)
+        out: FloatArray = d2.T
+        return out
 
-    def _speeds(self, features: CoinFeatures, rows: IntArray) -> FloatArray | None:
-        """The rows' speeds where any region moves with speed, else None (skips the work)."""
-        if features.speed_mm_s is None or not self._speed_matters:
-            return None
-        speeds: FloatArray = features.speed_mm_s[rows]
-        return speeds
+    def _ratio(self, features: CoinFeatures) -> FloatArray:
+        """Squared distance over the bound, shape (n, n_coins).
 
-    def _milling_rule(self, c: int) -> str:
-        if self.alternation_unmeasured_[c]:
-            return "unmeasured"
-        return "alternate" if self.alternate_milling_[c] else "any"
+        A loss angle is not read where the coin's response on that channel is
+        within the noise (``coinval.features``); such a coin is judged on its
+        other features alone: the distance of the marginal ellipsoid, against
+        the bound for that many features.
+        """
+        ratio = self.distance(features) / self._bound[None, :]
+        unread = ~np.isfinite(features.values) & _LOSS[None, :]
+        rows = np.flatnonzero(unread.any(axis=1))
+        if rows.size == 0:
+            return ratio
+        z = self._standardised(features.rows(rows))
+        for k, i in enumerate(rows.tolist()):
+            for c in range(len(self.coins_)):
+                keep = self.used_[c] & ~unread[i]
+                if keep.sum() == self._dof[c]:
+                    continue
+                if not keep.any():
+                    ratio[i, c] = np.inf
+                    continue
+                sub = np.linalg.inv(self.correlation_[c][np.ix_(keep, keep)])
+                zk = z[c, k, keep]
+                d2 = float(zk @ sub @ zk)
+                bound = self.distance_bound(c, int(keep.sum()))
+                ratio[i, c] = d2 / bound if np.isfinite(d2) else np.inf
+        return ratio
 
-    def resembles(self, features: CoinFeatures) -> npt.NDArray[np.bool_]:
+    def _shape_fits(self, features: CoinFeatures) -> BoolArray:
+        """Whether each coin shows each region's geometry, shape (n, n_coins)."""
+        edges = features.edge_count[:, None]
+        need = self.edge_count_[None, :]
+        fits = (need == 0) | (edges == need)
+        with np.errstate(invalid="ignore"):
+            milled = features.values[:, _ALTERNATION] > ALTERNATE_MILLING
+        fits &= ~self.alternate_milling_[None, :] | milled[:, None]
+        return np.asarray(fits)
+
+    def deviation(self, features: CoinFeatures) -> FloatArray:
+        """How far each coin lies from each taught region, in region radii.
+
+        Returns
+        -------
+        ndarray of shape (n, n_coins)
+            ``sqrt(distance / bound)``: a coin lies inside a region when this is
+            <= 1 and it shows the region's geometry (``inf`` when it does not).
+        """
+        ratio = np.sqrt(self._ratio(features))
+        return np.where(self._shape_fits(features), ratio, np.inf)
+
+    def resembles(self, features: CoinFeatures) -> BoolArray:
         """Whether each coin's metrology is near some taught coin's, shape (n,)."""
-        d = FEATURE_NAMES.index("diameter_mm")
-        t = FEATURE_NAMES.index("thickness_mm")
-        dd = np.abs(features.values[:, None, d] / self.mean_[None, :, d] - 1.0)
-        tt = np.abs(features.values[:, None, t] / self.mean_[None, :, t] - 1.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            dd = np.abs(features.values[:, None, _DIAMETER] / self.mean_[None, :, _DIAMETER] - 1)
+            tt = np.abs(features.values[:, None, _THICKNESS] / self.mean_[None, :, _THICKNESS] - 1)
         close = (dd <= RESEMBLANCE_DIAMETER) & (tt <= RESEMBLANCE_THICKNESS)
         return np.asarray(close.any(axis=1))
 
-    def predict(self, features: CoinFeatures) -> tuple[IntArray, npt.NDArray[np.bool_]]:
+    def predict(self, features: CoinFeatures) -> tuple[IntArray, BoolArray]:
         """Recognise coins.
 
         Returns
@@ -708,37 +609,128 @@ class CoinClassifier:
             For unrecognised coins: whether they resemble a taught coin
             (a counterfeit) rather than nothing taught (unknown).
         """
-        n, n_coins = len(features), len(self.coins_)
-        if n <= _FEW_COINS:  # the gate's one coin: one pass over every region is cheaper
-            dev = self.deviation(features)
-        else:
-            dev = np.empty((n, n_coins))
-            dev.fill(np.inf)
-            rows, region = self._diameter_fits(features).nonzero()
-            if rows.size:
-                dev[rows, region] = self._pair_deviation(
-                    features.values[rows],
-                    features.temperature_c[rows],
-                    features.edge_count[rows],
-                    region,
-                    self._speeds(features, rows),
-                )
-        best = dev.argmin(axis=1)
-        ok = dev[np.arange(n), best] <= 1.0
-        return np.where(ok, best, -1), self.resembles(features)
+        dev = self.deviation(features)
+        n = dev.shape[0]
+        best = dev.argmin(axis=1) if dev.shape[1] else np.zeros(n, dtype=np.int64)
+        ok = dev[np.arange(n), best] <= 1.0 if dev.shape[1] else np.zeros(n, dtype=bool)
+        return np.where(ok, best, -1).astype(np.int64), self.resembles(features)
 
-    def _diameter_fits(self, features: CoinFeatures) -> npt.NDArray[np.bool_]:
-        """Whether each coin's diameter lies inside each region's box, shape (n, n_coins)."""
-        n, n_coins = len(features), len(self.coins_)
-        rows, region = _every_pair(n, n_coins)
-        t = features.temperature_c[rows]
-        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-            # Diameter has no speed slope (the profile validator holds metrology to it).
-            centre, below, above, _, _ = self._pair_bounds(t, region, _DIAMETER_COLUMN)
-            diff = features.values[rows, _DIAMETER_COLUMN] - centre
-            # The same arithmetic as the deviation, so the two agree at a tie.
-            fits = np.where(diff < 0, -diff / below, diff / above) <= 1.0
-        return np.asarray(fits.reshape(n, n_coins))
+    def explain(self, features: CoinFeatures) -> list[str]:
+        """Why each coin lies outside the region it is nearest, in words.
+
+        The nearest region by :meth:`deviation` (a coin whose geometry fits no
+        region is told so).  Within it, the measurements that add most to the
+        distance are named with how many teach spreads they lie off centre.
+        """
+        z = self._standardised(features)
+        dev = self.deviation(features)
+        raw = np.sqrt(self._ratio(features))
+        out = []
+        for i in range(len(features)):
+            if not np.isfinite(dev[i]).any():
+                c = int(np.argmin(np.where(np.isfinite(raw[i]), raw[i], np.inf)))
+                out.append(self._shape_words(c, features, i))
+                continue
+            c = int(np.argmin(dev[i]))
+            zi = z[c, i]
+            zi = np.where(_LOSS & ~np.isfinite(zi), 0.0, zi)  # unread phases count nothing
+            if not np.isfinite(zi).all():
+                bad = [FEATURE_NAMES[j] for j in np.flatnonzero(~np.isfinite(zi))]
+                out.append(f"nearest {self.coins_[c]}: {', '.join(bad[:_NAMED])} not measurable")
+                continue
+            share = zi * (self._precision[c] @ zi)
+            top = np.argsort(-share)[:_NAMED]
+            named = "; ".join(
+                f"{FEATURE_NAMES[j]} {abs(zi[j]):.1f} widths {'high' if zi[j] > 0 else 'low'}"
+                for j in top
+            )
+            out.append(
+                f"nearest {self.coins_[c]}: {named} "
+                f"(distance {dev[i, c]:.2f} of the region's radius)"
+            )
+        return out
+
+    def _shape_words(self, c: int, features: CoinFeatures, i: int) -> str:
+        coin = self.coins_[c]
+        need = int(self.edge_count_[c])
+        got = int(features.edge_count[i])
+        if need and got != need:
+            return f"nearest {coin}: {got} edges on the rim where {coin} has {need}"
+        return f"nearest {coin}: not milled on alternate sides as {coin} is"
+
+    # -- region summaries ----------------------------------------------------
+
+    def used_features(self) -> BoolArray:
+        """Which features count for each coin, shape (n_coins, n_features)."""
+        return self.used_.copy()
+
+    @property
+    def t_ref_(self) -> FloatArray:
+        """Reference (mean teach) temperature of each region, shape (n_coins,)."""
+        return np.array([v.t_ref for v in self.covariates_])
+
+    @property
+    def requires_loss(self) -> bool:
+        """Whether some region uses the loss angles (taught with loss traces)."""
+        return bool(self.used_[:, _LOSS].any())
+
+    def bounds(self, temperature_c: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """The regions' shadows on each feature axis at given temperatures.
+
+        Parameters
+        ----------
+        temperature_c : ndarray of shape (n,)
+
+        Returns
+        -------
+        centre, below, above : ndarrays of shape (n, n_coins, n_features)
+            At the taught speed; a coin outside ``centre - below .. centre +
+            above`` on any feature is outside the region, one inside every
+            such band may still be outside it (the ellipsoid is narrower than
+            its shadows).
+        """
+        t = np.asarray(temperature_c, dtype=np.float64)
+        dt = t[:, None] - self._t_ref[None, :]
+        centre = self.mean_[None] + dt[:, :, None] * self.slope_[None]
+        inflation = (
+            1.0 + self._inv_n[None, :, None] + self._inv[None, :, :, 0] * (dt * dt)[:, :, None]
+        )
+        half = np.sqrt(self._bound[None, :, None] * inflation) * self.scale_[None]
+        half = np.where(self.used_[None], half, np.inf)
+        return centre, half, half.copy()
+
+    def provenance(self, c: int) -> dict[str, str]:
+        """Where each width of coin ``c``'s region came from, in words."""
+        cv = self.covariates_[c]
+        n = int(self.n_samples_[c])
+        out = {
+            "widths": (
+                f"residual spread and correlations of {n} teach coins, correlations "
+                f"shrunk {self.shrinkage_[c]:.2f} towards none (Ledoit-Wolf, from the data)"
+            ),
+            "bound": (
+                f"chi-square with {int(self.used_[c].sum())} degrees of freedom at a "
+                f"false-rejection rate of {FALSE_REJECTION[self.security_[c]]:g} "
+                f"({self.security_[c]})"
+            ),
+            "temperature": (
+                f"slope per kelvin from the teach coins ({cv.t_min:.1f} to {cv.t_max:.1f} C) "
+                "against a prior of each feature's physical drift (DRIFT_PER_K); widths grow "
+                "with the distance from the taught temperatures by the slope's uncertainty"
+            ),
+            "speed": (
+                "eddy features' slope per log speed from the teach coins, shrunk as if "
+                f"{_SPEED_PRIOR:g} of log speed were missing; never extrapolated"
+            ),
+        }
+        if self.teach_kind_[c] == "launch":
+            out["batches"] = (
+                f"launch teach (one batch): another batch may lie {LAUNCH_BATCH_WIDTHS:g} "
+                "teach spreads off in any one direction"
+            )
+        else:
+            out["batches"] = "teach from circulation: other batches' spread is in the teach coins"
+        return out
 
     # -- persistence -------------------------------------------------------------
 
@@ -746,43 +738,43 @@ class CoinClassifier:
         """A JSON-ready description of the fitted regions (see ``coinval.profile``)."""
         out: dict[str, Any] = {}
         for c, coin in enumerate(self.coins_):
+            cv = self.covariates_[c]
+            used = np.flatnonzero(self.used_[c])
+            corr = self.correlation_[c][np.ix_(used, used)]
             out[coin] = {
                 "n_samples": int(self.n_samples_[c]),
                 "security": self.security_[c],
+                "teach": self.teach_kind_[c],
                 "edge_count": int(self.edge_count_[c]),
-                "milling": self._milling_rule(c),
-                "outline": self.outline_[c],
+                "milling": "alternate" if self.alternate_milling_[c] else "any",
                 "temperature": {
-                    "ref_c": float(self.t_ref_[c]),
-                    "min_c": float(self.t_range_[c, 0]),
-                    "max_c": float(self.t_range_[c, 1]),
-                    "sxx": float(self.t_sxx_[c]),
+                    "ref_c": cv.t_ref,
+                    "min_c": cv.t_min,
+                    "max_c": cv.t_max,
+                    "sxx": cv.t_sxx,
                 },
-                "covariance": self.covariance_[c].tolist(),
+                "speed": {
+                    "ref_log_mm_s": cv.u_ref,
+                    "min_log_mm_s": cv.u_min,
+                    "max_log_mm_s": cv.u_max,
+                    "sxx": cv.u_sxx,
+                    "sxy_with_temperature": cv.tu_sxy,
+                },
                 "features": {
-                    name: {
+                    FEATURE_NAMES[j]: {
                         "mean": float(self.mean_[c, j]),
                         "slope_per_k": float(self.slope_[c, j]),
+                        "slope_per_log_speed": float(self.speed_slope_[c, j]),
                         "scale": float(self.scale_[c, j]),
-                        **(
-                            {"slope_per_log_speed": float(self.speed_slope_[c, j])}
-                            if self.speed_known_[c]
-                            else {}
-                        ),
+                        "drift_per_k": float(self.drift_prior_[c, j]),
                     }
-                    for j, name in enumerate(FEATURE_NAMES)
-                    # Unmeasured stays absent, so that saving and loading keeps it so.
-                    if not self.missing_features_[c, j]
+                    for j in used
                 },
+                "correlation": corr.tolist(),
+                "shrinkage": float(self.shrinkage_[c]),
+                "distance_bound": self.distance_bound(c),
+                "provenance": self.provenance(c),
             }
-            if self.speed_known_[c]:
-                out[coin]["speed"] = {
-                    "ref_log_mm_s": float(self.u_ref_[c]),
-                    "min_log_mm_s": float(self.u_range_[c, 0]),
-                    "max_log_mm_s": float(self.u_range_[c, 1]),
-                    "sxx": float(self.u_sxx_[c]),
-                    "sxy_with_temperature": float(self.tu_sxy_[c]),
-                }
         return out
 
     @classmethod
@@ -790,68 +782,62 @@ class CoinClassifier:
         """Rebuild a fitted classifier from :meth:`to_dict` output (already validated)."""
         self = cls()
         coins = list(regions)
+        n_c, n_f = len(coins), len(FEATURE_NAMES)
         self.coins_ = coins
         self.n_samples_ = np.array([regions[c]["n_samples"] for c in coins], dtype=np.int64)
         self.security_ = [regions[c]["security"] for c in coins]
+        self.teach_kind_ = [regions[c]["teach"] for c in coins]
         self.edge_count_ = np.array([regions[c]["edge_count"] for c in coins], dtype=np.int64)
-        # A profile from before the milling rule has no "milling": its taught
-        # alternation is of the older, noise-diluted measure (see the attribute).
-        rules = [regions[c].get("milling", "unmeasured") for c in coins]
-        self.alternate_milling_ = np.array([r == "alternate" for r in rules], dtype=bool)
-        self.alternation_unmeasured_ = np.array([r == "unmeasured" for r in rules], dtype=bool)
-        # Before coins were located on both channels, the clearer one alone outlined them.
-        self.outline_ = [str(regions[c].get("outline", "clearer-channel")) for c in coins]
-        temp = [regions[c]["temperature"] for c in coins]
-        self.t_ref_ = np.array([t["ref_c"] for t in temp], dtype=np.float64)
-        self.t_range_ = np.array([[t["min_c"], t["max_c"]] for t in temp], dtype=np.float64)
-        self.t_sxx_ = np.array([t["sxx"] for t in temp], dtype=np.float64)
-        # Profiles from before speed was a covariate have no "speed": centres stay put.
-        speed = [regions[c].get("speed") for c in coins]
-        self.speed_known_ = np.array([v is not None for v in speed], dtype=bool)
-        self.u_ref_ = np.array([v["ref_log_mm_s"] if v else 0.0 for v in speed], dtype=np.float64)
-        self.u_sxx_ = np.array([v["sxx"] if v else 0.0 for v in speed], dtype=np.float64)
-        self.tu_sxy_ = np.array(
-            [v["sxy_with_temperature"] if v else 0.0 for v in speed], dtype=np.float64
+        self.alternate_milling_ = np.array(
+            [regions[c]["milling"] == "alternate" for c in coins], dtype=bool
         )
-        self.u_range_ = np.array(
-            [[v["min_log_mm_s"], v["max_log_mm_s"]] if v else [0.0, 0.0] for v in speed],
-            dtype=np.float64,
-        ).reshape(len(coins), 2)
-
-        self.missing_features_ = np.array(
-            [[name not in regions[c]["features"] for name in FEATURE_NAMES] for c in coins],
+        self.used_ = np.array(
+            [[name in regions[c]["features"] for name in FEATURE_NAMES] for c in coins],
             dtype=bool,
-        ).reshape(len(coins), len(FEATURE_NAMES))
+        ).reshape(n_c, n_f)
+        self.covariates_ = []
+        for c in coins:
+            t, u = regions[c]["temperature"], regions[c]["speed"]
+            self.covariates_.append(
+                Covariates(
+                    t_ref=float(t["ref_c"]),
+                    t_min=float(t["min_c"]),
+                    t_max=float(t["max_c"]),
+                    t_sxx=float(t["sxx"]),
+                    u_ref=float(u["ref_log_mm_s"]),
+                    u_min=float(u["min_log_mm_s"]),
+                    u_max=float(u["max_log_mm_s"]),
+                    u_sxx=float(u["sxx"]),
+                    tu_sxy=float(u["sxy_with_temperature"]),
+                )
+            )
 
-        def table(key: str) -> FloatArray:
+        def table(key: str, absent: float) -> FloatArray:
             return np.array(
                 [
                     [
-                        regions[c]["features"].get(name, _MISSING_FEATURE)[key]
+                        regions[c]["features"][name][key]
+                        if name in regions[c]["features"]
+                        else absent
                         for name in FEATURE_NAMES
                     ]
                     for c in coins
                 ],
                 dtype=np.float64,
-            ).reshape(len(coins), len(FEATURE_NAMES))
+            ).reshape(n_c, n_f)
 
-        self.mean_ = table("mean")
-        self.slope_ = table("slope_per_k")
-        self.scale_ = table("scale")
-        self.speed_slope_ = np.array(
-            [
-                [
-                    regions[c]["features"].get(name, {}).get("slope_per_log_speed", 0.0)
-                    for name in FEATURE_NAMES
-                ]
-                for c in coins
-            ],
-            dtype=np.float64,
-        ).reshape(len(coins), len(FEATURE_NAMES))
-        n_i = len(INDUCTIVE)
-        self.covariance_ = np.array(
-            [regions[c]["covariance"] for c in coins], dtype=np.float64
-        ).reshape(len(coins), n_i, n_i)
+        self.mean_ = table("mean", 0.0)
+        self.slope_ = table("slope_per_k", 0.0)
+        self.speed_slope_ = table("slope_per_log_speed", 0.0)
+        self.scale_ = table("scale", 1.0)
+        self.drift_prior_ = table("drift_per_k", 1.0)
+        self.correlation_ = np.tile(np.eye(n_f), (n_c, 1, 1))
+        for k, coin in enumerate(coins):
+            used = self.used_[k]
+            self.correlation_[k][np.ix_(used, used)] = np.array(
+                regions[coin]["correlation"], dtype=np.float64
+            )
+        self.shrinkage_ = np.array([regions[c]["shrinkage"] for c in coins], dtype=np.float64)
         self._prepare()
         return self
 
@@ -863,13 +849,6 @@ class CoinClassifier:
         ]
         other._prepare()
         return other
-
-
-def _every_pair(n: int, n_coins: int) -> tuple[IntArray, IntArray]:
-    """Row and region of every (coin, region) pair, row by row: two arrays of n * n_coins."""
-    rows: IntArray = np.arange(n).repeat(n_coins)
-    region: IntArray = np.arange(n * n_coins) % n_coins
-    return rows, region
 
 
 def coins_of(classifier: CoinClassifier) -> Sequence[str]:

@@ -137,6 +137,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="refuse to teach when a file holds outliers, instead of dropping them",
     )
+    teach.add_argument(
+        "--launch",
+        nargs="?",
+        const="*",
+        default=None,
+        metavar="COIN_ID[,COIN_ID...]",
+        help=(
+            "the teach coins all come from one mint batch (a coin's launch): widen their "
+            "regions by a batch budget; without ids, every coin. Default: coins from "
+            "circulation, whose spread holds several batches"
+        ),
+    )
     teach.set_defaults(func=_cmd_teach)
 
     classify = sub.add_parser(

@@ -286,8 +286,6 @@ def run_classify(args: argparse.Namespace) -> int:
         profile = load(args.profile)
     except ProfileError as exc:
         raise UsageError(str(exc)) from None
-    if (stale := profile.located_otherwise()) is not None:
-        print(f"coinval classify: warning: {stale}", file=sys.stderr)
     try:
         at = parse_moment(args.at) if args.at is not None else now()
     except ValueError as exc:

@@ -30,28 +30,59 @@ EVAL_AT = dt.datetime(2017, 6, 1, 12, 0, tzinfo=dt.UTC)
 
 
 def teach_sets(
-    head: str, n: int, seed: int, wear: float, temperature_c: tuple[float, float]
+    head: str,
+    n: int,
+    seed: int,
+    wear: float,
+    temperature_c: tuple[float, float],
+    batches: tuple[int, ...] = (0,),
 ) -> dict[str, SignatureBatch]:
-    """The teach coins of a trial: ``n`` of each genuine coin from batch 0.
+    """The teach coins of a trial: ``n`` of each genuine coin, shared out over ``batches``.
 
-    Shared by ``coinval evaluate`` and ``coinval bench accuracy`` so that both
-    teach on the same coins.  Raises KeyError or ValueError for an unknown head.
+    One batch is a launch teach; several are coins from circulation (the first
+    batches get the remainder of ``n``).  Shared by ``coinval evaluate`` and
+    ``coinval bench accuracy`` so that both teach on the same coins.  Raises
+    KeyError or ValueError for an unknown head.
     """
+    from coinval.batch import SignatureBatch
     from sim.population import generate
 
-    return {
-        coin: generate(
-            coin,
-            n,
-            head=head,
-            seed=seed,
-            batch=0,
-            wear=wear,
-            dirt=wear,
-            temperature_c=temperature_c,
+    out: dict[str, SignatureBatch] = {}
+    for coin in GENUINE:
+        parts = []
+        for k, b in enumerate(batches):
+            count = n // len(batches) + (1 if k < n % len(batches) else 0)
+            if count == 0:
+                continue
+            parts.append(
+                generate(
+                    coin,
+                    count,
+                    head=head,
+                    seed=seed,
+                    batch=b,
+                    wear=wear,
+                    dirt=wear,
+                    temperature_c=temperature_c,
+                )
+            )
+        out[coin] = (
+            parts[0]
+            if len(parts) == 1
+            else SignatureBatch.from_signatures([s for p in parts for s in p.signatures()])
         )
-        for coin in GENUINE
-    }
+    return out
+
+
+def parse_batches(text: str, flag: str) -> tuple[int, ...]:
+    """A comma-separated list of mint batches (numbers >= 0); UsageError otherwise."""
+    try:
+        batches = tuple(int(b) for b in text.split(",") if b.strip())
+    except ValueError:
+        batches = ()
+    if not batches or min(batches) < 0:
+        raise UsageError(f"{flag} {text!r}: expected numbers >= 0 like 1,2,3")
+    return batches
 
 
 def add_trial_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,6 +98,13 @@ def add_trial_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n", type=int, default=1000, help="test coins per cell (default 1000)")
     parser.add_argument(
         "--batches", default="1,2,3,4", help="other mint batches to test (default 1,2,3,4)"
+    )
+    parser.add_argument(
+        "--teach-batches",
+        default="0",
+        metavar="B[,B...]",
+        help="mint batches of the teach coins (default 0: one batch, a launch teach; several, "
+        "e.g. 5,6,7,8, are coins from circulation)",
     )
     parser.add_argument("--seed", type=int, default=7, help="population seed (default 7)")
     parser.add_argument(
@@ -135,19 +173,20 @@ def run_trial(args: argparse.Namespace) -> Report:
         raise UsageError("--teach-n must be >= 5 and --n >= 1")
     if not all(0.0 <= v <= 1.0 for v in (args.wear, args.dirt, args.teach_wear)):
         raise UsageError("--wear and --dirt are severities from 0 to 1")
-    try:
-        batches = [int(b) for b in args.batches.split(",") if b.strip()]
-    except ValueError:
-        batches = []
-    if not batches or min(batches) < 0:
-        raise UsageError(f"--batches {args.batches!r}: expected numbers >= 0 like 1,2,3")
+    batches = parse_batches(args.batches, "--batches")
+    taught_from = parse_batches(args.teach_batches, "--teach-batches")
     if args.seed < 0:
         raise UsageError(f"--seed {args.seed}: must be >= 0")
     fakes = [k for k in kinds() if k not in GENUINE and not k.startswith("gb-")]
     level: SecurityLevel = args.security.replace("-", " ")
     try:
         teach_batches = teach_sets(
-            args.head, args.teach_n, args.seed, args.teach_wear, args.teach_temperature
+            args.head,
+            args.teach_n,
+            args.seed,
+            args.teach_wear,
+            args.teach_temperature,
+            taught_from,
         )
     except (KeyError, ValueError) as exc:
         raise UsageError(f"--head {args.head}: {exc}") from None
@@ -156,6 +195,7 @@ def run_trial(args: argparse.Namespace) -> Report:
             {c: b.signatures() for c, b in teach_batches.items()},
             head=args.head,
             security=dict.fromkeys(GENUINE, level),
+            launch=len(taught_from) == 1,
         )
     except TeachError as exc:
         raise UsageError(f"teach failed: {exc}") from None
@@ -198,7 +238,8 @@ def _render(args: argparse.Namespace, report: Report, elapsed: float) -> str:
     worst_fa = max(fakes.items(), key=lambda kv: kv[1].false_acceptance)
     lo, hi = args.teach_temperature
     head = [
-        f"# coinval accuracy: head {args.head}, taught on batch 0 with {args.teach_n} coins each",
+        f"# coinval accuracy: head {args.head}, taught on batch(es) {args.teach_batches} "
+        f"with {args.teach_n} coins each",
         "",
         f"Teach coins at {lo:g}..{hi:g} C, wear and dirt up to {args.teach_wear}; test coins from "
         f"batches {args.batches} at -10..45 C, wear up to {args.wear}, dirt up to {args.dirt}.",

@@ -217,8 +217,6 @@ def _load_profile(path: str) -> Profile:
         profile = load(path)
     except ProfileError as exc:
         raise UsageError(str(exc)) from None
-    if (stale := profile.located_otherwise()) is not None:
-        _calib_log.warning("%s", stale)
     return profile
 
 

@@ -77,12 +77,25 @@ def run_teach(args: argparse.Namespace) -> int:
                 f"--security {coin}: level must be standard, narrow or very-narrow, not {level!r}"
             )
         security[coin] = cast(SecurityLevel, level)
+    launch: set[str] = set()
+    if args.launch == "*":
+        launch = set(files)
+    elif args.launch is not None:
+        launch = {c.strip() for c in args.launch.split(",") if c.strip()}
+        if not launch:
+            raise UsageError("--launch: name coins being taught, or give no value for all")
+        for coin in sorted(launch - set(files)):
+            raise UsageError(f"--launch {coin}: that coin is not being taught")
     samples = {coin: read_teach_file(path, coin) for coin, path in files.items()}
     heads = {s.head for sigs in samples.values() for s in sigs if s.head}
     head = args.head or (heads.pop() if len(heads) == 1 else None)
     try:
         profile, report = teach(
-            samples, head=head, security=security, drop_outliers=not args.strict
+            samples,
+            head=head,
+            security=security,
+            drop_outliers=not args.strict,
+            launch=sorted(launch),
         )
     except TeachError as exc:
         raise UsageError(f"teach refused: {exc}") from None
@@ -92,6 +105,9 @@ def run_teach(args: argparse.Namespace) -> int:
         profile.save(args.out)
     except OSError as exc:
         raise UsageError(f"--out {args.out}: cannot write: {exc.strerror or exc}") from None
-    taught = ", ".join(f"{c} ({profile.teach_notes[c]['n_samples']})" for c in profile.coins)
+    taught = ", ".join(
+        f"{c} ({profile.teach_notes[c]['n_samples']}, {profile.teach_notes[c]['teach']})"
+        for c in profile.coins
+    )
     print(f"coinval teach: wrote {args.out}: {taught}", file=sys.stderr)
     return 0

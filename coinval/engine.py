@@ -17,7 +17,7 @@ from coinval.batch import SignatureBatch, group_by_shape, parse_batches
 from coinval.catalogue import coins as catalogue_coins
 from coinval.decision import REASONS, Decision
 from coinval.features import extract_rows, map_chunks
-from coinval.legal_tender import is_legal_tender
+from coinval.legal_tender import LONDON, is_legal_tender
 from coinval.profile import Profile
 from coinval.signature import Signature, SignatureError, echo_id, parse_signature
 
@@ -26,6 +26,12 @@ ACCEPTED, COUNTERFEIT, UNKNOWN, INHIBITED = (
     REASONS.index("counterfeit"),
     REASONS.index("unknown"),
     REASONS.index("inhibited"),
+)
+
+
+NO_LOSS_TRACES = (
+    "eddy_lo_loss, eddy_hi_loss: required; this profile was taught with loss traces "
+    "(signature v1.1), this signature has none"
 )
 
 
@@ -43,12 +49,25 @@ class Engine:
 
     def enabled(self, coin: str, at: dt.datetime) -> bool:
         """Whether a recognised ``coin`` may be credited at ``at``."""
+        return self.inhibition(coin, at) is None
+
+    def inhibition(self, coin: str, at: dt.datetime) -> str | None:
+        """Why a recognised ``coin`` may not be credited at ``at``, or None when it may."""
         if coin in self.profile.inhibited:
-            return False
+            return f"{coin} is inhibited by the operator"
         override = self.profile.legal_tender_override.get(coin)
         if override is not None:
-            return override
-        return is_legal_tender(self._specs[coin], at)
+            return None if override else f"{coin} is refused by an operator override"
+        spec = self._specs[coin]
+        if is_legal_tender(spec, at):
+            return None
+        if (
+            spec.legal_tender_until is not None
+            and at.astimezone(LONDON).date() >= spec.legal_tender_until
+        ):
+            return f"{coin} is not legal tender since {spec.legal_tender_until.isoformat()}"
+        since = spec.legal_tender_from.isoformat() if spec.legal_tender_from else "?"
+        return f"{coin} is legal tender only from {since}"
 
     def decide_codes(
         self, batch: SignatureBatch, at: dt.datetime
@@ -63,7 +82,8 @@ class Engine:
             Index into :data:`coinval.decision.REASONS`.
         """
         clf = self.profile.classifier
-        index, resembles = map_chunks(batch, lambda part: clf.predict(extract_rows(part)))
+        no_coin = self.profile.no_coin
+        index, resembles = map_chunks(batch, lambda part: clf.predict(extract_rows(part, no_coin)))
         # Legal tender and inhibits of the coins recognised only: at the gate
         # that is one coin, not every taught one.
         enabled = np.zeros(len(clf.coins_) + 1, dtype=bool)
@@ -78,18 +98,37 @@ class Engine:
         return index, reason
 
     def decide_batch(self, batch: SignatureBatch, at: dt.datetime) -> list[Decision]:
-        """Decide every coin of a batch of equal-length signatures, in order."""
+        """Decide every coin of a batch of equal-length signatures, in order.
+
+        Refusals say why (``detail``): the measurements outside the nearest
+        region, or what inhibits a recognised coin.
+        """
+        ids = batch.ids or [None] * len(batch)
+        if self.profile.requires_loss and not batch.has_loss:
+            return [invalid(coin_id, NO_LOSS_TRACES) for coin_id in ids]
         index, reason = self.decide_codes(batch, at)
         coins = self.profile.classifier.coins_
-        ids = batch.ids or [None] * len(batch)
+        details: list[str | None] = [None] * len(batch)
+        refused = np.flatnonzero((reason == COUNTERFEIT) | (reason == UNKNOWN))
+        if refused.size:
+            why = self.profile.classifier.explain(
+                extract_rows(batch.take(refused), self.profile.no_coin)
+            )
+            for i, text in zip(refused.tolist(), why, strict=True):
+                details[i] = text
+        for i in np.flatnonzero(reason == INHIBITED).tolist():
+            details[i] = self.inhibition(coins[index[i]], at)
         return [
             Decision(
                 coin_id,
                 coins[c] if c >= 0 else None,
                 r == ACCEPTED,
                 REASONS[r],
+                detail,
             )
-            for coin_id, c, r in zip(ids, index.tolist(), reason.tolist(), strict=True)
+            for coin_id, c, r, detail in zip(
+                ids, index.tolist(), reason.tolist(), details, strict=True
+            )
         ]
 
     def decide_signatures(self, signatures: Sequence[Signature], at: dt.datetime) -> list[Decision]:

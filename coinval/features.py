@@ -29,6 +29,7 @@ import numpy.typing as npt
 from scipy import fft as sfft
 
 from coinval.batch import SignatureBatch, group_by_shape
+from coinval.no_coin import NoCoinLevels, baseline_and_noise
 from coinval.signature import Signature
 
 FloatArray = npt.NDArray[np.float64]
@@ -83,8 +84,22 @@ FEATURE_NAMES: tuple[str, ...] = (
     "hi_vs_lo_level",
     "lo_core_width_mm",
     "hi_core_width_mm",
+    "lo_ring_loss_angle",
+    "lo_core_loss_angle",
+    "hi_ring_loss_angle",
+    "hi_core_loss_angle",
 )
 """Continuous features, in column order of :attr:`CoinFeatures.values`."""
+
+LOSS_ANGLES: tuple[str, ...] = (
+    "lo_ring_loss_angle",
+    "lo_core_loss_angle",
+    "hi_ring_loss_angle",
+    "hi_core_loss_angle",
+)
+"""The phase of ring and core in the coil's impedance plane at each frequency,
+``atan2(loss, reactive)`` in radians: scale-free measures of conductivity
+(signature contract v1.1); NaN where a head gives no loss traces."""
 
 INDUCTIVE: list[int] = list(
     range(FEATURE_NAMES.index("inductive_width_mm"), FEATURE_NAMES.index("hi_vs_lo_level") + 1)
@@ -694,26 +709,6 @@ def rim_features(rim: FloatArray) -> tuple[FloatArray, IntArray]:
     return values, k.astype(np.int64)
 
 
-def _baseline_and_noise(y: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """No-coin level and noise of each trace, from the quieter of its two ends.
-
-    The sensor window holds the whole passage in most heads, but a coin may
-    still be over the coil at one end; that end is the one with more movement.
-    """
-    n, length = y.shape
-    seg = max(4, length // 12)
-    # Both ends as the rows of one array: the first n are the starts, the rest the ends.
-    ends = np.concatenate((y[:, :seg], y[:, -seg:]))
-    means = np.add.reduce(ends, axis=1) / seg
-    # Noise from first differences: insensitive to the slow level itself
-    # (mean |difference| of white noise is 2 sigma / sqrt(pi)).
-    steps = np.abs(ends[:, 1:] - ends[:, :-1])
-    noise = np.add.reduce(steps, axis=1) * (0.886 / (seg - 1)) + 1e-12
-    weight = (np.abs(ends[:, -1] - ends[:, 0]) + noise) ** -2.0
-    baseline = (weight[:n] * means[:n] + weight[n:] * means[n:]) / (weight[:n] + weight[n:])
-    return baseline, np.minimum(noise[:n], noise[n:])
-
-
 def _columns(*columns: npt.ArrayLike) -> FloatArray:
     """Columns of shape (n,) side by side, shape (n, len(columns)), as float64.
 
@@ -730,22 +725,72 @@ def _contrast(a: FloatArray, b: FloatArray, eps: FloatArray) -> FloatArray:
     return (a - b) / (np.abs(a) + np.abs(b) + eps)
 
 
+def _window_means(y: FloatArray, centre: FloatArray, half: FloatArray) -> FloatArray:
+    """Mean of each channel over each of :data:`_WINDOWS`, shape (2, n, 4).
+
+    Window sums from the sums between consecutive window edges (one pass of
+    add.reduceat over the flat traces, no running sum), each end of a segment
+    taking its fraction of the sample it falls in.
+
+    Parameters
+    ----------
+    y : ndarray of shape (2, n, length)
+        Baseline-free low and high channel traces.
+    centre, half : ndarray of shape (n,)
+        The coin's centre and half-width on the traces, in samples.
+    """
+    _, n, length = y.shape
+    c2 = np.concatenate([centre, centre])[:, None]
+    h2 = np.concatenate([half, half])[:, None]
+    pos = np.minimum(np.maximum(c2 + _WINDOW_EDGES[None, :] * h2, 0.0), length)  # ascending
+    i = np.minimum(pos.astype(np.int64), length - 1)
+    frac = pos - i
+    flat_y = y.reshape(-1)
+    idx = i + (np.arange(2 * n) * length)[:, None]
+    at_edge = flat_y[idx]
+    between = np.add.reduceat(flat_y, idx.reshape(-1)).reshape(2 * n, -1)[:, :-1]
+    between = np.where(i[:, 1:] > i[:, :-1], between, 0.0)
+    segment = between + frac[:, 1:] * at_edge[:, 1:] - frac[:, :-1] * at_edge[:, :-1]
+    running = np.zeros(pos.shape)
+    np.add.accumulate(segment, axis=1, out=running[:, 1:])
+    sums = running[:, _WINDOW_STOPS] - running[:, _WINDOW_STARTS]
+    means = sums / np.maximum(pos[:, _WINDOW_STOPS] - pos[:, _WINDOW_STARTS], 1e-9)
+    out: FloatArray = means.reshape(2, n, 4)
+    return out
+
+
 def eddy_features(
-    eddy_lo: FloatArray, eddy_hi: FloatArray, rate_hz: FloatArray, speed_mm_s: FloatArray
+    eddy_lo: FloatArray,
+    eddy_hi: FloatArray,
+    rate_hz: FloatArray,
+    speed_mm_s: FloatArray,
+    eddy_lo_loss: FloatArray | None = None,
+    eddy_hi_loss: FloatArray | None = None,
+    no_coin: NoCoinLevels | None = None,
+    temperature_c: FloatArray | None = None,
 ) -> FloatArray:
     """Inductive features of the two-frequency eddy traces.
 
     Parameters
     ----------
     eddy_lo, eddy_hi : ndarray of shape (n, n_eddy)
+        Reactive component at each frequency.
     rate_hz, speed_mm_s : ndarray of shape (n,)
+    eddy_lo_loss, eddy_hi_loss : ndarray of shape (n, n_eddy) or None
+        Loss component at each frequency (contract v1.1), where the head gives it.
+    no_coin : NoCoinLevels, optional
+        The head's calibrated no-coin levels, for traces whose two ends both
+        still hold the coin (see :mod:`coinval.no_coin`); needs ``temperature_c``.
+    temperature_c : ndarray of shape (n,), optional
 
     Returns
     -------
-    ndarray of shape (n, 14)
+    ndarray of shape (n, 18)
         inductive_width_mm, lo_level, hi_level, lo_ring, lo_core, hi_ring, hi_core,
         lo_core_vs_ring, hi_core_vs_ring, hi_vs_lo_ring, hi_vs_lo_core, hi_vs_lo_level,
-        lo_core_width_mm, hi_core_width_mm.
+        lo_core_width_mm, hi_core_width_mm, then the loss angles of ring and
+        core at each frequency (see :data:`LOSS_ANGLES`), NaN without loss
+        traces.
     """
     # Low channel rows, then high channel rows: (2n, N), a copy of our own.
     traces = np.concatenate((eddy_lo, eddy_hi)).astype(np.float64, copy=False)
@@ -754,7 +799,7 @@ def eddy_features(
     flat = _despike(
         traces, periodic=False, own=True, sample_mm=np.concatenate((mm_per_sample, mm_per_sample))
     )
-    base, noise = _baseline_and_noise(flat)
+    base, noise, clean = baseline_and_noise(flat, _fallback(no_coin, temperature_c, 0))
     # ``flat`` is ``traces`` or a copy of it: ours to change in place.
     flat -= base[:, None]
     y = flat.reshape(2, n, length)
@@ -799,25 +844,7 @@ def eddy_features(
     half[lost] = 1.0
     width_mm = np.where(lost, np.nan, 2.0 * half * mm_per_sample)
 
-    # Window sums from the sums between consecutive window edges (one pass of
-    # add.reduceat over the flat traces, no running sum), each end of a
-    # segment taking its fraction of the sample it falls in.
-    c2 = np.concatenate([centre, centre])[:, None]
-    h2 = np.concatenate([half, half])[:, None]
-    pos = np.minimum(np.maximum(c2 + _WINDOW_EDGES[None, :] * h2, 0.0), length)  # ascending
-    i = np.minimum(pos.astype(np.int64), length - 1)
-    frac = pos - i
-    flat_y = y.reshape(-1)
-    idx = i + (np.arange(2 * n) * length)[:, None]
-    at_edge = flat_y[idx]
-    between = np.add.reduceat(flat_y, idx.reshape(-1)).reshape(2 * n, -1)[:, :-1]
-    between = np.where(i[:, 1:] > i[:, :-1], between, 0.0)
-    segment = between + frac[:, 1:] * at_edge[:, 1:] - frac[:, :-1] * at_edge[:, :-1]
-    running = np.zeros(pos.shape)
-    np.add.accumulate(segment, axis=1, out=running[:, 1:])
-    sums = running[:, _WINDOW_STOPS] - running[:, _WINDOW_STARTS]
-    means = sums / np.maximum(pos[:, _WINDOW_STOPS] - pos[:, _WINDOW_STARTS], 1e-9)
-    means = means.reshape(2, n, 4)
+    means = _window_means(y, centre, half)
     core = means[:, :, 0]
     ring = 0.5 * (means[:, :, 1] + means[:, :, 2])
     level = means[:, :, 3]
@@ -838,6 +865,18 @@ def eddy_features(
             _core_width(y[:, cored], centre[cored], half[cored], core[:, cored], ring[:, cored])
             * mm_per_sample[cored]
         )
+    loss_angles = _loss_angles(
+        eddy_lo_loss,
+        eddy_hi_loss,
+        mm_per_sample,
+        centre,
+        half,
+        ring,
+        core,
+        noise,
+        _fallback(no_coin, temperature_c, 2),
+        clean,
+    )
     return _columns(
         width_mm,
         level[0],
@@ -853,7 +892,91 @@ def eddy_features(
         _contrast(level[1], level[0], eps[0] + eps[1]),
         core_width_mm[0],
         core_width_mm[1],
+        *loss_angles,
     )
+
+
+# A phase read off a response this many times its noise is good to about
+# 1/5 rad; below, it says more about the noise than the metal.
+_PHASE_OVER_NOISE = 5.0
+
+
+def _fallback(
+    no_coin: NoCoinLevels | None, temperature_c: FloatArray | None, first: int
+) -> FloatArray | None:
+    """The calibrated no-coin levels of two channels for (low rows, high rows), or None."""
+    if no_coin is None or temperature_c is None:
+        return None
+    return np.concatenate((no_coin.at(first, temperature_c), no_coin.at(first + 1, temperature_c)))
+
+
+def _loss_angles(
+    eddy_lo_loss: FloatArray | None,
+    eddy_hi_loss: FloatArray | None,
+    mm_per_sample: FloatArray,
+    centre: FloatArray,
+    half: FloatArray,
+    ring: FloatArray,
+    core: FloatArray,
+    noise: FloatArray,
+    fallback: FloatArray | None,
+    clean: npt.NDArray[np.bool_],
+) -> list[FloatArray]:
+    """The phase of ring and core in the impedance plane at each frequency, radians.
+
+    Loss and reactive components come through the same coil and demodulator
+    at the same distance from the coin, so the coil's gain and the coin's
+    lift-off cancel in their ratio, which then depends on the metal's
+    conductivity (and, for a magnetic metal, its hysteresis) through the skin
+    depth.  As an angle, not a ratio: a magnetic coin's reactive level can sit
+    near zero, where a ratio runs off to either infinity.  Loss is dissipation,
+    never negative, so the angles lie in [0, pi]; the cut is put at -pi/2
+    (no loss at all, and less than none), where no metal reads.  Read in the
+    same windows as the reactive levels, located on the reactive traces.
+
+    A phase is only read where the response stands clear of the noise
+    (:data:`_PHASE_OVER_NOISE` times the window mean's noise, both components'
+    together): where a channel barely sees the coin (a steel coin at one
+    frequency), its phase is the noise's, NaN here, and a region leaves it out.
+
+    Parameters
+    ----------
+    noise : ndarray of shape (2, n)
+        Per-sample noise of the reactive traces.
+    fallback : ndarray of shape (2n,) or None
+        The head's no-coin level of the loss traces (low rows, then high).
+    clean : ndarray of shape (2n, 2), bool
+        Which ends of the reactive traces are free of the coin: the loss
+        traces' ends are the same moments of the same passage.
+
+    Returns
+    -------
+    list of 4 ndarrays of shape (n,)
+        lo ring, lo core, hi ring, hi core; NaN without loss traces.
+    """
+    n = centre.shape[0]
+    if eddy_lo_loss is None or eddy_hi_loss is None:
+        return [np.full(n, np.nan)] * len(LOSS_ANGLES)
+    traces = np.concatenate((eddy_lo_loss, eddy_hi_loss)).astype(np.float64, copy=False)
+    length = traces.shape[1]
+    flat = _despike(
+        traces, periodic=False, own=False, sample_mm=np.concatenate((mm_per_sample, mm_per_sample))
+    )
+    base, loss_noise, _ = baseline_and_noise(flat, fallback, clean)
+    y = (flat - base[:, None]).reshape(2, n, length)
+    means = _window_means(y, centre, half)
+    loss_core = means[:, :, 0]
+    loss_ring = 0.5 * (means[:, :, 1] + means[:, :, 2])
+    # Each window holds a quarter of the coin's width (ring: two eighths).
+    per_window = np.sqrt((noise**2 + loss_noise.reshape(2, n) ** 2) / np.maximum(0.5 * half, 1.0))
+    floor = _PHASE_OVER_NOISE * per_window
+    ring_angle = np.arctan2(loss_ring, ring)
+    core_angle = np.arctan2(loss_core, core)
+    ring_angle[np.hypot(loss_ring, ring) < floor] = np.nan
+    core_angle[np.hypot(loss_core, core) < floor] = np.nan
+    ring_angle = np.where(ring_angle < -0.5 * np.pi, ring_angle + 2.0 * np.pi, ring_angle)
+    core_angle = np.where(core_angle < -0.5 * np.pi, core_angle + 2.0 * np.pi, core_angle)
+    return [ring_angle[0], core_angle[0], ring_angle[1], core_angle[1]]
 
 
 def _one_core_width(
@@ -966,13 +1089,22 @@ def _executor() -> ThreadPoolExecutor:
     return _pool
 
 
-def extract_rows(batch: SignatureBatch) -> CoinFeatures:
+def extract_rows(batch: SignatureBatch, no_coin: NoCoinLevels | None = None) -> CoinFeatures:
     """Features of a batch in one go, on the calling thread (see :func:`extract`)."""
     # Absurd but in-range signatures (values near 1e300, a rate near 0) give
     # non-finite features; the classifier refuses those, no warning needed.
     with np.errstate(all="ignore"):
         rim, edge_count = rim_features(batch.rim)
-        eddy = eddy_features(batch.eddy_lo, batch.eddy_hi, batch.eddy_rate_hz, batch.speed_mm_s)
+        eddy = eddy_features(
+            batch.eddy_lo,
+            batch.eddy_hi,
+            batch.eddy_rate_hz,
+            batch.speed_mm_s,
+            batch.eddy_lo_loss,
+            batch.eddy_hi_loss,
+            no_coin,
+            batch.temperature_c,
+        )
     values = np.concatenate([rim[:, :1], batch.thickness_mm[:, None], rim[:, 1:], eddy], axis=1)
     return CoinFeatures(
         values=values,
@@ -1003,7 +1135,7 @@ def map_chunks(
     return tuple(np.concatenate(arrays) for arrays in zip(*parts, strict=True))
 
 
-def extract(batch: SignatureBatch) -> CoinFeatures:
+def extract(batch: SignatureBatch, no_coin: NoCoinLevels | None = None) -> CoinFeatures:
     """Features of every coin in a batch (equal trace lengths), on all cores.
 
     Parameters
@@ -1016,14 +1148,16 @@ def extract(batch: SignatureBatch) -> CoinFeatures:
     """
 
     def arrays(part: SignatureBatch) -> tuple[npt.NDArray[Any], ...]:
-        f = extract_rows(part)
+        f = extract_rows(part, no_coin)
         return f.values, f.edge_count, f.temperature_c, np.asarray(part.speed_mm_s)
 
     values, edges, temps, speeds = map_chunks(batch, arrays)
     return CoinFeatures(values=values, edge_count=edges, temperature_c=temps, speed_mm_s=speeds)
 
 
-def extract_signatures(signatures: Sequence[Signature]) -> CoinFeatures:
+def extract_signatures(
+    signatures: Sequence[Signature], no_coin: NoCoinLevels | None = None
+) -> CoinFeatures:
     """Features of signatures of any mix of trace lengths, rows in input order."""
     if not signatures:
         raise ValueError("no signatures")
@@ -1032,7 +1166,7 @@ def extract_signatures(signatures: Sequence[Signature]) -> CoinFeatures:
     temps = np.empty(len(signatures))
     speeds = np.empty(len(signatures))
     for idx, batch in group_by_shape(signatures):
-        feats = extract(batch)
+        feats = extract(batch, no_coin)
         values[idx] = feats.values
         edges[idx] = feats.edge_count
         temps[idx] = feats.temperature_c

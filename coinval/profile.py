@@ -20,17 +20,19 @@ import numpy as np
 
 from coinval import __version__
 from coinval.catalogue import coins as catalogue_coins
-from coinval.classifier import LATE_FEATURES, SECURITY_LEVELS, CoinClassifier
-from coinval.features import FEATURE_NAMES, INDUCTIVE, OUTLINE, OUTLINES
+from coinval.classifier import SECURITY_LEVELS, TEACH_KINDS, CoinClassifier
+from coinval.features import CORE_WIDTHS, FEATURE_NAMES, INDUCTIVE, LOSS_ANGLES
+from coinval.no_coin import CHANNELS as NO_COIN_CHANNELS
+from coinval.no_coin import NoCoinLevels
 
 FORMAT = "coinval-profile"
-EDDY_NAMES = frozenset(FEATURE_NAMES[i] for i in INDUCTIVE)
+EDDY_NAMES = frozenset(FEATURE_NAMES[i] for i in INDUCTIVE) | set(CORE_WIDTHS) | set(LOSS_ANGLES)
 # More teach coins than any field teach uses; bounds what a hand-edited file may claim.
 MAX_TEACH_COINS = 1_000_000
-# 2: per-coin "outline" and "speed", per-feature "slope_per_log_speed".  Version 1
-# documents still load (as written before those existed); an engine that knows
-# only version 1 refuses version 2 rather than deciding without them.
-SCHEMA_VERSION = 2
+# 3: Mahalanobis regions (per-coin "correlation", "shrinkage", "teach"), loss
+# ratios.  Versions 1 and 2 held fixed allowances around the teach coins: they are
+# refused with a message to teach again, never decided with another meaning.
+SCHEMA_VERSION = 3
 
 
 class ProfileError(ValueError):
@@ -56,6 +58,9 @@ class Profile:
         it inside them.  Absent coins follow the schedule.
     teach_notes : dict of str to dict
         Per coin: teach-set hygiene results (dropped ids, warnings).
+    no_coin : NoCoinLevels or None
+        The head's no-coin level of each eddy trace, read off the teach coins'
+        clean ends: what a coin overflowing the eddy window is measured against.
     """
 
     classifier: CoinClassifier
@@ -64,24 +69,12 @@ class Profile:
     inhibited: frozenset[str] = frozenset()
     legal_tender_override: dict[str, bool] = field(default_factory=dict)
     teach_notes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    no_coin: NoCoinLevels | None = None
 
-    def located_otherwise(self) -> str | None:
-        """A warning when some coins were taught locating coins another way, else None.
-
-        Their regions still decide, but on a head whose two eddy channels outline a
-        coin differently the features they expect are not the ones measured now.
-        """
-        stale = [
-            c for c, o in zip(self.coins, self.classifier.outline_, strict=True) if o != OUTLINE
-        ]
-        if not stale:
-            return None
-        return (
-            f"{', '.join(stale)}: taught by an earlier coinval, which located coins on the "
-            "clearer eddy channel alone; they are now located on both, and on a head whose "
-            "channels outline a coin differently its regions may refuse genuine coins: "
-            "teach them again"
-        )
+    @property
+    def requires_loss(self) -> bool:
+        """Whether coins must come with loss traces (some region was taught with them)."""
+        return self.classifier.requires_loss
 
     @property
     def coins(self) -> list[str]:
@@ -117,6 +110,7 @@ class Profile:
             "inhibited": sorted(self.inhibited),
             "legal_tender_override": dict(sorted(self.legal_tender_override.items())),
             "teach_notes": self.teach_notes,
+            "no_coin": None if self.no_coin is None else self.no_coin.to_dict(),
         }
 
     def dumps(self) -> str:
@@ -150,7 +144,7 @@ def _finite(obj: Mapping[str, Any], key: str, where: str) -> float:
     return number
 
 
-MILLING_RULES = ("any", "alternate", "unmeasured")
+MILLING_RULES = ("any", "alternate")
 
 
 def _check_coin(coin: str, body: Any) -> None:
@@ -164,92 +158,77 @@ def _check_coin(coin: str, body: Any) -> None:
         raise ProfileError(f"{where}: n_samples must be from 3 to {MAX_TEACH_COINS}")
     if _need(body, "security", str, where) not in SECURITY_LEVELS:
         raise ProfileError(f"{where}: security must be one of {', '.join(SECURITY_LEVELS)}")
+    if _need(body, "teach", str, where) not in TEACH_KINDS:
+        raise ProfileError(f"{where}: teach must be one of {', '.join(TEACH_KINDS)}")
     edges = _need(body, "edge_count", int, where)
     if not (edges == 0 or 3 <= edges <= 16):
         raise ProfileError(f"{where}: edge_count must be 0 or 3..16")
-    # Optional: profiles from before it have none, and load as "unmeasured".
-    if body.get("milling", "unmeasured") not in MILLING_RULES:
+    if _need(body, "milling", str, where) not in MILLING_RULES:
         raise ProfileError(f"{where}: milling must be one of {', '.join(MILLING_RULES)}")
-    # Optional too: profiles from before it have none (see ``located_otherwise``).
-    if body.get("outline", OUTLINES[-1]) not in OUTLINES:
-        raise ProfileError(f"{where}: outline must be one of {', '.join(OUTLINES)}")
     temp = _need(body, "temperature", Mapping, where)
     ref, low, high, sxx = (
         _finite(temp, key, f"{where}.temperature") for key in ("ref_c", "min_c", "max_c", "sxx")
     )
-    # An ulp of slack: engines before 0.2 could write a mean an ulp past its range.
     slack = 1e-9 * max(abs(ref), 1.0)
     if not (low - slack <= ref <= high + slack and low >= -40 and high <= 85):
         raise ProfileError(f"{where}.temperature: need -40 <= min_c <= ref_c <= max_c <= 85")
     if sxx < 0:
         raise ProfileError(f"{where}.temperature: sxx must be >= 0")
-    # Optional: profiles from before speed was a covariate have none, nor any
-    # feature's slope_per_log_speed; with it, every feature has one.
-    speed = body.get("speed")
-    if speed is not None:
-        if not isinstance(speed, Mapping):
-            raise ProfileError(f"{where}: 'speed' must be an object")
-        lo, ref_log, hi = (
-            _finite(speed, key, f"{where}.speed")
-            for key in ("min_log_mm_s", "ref_log_mm_s", "max_log_mm_s")
+    speed = _need(body, "speed", Mapping, where)
+    lo, ref_log, hi = (
+        _finite(speed, key, f"{where}.speed")
+        for key in ("min_log_mm_s", "ref_log_mm_s", "max_log_mm_s")
+    )
+    # Signatures' speeds lie in (0, 5000) mm/s.
+    if not (lo - 1e-9 <= ref_log <= hi + 1e-9 and hi < math.log(5000.0)):
+        raise ProfileError(
+            f"{where}.speed: need min_log_mm_s <= ref_log_mm_s <= max_log_mm_s < log(5000)"
         )
-        # Signatures' speeds lie in (0, 5000) mm/s.
-        if not (lo - 1e-9 <= ref_log <= hi + 1e-9 and hi < math.log(5000.0)):
-            raise ProfileError(
-                f"{where}.speed: need min_log_mm_s <= ref_log_mm_s <= max_log_mm_s < log(5000)"
-            )
-        u_sxx = _finite(speed, "sxx", f"{where}.speed")
-        if u_sxx < 0:
-            raise ProfileError(f"{where}.speed: sxx must be >= 0")
-        # Cauchy-Schwarz: the cross sum cannot exceed the two sums it comes from.
-        sxy = _finite(speed, "sxy_with_temperature", f"{where}.speed")
-        if sxy * sxy > sxx * u_sxx * (1.0 + 1e-9) + 1e-300:
-            raise ProfileError(f"{where}.speed: sxy_with_temperature exceeds sqrt(sxx * sxx)")
-    cov = _need(body, "covariance", list, where)
-    size = len(INDUCTIVE)
-    if len(cov) != size or not all(isinstance(row, list) and len(row) == size for row in cov):
-        raise ProfileError(f"{where}: covariance must be a {size}x{size} matrix")
+    u_sxx = _finite(speed, "sxx", f"{where}.speed")
+    if u_sxx < 0:
+        raise ProfileError(f"{where}.speed: sxx must be >= 0")
+    # Cauchy-Schwarz: the cross sum cannot exceed the two sums it comes from.
+    sxy = _finite(speed, "sxy_with_temperature", f"{where}.speed")
+    if sxy * sxy > sxx * u_sxx * (1.0 + 1e-9) + 1e-300:
+        raise ProfileError(f"{where}.speed: sxy_with_temperature exceeds sqrt(sxx * sxx)")
+
+    feats = _need(body, "features", Mapping, where)
+    if not feats or not set(feats) <= set(FEATURE_NAMES):
+        raise ProfileError(f"{where}: features do not match this engine's feature set")
+    for name in feats:
+        entry = _need(feats, name, Mapping, f"{where}.features")
+        for key in ("mean", "slope_per_k", "slope_per_log_speed"):
+            _finite(entry, key, f"{where}.features.{name}")
+        # Only the eddy features move with speed; metrology must not.
+        if name not in EDDY_NAMES and entry["slope_per_log_speed"] != 0.0:
+            raise ProfileError(f"{where}.features.{name}: only eddy features have a speed slope")
+        if _finite(entry, "scale", f"{where}.features.{name}") <= 0:
+            raise ProfileError(f"{where}.features.{name}: scale must be > 0")
+        if _finite(entry, "drift_per_k", f"{where}.features.{name}") <= 0:
+            raise ProfileError(f"{where}.features.{name}: drift_per_k must be > 0")
+    size = len(feats)
+    corr = _need(body, "correlation", list, where)
+    if len(corr) != size or not all(isinstance(row, list) and len(row) == size for row in corr):
+        raise ProfileError(f"{where}: correlation must be a {size}x{size} matrix")
+    if any(isinstance(v, bool) for row in corr for v in row):
+        raise ProfileError(f"{where}: correlation must hold numbers")
     try:
-        matrix = np.array(cov, dtype=np.float64)
+        matrix = np.array(corr, dtype=np.float64)
     except (TypeError, ValueError, OverflowError):
-        raise ProfileError(f"{where}: covariance must hold numbers") from None
-    if any(isinstance(v, bool) for row in cov for v in row) or not np.isfinite(matrix).all():
-        raise ProfileError(f"{where}: covariance must hold finite numbers")
-    if not np.allclose(matrix, matrix.T, rtol=1e-6, atol=0.0):
-        raise ProfileError(f"{where}: covariance must be symmetric")
+        raise ProfileError(f"{where}: correlation must hold numbers") from None
+    if not np.isfinite(matrix).all():
+        raise ProfileError(f"{where}: correlation must hold finite numbers")
+    if not np.allclose(matrix, matrix.T, rtol=1e-6, atol=1e-12):
+        raise ProfileError(f"{where}: correlation must be symmetric")
+    if not np.allclose(np.diag(matrix), 1.0, rtol=0.0, atol=1e-6):
+        raise ProfileError(f"{where}: correlation must have a unit diagonal")
     try:
         np.linalg.cholesky(matrix)
     except np.linalg.LinAlgError:
-        raise ProfileError(f"{where}: covariance is not positive definite") from None
-
-    feats = _need(body, "features", Mapping, where)
-    # Profiles written before a late feature existed lack it, and load with it
-    # unchecked; any other difference is another engine's feature set.
-    if not set(FEATURE_NAMES) - LATE_FEATURES <= set(feats) <= set(FEATURE_NAMES):
-        raise ProfileError(f"{where}: features do not match this engine's feature set")
-    scales = {}
-    for name in FEATURE_NAMES:
-        if name not in feats:
-            continue
-        entry = _need(feats, name, Mapping, f"{where}.features")
-        for key in ("mean", "slope_per_k", *(("slope_per_log_speed",) if speed else ())):
-            _finite(entry, key, f"{where}.features.{name}")
-        if speed is None and "slope_per_log_speed" in entry:
-            raise ProfileError(f"{where}.features.{name}: slope_per_log_speed without 'speed'")
-        # Only the eddy features move with speed; metrology must not (the gate's
-        # diameter prefilter relies on it).
-        if name not in EDDY_NAMES and entry.get("slope_per_log_speed", 0.0) != 0.0:
-            raise ProfileError(f"{where}.features.{name}: only eddy features have a speed slope")
-        scales[name] = _finite(entry, "scale", f"{where}.features.{name}")
-        if scales[name] <= 0:
-            raise ProfileError(f"{where}.features.{name}: scale must be > 0")
-    # The joint test's covariance comes from the same residuals as the scales; a
-    # variance far beyond its scale would quietly switch the joint test off.
-    for i, column in enumerate(INDUCTIVE):
-        if matrix[i, i] > 4.0 * scales[FEATURE_NAMES[column]] ** 2:
-            raise ProfileError(
-                f"{where}: covariance of {FEATURE_NAMES[column]} does not match its scale"
-            )
+        raise ProfileError(f"{where}: correlation is not positive definite") from None
+    shrink = _finite(body, "shrinkage", where)
+    if not 0.0 <= shrink <= 1.0:
+        raise ProfileError(f"{where}: shrinkage must be from 0 to 1")
 
 
 def profile_from_json_dict(obj: Any) -> Profile:
@@ -271,6 +250,12 @@ def profile_from_json_dict(obj: Any) -> Profile:
         )
     if version < 1:
         raise ProfileError(f"profile schema version {version} is not valid")
+    if version < SCHEMA_VERSION:
+        raise ProfileError(
+            f"profile schema version {version} was written by an earlier coinval, whose "
+            "regions were fixed allowances around the teach coins; this coinval fits "
+            "regions of another kind and cannot use them: teach again (coinval teach)"
+        )
     coins = _need(obj, "coins", Mapping, "profile")
     if not coins:
         raise ProfileError("profile: no coins taught")
@@ -295,6 +280,7 @@ def profile_from_json_dict(obj: Any) -> Profile:
     except ValueError:
         raise ProfileError("profile: 'teach_notes' must hold finite numbers only") from None
     created = obj.get("created", "")
+    no_coin = _check_no_coin(obj.get("no_coin"))
     return Profile(
         classifier=CoinClassifier.from_dict(coins),
         head=head,
@@ -302,7 +288,31 @@ def profile_from_json_dict(obj: Any) -> Profile:
         inhibited=frozenset(inhibited),
         legal_tender_override=dict(override),
         teach_notes={str(k): dict(v) for k, v in notes.items() if isinstance(v, Mapping)},
+        no_coin=no_coin,
     )
+
+
+def _check_no_coin(obj: Any) -> NoCoinLevels | None:
+    """Validate the optional ``no_coin`` block and build it."""
+    if obj is None:
+        return None
+    where = "no_coin"
+    if not isinstance(obj, Mapping):
+        raise ProfileError(f"{where}: must be an object or null")
+    _finite(obj, "ref_c", where)
+    channels = _need(obj, "channels", Mapping, where)
+    if not set(channels) <= set(NO_COIN_CHANNELS):
+        raise ProfileError(f"{where}.channels: known channels are {', '.join(NO_COIN_CHANNELS)}")
+    for name, entry in channels.items():
+        if entry is None:
+            continue
+        if not isinstance(entry, Mapping):
+            raise ProfileError(f"{where}.channels.{name}: must be an object or null")
+        _finite(entry, "level", f"{where}.channels.{name}")
+        _finite(entry, "slope_per_k", f"{where}.channels.{name}")
+        if _need(entry, "n_ends", int, f"{where}.channels.{name}") < 1:
+            raise ProfileError(f"{where}.channels.{name}: n_ends must be >= 1")
+    return NoCoinLevels.from_dict(obj)
 
 
 def loads(text: str | bytes) -> Profile:

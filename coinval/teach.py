@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from coinval.batch import group_by_shape
 from coinval.catalogue import CoinSpec
 from coinval.catalogue import coin as catalogue_coin
-from coinval.classifier import CoinClassifier, SecurityLevel
+from coinval.classifier import CoinClassifier, SecurityLevel, TeachKind
 from coinval.features import (
     CORE_WIDTHS,
     EDGED_ONLY,
@@ -29,6 +30,7 @@ from coinval.features import (
     extract_signatures,
     milling_visibility,
 )
+from coinval.no_coin import NoCoinLevels, fit_no_coin_levels
 from coinval.profile import Profile
 from coinval.signature import Signature
 
@@ -90,7 +92,11 @@ def _shape_problem(spec: CoinSpec, feats: CoinFeatures) -> str | None:
 
 def _outliers(feats: CoinFeatures, spec: CoinSpec) -> np.ndarray:
     """Boolean mask of coins far from the rest of their teach set, shape (n,)."""
-    x, t = feats.values, feats.temperature_c
+    # Features no coin of the file has (loss ratios of a head without loss
+    # traces) are not the coins' fault.
+    measured: np.ndarray = np.asarray(np.isfinite(feats.values).any(axis=0), dtype=bool)
+    x, t = feats.values[:, measured], feats.temperature_c
+    names = [name for name, m in zip(FEATURE_NAMES, measured.tolist(), strict=True) if m]
     # A coin whose features are not all finite (an absurd but in-range
     # signature) can teach nothing: it is an outlier before any statistics.
     bad: np.ndarray = np.asarray(~np.isfinite(x).all(axis=1), dtype=bool)
@@ -114,10 +120,10 @@ def _outliers(feats: CoinFeatures, spec: CoinSpec) -> np.ndarray:
         scale = np.maximum(np.maximum(mad, 0.2 * spread), 1e-6 * np.abs(med) + 1e-9)
         z = np.abs(resid - med) / scale
         if not spec.sides:
-            z[:, [FEATURE_NAMES.index(name) for name in EDGED_ONLY]] = 0.0
+            z[:, [names.index(name) for name in EDGED_ONLY]] = 0.0
         if not spec.bimetal:
             # A one-metal coin's "core" is the noise on its flat top, never checked.
-            z[:, [FEATURE_NAMES.index(name) for name in CORE_WIDTHS]] = 0.0
+            z[:, [names.index(name) for name in CORE_WIDTHS]] = 0.0
         bad = bad | (z.max(axis=1) > OUTLIER_Z)
     return bad
 
@@ -182,6 +188,7 @@ def teach(
     head: str | None = None,
     security: Mapping[str, SecurityLevel] | None = None,
     drop_outliers: bool = True,
+    launch: bool | Sequence[str] = False,
 ) -> tuple[Profile, TeachReport]:
     """Build a profile from genuine coins.
 
@@ -194,6 +201,11 @@ def teach(
     security : mapping of coin id to security level, optional
     drop_outliers : bool
         Drop stray coins with a warning (default) or refuse the whole teach.
+    launch : bool or sequence of coin ids
+        Coins whose teach coins all come from one mint batch (a launch teach):
+        True for every coin.  Their regions get the launch batch budget
+        (``coinval.classifier.LAUNCH_BATCH_WIDTHS``); the others are taught
+        as coins from circulation, whose spread holds several batches.
 
     Raises
     ------
@@ -201,6 +213,7 @@ def teach(
         Unknown coin id, too few coins, a file that is another coin, or a mix.
     """
     report = TeachReport()
+    no_coin = _no_coin_levels([sig for sigs in samples.values() for sig in sigs])
     fitted: dict[str, CoinFeatures] = {}
     kept: dict[str, list[Signature]] = {}
     for coin_id, sigs in samples.items():
@@ -210,7 +223,7 @@ def teach(
             raise TeachError(str(exc.args[0])) from None
         if len(sigs) < MIN_COINS:
             raise TeachError(f"{coin_id}: {len(sigs)} coins; at least {MIN_COINS} are needed")
-        feats = extract_signatures(sigs)
+        feats = extract_signatures(sigs, no_coin)
         problem = _shape_problem(spec, feats)
         if problem:
             raise TeachError(f"{coin_id}: this does not look like {spec.name}: {problem}")
@@ -240,7 +253,11 @@ def teach(
         kept[coin_id] = [sig for sig, stray in zip(sigs, bad, strict=True) if not stray]
     if not fitted:
         raise TeachError("no coins to teach")
-    clf = CoinClassifier().fit(fitted, security)
+    launched = set(samples) if launch is True else set(launch or ())
+    kinds: dict[str, TeachKind] = {
+        coin: ("launch" if coin in launched else "circulation") for coin in fitted
+    }
+    clf = CoinClassifier().fit(fitted, security, kinds)
     report.warnings.extend(_narrow_temperature_warning(fitted))
     for c, coin_id in enumerate(clf.coins_):
         report.warnings.extend(
@@ -250,8 +267,34 @@ def teach(
                 required_alternate=bool(clf.alternate_milling_[c]),
             )
         )
+    if (
+        fitted
+        and not clf.requires_loss
+        and any(sig.has_loss for sigs in kept.values() for sig in sigs)
+    ):
+        report.warnings.append(
+            "some teach coins came without loss traces: taught on the reactive traces only"
+        )
     notes = {
-        coin: {"n_samples": len(fitted[coin]), "dropped": report.dropped.get(coin, [])}
+        coin: {
+            "n_samples": len(fitted[coin]),
+            "dropped": report.dropped.get(coin, []),
+            "teach": kinds[coin],
+        }
         for coin in fitted
     }
-    return Profile(classifier=clf, head=head, teach_notes=notes), report
+    profile = Profile(classifier=clf, head=head, teach_notes=notes, no_coin=no_coin)
+    return profile, report
+
+
+def _no_coin_levels(signatures: Sequence[Signature]) -> NoCoinLevels:
+    """The head's no-coin levels from every teach coin's clean ends."""
+    return fit_no_coin_levels(
+        (
+            (
+                (batch.eddy_lo, batch.eddy_hi, batch.eddy_lo_loss, batch.eddy_hi_loss),
+                batch.temperature_c,
+            )
+            for _, batch in group_by_shape(signatures)
+        )
+    )

@@ -143,8 +143,7 @@ def import_profile(
         parent_id=None,
         activate=activate,
     )
-    stale = profile.located_otherwise()
-    meta["warnings"] = [stale] if stale is not None else []
+    meta["warnings"] = []
     return meta
 
 

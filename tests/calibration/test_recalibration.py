@@ -284,7 +284,7 @@ def test_live_teach_and_recorded_decisions(
     assert page["items"][0]["id"] == event_id and page["items"][0]["has_signature"] is True
 
 
-def test_importing_a_profile_taught_by_an_earlier_outline_warns(
+def test_importing_a_profile_of_the_allowance_engine_is_refused_with_teach_again(
     service: Service, base_profile_text: str
 ) -> None:
     fresh = service.client.post(
@@ -293,9 +293,7 @@ def test_importing_a_profile_taught_by_an_earlier_outline_warns(
     assert fresh.status_code == 201, fresh.text
     assert fresh.json()["warnings"] == []
     doc = json.loads(base_profile_text)
-    old_coin = BASE_COINS[0]
-    del doc["coins"][old_coin]["outline"]
+    doc["schema_version"] = 2
     r = service.client.post(f"{API}/profiles", content=json.dumps(doc), headers=service.operator)
-    assert r.status_code == 201, r.text
-    (warning,) = r.json()["warnings"]
-    assert warning.startswith(f"{old_coin}: taught by an earlier coinval")
+    assert r.status_code in (400, 422), r.text
+    assert "teach again" in r.text

@@ -39,7 +39,7 @@ def decisions(stdout: bytes) -> list[dict[str, object]]:
 
 def test_teach_and_classify_shared_samples(profile_path: Path, samples_dir: Path) -> None:
     profile = json.loads(profile_path.read_text())
-    assert profile["schema_version"] == 2
+    assert profile["schema_version"] == 3
     assert profile["head"] == "bench-head-B7"
     assert set(profile["coins"]) == {f.stem for f in samples_dir.glob("*.jsonl")}
     sample = samples_dir / "gb-100-2017.jsonl"
@@ -106,7 +106,8 @@ def test_empty_input(profile_path: Path) -> None:
         (b'{"format": "coinval-profile", "schema_version": 1, "coi', "not valid JSON"),
         (b'{"hello": 1}', "not a coinval profile"),
         (b'{"format": "coinval-profile", "schema_version": 99, "coins": {}}', "newer"),
-        (b'{"format": "coinval-profile", "schema_version": 1, "coins": {}}', "no coins"),
+        (b'{"format": "coinval-profile", "schema_version": 3, "coins": {}}', "no coins"),
+        (b'{"format": "coinval-profile", "schema_version": 2, "coins": {}}', "teach again"),
     ],
 )
 def test_bad_profiles_exit_2_with_a_message(
@@ -131,20 +132,31 @@ def test_tampered_profile_field_is_named(tmp_path: Path, profile_path: Path) -> 
     assert b"lo_level" in proc.stderr
 
 
-def test_a_profile_taught_by_an_earlier_outline_warns_and_still_decides(
-    tmp_path: Path, profile_path: Path, samples_dir: Path
+def test_a_loss_taught_profile_names_a_v1_signature_invalid(
+    tmp_path: Path, samples_dir: Path
 ) -> None:
-    doc = json.loads(profile_path.read_text())
-    del doc["coins"]["gb-050-1997"]["outline"]
-    path = tmp_path / "old.json"
-    path.write_text(json.dumps(doc))
-    sample = samples_dir / "gb-050-1997.jsonl"
-    proc = run_cli("classify", "--profile", str(path), "--at", "2024-01-01", str(sample))
+    """Contract v1.1: a profile taught with loss traces needs them; a coin without
+    gets ``invalid`` saying so, and a coin with them is decided."""
+    lines = (samples_dir / "gb-050-1997.jsonl").read_text().splitlines()
+    with_loss = []
+    for line in lines:
+        obj = json.loads(line)
+        obj["eddy_lo_loss"] = [0.3 * v for v in obj["eddy_lo"]]
+        obj["eddy_hi_loss"] = [0.2 * v for v in obj["eddy_hi"]]
+        with_loss.append(json.dumps(obj))
+    teach_file = tmp_path / "t.jsonl"
+    teach_file.write_text("\n".join(with_loss) + "\n")
+    profile = tmp_path / "p.json"
+    made = run_cli("teach", "--out", str(profile), "--coin", f"gb-050-1997={teach_file}")
+    assert made.returncode == 0, made.stderr
+    doc = json.loads(profile.read_text())
+    assert "lo_ring_loss_angle" in doc["coins"]["gb-050-1997"]["features"]
+    mixed = (with_loss[0] + "\n" + lines[0] + "\n").encode()
+    proc = run_cli("classify", "--profile", str(profile), stdin=mixed)
     assert proc.returncode == 0, proc.stderr
-    assert b"warning: gb-050-1997: taught by an earlier coinval" in proc.stderr
-    assert all(d["coin"] == "gb-050-1997" for d in decisions(proc.stdout))
-    fresh = run_cli("classify", "--profile", str(profile_path), str(sample))
-    assert b"warning" not in fresh.stderr
+    first, second = decisions(proc.stdout)
+    assert first["accepted"] and first["coin"] == "gb-050-1997"
+    assert second["reason"] == "invalid" and "loss traces" in second["detail"]
 
 
 @pytest.mark.parametrize(

@@ -140,10 +140,15 @@ def test_a_core_barely_weaker_than_its_ring_reads_a_width_inside_the_coin() -> N
 
 def _taught(head: str) -> Engine:
     coins = ("gb-100-2017", "gb-200-1997", "gb-100-1983", "gb-050-1997", "gb-010-2012")
+    # Coins from circulation: 15 from each of four batches; tests use batch 2.
     samples = {
-        c: generate(
-            c, 60, head=head, seed=3, batch=0, temperature_c=(5.0, 35.0), wear=0.5, dirt=0.5
-        ).signatures()
+        c: [
+            s
+            for b in (0, 1, 3, 4)
+            for s in generate(
+                c, 15, head=head, seed=3, batch=b, temperature_c=(5.0, 35.0), wear=0.5, dirt=0.5
+            ).signatures()
+        ]
         for c in coins
     }
     return Engine(teach(samples, head=head)[0])
@@ -155,18 +160,18 @@ def engine_a() -> Engine:
 
 
 def test_only_bimetal_coins_have_their_core_width_checked(engine_a: Engine) -> None:
+    """A one-metal coin's "core" is the noise on its flat top (the catalogue says which
+    coins are bimetal: a fact of the coin, not of any head)."""
     clf = engine_a.profile.classifier
-    has_core = dict(zip(clf.coins_, clf.has_core().any(axis=1), strict=True))
-    assert has_core == {
-        "gb-100-2017": True,
-        "gb-200-1997": True,
-        "gb-100-1983": False,
-        "gb-050-1997": False,
-        "gb-010-2012": False,
-    }
-    used = clf.used_features()
     columns = [FEATURE_NAMES.index(f"{ch}_core_width_mm") for ch in ("lo", "hi")]
-    np.testing.assert_array_equal(used[:, columns], clf.has_core())
+    used = dict(zip(clf.coins_, clf.used_features()[:, columns].tolist(), strict=True))
+    assert used == {
+        "gb-100-2017": [True, True],
+        "gb-200-1997": [True, True],
+        "gb-100-1983": [False, False],
+        "gb-050-1997": [False, False],
+        "gb-010-2012": [False, False],
+    }
 
 
 def test_a_new_pound_with_a_core_a_fifth_too_small_is_refused(
@@ -189,27 +194,6 @@ def test_a_new_pound_with_a_core_a_fifth_too_small_is_refused(
     assert sum(d.accepted and d.coin == "gb-100-2017" for d in decided) >= 0.995 * len(decided)
 
 
-def test_a_core_only_a_percent_weaker_than_its_ring_is_not_checked() -> None:
-    """Statistically clear in one batch (11 spreads) but within what another batch
-    moves: on one simulated head the 2 pound's high channel stepped by 0.8 %, the
-    step crossed zero in other batches and its width swung by millimetres."""
-    from coinval.classifier import CoinClassifier
-    from coinval.features import CoinFeatures
-
-    rng = np.random.default_rng(3)
-    n = 60
-    values = np.linspace(1.0, 2.0, len(FEATURE_NAMES)) + 0.001 * rng.standard_normal(
-        (n, len(FEATURE_NAMES))
-    )
-    contrasts = [FEATURE_NAMES.index(f"{ch}_core_vs_ring") for ch in ("lo", "hi")]
-    values[:, contrasts] = [-0.2, -0.008] + [0.002, 0.0007] * rng.standard_normal((n, 2))
-    feats = CoinFeatures(
-        values=values, edge_count=np.zeros(n, dtype=np.int64), temperature_c=rng.uniform(5, 35, n)
-    )
-    clf = CoinClassifier().fit({"gb-200-1997": feats})
-    np.testing.assert_array_equal(clf.has_core(), [[True, False]])
-
-
 @pytest.mark.parametrize("head", ["A", "C", "seed:109"])
 def test_one_coin_at_the_gate_reads_what_a_batch_reads(head: str) -> None:
     """The gate's one-coin path (plain slices) and the batch path are one measure."""
@@ -221,59 +205,3 @@ def test_one_coin_at_the_gate_reads_what_a_batch_reads(head: str) -> None:
     ones = np.concatenate([extract_rows(b.rows(i, i + 1)).values[:, columns] for i in range(40)])
     assert (batch > 0).all()
     np.testing.assert_allclose(ones, batch, rtol=0, atol=1e-9)
-
-
-def test_a_core_that_all_but_vanishes_on_a_channel_is_judged_by_its_contrast_there() -> None:
-    """A new pound worn through its core's plating (wear and dirt beyond the teach
-    coins') loses its step on the high channel: its width there read 0 or the whole
-    coin, and 37 % of such coins were refused on the held-out head (63 % accepted)."""
-    from coinval.classifier import CoinClassifier
-    from coinval.features import CoinFeatures
-
-    rng = np.random.default_rng(5)
-    n = 60
-    values = np.linspace(1.0, 2.0, len(FEATURE_NAMES)) + 0.001 * rng.standard_normal(
-        (n, len(FEATURE_NAMES))
-    )
-    contrasts = [FEATURE_NAMES.index(f"{ch}_core_vs_ring") for ch in ("lo", "hi")]
-    widths_at = [FEATURE_NAMES.index(f"{ch}_core_width_mm") for ch in ("lo", "hi")]
-    values[:, contrasts] = [-0.2, -0.06] + 0.001 * rng.standard_normal((n, 2))
-    values[:, widths_at] = [13.0, 12.9] + 0.1 * rng.standard_normal((n, 2))
-    t = rng.uniform(5, 35, n)
-    clf = CoinClassifier().fit(
-        {"gb-100-2017": CoinFeatures(values, np.zeros(n, dtype=np.int64), t)}
-    )
-    assert clf.has_core().all()
-    centre = values.mean(axis=0)
-    rows = np.repeat(centre[None], 4, axis=0)
-    rows[1, widths_at[1]] = 0.0  # no width, yet a clear step: not this coin
-    rows[2, widths_at[1]] = 0.0  # no width, and no step left on that channel
-    rows[2, contrasts[1]] = 0.001
-    rows[3, widths_at[1]] -= 3.0  # a core 3 mm narrow on a step 0.6 times as tall
-    rows[3, contrasts[1]] = 0.6 * centre[contrasts[1]]
-    deviation = clf.deviation(
-        CoinFeatures(rows, np.zeros(4, dtype=np.int64), np.full(4, float(t.mean())))
-    )[:, 0]
-    assert deviation[0] < 1.0 < deviation[1]
-    assert deviation[2] <= 1.0
-    assert deviation[3] > 1.0  # a weaker step widens the width's tolerance, boundedly
-
-
-def test_a_magnetic_channel_shows_its_weaker_core_with_the_opposite_contrast() -> None:
-    """Below zero, a weaker core reads above its ring: has_core goes by the ring's sign."""
-    from coinval.classifier import CoinClassifier
-    from coinval.features import CoinFeatures
-
-    rng = np.random.default_rng(6)
-    n = 60
-    fitted = {}
-    for coin, lo_contrast in (("gb-100-2017", 0.2), ("gb-200-1997", -0.2)):
-        values = np.linspace(1.0, 2.0, len(FEATURE_NAMES)) + 0.001 * rng.standard_normal(
-            (n, len(FEATURE_NAMES))
-        )
-        values[:, FEATURE_NAMES.index("lo_ring")] = -1.5 + 0.001 * rng.standard_normal(n)
-        values[:, FEATURE_NAMES.index("lo_core_vs_ring")] = lo_contrast
-        values[:, FEATURE_NAMES.index("hi_core_vs_ring")] = 0.0
-        fitted[coin] = CoinFeatures(values, np.zeros(n, dtype=np.int64), rng.uniform(5, 35, n))
-    clf = CoinClassifier().fit(fitted)
-    np.testing.assert_array_equal(clf.has_core(), [[True, False], [False, False]])
