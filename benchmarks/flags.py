@@ -17,6 +17,8 @@ MOST_HEADS = 1000
 def expand_heads(spec: str) -> list[str]:
     """``A,seed:1-3,A`` -> ``["A", "seed:1", "seed:2", "seed:3"]``; each checked to exist.
 
+    A range may carry the second physics' prefix too: ``phys2:seed:1-3``.
+
     Raises
     ------
     ValueError
@@ -26,13 +28,15 @@ def expand_heads(spec: str) -> list[str]:
     for part in (p.strip() for p in spec.split(",")):
         if not part:
             continue
-        if part.lower().startswith("seed:") and "-" in part[5:]:
-            lo, _, hi = part[5:].partition("-")
+        prefix = "phys2:" if part.lower().startswith("phys2:") else ""
+        rest = part[len(prefix) :]
+        if rest.lower().startswith("seed:") and "-" in rest[5:]:
+            lo, _, hi = rest[5:].partition("-")
             if not (lo.isdigit() and hi.isdigit()) or int(lo) > int(hi):
                 raise ValueError(f"{part!r}: a range is seed:M-N with M <= N")
             if int(hi) - int(lo) >= MOST_HEADS:
                 raise ValueError(f"{part!r}: more than {MOST_HEADS} heads")
-            heads += [f"seed:{i}" for i in range(int(lo), int(hi) + 1)]
+            heads += [f"{prefix}seed:{i}" for i in range(int(lo), int(hi) + 1)]
         else:
             heads.append(part)
     heads = list(dict.fromkeys(heads))  # each head once, in the order first given

@@ -51,16 +51,21 @@ class HeadResult:
         return coin, group, ok / n
 
 
-def _trial_flags(head: str, n: int, batches: str, seed: int) -> argparse.Namespace:
+def _trial_flags(
+    head: str, n: int, batches: str, seed: int, teach_batches: str
+) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     add_trial_arguments(parser)
     flags = ["--head", head, "--n", str(n), "--batches", batches, "--seed", str(seed)]
-    return parser.parse_args([*flags, "--progress", "never"])
+    return parser.parse_args([*flags, "--teach-batches", teach_batches, "--progress", "never"])
 
 
-def run_head(head: str, n: int, batches: str, seed: int = 7) -> HeadResult:
-    """The trial of ``coinval evaluate --head HEAD --n N --batches B --seed S`` on one head."""
-    report = run_trial(_trial_flags(head, n, batches, seed))
+def run_head(
+    head: str, n: int, batches: str, seed: int = 7, teach_batches: str = "0"
+) -> HeadResult:
+    """The trial of ``coinval evaluate --head HEAD --n N --batches B --seed S
+    --teach-batches T`` on one head."""
+    report = run_trial(_trial_flags(head, n, batches, seed, teach_batches))
     return HeadResult(
         head,
         {key: (t.n, t.accepted_as_self) for key, t in report.genuine.items()},
@@ -79,8 +84,9 @@ def render(results: Sequence[HeadResult], command: str, seconds: float) -> str:
         "",
         f"Measured {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')} on {platform.node()}, "
         f"Python {platform.python_version()}, in {seconds:.0f} s: `{command}`. Each head taught "
-        "as `coinval evaluate` teaches (60 coins a type from batch 0, 5..35 C), then decides "
-        "the other batches and every counterfeit family at -10..45 C, wear and dirt up to 0.5.",
+        "as `coinval evaluate` teaches (60 coins a type from the teach batches, 5..35 C: one "
+        "batch is a launch teach, several are coins from circulation), then decides the other "
+        "batches and every counterfeit family at -10..45 C, wear and dirt up to 0.5.",
         "",
         f"- heads with every genuine cell >= {100 * TARGET_ACCEPTANCE:.1f} %: "
         f"{len(passing)} of {len(results)}",
@@ -122,6 +128,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=400, help="test coins a cell (default 400)")
     parser.add_argument("--batches", default="1,2,3,4,5,6,7,8", help="other batches to test")
     parser.add_argument(
+        "--teach-batches",
+        default="0",
+        help="batches of the teach coins (default 0: a launch teach; e.g. 0,9,10,11 for coins "
+        "from circulation)",
+    )
+    parser.add_argument(
         "--seed",
         type=int,
         default=7,
@@ -135,9 +147,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     heads = heads_flag(parser, args.heads)
     batches = [b.strip() for b in args.batches.split(",") if b.strip()]
-    if not batches or not all(b.isdigit() and int(b) >= 1 for b in batches):
-        # Batch 0 is the one taught: the trial is about the others.
-        parser.error(f"--batches {args.batches!r}: expected other batches than 0, like 1,2,3")
+    taught = [b.strip() for b in args.teach_batches.split(",") if b.strip()]
+    if not taught or not all(b.isdigit() for b in taught):
+        parser.error(f"--teach-batches {args.teach_batches!r}: expected batches like 0 or 0,9,10")
+    if not batches or not all(b.isdigit() and b not in taught for b in batches):
+        # The trial is about batches the teach never saw.
+        parser.error(f"--batches {args.batches!r}: expected batches not taught, like 1,2,3")
     if args.n < 1 or args.jobs < 1 or args.seed < 0:
         parser.error("--n and --jobs must be >= 1, --seed >= 0")
     out = writable_report(parser, args.out)
@@ -145,7 +160,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: list[HeadResult] = []
     pool = ProcessPoolExecutor(max_workers=min(args.jobs, len(heads)))
     try:
-        futures = [pool.submit(run_head, h, args.n, args.batches, args.seed) for h in heads]
+        futures = [
+            pool.submit(run_head, h, args.n, args.batches, args.seed, args.teach_batches)
+            for h in heads
+        ]
         for i, future in enumerate(futures, 1):
             results.append(future.result())
             print(f"[{i}/{len(heads)}] {heads[i - 1]}", file=sys.stderr, flush=True)
@@ -157,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pool.shutdown()
     command = (
         f"python -m benchmarks.heads --heads {args.heads} --n {args.n} --batches {args.batches} "
-        f"--seed {args.seed}"
+        f"--seed {args.seed} --teach-batches {args.teach_batches}"
     )
     text = render(results, command, time.perf_counter() - started)
     out.write_text(text, encoding="utf-8")
