@@ -129,6 +129,17 @@ _EDDY[[FEATURE_NAMES.index(n) for n in (*CORE_WIDTHS, *LOSS_ANGLES)]] = True
 _EDGED = np.array([name in EDGED_ONLY for name in FEATURE_NAMES])
 _CORES = np.array([name in CORE_WIDTHS for name in FEATURE_NAMES])
 _LOSS = np.array([name in LOSS_ANGLES for name in FEATURE_NAMES])
+# A core's width is read on a channel only where its step from the ring stands
+# this many teach spreads clear of zero, and is at least CORE_STEP: a core 10 %
+# weaker or stronger than its ring (batches move a level by a few percent; on
+# one simulated head a 2 pound's high channel stepped by under 1 %, and its
+# width swung by millimetres from coin to coin).
+_STEP_CLEAR = 5.0
+CORE_STEP = 0.05
+_CORE_WIDTH_COLUMNS = np.array([FEATURE_NAMES.index(n) for n in CORE_WIDTHS])
+_CORE_CONTRAST_COLUMNS = np.array(
+    [FEATURE_NAMES.index("lo_core_vs_ring"), FEATURE_NAMES.index("hi_core_vs_ring")]
+)
 # "Resembles" a taught coin (so a refusal is a counterfeit, not unknown):
 # metrology close to it, in geometric terms only.
 RESEMBLANCE_DIAMETER = 0.05
@@ -232,6 +243,24 @@ def _normal_inverse(cov: Covariates, n: int, scale: FloatArray, prior_t: FloatAr
         ],
         axis=1,
     )
+
+
+def _clear_steps(contrast: FloatArray) -> BoolArray:
+    """Whether the teach coins show a clear step from ring to core on each channel.
+
+    A core's width is the distance between the steps: where the step is lost
+    in the noise, or so small that another batch's few percent could undo it
+    (:data:`CORE_STEP`), the width swings between none and the whole coin.
+
+    Parameters
+    ----------
+    contrast : ndarray of shape (n, 2)
+        ``lo_core_vs_ring`` and ``hi_core_vs_ring`` of the teach coins.
+    """
+    with np.errstate(invalid="ignore"):
+        mean = np.abs(contrast.mean(axis=0))
+        spread = contrast.std(axis=0)
+    return np.asarray((mean >= _STEP_CLEAR * spread) & (mean >= CORE_STEP), dtype=bool)
 
 
 @dataclass(frozen=True, slots=True)
@@ -423,6 +452,8 @@ class CoinClassifier:
             used &= ~_EDGED  # measured against edges a round coin does not have
         if not catalogue_coin(coin).bimetal:
             used &= ~_CORES  # the noise on a one-metal coin's flat top
+        else:
+            used[_CORE_WIDTH_COLUMNS] &= _clear_steps(x[:, _CORE_CONTRAST_COLUMNS])
         self.used_[c] = used
 
         speed = feats.speed_mm_s

@@ -164,13 +164,13 @@ def test_only_bimetal_coins_have_their_core_width_checked(engine_a: Engine) -> N
     coins are bimetal: a fact of the coin, not of any head)."""
     clf = engine_a.profile.classifier
     columns = [FEATURE_NAMES.index(f"{ch}_core_width_mm") for ch in ("lo", "hi")]
-    used = dict(zip(clf.coins_, clf.used_features()[:, columns].tolist(), strict=True))
+    used = dict(zip(clf.coins_, clf.used_features()[:, columns].any(axis=1).tolist(), strict=True))
     assert used == {
-        "gb-100-2017": [True, True],
-        "gb-200-1997": [True, True],
-        "gb-100-1983": [False, False],
-        "gb-050-1997": [False, False],
-        "gb-010-2012": [False, False],
+        "gb-100-2017": True,
+        "gb-200-1997": True,
+        "gb-100-1983": False,
+        "gb-050-1997": False,
+        "gb-010-2012": False,
     }
 
 
@@ -205,3 +205,25 @@ def test_one_coin_at_the_gate_reads_what_a_batch_reads(head: str) -> None:
     ones = np.concatenate([extract_rows(b.rows(i, i + 1)).values[:, columns] for i in range(40)])
     assert (batch > 0).all()
     np.testing.assert_allclose(ones, batch, rtol=0, atol=1e-9)
+
+
+def test_a_core_only_a_percent_off_its_ring_has_its_width_left_unchecked() -> None:
+    """Statistically clear in one teach (11 spreads) but within what another batch
+    moves: on one simulated head the 2 pound's high channel stepped by under 1 %, and
+    its width swung between none and the whole coin from batch to batch."""
+    from coinval.classifier import CoinClassifier
+    from coinval.features import CoinFeatures
+
+    rng = np.random.default_rng(3)
+    n = 60
+    values = np.linspace(1.0, 2.0, len(FEATURE_NAMES)) + 0.001 * rng.standard_normal(
+        (n, len(FEATURE_NAMES))
+    )
+    contrasts = [FEATURE_NAMES.index(f"{ch}_core_vs_ring") for ch in ("lo", "hi")]
+    values[:, contrasts] = [-0.2, -0.008] + [0.002, 0.0007] * rng.standard_normal((n, 2))
+    feats = CoinFeatures(
+        values=values, edge_count=np.zeros(n, dtype=np.int64), temperature_c=rng.uniform(5, 35, n)
+    )
+    clf = CoinClassifier().fit({"gb-200-1997": feats})
+    widths = [FEATURE_NAMES.index(f"{ch}_core_width_mm") for ch in ("lo", "hi")]
+    assert clf.used_features()[0, widths].tolist() == [True, False]
