@@ -110,12 +110,6 @@ DRIFT_PER_K: dict[str, tuple[str, float]] = {
     "hi_ring_loss_angle": ("unit", 0.002),
     "hi_core_loss_angle": ("unit", 0.002),
 }
-# Drift is not quite linear over a season (a metal's conductivity goes as
-# 1 / (1 + alpha dT), a coil's response bends with it): the slope itself may
-# change by its own prior across this many kelvin.  The curvature is fitted
-# against that prior, so a teach over the seasons measures it and a coin
-# outside the taught temperatures gets the room its uncertainty leaves.
-_CURVATURE_SPAN_K = 30.0
 # Speed slopes are shrunk towards zero as if this much log speed (5 %) of
 # spread were missing: a teach at one speed must not invent a slope from noise.
 _SPEED_PRIOR = 0.05
@@ -163,10 +157,9 @@ _NAMED = 2
 class Covariates:
     """What a region's centre moves with, as the teach coins spanned it.
 
-    ``t_*`` are degrees Celsius, ``u_*`` the natural log of the speed in mm/s,
-    ``q`` the curvature term ``(T - t_ref)^2 - q_mean``.  ``*_sxx`` are sums of
-    squared deviations from the reference, ``*_sxy`` sums of products (the
-    slopes are fitted together).
+    ``t_*`` are degrees Celsius, ``u_*`` the natural log of the speed in mm/s.
+    ``*_sxx`` are sums of squared deviations from the reference; ``tu_sxy`` the
+    sum of their products (the two slopes are fitted together).
     """
 
     t_ref: float
@@ -178,20 +171,6 @@ class Covariates:
     u_max: float
     u_sxx: float
     tu_sxy: float
-    q_mean: float = 0.0
-    q_sxx: float = 0.0
-    tq_sxy: float = 0.0
-    uq_sxy: float = 0.0
-
-    def sums(self) -> FloatArray:
-        """The covariates' cross-product matrix over the teach coins, order (t, q, u)."""
-        return np.array(
-            [
-                [self.t_sxx, self.tq_sxy, self.tu_sxy],
-                [self.tq_sxy, self.q_sxx, self.uq_sxy],
-                [self.tu_sxy, self.uq_sxy, self.u_sxx],
-            ]
-        )
 
 
 def ledoit_wolf_shrinkage(z: FloatArray) -> float:
@@ -245,25 +224,25 @@ def drift_prior(mean: FloatArray) -> FloatArray:
 def _normal_inverse(cov: Covariates, n: int, scale: FloatArray, prior_t: FloatArray) -> FloatArray:
     """Per feature, the inverse of the covariates' normal matrix with the priors.
 
-    ``Var(slopes) = scale^2 * inverse``, covariates in the order (temperature,
-    curvature, log speed); the speed term only for eddy features.
+    ``Var(slopes) = scale^2 * inverse``; the speed term only for eddy features.
 
     Returns
     -------
-    ndarray of shape (n_features, 3, 3)
+    ndarray of shape (n_features, 3)
+        ``[tt, tu, uu]`` entries of the symmetric 2x2 inverse.
     """
-    f = len(FEATURE_NAMES)
-    a = np.broadcast_to(cov.sums(), (f, 3, 3)).copy()
-    # Metrology does not move with speed: its speed row and column are cut off.
-    a[~_EDDY, 2, :] = 0.0
-    a[~_EDDY, :, 2] = 0.0
-    a[:, 0, 0] += (scale / prior_t) ** 2
-    a[:, 1, 1] += (scale / (prior_t / _CURVATURE_SPAN_K)) ** 2
-    a[:, 2, 2] += np.where(_EDDY, n * _SPEED_PRIOR**2, 1.0)
-    inv: FloatArray = np.asarray(np.linalg.inv(a), dtype=np.float64)
-    inv[~_EDDY, 2, :] = 0.0
-    inv[~_EDDY, :, 2] = 0.0
-    return inv
+    a11 = cov.t_sxx + (scale / prior_t) ** 2
+    a22 = cov.u_sxx + n * _SPEED_PRIOR**2
+    a12 = np.where(_EDDY, cov.tu_sxy, 0.0)
+    det = a11 * a22 - a12 * a12
+    return np.stack(
+        [
+            np.where(_EDDY, a22 / det, 1.0 / a11),
+            np.where(_EDDY, -a12 / det, 0.0),
+            np.where(_EDDY, a11 / det, 0.0),
+        ],
+        axis=1,
+    )
 
 
 def _clear_steps(contrast: FloatArray) -> BoolArray:
@@ -289,7 +268,6 @@ class _Region:
     covariates: Covariates
     mean: FloatArray
     slope_t: FloatArray
-    curvature: FloatArray
     slope_u: FloatArray
     scale: FloatArray
     correlation: FloatArray
@@ -312,8 +290,6 @@ def _fit_region(x: FloatArray, t: FloatArray, u: FloatArray, used: BoolArray) ->
     t_ref = min(max(float(t.mean()), float(t.min())), float(t.max()))
     u_ref = min(max(float(u.mean()), float(u.min())), float(u.max()))
     dt, du = t - t_ref, u - u_ref
-    q_mean = float((dt * dt).mean())
-    dq = dt * dt - q_mean
     cov = Covariates(
         t_ref=t_ref,
         t_min=float(t.min()),
@@ -324,24 +300,21 @@ def _fit_region(x: FloatArray, t: FloatArray, u: FloatArray, used: BoolArray) ->
         u_max=float(u.max()),
         u_sxx=float(du @ du),
         tu_sxy=float(dt @ du),
-        q_mean=q_mean,
-        q_sxx=float(dq @ dq),
-        tq_sxy=float(dt @ dq),
-        uq_sxy=float(du @ dq),
     )
     xs = np.where(used, x, 0.0)
     mean = xs.mean(axis=0)
     xc = xs - mean
     prior_t = drift_prior(mean)
-    b = np.stack([dt @ xc, dq @ xc, np.where(_EDDY, du @ xc, 0.0)], axis=1)  # (n_features, 3)
+    b = np.stack([dt @ xc, du @ xc], axis=1)  # (n_features, 2)
     # Twice: the prior weighs against the residual spread, which the first
     # pass (plain least squares, speed shrunk) measures.
     scale = xc.std(axis=0) + 1e-12  # an upper bound of the residual spread
     for _ in range(2):
         inv = _normal_inverse(cov, n, scale, prior_t)
-        slope_t, curve, slope_u = np.einsum("fij,fj->if", inv, b)
-        resid = xc - np.outer(dt, slope_t) - np.outer(dq, curve) - np.outer(du, slope_u)
-        dof = np.where(_EDDY, n - 4.0, n - 3.0).clip(min=1.0)
+        slope_t = inv[:, 0] * b[:, 0] + inv[:, 1] * b[:, 1]
+        slope_u = inv[:, 1] * b[:, 0] + inv[:, 2] * b[:, 1]
+        resid = xc - np.outer(dt, slope_t) - np.outer(du, slope_u)
+        dof = np.where(_EDDY, n - 3.0, n - 2.0).clip(min=1.0)
         scale = np.sqrt((resid**2).sum(axis=0) / dof)
         scale = np.maximum(scale, _RESOLUTION * np.abs(mean) + 1e-12)
     z = resid[:, used] / scale[used]
@@ -361,7 +334,6 @@ def _fit_region(x: FloatArray, t: FloatArray, u: FloatArray, used: BoolArray) ->
         covariates=cov,
         mean=np.where(used, mean, 0.0),
         slope_t=np.where(used, slope_t, 0.0),
-        curvature=np.where(used, curve, 0.0),
         slope_u=np.where(used, slope_u, 0.0),
         scale=np.where(used, scale, 1.0),
         correlation=full,
@@ -389,9 +361,6 @@ class CoinClassifier:
         Centre at the reference temperature and speed.
     slope_ : ndarray of shape (n_coins, n_features)
         Change per kelvin.
-    curvature_ : ndarray of shape (n_coins, n_features)
-        Change per squared kelvin from the reference, beyond the teach coins'
-        mean square (``(T - t_ref)^2 - q_mean``).
     speed_slope_ : ndarray of shape (n_coins, n_features)
         Change per unit of log speed (eddy features only).
     scale_ : ndarray of shape (n_coins, n_features)
@@ -417,7 +386,6 @@ class CoinClassifier:
     covariates_: list[Covariates]
     mean_: FloatArray
     slope_: FloatArray
-    curvature_: FloatArray
     speed_slope_: FloatArray
     scale_: FloatArray
     correlation_: FloatArray
@@ -456,7 +424,6 @@ class CoinClassifier:
         self.covariates_ = []
         self.mean_ = np.zeros((n_c, n_f))
         self.slope_ = np.zeros((n_c, n_f))
-        self.curvature_ = np.zeros((n_c, n_f))
         self.speed_slope_ = np.zeros((n_c, n_f))
         self.scale_ = np.ones((n_c, n_f))
         self.correlation_ = np.tile(np.eye(n_f), (n_c, 1, 1))
@@ -496,7 +463,6 @@ class CoinClassifier:
         self.n_samples_[c] = n
         self.mean_[c] = fit.mean
         self.slope_[c] = fit.slope_t
-        self.curvature_[c] = fit.curvature
         self.speed_slope_[c] = fit.slope_u
         self.scale_[c] = fit.scale
         self.correlation_[c] = fit.correlation
@@ -525,12 +491,10 @@ class CoinClassifier:
                 )
                 for c in range(n_c)
             ]
-        ).reshape(n_c, len(FEATURE_NAMES), 3, 3)
-        self._q_mean = np.array([v.q_mean for v in cv])
+        ).reshape(n_c, len(FEATURE_NAMES), 3)
         self._inv_n = 1.0 / self.n_samples_
         self._mean_scaled = self.mean_ / self.scale_
         self._slope_scaled = self.slope_ / self.scale_
-        self._curvature_scaled = self.curvature_ / self.scale_
         self._speed_scaled = self.speed_slope_ / self.scale_
         self._used_f = self.used_.astype(np.float64)
 
@@ -569,33 +533,23 @@ class CoinClassifier:
                 du = np.clip(u, self._u_range[:, :1], self._u_range[:, 1:]) - self._u_ref[:, None]
             else:
                 du = np.zeros_like(dt)
-            dq = dt * dt - self._q_mean[:, None]
             centre = (
                 self._mean_scaled[:, None, :]
                 + dt[:, :, None] * self._slope_scaled[:, None, :]
-                + dq[:, :, None] * self._curvature_scaled[:, None, :]
                 + du[:, :, None] * self._speed_scaled[:, None, :]
             )
             z = x[None, :, :] / self.scale_[:, None, :] - centre
-            z = z / np.sqrt(self._inflation(dt, dq, du))
+            inv = self._inv[:, None, :, :]
+            inflation = (
+                1.0
+                + self._inv_n[:, None, None]
+                + inv[..., 0] * (dt * dt)[:, :, None]
+                + 2.0 * inv[..., 1] * (dt * du)[:, :, None]
+                + inv[..., 2] * (du * du)[:, :, None]
+            )
+            z = z / np.sqrt(inflation)
         out: FloatArray = np.where(self.used_[:, None, :], z, 0.0)
         return out
-
-    def _inflation(self, dt: FloatArray, dq: FloatArray, du: FloatArray) -> FloatArray:
-        """``1 + 1/n + v' A^-1 v`` per region, coin and feature, shape (n_coins, n, n_features).
-
-        ``dt``, ``dq``, ``du`` of shape (n_coins, n): the coin's covariates
-        against each region's reference.
-        """
-        inv = self._inv[:, None, :, :, :]  # (c, 1, f, 3, 3)
-        v = (dt[:, :, None], dq[:, :, None], du[:, :, None])
-        out = 1.0 + self._inv_n[:, None, None]
-        for i in range(3):
-            out = out + inv[..., i, i] * v[i] * v[i]
-            for j in range(i + 1, 3):
-                out = out + 2.0 * inv[..., i, j] * v[i] * v[j]
-        result: FloatArray = out
-        return result
 
     def distance(self, features: CoinFeatures) -> FloatArray:
         """Squared Mahalanobis distance of each coin from each region's centre.
@@ -767,14 +721,11 @@ class CoinClassifier:
             its shadows).
         """
         t = np.asarray(temperature_c, dtype=np.float64)
-        dt = t[None, :] - self._t_ref[:, None]  # (n_coins, n)
-        dq = dt * dt - self._q_mean[:, None]
-        centre = (
-            self.mean_[:, None]
-            + dt[:, :, None] * self.slope_[:, None]
-            + dq[:, :, None] * self.curvature_[:, None]
-        ).transpose(1, 0, 2)
-        inflation = self._inflation(dt, dq, np.zeros_like(dt)).transpose(1, 0, 2)
+        dt = t[:, None] - self._t_ref[None, :]
+        centre = self.mean_[None] + dt[:, :, None] * self.slope_[None]
+        inflation = (
+            1.0 + self._inv_n[None, :, None] + self._inv[None, :, :, 0] * (dt * dt)[:, :, None]
+        )
         half = np.sqrt(self._bound[None, :, None] * inflation) * self.scale_[None]
         half = np.where(self.used_[None], half, np.inf)
         return centre, half, half.copy()
@@ -832,9 +783,6 @@ class CoinClassifier:
                     "min_c": cv.t_min,
                     "max_c": cv.t_max,
                     "sxx": cv.t_sxx,
-                    "square_mean": cv.q_mean,
-                    "square_sxx": cv.q_sxx,
-                    "sxy_with_square": cv.tq_sxy,
                 },
                 "speed": {
                     "ref_log_mm_s": cv.u_ref,
@@ -842,13 +790,11 @@ class CoinClassifier:
                     "max_log_mm_s": cv.u_max,
                     "sxx": cv.u_sxx,
                     "sxy_with_temperature": cv.tu_sxy,
-                    "sxy_with_square": cv.uq_sxy,
                 },
                 "features": {
                     FEATURE_NAMES[j]: {
                         "mean": float(self.mean_[c, j]),
                         "slope_per_k": float(self.slope_[c, j]),
-                        "curvature_per_k2": float(self.curvature_[c, j]),
                         "slope_per_log_speed": float(self.speed_slope_[c, j]),
                         "scale": float(self.scale_[c, j]),
                         "drift_per_k": float(self.drift_prior_[c, j]),
@@ -894,10 +840,6 @@ class CoinClassifier:
                     u_max=float(u["max_log_mm_s"]),
                     u_sxx=float(u["sxx"]),
                     tu_sxy=float(u["sxy_with_temperature"]),
-                    q_mean=float(t["square_mean"]),
-                    q_sxx=float(t["square_sxx"]),
-                    tq_sxy=float(t["sxy_with_square"]),
-                    uq_sxy=float(u["sxy_with_square"]),
                 )
             )
 
@@ -917,7 +859,6 @@ class CoinClassifier:
 
         self.mean_ = table("mean", 0.0)
         self.slope_ = table("slope_per_k", 0.0)
-        self.curvature_ = table("curvature_per_k2", 0.0)
         self.speed_slope_ = table("slope_per_log_speed", 0.0)
         self.scale_ = table("scale", 1.0)
         self.drift_prior_ = table("drift_per_k", 1.0)

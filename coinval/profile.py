@@ -174,12 +174,6 @@ def _check_coin(coin: str, body: Any) -> None:
         raise ProfileError(f"{where}.temperature: need -40 <= min_c <= ref_c <= max_c <= 85")
     if sxx < 0:
         raise ProfileError(f"{where}.temperature: sxx must be >= 0")
-    square_mean, square_sxx, tq = (
-        _finite(temp, key, f"{where}.temperature")
-        for key in ("square_mean", "square_sxx", "sxy_with_square")
-    )
-    if square_mean < 0 or square_sxx < 0:
-        raise ProfileError(f"{where}.temperature: square_mean and square_sxx must be >= 0")
     speed = _need(body, "speed", Mapping, where)
     lo, ref_log, hi = (
         _finite(speed, key, f"{where}.speed")
@@ -197,18 +191,13 @@ def _check_coin(coin: str, body: Any) -> None:
     sxy = _finite(speed, "sxy_with_temperature", f"{where}.speed")
     if sxy * sxy > sxx * u_sxx * (1.0 + 1e-9) + 1e-300:
         raise ProfileError(f"{where}.speed: sxy_with_temperature exceeds sqrt(sxx * sxx)")
-    uq = _finite(speed, "sxy_with_square", f"{where}.speed")
-    if (tq * tq > sxx * square_sxx * (1.0 + 1e-9) + 1e-300) or (
-        uq * uq > u_sxx * square_sxx * (1.0 + 1e-9) + 1e-300
-    ):
-        raise ProfileError(f"{where}: a sum of products exceeds its two sums of squares")
 
     feats = _need(body, "features", Mapping, where)
     if not feats or not set(feats) <= set(FEATURE_NAMES):
         raise ProfileError(f"{where}: features do not match this engine's feature set")
     for name in feats:
         entry = _need(feats, name, Mapping, f"{where}.features")
-        for key in ("mean", "slope_per_k", "curvature_per_k2", "slope_per_log_speed"):
+        for key in ("mean", "slope_per_k", "slope_per_log_speed"):
             _finite(entry, key, f"{where}.features.{name}")
         # Only the eddy features move with speed; metrology must not.
         if name not in EDDY_NAMES and entry["slope_per_log_speed"] != 0.0:
