@@ -38,22 +38,25 @@ bench: $(BENCH_STAMP)
 		--benchmark-json=reports/benchmark.json -p no:cacheprovider -q
 	$(BIN)/python -m benchmarks.report reports/benchmark.json reports/speed.md
 	$(BIN)/python -m benchmarks.plots scaling reports/benchmark.json reports
-	$(BIN)/coinval evaluate --n 2000 --progress never --out reports/accuracy.md > /dev/null
-	$(BIN)/coinval evaluate --n 2000 --security narrow --progress never --out reports/accuracy-narrow.md > /dev/null
-	$(BIN)/coinval evaluate --n 2000 --wear 1 --dirt 1 --progress never --out reports/accuracy-stress.md > /dev/null
-	$(BIN)/coinval evaluate --n 2000 --teach-n 25 --progress never --out reports/accuracy-teach25.md > /dev/null
-	$(BIN)/coinval bench accuracy --n 2000 --progress never --out-dir reports
+	$(BIN)/coinval evaluate --n 2000 --teach-batches 5,6,7,8 --progress never --out reports/accuracy.md > /dev/null
+	$(BIN)/coinval evaluate --n 2000 --teach-batches 5,6,7,8 --security narrow --progress never --out reports/accuracy-narrow.md > /dev/null
+	$(BIN)/coinval evaluate --n 2000 --teach-batches 5,6,7,8 --wear 1 --dirt 1 --progress never --out reports/accuracy-stress.md > /dev/null
+	$(BIN)/coinval evaluate --n 2000 --teach-batches 5,6,7,8 --teach-n 25 --progress never --out reports/accuracy-teach25.md > /dev/null
+	$(BIN)/coinval evaluate --n 2000 --teach-batches 0 --progress never --out reports/accuracy-launch.md > /dev/null
+	$(BIN)/coinval evaluate --n 2000 --teach-batches 5,6,7,8 --head phys2:seed:20261126 --progress never --out reports/accuracy-phys2.md > /dev/null
+	$(BIN)/coinval bench accuracy --n 2000 --teach-batches 5,6,7,8 --progress never --out-dir reports
 	$(BIN)/python -m benchmarks.probe --out reports/probe.md
 	$(BIN)/python -m benchmarks.ceiling --out reports/ceiling.md
-	@echo "report: reports/speed.md reports/scaling.md reports/scaling.png reports/accuracy*.md" \
+	@echo "report: reports/speed.md reports/scaling.md reports/scaling.png reports/accuracy*.md reports/k2*.png" \
 		"reports/accuracy-vs-baselines.md reports/accuracy-det.png reports/probe.md" \
 		"reports/ceiling.md" \
 		"reports/benchmark.json"
 
-# coinval evaluate on the 59 simulated heads the README's figures come from (~4 min).
+# coinval evaluate on 59 simulated heads, taught from circulation and at a launch (~8 min).
 heads: $(STAMP)
 	@mkdir -p reports
-	$(BIN)/python -m benchmarks.heads --out reports/heads.md
+	$(BIN)/python -m benchmarks.heads --teach-batches 0,9,10,11 --out reports/heads.md
+	$(BIN)/python -m benchmarks.heads --teach-batches 0 --out reports/heads-launch.md
 
 # Every operation of the calibration API's OpenAPI schema, many generated requests each: no 5xx.
 api-fuzz: $(STAMP)

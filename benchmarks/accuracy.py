@@ -75,6 +75,7 @@ class AccuracyConfig:
     seed: int = 7
     teach_wear: float = 0.5
     teach_temperature_c: tuple[float, float] = (5.0, 35.0)
+    teach_batches: tuple[int, ...] = (0,)
     wear: float = 0.5
     dirt: float = 0.5
     security: SecurityLevel = "standard"
@@ -173,12 +174,18 @@ def simulate(config: AccuracyConfig, progress: Progress | None = None) -> Datase
     if progress is not None:
         progress.set_description_str("teach")
     teach_batches = teach_sets(
-        config.head, config.teach_n, config.seed, config.teach_wear, config.teach_temperature_c
+        config.head,
+        config.teach_n,
+        config.seed,
+        config.teach_wear,
+        config.teach_temperature_c,
+        config.teach_batches,
     )
     profile, report = teach(
         {c: b.signatures() for c, b in teach_batches.items()},
         head=config.head,
         security=dict.fromkeys(GENUINE, config.security),
+        launch=len(config.teach_batches) == 1,
     )
     kept: dict[str, CoinFeatures] = {}
     for coin, batch in teach_batches.items():

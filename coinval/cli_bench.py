@@ -23,6 +23,7 @@ from types import ModuleType
 from typing import Any
 
 from coinval.cli import UsageError
+from coinval.cli_evaluate import parse_batches
 
 REPORT_MD = "accuracy-vs-baselines.md"
 REPORT_JSON = "accuracy-vs-baselines.json"
@@ -154,6 +155,7 @@ def _config(args: argparse.Namespace, accuracy: ModuleType) -> Any:
         seed=args.seed,
         teach_wear=args.teach_wear,
         teach_temperature_c=args.teach_temperature,
+        teach_batches=parse_batches(args.teach_batches, "--teach-batches"),
         wear=args.wear,
         dirt=args.dirt,
         security=args.security.replace("-", " "),
