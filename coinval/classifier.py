@@ -493,10 +493,23 @@ class CoinClassifier:
             ]
         ).reshape(n_c, len(FEATURE_NAMES), 3)
         self._inv_n = 1.0 / self.n_samples_
-        self._mean_scaled = self.mean_ / self.scale_
-        self._slope_scaled = self.slope_ / self.scale_
-        self._speed_scaled = self.speed_slope_ / self.scale_
-        self._used_f = self.used_.astype(np.float64)
+        self._inverse_scale = 1.0 / self.scale_
+        # (n_coins, 3, n_features): centre at the reference, per kelvin, per log speed.
+        self._centre_terms = np.stack(
+            (self.mean_ / self.scale_, self.slope_ / self.scale_, self.speed_slope_ / self.scale_),
+            axis=1,
+        )
+        # (n_coins, 4, n_features): a prediction's variance over the residual's.
+        inv = self._inv
+        self._widening_terms = np.stack(
+            (
+                1.0 + self._inv_n[:, None] * np.ones(len(FEATURE_NAMES)),
+                inv[..., 0],
+                2.0 * inv[..., 1],
+                inv[..., 2],
+            ),
+            axis=1,
+        )
 
     def distance_bound(self, c: int, dof: int | None = None) -> float:
         """The bound on coin ``c``'s squared distance: chi-square plus a launch budget.
@@ -533,21 +546,16 @@ class CoinClassifier:
                 du = np.clip(u, self._u_range[:, :1], self._u_range[:, 1:]) - self._u_ref[:, None]
             else:
                 du = np.zeros_like(dt)
-            centre = (
-                self._mean_scaled[:, None, :]
-                + dt[:, :, None] * self._slope_scaled[:, None, :]
-                + du[:, :, None] * self._speed_scaled[:, None, :]
+            # Centre and widening are linear in (1, dt, du) and (1, dt^2, dt du, du^2):
+            # one matrix product each per region, not a pass per term.
+            ones = np.ones_like(dt)
+            centre = np.matmul(np.stack((ones, dt, du), axis=2), self._centre_terms)
+            widening = np.matmul(
+                np.stack((ones, dt * dt, dt * du, du * du), axis=2), self._widening_terms
             )
-            z = x[None, :, :] / self.scale_[:, None, :] - centre
-            inv = self._inv[:, None, :, :]
-            inflation = (
-                1.0
-                + self._inv_n[:, None, None]
-                + inv[..., 0] * (dt * dt)[:, :, None]
-                + 2.0 * inv[..., 1] * (dt * du)[:, :, None]
-                + inv[..., 2] * (du * du)[:, :, None]
-            )
-            z = z / np.sqrt(inflation)
+            z = x[None, :, :] * self._inverse_scale[:, None, :]
+            z -= centre
+            z /= np.sqrt(widening)
         out: FloatArray = np.where(self.used_[:, None, :], z, 0.0)
         return out
 
@@ -565,7 +573,8 @@ class CoinClassifier:
             for loss angles too weak to read).
         """
         z = self._standardised(features)
-        d2 = np.einsum("cnf,cfg,cng->cn", z, self._precision, z)
+        # (c, n, f) @ (c, f, f): one matrix product per region, then a row-wise dot.
+        d2 = np.add.reduce(np.matmul(z, self._precision) * z, axis=2)
         d2 = np.where(np.isfinite(d2), d2, np.inf)
         out: FloatArray = d2.T
         return out
@@ -580,7 +589,8 @@ class CoinClassifier:
         """
         ratio = self.distance(features) / self._bound[None, :]
         unread = ~np.isfinite(features.values) & _LOSS[None, :]
-        rows = np.flatnonzero(unread.any(axis=1))
+        # Only the phases some region reads: a head without loss traces has none.
+        rows = np.flatnonzero((unread @ self.used_.T.astype(np.int64)).any(axis=1))
         if rows.size == 0:
             return ratio
         z = self._standardised(features.rows(rows))
