@@ -536,7 +536,7 @@ class CoinClassifier:
         ndarray of shape (n_coins, n, n_features)
             0 for unused features, NaN where a used feature is not finite.
         """
-        with np.errstate(invalid="ignore", over="ignore"):
+        with np.errstate(all="ignore"):
             x = features.values
             dt = features.temperature_c[None, :] - self._t_ref[:, None]
             if features.speed_mm_s is not None:
@@ -574,7 +574,10 @@ class CoinClassifier:
         """
         z = self._standardised(features)
         # (c, n, f) @ (c, f, f): one matrix product per region, then a row-wise dot.
-        d2 = np.add.reduce(np.matmul(z, self._precision) * z, axis=2)
+        # Absurd but valid signatures overflow here: their distance is inf or NaN,
+        # and NaN becomes inf below.
+        with np.errstate(all="ignore"):
+            d2 = np.add.reduce(np.matmul(z, self._precision) * z, axis=2)
         d2 = np.where(np.isfinite(d2), d2, np.inf)
         out: FloatArray = d2.T
         return out
@@ -663,6 +666,10 @@ class CoinClassifier:
         region is told so).  Within it, the measurements that add most to the
         distance are named with how many teach spreads they lie off centre.
         """
+        with np.errstate(all="ignore"):
+            return self._explain(features)
+
+    def _explain(self, features: CoinFeatures) -> list[str]:
         z = self._standardised(features)
         dev = self.deviation(features)
         raw = np.sqrt(self._ratio(features))
