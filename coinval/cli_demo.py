@@ -31,8 +31,18 @@ def run_demo(args: argparse.Namespace) -> int:
     if args.coins < 1 or args.rate <= 0:
         raise UsageError("--coins must be >= 1 and --rate > 0")
     say = sys.stdout.write
-    say(f"coinval demo: teaching head {HEAD} on batch 0, 40 coins of each type ...\n")
-    samples = {c: generate(c, 40, head=HEAD, seed=args.seed, batch=0).signatures() for c in TAUGHT}
+    say(
+        f"coinval demo: teaching head {HEAD} on 40 coins of each type from batches 0, 6, 7, 8 "
+        "(coins from circulation) ...\n"
+    )
+    samples = {
+        c: [
+            sig
+            for b in (0, 6, 7, 8)
+            for sig in generate(c, 10, head=HEAD, seed=args.seed + b, batch=b).signatures()
+        ]
+        for c in TAUGHT
+    }
     profile, report = teach(samples, head=HEAD)
     for w in report.warnings:
         say(f"  warning: {w}\n")

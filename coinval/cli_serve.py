@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from firmware_bridge.runtime import Runtime
 
 #: Where ``coinval run`` keeps the profile it teaches on first use.
+RUN_TEACH_BATCHES = (0, 6, 7, 8)
 DEFAULT_RUN_PROFILE = Path(".coinval/profile.json")
 #: Coins ``coinval run`` teaches, like ``coinval demo``.
 RUN_TAUGHT = (
@@ -678,19 +679,33 @@ def _run_profile(args: argparse.Namespace) -> Profile:
     if args.profile:
         return _load_profile(args.profile)
     if DEFAULT_RUN_PROFILE.exists():
-        return _load_profile(str(DEFAULT_RUN_PROFILE))
+        from coinval.profile import ProfileError, load
+
+        try:
+            return load(DEFAULT_RUN_PROFILE)
+        except ProfileError as exc:
+            # Our own file, from an earlier coinval: teach it again rather than stop.
+            print(f"{exc}; teaching the simulated head again", flush=True)
     from coinval.teach import teach
     from sim.population import generate
 
     print(
         f"first run: teaching simulated head {RUN_HEAD} on 40 circulated genuine coins "
-        "of each type "
+        f"of each type from batches {', '.join(map(str, RUN_TEACH_BATCHES))} "
         f"-> {DEFAULT_RUN_PROFILE}",
         flush=True,
     )
-    # Coins from circulation (some wear and dirt), as an operator teaches in the field.
+    # Coins from circulation (several batches, some wear and dirt), as an operator
+    # teaches in the field; the simulated head then inserts coins of other batches.
+    share = 40 // len(RUN_TEACH_BATCHES)
     samples = {
-        c: generate(c, 40, head=RUN_HEAD, seed=1, batch=0, wear=0.5, dirt=0.5).signatures()
+        c: [
+            sig
+            for b in RUN_TEACH_BATCHES
+            for sig in generate(
+                c, share, head=RUN_HEAD, seed=1 + b, batch=b, wear=0.5, dirt=0.5
+            ).signatures()
+        ]
         for c in RUN_TAUGHT
     }
     profile, _ = teach(samples, head=f"SIM-{RUN_HEAD}")
