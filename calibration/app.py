@@ -24,6 +24,7 @@ from calibration.context import Context
 from calibration.db import open_database
 from calibration.domain.keys import authenticate, ensure_admin_key
 from calibration.errors import CalibrationError
+from calibration.guard import AuthFirst, GuardedRoute
 from calibration.limits import BodySizeLimit
 from calibration.metrics import RequestCounter, RequestMetrics
 from calibration.routers import audit, coins, events, health, keys, profiles, stats, teach
@@ -87,7 +88,8 @@ def _install_handlers(app: FastAPI) -> None:
         body: dict[str, Any] = {"detail": exc.message}
         if exc.details is not None:
             body["errors"] = exc.details
-        return JSONResponse(body, status_code=exc.status)
+        body.update(exc.extra)
+        return JSONResponse(body, status_code=exc.status, headers=exc.headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -151,11 +153,14 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
         for module in (coins, profiles, teach, events, stats, audit, keys)
     ]
     templates: dict[object, str] = {}
+    guarded: list[GuardedRoute] = []
     for router, prefix in mounted:
         app.include_router(router, prefix=prefix)
         templates.update(
             {r.endpoint: prefix + r.path for r in router.routes if isinstance(r, APIRoute)}
         )
+        guarded += [GuardedRoute.of(prefix, r) for r in router.routes if isinstance(r, APIRoute)]
+    app.add_middleware(AuthFirst, routes=guarded, context=context)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

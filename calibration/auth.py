@@ -14,6 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from calibration.context import Context
 from calibration.domain.keys import Principal, Role, authenticate
+from calibration.guard import METRICS, ROLE_ATTRIBUTE
 
 _bearer = HTTPBearer(auto_error=False, description="an API key: Authorization: Bearer <key>")
 
@@ -44,7 +45,15 @@ def current_principal(
     ctx: ContextDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The caller, from its bearer key; 401 without a valid one."""
+    """The caller, from its bearer key; 401 without a valid one.
+
+    :class:`calibration.guard.AuthFirst` has usually checked the key already,
+    before the body was read: its principal is taken as it is.
+    """
+    checked = getattr(request.state, "principal", None)
+    if isinstance(checked, Principal):
+        request.state.key_id = checked.key_id
+        return checked
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise _unauthorized("an API key is required: Authorization: Bearer <key>")
     principal = authenticate(ctx, credentials.credentials)
@@ -72,6 +81,7 @@ def require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
         # async: a comparison, not worth a hand-off to the thread pool
         return _allowed(principal, role)
 
+    setattr(check, ROLE_ATTRIBUTE, role.value)  # read by the guard, before any body
     return check
 
 
@@ -90,6 +100,9 @@ def metrics_access(
         return None
     principal = current_principal(request, ctx, credentials)
     return _allowed(principal, Role.viewer)
+
+
+setattr(metrics_access, ROLE_ATTRIBUTE, METRICS)
 
 
 MetricsAccess = Annotated[Principal | None, Depends(metrics_access)]

@@ -1,7 +1,8 @@
 """Domain errors: what went wrong, in words an operator can act on.
 
 Data functions raise these; only the HTTP layer maps them to status codes
-(404, 409, 422), so the same functions serve the serve loop and scripts.
+(400, 401, 404, 409, 413, 415, 422, 503), so the same functions serve the
+serve loop and scripts.
 """
 
 from __future__ import annotations
@@ -10,14 +11,27 @@ from typing import Any
 
 
 class CalibrationError(Exception):
-    """Base of every error the service reports to its caller."""
+    """Base of every error the service reports to its caller.
+
+    ``details`` goes out as ``errors`` (a bounded list), ``extra`` as more
+    top-level fields of the reply (counts), ``headers`` as response headers.
+    """
 
     status = 400
 
-    def __init__(self, message: str, *, details: Any = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: Any = None,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        self.extra = extra or {}
+        self.headers = headers or {}
 
 
 class NotFoundError(CalibrationError):
@@ -36,3 +50,15 @@ class InvalidError(CalibrationError):
     """The request is well-formed but its content is refused (bad profile, teach refused)."""
 
     status = 422
+
+
+class KeyRevokedError(CalibrationError):
+    """The key that asked for a change was revoked before the change could be made."""
+
+    status = 401
+
+
+class StoreBusyError(CalibrationError):
+    """The store's write lock could not be had in time: try again shortly."""
+
+    status = 503

@@ -30,6 +30,17 @@ class Settings(BaseSettings):
         gt=0,
         description="request bodies larger than this are refused with 413",
     )
+    max_items_per_request: int = Field(
+        default=200_000,
+        gt=0,
+        description="signatures one upload or classify request may carry; more: 413",
+    )
+    write_batch_rows: int = Field(
+        default=1000,
+        ge=1,
+        le=5000,
+        description="rows written per store transaction by uploads (keeps each lock short)",
+    )
     cors_origins: list[str] = Field(
         default_factory=list, description="origins allowed by CORS; empty: CORS off"
     )

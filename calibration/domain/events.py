@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from calibration.context import Context
 from calibration.db import format_time
 from calibration.domain import signatures as sigs
+from calibration.domain import uploads
 from calibration.domain.common import check_head, in_zone, stored_moment
 from calibration.errors import ConflictError, InvalidError
 from calibration.repository import events as events_repo
 from calibration.repository.events import EventFilter
 from coinval.decision import REASONS, Decision
-from coinval.engine import invalid
+from coinval.engine import Engine, invalid
 from coinval.legal_tender import LONDON
 from coinval.signature import Signature, echo_id
 
@@ -59,6 +64,34 @@ def record_decision(
     return event_id
 
 
+@dataclass
+class Classified:
+    """A classify reply: its fields, and the decisions as JSON text in pieces.
+
+    The decisions of a large upload are kept as compact JSON bytes, batch by
+    batch, and sent piece by piece (:meth:`stream`), never as one object per
+    decision held at once.
+    """
+
+    fields: dict[str, Any]
+    pieces: list[bytes] = field(default_factory=list)
+    count: int = 0
+
+    def stream(self) -> Iterator[bytes]:
+        """The reply's JSON text: ``{...fields, "decisions": [...]}``, piece by piece."""
+        yield orjson.dumps(self.fields)[:-1] + b',"decisions":['
+        first = True
+        while self.pieces:
+            piece = self.pieces.pop(0)
+            yield piece if first else b"," + piece
+            first = False
+        yield b"]}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The whole reply as one object (for in-process callers and tests)."""
+        return dict(orjson.loads(b"".join(self.stream())))
+
+
 def classify(
     ctx: Context,
     *,
@@ -67,10 +100,13 @@ def classify(
     content_type: str | None,
     at: dt.datetime | None = None,
     record: bool = True,
-) -> dict[str, Any]:
+) -> Classified:
     """Decide uploaded signatures with the head's active profile, in order; record them.
 
     A bad signature gets an ``invalid`` decision, as ``coinval classify`` gives.
+    The body is read item by item (at most ``max_items_per_request``), decided
+    and recorded in batches of ``write_batch_rows``: each batch is one short
+    transaction, so no upload holds the store's write lock for long.
     """
     check_head(head)
     active = ctx.engine(head)
@@ -80,26 +116,52 @@ def classify(
         )
     config, engine = active
     moment = in_zone("at", at or ctx.clock(), LONDON)
-    parsed = sigs.validate(sigs.decode(body, content_type))
-    valid = [item.signature for item in parsed if item.signature is not None]
-    decided = iter(engine.decide_signatures(valid, moment))
+    stamp = stored_moment("at", moment)
+    uploads.count_items(body, content_type, ctx.settings.max_items_per_request)
+    out = Classified(
+        {"head": head, "profile_id": config.profile_id, "version": config.version, "at": stamp}
+    )
+    batch: list[sigs.Item] = []
+    size = ctx.settings.write_batch_rows
+    for item in uploads.iter_items(body, content_type):
+        batch.append(sigs.check_item(item))
+        if len(batch) >= size:
+            _decide_batch(ctx, engine, batch, out, head, config.profile_id, moment, record)
+            batch = []
+    if batch:
+        _decide_batch(ctx, engine, batch, out, head, config.profile_id, moment, record)
+    return out
+
+
+def _decide_batch(
+    ctx: Context,
+    engine: Engine,
+    batch: list[sigs.Item],
+    out: Classified,
+    head: str,
+    profile_id: int,
+    moment: dt.datetime,
+    record: bool,
+) -> None:
+    valid = [item.signature for item in batch if item.signature is not None]
+    decided = iter(engine.decide_signatures(valid, moment) if valid else [])
     decisions = [
         next(decided)
         if item.signature is not None
         else invalid(echo_id(item.obj), item.error or "invalid signature")
-        for item in parsed
+        for item in batch
     ]
-    stamp = stored_moment("at", moment)
     if record:
         keep = ctx.settings.store_event_signatures
+        stamp = stored_moment("at", moment)
         with ctx.db.transaction(write=True) as tx:
-            for item, decision in zip(parsed, decisions, strict=True):
+            for item, decision in zip(batch, decisions, strict=True):
                 events_repo.insert_decision(
                     tx,
                     decision,
                     at=stamp,
                     head=head,
-                    profile_id=config.profile_id,
+                    profile_id=profile_id,
                     source="api",
                     signature=(
                         sigs.to_text(item.signature)
@@ -109,15 +171,10 @@ def classify(
                 )
             if keep:
                 events_repo.forget_old_signatures(
-                    tx, keep=ctx.settings.keep_event_signatures, window=len(parsed) + PRUNE_EVERY
+                    tx, keep=ctx.settings.keep_event_signatures, window=len(batch) + PRUNE_EVERY
                 )
-    return {
-        "head": head,
-        "profile_id": config.profile_id,
-        "version": config.version,
-        "at": stamp,
-        "decisions": [d.to_json_dict() for d in decisions],
-    }
+    out.pieces.append(orjson.dumps([d.to_json_dict() for d in decisions])[1:-1])
+    out.count += len(decisions)
 
 
 def check_filter(

@@ -1,4 +1,4 @@
-"""Uploaded signatures: decode a body (JSON array or JSON Lines), validate each one.
+"""Uploaded signatures: the media types taken, each item validated, stored as text.
 
 A bad signature never spoils the others: each is reported by its index (and
 line, for JSON Lines) with the rule it broke, in the core's own words.
@@ -6,14 +6,12 @@ line, for JSON Lines) with the rule it broke, in the core's own words.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from calibration.errors import CalibrationError
-from coinval.jsonlines import read_lines
 from coinval.signature import Signature, SignatureError, parse_signature
 
 JSON_TYPES = ("application/json",)
@@ -66,73 +64,27 @@ class Item:
         return out
 
 
-def _media_type(content_type: str | None) -> str:
-    return (content_type or "application/json").split(";")[0].strip().lower()
-
-
-def decode(body: bytes, content_type: str | None) -> list[Item]:
-    """Split a body into items (not yet validated as signatures)."""
-    kind = _media_type(content_type)
-    if kind in JSONL_TYPES:
-        items: list[Item] = []
-        for line in read_lines(io.BytesIO(body)):
-            if line.error is not None and line.error.endswith("is empty"):
-                continue  # blank lines separate nothing and are skipped
-            items.append(Item(len(items), line.number, line.obj, error=line.error))
-        if not items:
-            raise BadBodyError("the body holds no signatures")
-        return items
-    if kind not in JSON_TYPES and not kind.endswith("+json"):
-        raise UnsupportedMediaTypeError(
-            f"content type {kind!r} is not taken: send application/json (an array of "
-            "signatures) or application/x-ndjson (JSON Lines)"
-        )
-    if not body.strip():
-        raise BadBodyError("the body is empty: send an array of signatures")
-    try:
-        obj = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BadBodyError(f"the body is not valid JSON: {exc}") from None
-    if isinstance(obj, dict) and isinstance(obj.get("signatures"), list):
-        obj = obj["signatures"]
-    elif isinstance(obj, dict):
-        obj = [obj]
-    if not isinstance(obj, list):
-        raise BadBodyError("the body must be a JSON array of signature objects")
-    if not obj:
-        raise BadBodyError("the body holds no signatures")
-    return [Item(i, None, o) for i, o in enumerate(obj)]
-
-
-def validate(items: list[Item], *, head: str | None = None) -> list[Item]:
-    """Each item with its :class:`Signature`, or the rule it broke.
+def check_item(item: Item, *, head: str | None = None) -> Item:
+    """``item`` with its :class:`Signature`, or with the rule it broke.
 
     With ``head``, a signature that names another head is refused: its levels
     belong to that head.
     """
-    out: list[Item] = []
-    for item in items:
-        if item.error is not None:
-            out.append(item)
-            continue
-        try:
-            sig = parse_signature(item.obj)
-        except SignatureError as exc:
-            out.append(Item(item.index, item.line, item.obj, error=str(exc), field=exc.field))
-            continue
-        if head is not None and sig.head is not None and sig.head != head:
-            out.append(
-                Item(
-                    item.index,
-                    item.line,
-                    item.obj,
-                    field="head",
-                    error=f"head: this signature is from head {sig.head!r}, not {head!r}",
-                )
-            )
-            continue
-        out.append(Item(item.index, item.line, item.obj, signature=sig))
-    return out
+    if item.error is not None:
+        return item
+    try:
+        sig = parse_signature(item.obj)
+    except SignatureError as exc:
+        return Item(item.index, item.line, item.obj, error=str(exc), field=exc.field)
+    if head is not None and sig.head is not None and sig.head != head:
+        return Item(
+            item.index,
+            item.line,
+            item.obj,
+            field="head",
+            error=f"head: this signature is from head {sig.head!r}, not {head!r}",
+        )
+    return Item(item.index, item.line, item.obj, signature=sig)
 
 
 def to_text(signature: Signature) -> str:

@@ -17,6 +17,7 @@ import numpy as np
 from calibration.context import Context, apply_settings
 from calibration.db import Row, Tx, utcnow
 from calibration.domain import signatures as sigs
+from calibration.domain import uploads
 from calibration.domain.common import check_coin, check_head
 from calibration.domain.profiles import activate_in, insert_version_in
 from calibration.errors import ConflictError, InvalidError, NotFoundError
@@ -139,16 +140,30 @@ def list_sessions(
 def add_upload(
     ctx: Context, actor: str, session_id: int, body: bytes, content_type: str | None
 ) -> dict[str, Any]:
-    """Feed uploaded signatures; the valid ones are kept, the bad ones reported by index."""
+    """Feed uploaded signatures; the valid ones are kept, the bad ones reported.
+
+    The body is read item by item (at most ``max_items_per_request``); the
+    first bad items are listed in full (``rejected``) and all are counted
+    (``rejected_total``, ``rejected_by_field``).
+    """
     with ctx.db.transaction() as tx:
         head = _get_open(tx, session_id)["head"]
-    items = sigs.validate(sigs.decode(body, content_type), head=head)
-    good = [sigs.to_text(i.signature) for i in items if i.signature is not None]
-    with_loss = sum(1 for i in items if i.signature is not None and i.signature.has_loss)
-    rejected = [i.problem() for i in items if i.signature is None]
+    total = uploads.count_items(body, content_type, ctx.settings.max_items_per_request)
+    problems = uploads.Problems()
+    good: list[str] = []
+    with_loss = 0
+    for item in uploads.iter_items(body, content_type):
+        checked = sigs.check_item(item, head=head)
+        if checked.signature is None:
+            problems.add(checked)
+            continue
+        good.append(sigs.to_text(checked.signature))
+        with_loss += int(checked.signature.has_loss)
     if not good:
         raise InvalidError(
-            f"none of the {len(items)} uploaded signatures is valid", details=rejected
+            f"none of the {total} uploaded signatures is valid",
+            details=problems.listed,
+            extra=problems.summary(),
         )
     now = ctx.now()
     with ctx.db.transaction(write=True) as tx:
@@ -162,11 +177,12 @@ def add_upload(
             action="teach.samples",
             target=f"teach:{session_id}",
             before={"count": before},
-            after={"count": before + len(good), "added": len(good), "rejected": len(rejected)},
+            after={"count": before + len(good), "added": len(good), "rejected": problems.total},
         )
     return {
         "added": len(good),
-        "rejected": rejected,
+        "rejected": problems.listed,
+        **problems.summary(),
         "count": before + len(good),
         # So the operator sees at once whether the head's demodulator reported
         # (contract v1.1), before a profile is taught with or without them.

@@ -36,6 +36,8 @@ Until = Annotated[dt.datetime | None, Query(description="before this moment (ISO
     "/heads/{head}/classify",
     summary="Decide uploaded signatures with the head's active profile",
     openapi_extra=SIGNATURES_BODY,
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/json": {}}}},
 )
 async def classify(
     head: str,
@@ -47,12 +49,14 @@ async def classify(
         Query(description="decide as of this moment (default: now; without zone: London)"),
     ] = None,
     record: Annotated[bool, Query(description="record the decisions as events")] = True,
-) -> dict[str, Any]:
-    """One decision per signature, in order; a bad signature gets ``invalid`` with the rule."""
+) -> StreamingResponse:
+    """One decision per signature, in order; a bad signature gets ``invalid`` with the rule.
+
+    At most ``COINVAL_MAX_ITEMS_PER_REQUEST`` signatures per request (413 beyond)."""
     body = await request.body()
     if at is not None and at.tzinfo is None:
         at = at.replace(tzinfo=LONDON)  # as `coinval classify --at`: naive is London time
-    return await run_in_threadpool(
+    result = await run_in_threadpool(
         domain.classify,
         ctx,
         head=head,
@@ -61,6 +65,12 @@ async def classify(
         at=at,
         record=record,
     )
+    return StreamingResponse(_pieces(result), media_type="application/json")
+
+
+async def _pieces(result: domain.Classified) -> AsyncIterator[bytes]:
+    for piece in result.stream():
+        yield piece
 
 
 @router.get("/events", summary="Recent decisions, newest first, filtered and paged")

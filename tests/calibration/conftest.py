@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
@@ -139,3 +144,85 @@ def api_server_command(store: Path, port: int) -> list[str]:
         "--log-level",
         "warning",
     ]
+
+
+def start_server(
+    store: Path, port: int, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """`python -m calibration` as its own process, once it answers /readyz."""
+    proc = subprocess.Popen(
+        api_server_command(store, port),
+        env={**os.environ, "COINVAL_ADMIN_KEY": ADMIN_KEY, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as c:
+        for _ in range(600):
+            if proc.poll() is not None:
+                raise AssertionError(f"the server exited with {proc.returncode}")
+            try:
+                if c.get("/readyz").status_code == 200:
+                    return proc
+            except httpx.TransportError:
+                time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("the server did not become ready")
+
+
+@dataclass
+class RealServer:
+    """A real `coinval api` process on loopback, with an operator and a viewer key."""
+
+    proc: subprocess.Popen[bytes]
+    url: str
+    admin: dict[str, str]
+    operator: dict[str, str]
+    viewer: dict[str, str]
+
+    def rss(self) -> int:
+        """The server's resident memory now, in bytes."""
+        return _status_kb(self.proc.pid, "VmRSS") * 1024
+
+    def reset_peak(self) -> None:
+        """Start the peak-RSS count afresh (Linux: clear_refs 5)."""
+        Path(f"/proc/{self.proc.pid}/clear_refs").write_text("5")
+
+    def peak(self) -> int:
+        """The server's peak resident memory since :meth:`reset_peak`, in bytes."""
+        return _status_kb(self.proc.pid, "VmHWM") * 1024
+
+
+def _status_kb(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} for process {pid}")
+
+
+@contextmanager
+def real_server(
+    store: Path, base_profile_text: str, env: dict[str, str] | None = None
+) -> Iterator[RealServer]:
+    """A real server over ``store`` with head A's base profile active."""
+    port = free_port()
+    proc = start_server(store, port, env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=url, timeout=30) as c:
+            keys = {}
+            for role in ("operator", "viewer"):
+                r = c.post(
+                    "/api/v1/keys", json={"name": role, "role": role}, headers=bearer(ADMIN_KEY)
+                )
+                assert r.status_code == 201, r.text
+                keys[role] = bearer(r.json()["key"])
+            r = c.post(
+                "/api/v1/profiles?activate=true",
+                content=base_profile_text,
+                headers=keys["operator"],
+            )
+            assert r.status_code == 201, r.text
+        yield RealServer(proc, url, bearer(ADMIN_KEY), keys["operator"], keys["viewer"])
+    finally:
+        proc.kill()
+        proc.wait()

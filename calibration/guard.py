@@ -1,0 +1,152 @@
+"""Who may ask, checked before anything of a request's body is read.
+
+An ASGI middleware in front of the routes: it finds the route a request is
+for, and when that route needs a role it checks the bearer key (401), then
+the role (403), before the route reads a single byte of the body. A caller
+without a key cannot make the service decode or even receive a body, and a
+viewer sending a body to an operator route gets 403 whatever the body.
+
+The principal it found is left in the request's state for the route's own
+dependencies (one key lookup per request).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
+from starlette.routing import compile_path
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from calibration.context import Context
+from calibration.domain.keys import Principal, Role, authenticate
+
+#: The attribute a role-checking dependency carries (see :func:`calibration.auth.require`).
+ROLE_ATTRIBUTE = "required_role"
+#: The role marker of ``/metrics``: viewer, unless the settings make it public.
+METRICS = "metrics"
+
+NO_KEY = "an API key is required: Authorization: Bearer <key>"
+BAD_KEY = "the API key is not valid (unknown or revoked)"
+
+
+def required_role(dependant: Dependant) -> str | None:
+    """The role a route's dependencies ask for, or None for a public route."""
+    for dep in dependant.dependencies:
+        role = getattr(dep.call, ROLE_ATTRIBUTE, None)
+        if role is not None:
+            return str(role)
+        found = required_role(dep)
+        if found is not None:
+            return found
+    return None
+
+
+async def reply(
+    send: Send, status: int, message: str, headers: Iterable[tuple[bytes, bytes]] = ()
+) -> None:
+    """A small JSON error reply that closes the connection (the body is left unread)."""
+    body = json.dumps({"detail": message}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def bearer_key(scope: Scope) -> str | None:
+    """The key of an ``Authorization: Bearer`` header, or None."""
+    for name, value in scope.get("headers") or []:
+        if name == b"authorization":
+            scheme, _, key = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and key.strip():
+                return key.strip()
+            return None
+    return None
+
+
+@dataclass(frozen=True)
+class GuardedRoute:
+    """A route as the guard sees it: full path pattern, methods, endpoint, role."""
+
+    pattern: re.Pattern[str]
+    methods: frozenset[str]
+    endpoint: Any
+    role: str | None
+
+    @classmethod
+    def of(cls, prefix: str, route: APIRoute) -> GuardedRoute:
+        """The guard's view of ``route`` mounted under ``prefix``."""
+        pattern, _, _ = compile_path(prefix + route.path)
+        return cls(
+            pattern, frozenset(route.methods or ()), route.endpoint, required_role(route.dependant)
+        )
+
+
+class AuthFirst:
+    """ASGI middleware: 401/403 before the body of any route that needs a role."""
+
+    def __init__(self, app: ASGIApp, routes: list[GuardedRoute], context: Context) -> None:
+        self.app = app
+        self.context = context
+        self.routes = routes
+
+    def _route(self, scope: Scope) -> GuardedRoute | None:
+        path, method = scope["path"], scope["method"]
+        for route in self.routes:
+            if method in route.methods and route.pattern.match(path):
+                return route
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        route = self._route(scope)
+        if route is None or route.role is None:
+            await self.app(scope, receive, send)
+            return
+        role = route.role
+        scope["endpoint"] = route.endpoint  # so a refusal is counted under its route
+        if role == METRICS:
+            if self.context.settings.metrics_public:
+                await self.app(scope, receive, send)
+                return
+            role = Role.viewer.value
+        outcome = await self._check(scope, Role(role))
+        if isinstance(outcome, Principal):
+            scope.setdefault("state", {})["principal"] = outcome
+            await self.app(scope, receive, send)
+            return
+        status, message = outcome
+        headers = [(b"www-authenticate", b"Bearer")] if status == 401 else []
+        await reply(send, status, message, headers)
+
+    async def _check(self, scope: Scope, role: Role) -> Principal | tuple[int, str]:
+        key = bearer_key(scope)
+        if key is None:
+            return 401, NO_KEY
+        principal: Any = await run_in_threadpool(authenticate, self.context, key)
+        if principal is None:
+            return 401, BAD_KEY
+        if not principal.may(role):
+            return 403, (
+                f"this needs the {role.value} role; key {principal.key_id} is "
+                f"{principal.role.value}"
+            )
+        assert isinstance(principal, Principal)
+        return principal
