@@ -24,6 +24,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+from calibration.errors import StoreBusyError
+
 Row = dict[str, Any]
 Params = Sequence[Any]
 
@@ -49,7 +51,7 @@ class Database(Protocol):
 
     dialect: str
 
-    def transaction(self, *, write: bool = False) -> Any:
+    def transaction(self, *, write: bool = False, bulk: bool = False) -> Any:
         """A context manager yielding a :class:`Tx`; commits on success, rolls back on error."""
         ...
 
@@ -301,6 +303,8 @@ class SqliteDatabase:
         self.busy_timeout_ms = busy_timeout_ms
         self._migrate_lock = threading.Lock()
         self._local = threading.local()
+        self._gate = threading.Condition()
+        self._urgent = 0  # writers of this process waiting for (or holding) the write lock
 
     def _pooled(self) -> sqlite3.Connection:
         """This thread's connection, opened once: opening one per request cost
@@ -326,16 +330,45 @@ class SqliteDatabase:
         return conn
 
     @contextmanager
-    def transaction(self, *, write: bool = False) -> Iterator[Tx]:
-        """Run a block in one transaction: all of it is committed, or none of it."""
-        conn = self._pooled()
+    def transaction(self, *, write: bool = False, bulk: bool = False) -> Iterator[Tx]:
+        """Run a block in one transaction: all of it is committed, or none of it.
+
+        ``bulk`` marks one batch of a large upload: it waits, before taking the
+        write lock, while any other writer of this process is waiting for it, so
+        a stream of batches never keeps a safety control (an inhibit, a
+        rollback) out. A lock not had within the busy timeout raises
+        :class:`calibration.errors.StoreBusyError` (503), never a bare SQLite error.
+        """
+        urgent = write and not bulk
+        if write:
+            with self._gate:
+                if urgent:
+                    self._urgent += 1
+                else:
+                    self._gate.wait_for(
+                        lambda: self._urgent == 0, timeout=self.busy_timeout_ms / 1000
+                    )
         try:
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-        except sqlite3.Error:
+            with _busy_is_503():
+                yield from self._run(write)
+        finally:
+            if urgent:
+                with self._gate:
+                    self._urgent -= 1
+                    self._gate.notify_all()
+
+    def _run(self, write: bool) -> Iterator[Tx]:
+        conn = self._pooled()
+        begin = "BEGIN IMMEDIATE" if write else "BEGIN"
+        try:
+            conn.execute(begin)
+        except sqlite3.Error as exc:
+            if _is_busy(exc):
+                raise  # waiting was the busy timeout's job: do not wait twice
             # A pooled connection that went bad (file replaced, closed): start afresh.
             self._local.conn = None
             conn = self._pooled()
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            conn.execute(begin)
         try:
             yield _SqliteTx(conn)
         except BaseException:
@@ -388,6 +421,29 @@ class SqliteDatabase:
                 return int(conn.execute("PRAGMA user_version").fetchone()[0])
             finally:
                 conn.close()
+
+
+RETRY_AFTER_S = 1
+"""What a 503 for a busy store tells the caller to wait before trying again."""
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
+@contextmanager
+def _busy_is_503() -> Iterator[None]:
+    """SQLite's "database is locked" / "busy" as a :class:`StoreBusyError`."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if _is_busy(exc):
+            raise StoreBusyError(
+                "the store is busy (another write holds it): try again shortly",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            ) from None
+        raise
 
 
 def _split_sql(script: str) -> list[str]:

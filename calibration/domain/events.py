@@ -154,7 +154,7 @@ def _decide_batch(
     if record:
         keep = ctx.settings.store_event_signatures
         stamp = stored_moment("at", moment)
-        with ctx.db.transaction(write=True) as tx:
+        with ctx.db.transaction(write=True, bulk=True) as tx:
             for item, decision in zip(batch, decisions, strict=True):
                 events_repo.insert_decision(
                     tx,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any, cast
 
 import numpy as np
@@ -20,7 +21,7 @@ from calibration.domain import signatures as sigs
 from calibration.domain import uploads
 from calibration.domain.common import check_coin, check_head
 from calibration.domain.profiles import activate_in, insert_version_in
-from calibration.errors import ConflictError, InvalidError, NotFoundError
+from calibration.errors import CalibrationError, ConflictError, InvalidError, NotFoundError
 from calibration.repository import audit
 from calibration.repository import events as events_repo
 from calibration.repository import heads as heads_repo
@@ -35,6 +36,8 @@ from coinval.signature import Signature
 from coinval.teach import MIN_COINS, TeachError, TeachReport, teach
 
 MAX_CHANGES_LISTED = 50
+#: Signature text written per transaction of an upload (each lock held briefly).
+BATCH_BYTES = 4 << 20
 
 
 def _session(row: Row) -> dict[str, Any]:
@@ -166,28 +169,57 @@ def add_upload(
             extra=problems.summary(),
         )
     now = ctx.now()
-    with ctx.db.transaction(write=True) as tx:
-        row = _get_open(tx, session_id)
-        before = int(row["count"])
-        teach_repo.add_samples(tx, session_id, good, source="upload", at=now)
-        audit.append(
-            tx,
-            at=now,
-            key_id=actor,
-            action="teach.samples",
-            target=f"teach:{session_id}",
-            before={"count": before},
-            after={"count": before + len(good), "added": len(good), "rejected": problems.total},
-        )
+    before: int | None = None
+    added = 0
+    try:
+        for number, batch in enumerate(_batches(good, ctx.settings.write_batch_rows)):
+            with ctx.db.transaction(write=True, bulk=True) as tx:
+                count = int(_get_open(tx, session_id)["count"])
+                before = count if before is None else before
+                teach_repo.add_samples(tx, session_id, batch, source="upload", at=now)
+                audit.append(
+                    tx,
+                    at=now,
+                    key_id=actor,
+                    action="teach.samples",
+                    target=f"teach:{session_id}",
+                    before={"count": count},
+                    after={
+                        "count": count + len(batch),
+                        "added": len(batch),
+                        "rejected": problems.total if number == 0 else 0,
+                        "batch": number,
+                    },
+                )
+            added += len(batch)
+    except CalibrationError as exc:
+        if added:  # some batches are in: say how many, so the caller sends only the rest
+            exc.extra["added"] = added
+        raise
+    assert before is not None
     return {
         "added": len(good),
         "rejected": problems.listed,
         **problems.summary(),
-        "count": before + len(good),
+        "count": before + added,
         # So the operator sees at once whether the head's demodulator reported
         # (contract v1.1), before a profile is taught with or without them.
         "with_loss_traces": with_loss,
     }
+
+
+def _batches(texts: list[str], rows: int) -> Iterator[list[str]]:
+    """``texts`` in runs of at most ``rows`` items and :data:`BATCH_BYTES` characters."""
+    batch: list[str] = []
+    size = 0
+    for text in texts:
+        if batch and (len(batch) >= rows or size + len(text) > BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(text)
+        size += len(text)
+    if batch:
+        yield batch
 
 
 def feed_live(ctx: Context, head: str, signature: Signature) -> list[int]:
