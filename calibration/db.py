@@ -256,7 +256,14 @@ CREATE INDEX events_reason ON events (reason, id);
 CREATE INDEX events_coin ON events (coin, id);
 """
 
-MIGRATIONS: dict[str, list[str]] = {"sqlite": [_SQLITE_V1, _SQLITE_V2]}
+_SQLITE_V3 = """
+-- Every row that comes from a request names the key that sent it (issue 18):
+-- decision events (NULL for rows written before this migration) and teach samples.
+ALTER TABLE events ADD COLUMN key_id TEXT;
+ALTER TABLE teach_samples ADD COLUMN key_id TEXT;
+"""
+
+MIGRATIONS: dict[str, list[str]] = {"sqlite": [_SQLITE_V1, _SQLITE_V2, _SQLITE_V3]}
 """Per dialect, the migrations in order; migration ``i`` brings the schema to version ``i + 1``.
 
 Append only: a released migration is never edited."""

@@ -41,6 +41,12 @@ class Settings(BaseSettings):
         le=5000,
         description="rows written per store transaction by uploads (keeps each lock short)",
     )
+    backfill_window_s: int = Field(
+        default=300,
+        ge=0,
+        description="recorded decisions may be dated this far from the server's clock; "
+        "further needs backfill=true (audited)",
+    )
     cors_origins: list[str] = Field(
         default_factory=list, description="origins allowed by CORS; empty: CORS off"
     )

@@ -15,6 +15,7 @@ from calibration.domain import signatures as sigs
 from calibration.domain import uploads
 from calibration.domain.common import check_head, in_zone, stored_moment
 from calibration.errors import ConflictError, InvalidError
+from calibration.repository import audit
 from calibration.repository import events as events_repo
 from calibration.repository.events import EventFilter
 from coinval.decision import REASONS, Decision
@@ -35,6 +36,7 @@ def record_decision(
     signature: Signature | None = None,
     profile_id: int | None = None,
     source: str = "live",
+    key_id: str = "serve",
 ) -> int:
     """Store one decision as an event; its id.
 
@@ -56,6 +58,7 @@ def record_decision(
             profile_id=profile_id,
             source=source,
             signature=text,
+            key_id=key_id,
         )
         if text is not None and event_id % PRUNE_EVERY == 0:
             events_repo.forget_old_signatures(
@@ -100,6 +103,8 @@ def classify(
     content_type: str | None,
     at: dt.datetime | None = None,
     record: bool = True,
+    actor: str | None = None,
+    backfill: bool = False,
 ) -> Classified:
     """Decide uploaded signatures with the head's active profile, in order; record them.
 
@@ -107,6 +112,10 @@ def classify(
     The body is read item by item (at most ``max_items_per_request``), decided
     and recorded in batches of ``write_batch_rows``: each batch is one short
     transaction, so no upload holds the store's write lock for long.
+
+    Recorded events carry ``actor`` (the key that sent them), and each batch
+    is audited. ``at`` further than ``backfill_window_s`` from the server's
+    clock is only recorded with ``backfill`` (audited as ``events.backfill``).
     """
     check_head(head)
     active = ctx.engine(head)
@@ -117,20 +126,43 @@ def classify(
     config, engine = active
     moment = in_zone("at", at or ctx.clock(), LONDON)
     stamp = stored_moment("at", moment)
+    if record:
+        _check_window(ctx, moment, backfill)
     uploads.count_items(body, content_type, ctx.settings.max_items_per_request)
     out = Classified(
         {"head": head, "profile_id": config.profile_id, "version": config.version, "at": stamp}
     )
     batch: list[sigs.Item] = []
     size = ctx.settings.write_batch_rows
+    recording = _Recording(head, config.profile_id, moment, actor, backfill)
     for item in uploads.iter_items(body, content_type):
         batch.append(sigs.check_item(item))
         if len(batch) >= size:
-            _decide_batch(ctx, engine, batch, out, head, config.profile_id, moment, record)
+            _decide_batch(ctx, engine, batch, out, record, recording)
             batch = []
     if batch:
-        _decide_batch(ctx, engine, batch, out, head, config.profile_id, moment, record)
+        _decide_batch(ctx, engine, batch, out, record, recording)
     return out
+
+
+@dataclass(frozen=True)
+class _Recording:
+    head: str
+    profile_id: int
+    moment: dt.datetime
+    actor: str | None
+    backfill: bool
+
+
+def _check_window(ctx: Context, moment: dt.datetime, backfill: bool) -> None:
+    """Refuse a recorded ``at`` far from the server's clock unless ``backfill`` is asked."""
+    off = abs((moment - ctx.clock()).total_seconds())
+    window = ctx.settings.backfill_window_s
+    if off > window and not backfill:
+        raise InvalidError(
+            f"at is {off:.0f} s from the server's clock: recording decisions dated more than "
+            f"{window} s away needs backfill=true (audited), or record=false to only decide"
+        )
 
 
 def _decide_batch(
@@ -138,11 +170,10 @@ def _decide_batch(
     engine: Engine,
     batch: list[sigs.Item],
     out: Classified,
-    head: str,
-    profile_id: int,
-    moment: dt.datetime,
     record: bool,
+    rec: _Recording,
 ) -> None:
+    moment = rec.moment
     valid = [item.signature for item in batch if item.signature is not None]
     decided = iter(engine.decide_signatures(valid, moment) if valid else [])
     decisions = [
@@ -155,20 +186,37 @@ def _decide_batch(
         keep = ctx.settings.store_event_signatures
         stamp = stored_moment("at", moment)
         with ctx.db.transaction(write=True, bulk=True) as tx:
-            for item, decision in zip(batch, decisions, strict=True):
+            ids = [
                 events_repo.insert_decision(
                     tx,
                     decision,
                     at=stamp,
-                    head=head,
-                    profile_id=profile_id,
+                    head=rec.head,
+                    profile_id=rec.profile_id,
                     source="api",
                     signature=(
                         sigs.to_text(item.signature)
                         if keep and item.signature is not None
                         else None
                     ),
+                    key_id=rec.actor,
                 )
+                for item, decision in zip(batch, decisions, strict=True)
+            ]
+            audit.append(
+                tx,
+                at=ctx.now(),
+                key_id=rec.actor or "api",
+                action="events.backfill" if rec.backfill else "events.record",
+                target=f"head:{rec.head}",
+                after={
+                    "events": len(ids),
+                    "first_id": ids[0],
+                    "last_id": ids[-1],
+                    "at": stamp,
+                    "backfill": rec.backfill,
+                },
+            )
             if keep:
                 events_repo.forget_old_signatures(
                     tx, keep=ctx.settings.keep_event_signatures, window=len(batch) + PRUNE_EVERY

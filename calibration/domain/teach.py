@@ -36,6 +36,8 @@ from coinval.signature import Signature
 from coinval.teach import MIN_COINS, TeachError, TeachReport, teach
 
 MAX_CHANGES_LISTED = 50
+#: Who feeds live coins (the serve loop): the key id their rows carry.
+LIVE_ACTOR = "serve"
 #: Signature text written per transaction of an upload (each lock held briefly).
 BATCH_BYTES = 4 << 20
 
@@ -176,7 +178,7 @@ def add_upload(
             with ctx.db.transaction(write=True, bulk=True) as tx:
                 count = int(_get_open(tx, session_id)["count"])
                 before = count if before is None else before
-                teach_repo.add_samples(tx, session_id, batch, source="upload", at=now)
+                teach_repo.add_samples(tx, session_id, batch, source="upload", at=now, key_id=actor)
                 audit.append(
                     tx,
                     at=now,
@@ -236,7 +238,7 @@ def feed_live(ctx: Context, head: str, signature: Signature) -> list[int]:
         ids = teach_repo.open_live_sessions(tx, head)
         now = ctx.now()
         for session_id in ids:
-            teach_repo.add_samples(tx, session_id, [text], source="live", at=now)
+            teach_repo.add_samples(tx, session_id, [text], source="live", at=now, key_id=LIVE_ACTOR)
     return ids
 
 

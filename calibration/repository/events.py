@@ -10,7 +10,7 @@ from calibration.db import Row, Tx
 from coinval.decision import Decision
 
 _PUBLIC = (
-    "id, at, head, signature_id, coin, accepted, reason, detail, profile_id, source,"
+    "id, at, head, signature_id, coin, accepted, reason, detail, profile_id, source, key_id,"
     " signature IS NOT NULL AS has_signature"
 )
 
@@ -55,11 +55,12 @@ def insert_event(
     profile_id: int | None,
     source: str,
     signature: str | None,
+    key_id: str | None = None,
 ) -> int:
-    """Record one decision; its event id."""
+    """Record one decision; its event id. ``key_id``: the key (or actor) that sent it."""
     row = tx.fetchone(
         "INSERT INTO events (at, head, signature_id, coin, accepted, reason, detail, profile_id,"
-        " source, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        " source, signature, key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (
             at,
             head,
@@ -71,6 +72,7 @@ def insert_event(
             profile_id,
             source,
             signature,
+            key_id,
         ),
     )
     assert row is not None
@@ -86,6 +88,7 @@ def insert_decision(
     profile_id: int | None,
     source: str,
     signature: str | None,
+    key_id: str | None = None,
 ) -> int:
     """Record one engine decision as an event; its event id."""
     return insert_event(
@@ -100,6 +103,7 @@ def insert_decision(
         profile_id=profile_id,
         source=source,
         signature=signature,
+        key_id=key_id,
     )
 
 

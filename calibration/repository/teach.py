@@ -76,14 +76,20 @@ def close_session(
 
 
 def add_samples(
-    tx: Tx, session_id: int, signatures: Sequence[str], *, source: str, at: str
+    tx: Tx,
+    session_id: int,
+    signatures: Sequence[str],
+    *,
+    source: str,
+    at: str,
+    key_id: str | None = None,
 ) -> None:
-    """Append signatures (compact JSON text) to a session."""
+    """Append signatures (compact JSON text) to a session; ``key_id``: who sent them."""
     for text in signatures:
         tx.execute(
-            "INSERT INTO teach_samples (session_id, signature, source, added_at)"
-            " VALUES (?, ?, ?, ?)",
-            (session_id, text, source, at),
+            "INSERT INTO teach_samples (session_id, signature, source, added_at, key_id)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (session_id, text, source, at, key_id),
         )
 
 

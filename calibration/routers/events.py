@@ -43,12 +43,19 @@ async def classify(
     head: str,
     request: Request,
     ctx: ContextDep,
-    _: Operator,
+    who: Operator,
     at: Annotated[
         dt.datetime | None,
         Query(description="decide as of this moment (default: now; without zone: London)"),
     ] = None,
     record: Annotated[bool, Query(description="record the decisions as events")] = True,
+    backfill: Annotated[
+        bool,
+        Query(
+            description="record decisions dated outside the window around the server's clock "
+            "(COINVAL_BACKFILL_WINDOW_S); audited"
+        ),
+    ] = False,
 ) -> StreamingResponse:
     """One decision per signature, in order; a bad signature gets ``invalid`` with the rule.
 
@@ -64,6 +71,8 @@ async def classify(
         content_type=request.headers.get("content-type"),
         at=at,
         record=record,
+        actor=who.key_id,
+        backfill=backfill,
     )
     return StreamingResponse(_pieces(result), media_type="application/json")
 
