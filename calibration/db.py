@@ -263,7 +263,15 @@ ALTER TABLE events ADD COLUMN key_id TEXT;
 ALTER TABLE teach_samples ADD COLUMN key_id TEXT;
 """
 
-MIGRATIONS: dict[str, list[str]] = {"sqlite": [_SQLITE_V1, _SQLITE_V2, _SQLITE_V3]}
+_SQLITE_V4 = """
+-- A teach session's progress summary (spread, outliers, ready), computed when
+-- samples come in and kept with the sample count it was computed for: viewers
+-- read it instead of re-reading every sample.
+ALTER TABLE teach_sessions ADD COLUMN summary TEXT;
+ALTER TABLE teach_sessions ADD COLUMN summary_count INTEGER;
+"""
+
+MIGRATIONS: dict[str, list[str]] = {"sqlite": [_SQLITE_V1, _SQLITE_V2, _SQLITE_V3, _SQLITE_V4]}
 """Per dialect, the migrations in order; migration ``i`` brings the schema to version ``i + 1``.
 
 Append only: a released migration is never edited."""

@@ -41,6 +41,11 @@ class Settings(BaseSettings):
         le=5000,
         description="rows written per store transaction by uploads (keeps each lock short)",
     )
+    max_session_samples: int = Field(
+        default=20_000,
+        gt=0,
+        description="signatures one teach session may hold; an upload past it: 409",
+    )
     backfill_window_s: int = Field(
         default=300,
         ge=0,

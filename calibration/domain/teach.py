@@ -7,8 +7,10 @@ chosen at start): the other coins' regions and positions are kept as they are.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any, cast
@@ -44,6 +46,8 @@ BATCH_BYTES = 4 << 20
 
 def _session(row: Row) -> dict[str, Any]:
     out = dict(row)
+    out.pop("summary", None)
+    out.pop("summary_count", None)
     out["live"] = bool(out["live"])
     out["count"] = int(out.get("count") or 0)
     return out
@@ -177,7 +181,9 @@ def add_upload(
         for number, batch in enumerate(_batches(good, ctx.settings.write_batch_rows)):
             with ctx.db.transaction(write=True, bulk=True) as tx:
                 count = int(_get_open(tx, session_id)["count"])
-                before = count if before is None else before
+                if before is None:
+                    _check_cap(ctx, session_id, count, len(good))
+                    before = count
                 teach_repo.add_samples(tx, session_id, batch, source="upload", at=now, key_id=actor)
                 audit.append(
                     tx,
@@ -199,6 +205,8 @@ def add_upload(
             exc.extra["added"] = added
         raise
     assert before is not None
+    with contextlib.suppress(CalibrationError):  # a busy store: the next viewer computes it
+        refresh_summary(ctx, session_id)
     return {
         "added": len(good),
         "rejected": problems.listed,
@@ -208,6 +216,15 @@ def add_upload(
         # (contract v1.1), before a profile is taught with or without them.
         "with_loss_traces": with_loss,
     }
+
+
+def _check_cap(ctx: Context, session_id: int, count: int, adding: int) -> None:
+    cap = ctx.settings.max_session_samples
+    if count + adding > cap:
+        raise ConflictError(
+            f"teach session {session_id} holds {count} signatures and may hold at most {cap} "
+            f"(COINVAL_MAX_SESSION_SAMPLES): {adding} more would pass that"
+        )
 
 
 def _batches(texts: list[str], rows: int) -> Iterator[list[str]]:
@@ -235,7 +252,12 @@ def feed_live(ctx: Context, head: str, signature: Signature) -> list[int]:
             return []
     text = sigs.to_text(signature)
     with ctx.db.transaction(write=True) as tx:
-        ids = teach_repo.open_live_sessions(tx, head)
+        cap = ctx.settings.max_session_samples
+        ids = [
+            i
+            for i in teach_repo.open_live_sessions(tx, head)
+            if int((teach_repo.get_session(tx, i) or {}).get("count") or 0) < cap
+        ]
         now = ctx.now()
         for session_id in ids:
             teach_repo.add_samples(tx, session_id, [text], source="live", at=now, key_id=LIVE_ACTOR)
@@ -301,20 +323,18 @@ def _spread(feats: CoinFeatures) -> dict[str, Any]:
     return out
 
 
-def progress(ctx: Context, session_id: int) -> dict[str, Any]:
-    """How the session stands: count, spread, outliers found, whether it can be committed."""
-    row, samples = _samples(ctx, session_id)
-    out: dict[str, Any] = _session({**row, "count": len(samples)})
-    out.update(
-        ready=False,
-        problem=None,
-        outliers=[],
-        warnings=[],
-        spread=None,
-        temperature_c=None,
-        edge_counts=None,
-        with_loss_traces=sum(1 for s in samples if s.has_loss),
-    )
+def _summarise(row: Row, samples: list[Signature]) -> dict[str, Any]:
+    """Count, spread, outliers and whether the core would teach the coins (``teachable``)."""
+    out: dict[str, Any] = {
+        "teachable": False,
+        "problem": None,
+        "outliers": [],
+        "warnings": [],
+        "spread": None,
+        "temperature_c": None,
+        "edge_counts": None,
+        "with_loss_traces": sum(1 for s in samples if s.has_loss),
+    }
     if samples:
         feats = extract_signatures(samples)
         out["spread"] = _spread(feats)
@@ -331,10 +351,66 @@ def progress(ctx: Context, session_id: int) -> dict[str, Any]:
     except InvalidError as exc:
         out["problem"] = exc.message
         return out
-    out["ready"] = row["state"] == "open"
+    out["teachable"] = True
     out["outliers"] = report.dropped.get(str(row["coin"]), [])
     out["warnings"] = report.warnings
     return out
+
+
+_summary_guard = threading.Lock()
+_summary_locks: dict[tuple[int, int], threading.Lock] = {}
+
+
+def _summary_lock(ctx: Context, session_id: int) -> threading.Lock:
+    """One lock per session (and context): one viewer computes, the others wait for it."""
+    with _summary_guard:
+        return _summary_locks.setdefault((id(ctx), session_id), threading.Lock())
+
+
+def refresh_summary(ctx: Context, session_id: int) -> dict[str, Any]:
+    """Compute a session's summary from its samples and keep it with their count."""
+    row, samples = _samples(ctx, session_id)
+    summary = _summarise(row, samples)
+    with ctx.db.transaction(write=True) as tx:
+        tx.execute(
+            "UPDATE teach_sessions SET summary = ?, summary_count = ? WHERE id = ?",
+            (json.dumps(summary), len(samples), session_id),
+        )
+    return summary
+
+
+def _cached(row: Row) -> dict[str, Any] | None:
+    if row.get("summary") is None or row.get("summary_count") != int(row["count"]):
+        return None
+    return dict(json.loads(row["summary"]))
+
+
+def progress(ctx: Context, session_id: int) -> dict[str, Any]:
+    """How the session stands: count, spread, outliers found, whether it can be committed.
+
+    Read from the summary kept since the session's last samples came in; only
+    when samples came in without one (live coins) is it computed, once, by the
+    first viewer to ask.
+    """
+    row = _row(ctx, session_id)
+    summary = _cached(row)
+    if summary is None:
+        with _summary_lock(ctx, session_id):
+            row = _row(ctx, session_id)
+            summary = _cached(row) or refresh_summary(ctx, session_id)
+    out = _session(row)
+    teachable = bool(summary.pop("teachable"))
+    out.update(summary)
+    out["ready"] = teachable and row["state"] == "open"
+    return out
+
+
+def _row(ctx: Context, session_id: int) -> Row:
+    with ctx.db.transaction() as tx:
+        row = teach_repo.get_session(tx, session_id)
+    if row is None:
+        raise NotFoundError(f"no teach session with id {session_id}")
+    return row
 
 
 def merge(base: Profile | None, taught: Profile, coin: str, head: str, created: str) -> Profile:

@@ -1,0 +1,98 @@
+"""Teach progress is kept, not recomputed per viewer; a session's samples are capped (issue 18)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from calibration.app import create_app
+from calibration.domain import teach as teach_domain
+from calibration.service import CalibrationService
+from calibration.settings import Settings
+from coinval.signature import parse_signature
+from tests.calibration.conftest import ADMIN_KEY, HEAD, TAUGHT, Service, bearer, make_keys
+
+API = "/api/v1"
+
+
+def _start(client: TestClient, who: dict[str, str], **extra: Any) -> int:
+    r = client.post(
+        f"{API}/teach/sessions", json={"coin": TAUGHT, "head": HEAD, **extra}, headers=who
+    )
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])
+
+
+def test_progress_is_read_from_the_kept_summary(
+    service: Service,
+    teach_sets: dict[str, list[dict[str, Any]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    svc = service
+    sid = _start(svc.client, svc.operator)
+    r = svc.client.post(
+        f"{API}/teach/sessions/{sid}/signatures", json=teach_sets[TAUGHT], headers=svc.operator
+    )
+    assert r.status_code == 200, r.text
+    computed = svc.client.get(f"{API}/teach/sessions/{sid}", headers=svc.viewer).json()
+
+    def no_reading(*_: object) -> None:
+        raise AssertionError("a viewer made the samples be read again")
+
+    monkeypatch.setattr(teach_domain, "_samples", no_reading)
+    for _ in range(3):
+        r = svc.client.get(f"{API}/teach/sessions/{sid}", headers=svc.viewer)
+        assert r.status_code == 200, r.text
+        assert r.json() == computed
+    assert computed["count"] == 24 and computed["ready"] is True
+    assert "summary" not in computed and "summary_count" not in computed
+
+
+def test_a_live_coin_makes_the_summary_computed_again_once(
+    service: Service, teach_sets: dict[str, list[dict[str, Any]]]
+) -> None:
+    svc = service
+    sid = _start(svc.client, svc.operator, live=True)
+    svc.client.post(
+        f"{API}/teach/sessions/{sid}/signatures", json=teach_sets[TAUGHT][:20], headers=svc.operator
+    )
+    assert svc.client.get(f"{API}/teach/sessions/{sid}", headers=svc.viewer).json()["count"] == 20
+    teach_domain.feed_live(svc.ctx, HEAD, parse_signature(teach_sets[TAUGHT][20]))
+    out = svc.client.get(f"{API}/teach/sessions/{sid}", headers=svc.viewer).json()
+    assert out["count"] == 21
+    assert out["temperature_c"] is not None
+
+
+@pytest.fixture
+def capped(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str], CalibrationService]]:
+    settings = Settings(
+        db=str(tmp_path / "store.db"), admin_key=SecretStr(ADMIN_KEY), max_session_samples=10
+    )
+    service = CalibrationService.open(settings)
+    with TestClient(create_app(context=service.context)) as client:
+        yield client, bearer(make_keys(client)["operator"]), service
+
+
+def test_a_session_holds_at_most_the_configured_samples(
+    capped: tuple[TestClient, dict[str, str], CalibrationService],
+    teach_sets: dict[str, list[dict[str, Any]]],
+) -> None:
+    client, operator, service = capped
+    coins = teach_sets[TAUGHT]
+    sid = _start(client, operator, live=True)
+    r = client.post(f"{API}/teach/sessions/{sid}/signatures", json=coins[:11], headers=operator)
+    assert r.status_code == 409, r.text
+    assert "at most 10" in r.json()["detail"]
+    r = client.post(f"{API}/teach/sessions/{sid}/signatures", json=coins[:8], headers=operator)
+    assert r.status_code == 200, r.text
+    r = client.post(f"{API}/teach/sessions/{sid}/signatures", json=coins[8:11], headers=operator)
+    assert r.status_code == 409, r.text
+    r = client.post(f"{API}/teach/sessions/{sid}/signatures", json=coins[8:10], headers=operator)
+    assert r.status_code == 200 and r.json()["count"] == 10
+    assert service.feed_live(HEAD, parse_signature(coins[12])) == []  # full: not fed
+    assert client.get(f"{API}/teach/sessions/{sid}", headers=operator).json()["count"] == 10
