@@ -100,10 +100,11 @@ def _install_handlers(app: FastAPI) -> None:
                 status_code=401,
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        errors = _validation_errors(exc)
+        errors = _validation_errors(exc)[:20]
         first = errors[0] if errors else {"loc": [], "msg": "invalid request", "type": ""}
         if first["type"] == "json_invalid":
-            detail = "the body is not valid JSON"
+            # a body that cannot be decoded at all is 400, as the docs' error table says
+            return JSONResponse({"detail": "the body is not valid JSON", "errors": errors}, 400)
         else:
             where = ".".join(str(p) for p in first["loc"])
             detail = f"{where}: {first['msg']}" if where else str(first["msg"])

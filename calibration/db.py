@@ -15,6 +15,7 @@ writers queue instead of failing, ``BEGIN IMMEDIATE`` for write transactions
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import sqlite3
@@ -474,6 +475,20 @@ def _split_sql(script: str) -> list[str]:
     return statements
 
 
+def _private_file(path: str) -> None:
+    """Create the store file readable by its owner only (0600); tighten an existing one.
+
+    SQLite gives its -wal and -shm files the store file's permissions.
+    """
+    if path == ":memory:" or path.startswith("file:"):
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    for name in (path, path + "-wal", path + "-shm"):
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            os.chmod(name, 0o600)
+
+
 def latest_schema_version(dialect: str = "sqlite") -> int:
     """The schema version this code expects."""
     return len(MIGRATIONS[dialect])
@@ -486,6 +501,7 @@ def open_database(target: str | Path, *, busy_timeout_ms: int = 30_000) -> Sqlit
         raise ValueError("PostgreSQL is not wired in yet: give a SQLite file path")
     if text.startswith("sqlite:///"):
         text = text[len("sqlite:///") :]
+    _private_file(text)
     database = SqliteDatabase(text, busy_timeout_ms=busy_timeout_ms)
     database.migrate()
     return database

@@ -97,6 +97,28 @@ class GuardedRoute:
         )
 
 
+#: The most header bytes (names and values) one request may carry: more is 431.
+MAX_HEADER_BYTES = 16 * 1024
+#: Query parameters that look like a key: refused (keys go in the Authorization header only).
+KEY_PARAMS = frozenset({"key", "api_key", "apikey", "token", "access_token", "authorization"})
+
+
+def _key_in_query(scope: Scope) -> bool:
+    query = scope.get("query_string") or b""
+    if not query:
+        return False
+    for pair in query.decode("latin-1").split("&"):
+        name, _, value = pair.partition("=")
+        if name.lower() in KEY_PARAMS or value.startswith("cvk_"):
+            return True
+    return False
+
+
+def _redact_query(scope: Scope) -> None:
+    """Drop the query from the scope, so no access log line carries the key."""
+    scope["query_string"] = b"redacted"
+
+
 class AuthFirst:
     """ASGI middleware: 401/403 before the body of any route that needs a role."""
 
@@ -115,6 +137,13 @@ class AuthFirst:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if sum(len(n) + len(v) for n, v in scope.get("headers") or []) > MAX_HEADER_BYTES:
+            await reply(send, 431, f"the request's headers are over {MAX_HEADER_BYTES} bytes")
+            return
+        if _key_in_query(scope):
+            _redact_query(scope)
+            await reply(send, 400, "API keys go in the Authorization header only, never in the URL")
             return
         route = self._route(scope)
         if route is None or route.role is None:

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from calibration.db import Row, Tx
+from calibration.errors import KeyRevokedError
 
 
 def append(
@@ -18,7 +19,15 @@ def append(
     before: Any = None,
     after: Any = None,
 ) -> None:
-    """Record one state change; ``before``/``after`` are JSON-ready values."""
+    """Record one state change; ``before``/``after`` are JSON-ready values.
+
+    A change asked for by a key that has been revoked meanwhile (checked here,
+    in the change's own transaction) is refused: two admins revoking each other
+    cannot both succeed.
+    """
+    key = tx.fetchone("SELECT revoked_at FROM api_keys WHERE id = ?", (key_id,))
+    if key is not None and key["revoked_at"] is not None:
+        raise KeyRevokedError(f"key {key_id} was revoked before this change could be made")
     tx.execute(
         "INSERT INTO audit (at, key_id, action, target, before, after) VALUES (?, ?, ?, ?, ?, ?)",
         (
