@@ -21,11 +21,12 @@ from coinval.legal_tender import LONDON, is_legal_tender
 from coinval.profile import Profile
 from coinval.signature import Signature, SignatureError, echo_id, parse_signature
 
-ACCEPTED, COUNTERFEIT, UNKNOWN, INHIBITED = (
+ACCEPTED, COUNTERFEIT, UNKNOWN, INHIBITED, INVALID = (
     REASONS.index("accepted"),
     REASONS.index("counterfeit"),
     REASONS.index("unknown"),
     REASONS.index("inhibited"),
+    REASONS.index("invalid"),
 )
 
 
@@ -82,6 +83,10 @@ class Engine:
             Index into :data:`coinval.decision.REASONS`.
         """
         clf = self.profile.classifier
+        if self.profile.requires_loss and not batch.has_loss:
+            # A loss-taught region cannot judge a coin without its loss traces.
+            n = len(batch)
+            return np.full(n, -1, dtype=np.int64), np.full(n, INVALID, dtype=np.int8)
         no_coin = self.profile.no_coin
         index, resembles = map_chunks(batch, lambda part: clf.predict(extract_rows(part, no_coin)))
         # Legal tender and inhibits of the coins recognised only: at the gate

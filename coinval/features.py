@@ -936,9 +936,11 @@ def _loss_angles(
     same windows as the reactive levels, located on the reactive traces.
 
     A phase is only read where the response stands clear of the noise
-    (:data:`_PHASE_OVER_NOISE` times the window mean's noise, both components'
-    together): where a channel barely sees the coin (a steel coin at one
+    (:data:`_PHASE_OVER_NOISE` times the window mean's noise, from the reactive
+    trace's): where a channel barely sees the coin (a steel coin at one
     frequency), its phase is the noise's, NaN here, and a region leaves it out.
+    A loss trace that is itself noise or garbage gives a phase far from any
+    coin's, which is judged.
 
     Parameters
     ----------
@@ -963,13 +965,16 @@ def _loss_angles(
     flat = _despike(
         traces, periodic=False, own=False, sample_mm=np.concatenate((mm_per_sample, mm_per_sample))
     )
-    base, loss_noise, _ = baseline_and_noise(flat, fallback, clean)
+    base, _, _ = baseline_and_noise(flat, fallback, clean)
     y = (flat - base[:, None]).reshape(2, n, length)
     means = _window_means(y, centre, half)
     loss_core = means[:, :, 0]
     loss_ring = 0.5 * (means[:, :, 1] + means[:, :, 2])
     # Each window holds a quarter of the coin's width (ring: two eighths).
-    per_window = np.sqrt((noise**2 + loss_noise.reshape(2, n) ** 2) / np.maximum(0.5 * half, 1.0))
+    # The floor comes from the reactive trace's noise alone (one demodulator, the
+    # same noise on both components): a loss trace of noise or garbage must not
+    # lift its own floor and so switch the phase check off.
+    per_window = np.sqrt(2.0 * noise**2 / np.maximum(0.5 * half, 1.0))
     floor = _PHASE_OVER_NOISE * per_window
     ring_angle = np.arctan2(loss_ring, ring)
     core_angle = np.arctan2(loss_core, core)

@@ -25,6 +25,7 @@ from coinval.features import (
     CORE_WIDTHS,
     EDGED_ONLY,
     FEATURE_NAMES,
+    LOSS_ANGLES,
     MILLING_FIRST_HARMONIC,
     CoinFeatures,
     extract_signatures,
@@ -92,9 +93,12 @@ def _shape_problem(spec: CoinSpec, feats: CoinFeatures) -> str | None:
 
 def _outliers(feats: CoinFeatures, spec: CoinSpec) -> np.ndarray:
     """Boolean mask of coins far from the rest of their teach set, shape (n,)."""
-    # Features no coin of the file has (loss ratios of a head without loss
-    # traces) are not the coins' fault.
-    measured: np.ndarray = np.asarray(np.isfinite(feats.values).any(axis=0), dtype=bool)
+    # Loss angles are left out: a head without loss traces has none, and a channel
+    # that all but loses the coin reads none on some coins, which are not strays
+    # (the classifier leaves an unread angle out, and a coin's region uses an
+    # angle only where every teach coin read it).
+    loss = np.array([name in LOSS_ANGLES for name in FEATURE_NAMES])
+    measured: np.ndarray = np.asarray(~loss, dtype=bool)
     x, t = feats.values[:, measured], feats.temperature_c
     names = [name for name, m in zip(FEATURE_NAMES, measured.tolist(), strict=True) if m]
     # A coin whose features are not all finite (an absurd but in-range

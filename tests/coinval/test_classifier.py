@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.special import chdtri
+from scipy.special import chdtri, chndtrix
 
 from coinval.classifier import (
     FALSE_REJECTION,
@@ -81,7 +81,8 @@ def test_the_bound_is_chi_square_of_the_features_used_plus_a_launch_budget() -> 
     assert dof == len(FEATURE_NAMES) - 2 - 2
     expected = float(chdtri(dof, FALSE_REJECTION["standard"]))
     assert circulation.distance_bound(0) == pytest.approx(expected)
-    assert launch.distance_bound(0) == pytest.approx(expected + LAUNCH_BATCH_WIDTHS**2)
+    launch_bound = float(chndtrix(1 - FALSE_REJECTION["standard"], dof, LAUNCH_BATCH_WIDTHS**2))
+    assert launch.distance_bound(0) == pytest.approx(launch_bound)
     # Another batch several spreads off along one feature: more of it inside the
     # launch region.
     shifted = _synthetic(np.random.default_rng(2), 1000)
