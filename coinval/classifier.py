@@ -212,17 +212,22 @@ def drift_prior(mean: FloatArray) -> FloatArray:
     ----------
     mean : ndarray of shape (n_features,)
     """
-    out = np.empty(len(FEATURE_NAMES))
-    for j, name in enumerate(FEATURE_NAMES):
-        kind, value = DRIFT_PER_K[name]
-        if kind == "share":
-            out[j] = value * abs(mean[j])
-        elif kind == "contrast":
-            out[j] = value * 0.5 * (1.0 - min(mean[j] ** 2, 1.0))
-        else:
-            out[j] = value
+    return np.array(
+        [drift_prior_of(name, float(m)) for name, m in zip(FEATURE_NAMES, mean, strict=True)]
+    )
+
+
+def drift_prior_of(name: str, mean: float) -> float:
+    """One feature's temperature-slope prior (one sd, per kelvin) at its centre ``mean``."""
+    kind, value = DRIFT_PER_K[name]
+    if kind == "share":
+        out = value * abs(mean)
+    elif kind == "contrast":
+        out = value * 0.5 * (1.0 - min(mean**2, 1.0))
+    else:
+        out = value
     # A feature at zero still drifts by noise's worth; never a zero prior.
-    return np.maximum(out, 1e-12)
+    return max(out, 1e-12)
 
 
 def _normal_inverse(cov: Covariates, n: int, scale: FloatArray, prior_t: FloatArray) -> FloatArray:
@@ -906,7 +911,10 @@ class CoinClassifier:
         self.slope_ = table("slope_per_k", 0.0)
         self.speed_slope_ = table("slope_per_log_speed", 0.0)
         self.scale_ = table("scale", 1.0)
-        self.drift_prior_ = table("drift_per_k", 1.0)
+        # Derived from the centres, not read: the prior is the engine's physics.
+        self.drift_prior_ = np.where(
+            self.used_, np.stack([drift_prior(row) for row in self.mean_]), 1.0
+        ).reshape(n_c, n_f)
         self.correlation_ = np.tile(np.eye(n_f), (n_c, 1, 1))
         for k, coin in enumerate(coins):
             used = self.used_[k]

@@ -21,7 +21,7 @@ import numpy as np
 from coinval import __version__
 from coinval.catalogue import coins as catalogue_coins
 from coinval.classifier import SECURITY_LEVELS, TEACH_KINDS, CoinClassifier
-from coinval.features import CORE_WIDTHS, FEATURE_NAMES, INDUCTIVE, LOSS_ANGLES
+from coinval.features import CORE_WIDTHS, EDGED_ONLY, FEATURE_NAMES, INDUCTIVE, LOSS_ANGLES
 from coinval.no_coin import CHANNELS as NO_COIN_CHANNELS
 from coinval.no_coin import NoCoinLevels
 
@@ -145,6 +145,24 @@ def _finite(obj: Mapping[str, Any], key: str, where: str) -> float:
 
 
 MILLING_RULES = ("any", "alternate")
+EDGED = frozenset(EDGED_ONLY)
+ALWAYS_USED = frozenset(FEATURE_NAMES) - EDGED - set(CORE_WIDTHS) - set(LOSS_ANGLES)
+# The largest spread a feature can have on a real coin, in its own unit: lengths in
+# mm, contrasts within -1..1, phases within a half turn, logs of relief depths.
+MAX_SCALE: dict[str, float] = {
+    "diameter_mm": 1.0,
+    "thickness_mm": 1.0,
+    "edge_depth_mm": 1.0,
+    "edge_sharpness": 2.0,
+    "log_milling_mm": 5.0,
+    "milling_alternation": 2.0,
+    "log_lettering_mm": 5.0,
+    "inductive_width_mm": 10.0,
+    "lo_core_width_mm": 10.0,
+    "hi_core_width_mm": 10.0,
+    **{name: 1.0 for name in FEATURE_NAMES if "_vs_" in name},
+    **{name: math.pi for name in LOSS_ANGLES},
+}
 
 
 def _check_coin(coin: str, body: Any) -> None:
@@ -192,9 +210,19 @@ def _check_coin(coin: str, body: Any) -> None:
     if sxy * sxy > sxx * u_sxx * (1.0 + 1e-9) + 1e-300:
         raise ProfileError(f"{where}.speed: sxy_with_temperature exceeds sqrt(sxx * sxx)")
 
+    # The sums of squares cannot exceed what the teach's own range allows.
+    if sxx > n * (high - low) ** 2 * (1.0 + 1e-9) + 1e-9:
+        raise ProfileError(f"{where}.temperature: sxx exceeds n_samples * (max_c - min_c)^2")
+    if u_sxx > n * (hi - lo) ** 2 * (1.0 + 1e-9) + 1e-9:
+        raise ProfileError(f"{where}.speed: sxx exceeds n_samples * (max - min)^2")
     feats = _need(body, "features", Mapping, where)
     if not feats or not set(feats) <= set(FEATURE_NAMES):
         raise ProfileError(f"{where}: features do not match this engine's feature set")
+    # Every region judges what every coin has; a region of a few features would
+    # take anything that matches those (a hand-edited profile of thickness alone).
+    needed = ALWAYS_USED | (EDGED if edges else frozenset())
+    if missing := sorted(needed - set(feats)):
+        raise ProfileError(f"{where}: features missing: {', '.join(missing)}")
     for name in feats:
         entry = _need(feats, name, Mapping, f"{where}.features")
         for key in ("mean", "slope_per_k", "slope_per_log_speed"):
@@ -202,8 +230,14 @@ def _check_coin(coin: str, body: Any) -> None:
         # Only the eddy features move with speed; metrology must not.
         if name not in EDDY_NAMES and entry["slope_per_log_speed"] != 0.0:
             raise ProfileError(f"{where}.features.{name}: only eddy features have a speed slope")
-        if _finite(entry, "scale", f"{where}.features.{name}") <= 0:
-            raise ProfileError(f"{where}.features.{name}: scale must be > 0")
+        scale = _finite(entry, "scale", f"{where}.features.{name}")
+        if not 0 < scale <= MAX_SCALE.get(name, math.inf):
+            raise ProfileError(
+                f"{where}.features.{name}: scale must be > 0 and at most "
+                f"{MAX_SCALE.get(name, math.inf):g}"
+            )
+        # Written for the reader; the engine derives it from the centre again
+        # (DRIFT_PER_K), so a hand-edited prior cannot widen a region.
         if _finite(entry, "drift_per_k", f"{where}.features.{name}") <= 0:
             raise ProfileError(f"{where}.features.{name}: drift_per_k must be > 0")
     size = len(feats)

@@ -193,3 +193,42 @@ def test_a_profile_with_speed_slopes_decides_the_same_after_saving() -> None:
     np.testing.assert_array_equal(
         again.classifier.deviation(probe), profile.classifier.deviation(probe)
     )
+
+
+@pytest.mark.parametrize(
+    ("mutate", "words"),
+    [
+        (
+            lambda d: d["coins"]["gb-100-2017"]["features"]["diameter_mm"].update(scale=5.0),
+            "at most 1",
+        ),
+        (
+            lambda d: d["coins"]["gb-100-2017"].update(
+                features={"thickness_mm": d["coins"]["gb-100-2017"]["features"]["thickness_mm"]},
+                correlation=[[1.0]],
+            ),
+            "features missing",
+        ),
+        (
+            lambda d: d["coins"]["gb-100-2017"]["temperature"].update(sxx=1e9),
+            "exceeds n_samples",
+        ),
+    ],
+)
+def test_a_hand_edited_profile_cannot_widen_a_region_past_physics(taught, mutate, words) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    doc = json.loads(taught.dumps())
+    mutate(doc)
+    with pytest.raises(ProfileError, match=words):
+        loads(json.dumps(doc))
+
+
+def test_the_drift_prior_is_derived_not_read(taught) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    doc = json.loads(taught.dumps())
+    for entry in doc["coins"]["gb-100-2017"]["features"].values():
+        entry["drift_per_k"] = 1e300
+    edited = loads(json.dumps(doc))
+    np.testing.assert_array_equal(edited.classifier.drift_prior_, taught.classifier.drift_prior_)
