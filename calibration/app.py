@@ -145,6 +145,8 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        # A body without a Content-Type is JSON, on every route (a wrong one is 415: AuthFirst).
+        strict_content_type=False,
     )
     app.state.ctx = context
     app.state.request_counter = RequestCounter()

@@ -5,6 +5,8 @@ for, and when that route needs a role it checks the bearer key (401), then
 the role (403), before the route reads a single byte of the body. A caller
 without a key cannot make the service decode or even receive a body, and a
 viewer sending a body to an operator route gets 403 whatever the body.
+Then, still before the body, a ``Content-Type`` the route does not take is
+refused with 415, the same on every route that takes a body.
 
 The principal it found is left in the request's state for the route's own
 dependencies (one key lookup per request).
@@ -79,22 +81,66 @@ def bearer_key(scope: Scope) -> str | None:
     return None
 
 
+#: The body format of a route whose body is a JSON model (and the default of a raw body).
+JSON = "application/json"
+
+
+def body_media_types(route: APIRoute) -> frozenset[str] | None:
+    """The media types a route's body may have, or None for a route without a body.
+
+    A pydantic body model is JSON; a raw body (read as bytes, described in
+    ``openapi_extra``) takes the media types its description lists.
+    """
+    extra = (route.openapi_extra or {}).get("requestBody")
+    if extra is not None:
+        return frozenset(str(kind).lower() for kind in extra.get("content") or {JSON: {}})
+    if route.body_field is not None:
+        return frozenset({JSON})
+    return None
+
+
+def media_type(scope: Scope) -> str | None:
+    """The request's media type (``Content-Type`` without parameters, lower case), or None."""
+    for name, value in scope.get("headers") or []:
+        if name == b"content-type":
+            return value.decode("latin-1").split(";")[0].strip().lower()
+    return None
+
+
 @dataclass(frozen=True)
 class GuardedRoute:
-    """A route as the guard sees it: full path pattern, methods, endpoint, role."""
+    """A route as the guard sees it: full path pattern, methods, endpoint, role, body types."""
 
     pattern: re.Pattern[str]
     methods: frozenset[str]
     endpoint: Any
     role: str | None
+    media_types: frozenset[str] | None = None
 
     @classmethod
     def of(cls, prefix: str, route: APIRoute) -> GuardedRoute:
         """The guard's view of ``route`` mounted under ``prefix``."""
         pattern, _, _ = compile_path(prefix + route.path)
         return cls(
-            pattern, frozenset(route.methods or ()), route.endpoint, required_role(route.dependant)
+            pattern,
+            frozenset(route.methods or ()),
+            route.endpoint,
+            required_role(route.dependant),
+            body_media_types(route),
         )
+
+    def refuses_media_type(self, scope: Scope) -> str | None:
+        """Why the request's ``Content-Type`` is refused (415), or None when it is taken.
+
+        No ``Content-Type`` is taken as JSON; a route without a body takes any.
+        """
+        if self.media_types is None:
+            return None
+        kind = media_type(scope)
+        if not kind or kind in self.media_types:
+            return None
+        wanted = " or ".join(sorted(self.media_types))
+        return f"this route takes {wanted} (Content-Type), not {kind}"
 
 
 #: The most header bytes (names and values) one request may carry: more is 431.
@@ -146,24 +192,26 @@ class AuthFirst:
             await reply(send, 400, "API keys go in the Authorization header only, never in the URL")
             return
         route = self._route(scope)
-        if route is None or route.role is None:
+        if route is None:
             await self.app(scope, receive, send)
             return
-        role = route.role
         scope["endpoint"] = route.endpoint  # so a refusal is counted under its route
-        if role == METRICS:
-            if self.context.settings.metrics_public:
-                await self.app(scope, receive, send)
+        role = route.role
+        if role == METRICS and self.context.settings.metrics_public:
+            role = None
+        if role is not None:
+            outcome = await self._check(scope, Role.viewer if role == METRICS else Role(role))
+            if not isinstance(outcome, Principal):
+                status, message = outcome
+                headers = [(b"www-authenticate", b"Bearer")] if status == 401 else []
+                await reply(send, status, message, headers)
                 return
-            role = Role.viewer.value
-        outcome = await self._check(scope, Role(role))
-        if isinstance(outcome, Principal):
             scope.setdefault("state", {})["principal"] = outcome
-            await self.app(scope, receive, send)
+        refused = route.refuses_media_type(scope)
+        if refused is not None:
+            await reply(send, 415, refused)
             return
-        status, message = outcome
-        headers = [(b"www-authenticate", b"Bearer")] if status == 401 else []
-        await reply(send, status, message, headers)
+        await self.app(scope, receive, send)
 
     async def _check(self, scope: Scope, role: Role) -> Principal | tuple[int, str]:
         key = bearer_key(scope)
