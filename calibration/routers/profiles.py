@@ -13,7 +13,7 @@ from calibration.domain import profiles as domain
 from calibration.domain.common import check_head
 from calibration.errors import NotFoundError
 from calibration.routers._bodies import PROFILE_BODY
-from calibration.routers._params import MAX_ID, RowId
+from calibration.routers._params import MAX_ID, NotNullBody, RowId
 from calibration.routers._route import OffloadedRoute
 
 router = APIRouter(tags=["profiles"], route_class=OffloadedRoute)
@@ -116,7 +116,11 @@ def put_active(head: str, body: ActivateBody, ctx: ContextDep, who: Operator) ->
     return domain.activate(ctx, who.key_id, head, body.profile_id)
 
 
-@router.post("/heads/{head}/rollback", summary="Roll back to an earlier version")
+@router.post(
+    "/heads/{head}/rollback",
+    summary="Roll back to an earlier version",
+    dependencies=[NotNullBody],
+)
 def rollback(
     head: str, ctx: ContextDep, who: Operator, body: RollbackBody | None = None
 ) -> dict[str, Any]:

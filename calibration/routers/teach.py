@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from calibration.auth import ContextDep, Operator, Viewer
 from calibration.domain import teach as domain
 from calibration.routers._bodies import SIGNATURES_BODY
-from calibration.routers._params import MAX_ID, RowId
+from calibration.routers._params import MAX_ID, NotNullBody, RowId
 from calibration.routers._route import OffloadedRoute
 from calibration.settings import DEFAULT_HEAD
 
@@ -97,7 +97,9 @@ def preview(session_id: RowId, ctx: ContextDep, _: Operator) -> dict[str, Any]:
     return domain.preview(ctx, session_id)
 
 
-@router.post("/{session_id}/commit", summary="Commit: a new profile version")
+@router.post(
+    "/{session_id}/commit", summary="Commit: a new profile version", dependencies=[NotNullBody]
+)
 def commit(
     session_id: RowId, ctx: ContextDep, who: Operator, body: CommitBody | None = None
 ) -> dict[str, Any]:

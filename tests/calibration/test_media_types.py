@@ -1,5 +1,5 @@
 """Body formats (issue 18): a wrong Content-Type is 415 on every route with a body,
-checked after the key and before the body."""
+checked after the key and before the body; a JSON null is not an optional body."""
 
 from __future__ import annotations
 
@@ -109,3 +109,25 @@ def test_routes_without_a_body_ignore_the_content_type(service: Service) -> None
         f"{API}/whoami", headers={**service.viewer, "Content-Type": "text/plain"}
     )
     assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize(
+    "path", [f"{API}/heads/{HEAD}/rollback", f"{API}/teach/sessions/{{sid}}/commit"]
+)
+def test_a_json_null_body_is_refused_where_the_body_may_be_left_out(
+    with_base: Service, path: str
+) -> None:
+    client, op = with_base.client, with_base.operator
+    sid = client.post(f"{API}/teach/sessions", json={"coin": TAUGHT}, headers=op).json()["id"]
+    url = path.format(sid=sid)
+    for body in (b"null", b" null\n"):
+        r = client.post(url, content=body, headers={**op, "Content-Type": "application/json"})
+        assert r.status_code == 422, r.text
+        assert "null" in r.json()["detail"] and len(r.json()["errors"]) == 1
+    # no body at all is still the defaults: the route's own answer, not a body error
+    r = client.post(url, headers=op)
+    assert r.status_code in (409, 422), r.text
+    assert "body" not in r.json()["detail"], r.text
+    # and the refused null changed nothing
+    history = client.get(f"{API}/heads/{HEAD}/history", headers=op).json()
+    assert [h["kind"] for h in history] == ["activate"]
