@@ -67,6 +67,7 @@ def run_api(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from calibration.app import create_app
+    from calibration.server import server_options
     from calibration.settings import Settings
 
     overrides = {
@@ -97,6 +98,7 @@ def run_api(args: argparse.Namespace) -> int:
     )
     uvicorn.run(
         app,
+        **server_options(),  # a request head over 32 kB: 431 before it is held
         host=settings.host,
         port=settings.port,
         log_level=args.log_level,

@@ -21,6 +21,7 @@ import datetime as dt
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -30,6 +31,7 @@ from calibration.domain import events, teach
 from calibration.domain.profiles import activate_in, head_of, insert_version_in
 from calibration.hooks import ActiveConfig, Subscriber
 from calibration.repository import heads as heads_repo
+from calibration.server import server_options
 from calibration.settings import Settings
 from coinval.decision import Decision
 from coinval.profile import Profile
@@ -151,16 +153,15 @@ class CalibrationService:
     def start_api(
         self, host: str = "127.0.0.1", port: int = 8000, **uvicorn_options: object
     ) -> ApiServer:
-        """Serve the HTTP API from a background thread; returns once it listens."""
+        """Serve the HTTP API from a background thread; returns once it listens.
+
+        A request head over ``calibration.server.MAX_REQUEST_HEAD_BYTES`` is
+        refused by the server (431) before it is held (``server_options()``).
+        """
         import uvicorn
 
-        config = uvicorn.Config(
-            self.app(),
-            host=host,
-            port=port,
-            log_level="warning",
-            **uvicorn_options,  # type: ignore[arg-type]
-        )
+        options: dict[str, Any] = {"log_level": "warning", **server_options(), **uvicorn_options}
+        config = uvicorn.Config(self.app(), host=host, port=port, **options)
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, name="coinval-api", daemon=True)
         thread.start()
