@@ -1,0 +1,240 @@
+"""Issue 18's figures against a real ``coinval api`` process (run with
+``pytest benchmarks/test_api_hostile.py -s -p no:cacheprovider``); nothing asserts a time.
+
+* peak RSS growth of the server over each hostile body of
+  ``tests/calibration/test_hostile_bodies.py``, against the issue's bounds
+  (keyed: 16 x body + 128 MB; anonymous: 2 x body + 64 MB);
+* read p99 of a read mix driven open-loop at 200 GET/s (latency from each
+  request's planned send time) while four viewers poll
+  ``GET /teach/sessions/{id}`` of a 13,000-sample session (goal: p99 < 20 ms);
+* the longest write-lock hold during a 200k-line recorded classify, measured
+  from outside: a tiny write (``PUT .../coins/{coin}/inhibit``) every 20 ms
+  during the upload, its latency being the wait for the lock plus its own time.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import orjson
+import pytest
+
+from coinval.teach import teach
+from sim.population import generate
+from tests.calibration.conftest import (
+    BASE_COINS,
+    HEAD,
+    TAUGHT,
+    RealServer,
+    real_server,
+    signatures_json,
+)
+
+API = "/api/v1"
+MB = 1 << 20
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
+    samples = {coin: generate(coin, 24, head=HEAD, seed=3).signatures() for coin in BASE_COINS}
+    profile, _ = teach(samples, head=HEAD)
+    store = Path(tmp_path_factory.mktemp("hostile-bench")) / "store.db"
+    with real_server(store, profile.dumps()) as srv:
+        yield srv
+
+
+def _session(srv: RealServer) -> int:
+    r = httpx.post(
+        f"{srv.url}{API}/teach/sessions",
+        json={"coin": TAUGHT, "head": HEAD},
+        headers=srv.operator,
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])
+
+
+def test_peak_rss_of_hostile_bodies(server: RealServer) -> None:
+    sid = _session(server)
+    ndjson = {**server.operator, "Content-Type": "application/x-ndjson"}
+    as_json = {**server.operator, "Content-Type": "application/json"}
+    floats = orjson.dumps([0.5] * 7_900_000)
+    cases = [
+        (
+            "keyed",
+            "4 MB of '1' lines",
+            f"/teach/sessions/{sid}/signatures",
+            b"1\n" * 2_097_152,
+            ndjson,
+        ),
+        ("keyed", "31 MB float array", f"/teach/sessions/{sid}/signatures", floats, as_json),
+        (
+            "keyed",
+            "150k empty objects",
+            f"/teach/sessions/{sid}/signatures",
+            orjson.dumps([{}] * 150_000),
+            as_json,
+        ),
+        (
+            "keyed",
+            "1.3 M '{}' lines classify",
+            f"/heads/{HEAD}/classify?record=false",
+            b"{}\n" * 1_300_000,
+            ndjson,
+        ),
+        (
+            "keyed",
+            "100k '{}' lines classify",
+            f"/heads/{HEAD}/classify?record=false",
+            b"{}\n" * 100_000,
+            ndjson,
+        ),
+        (
+            "anonymous",
+            "31 MB float array to /keys",
+            "/keys",
+            floats,
+            {"Content-Type": "application/json"},
+        ),
+    ]
+    print()
+    for who, name, path, body, headers in cases:
+        server.reset_peak()
+        before = server.rss()
+        try:
+            r = httpx.post(f"{server.url}{API}{path}", content=body, headers=headers, timeout=120)
+            status, size = r.status_code, len(r.content)
+        except httpx.TransportError:
+            status, size = -1, 0  # refused and closed while sending
+        grew = server.peak() - before
+        bound = 16 * len(body) + 128 * MB if who == "keyed" else 2 * len(body) + 64 * MB
+        print(
+            f"{who:9} {name:28} body {len(body) / MB:6.1f} MB -> {status}, "
+            f"reply {size / 1024:7.1f} kB, "
+            f"peak RSS +{grew / MB:6.1f} MB (bound {bound / MB:6.0f} MB)"
+        )
+
+
+def test_read_p99_at_200_per_s_with_four_viewers_polling_a_13000_sample_session(
+    server: RealServer,
+) -> None:
+    sid = _session(server)
+    batch = b"\n".join(orjson.dumps(o) for o in signatures_json(TAUGHT, 1000, seed=11))
+    with httpx.Client(base_url=server.url + API, timeout=120) as c:
+        for _ in range(13):
+            r = c.post(
+                f"/teach/sessions/{sid}/signatures",
+                content=batch,
+                headers={**server.operator, "Content-Type": "application/x-ndjson"},
+            )
+            assert r.status_code == 200, r.text[:300]
+        count = c.get(f"/teach/sessions/{sid}", headers=server.viewer).json()["count"]
+    stop = threading.Event()
+    polls: list[float] = []
+
+    def viewer() -> None:
+        with httpx.Client(base_url=server.url + API, timeout=30, headers=server.viewer) as v:
+            while not stop.is_set():
+                t0 = time.perf_counter()
+                assert v.get(f"/teach/sessions/{sid}").status_code == 200
+                polls.append(time.perf_counter() - t0)
+
+    viewers = [threading.Thread(target=viewer) for _ in range(4)]
+    for t in viewers:
+        t.start()
+    paths = [
+        "/heads",
+        "/coins",
+        f"/heads/{HEAD}/coins",
+        "/teach/sessions",
+        "/events?limit=50",
+        f"/stats?head={HEAD}",
+        "/whoami",
+        f"/heads/{HEAD}/active",
+    ]
+    rate, seconds = 200, 15
+    n = rate * seconds
+    latency = [0.0] * n
+    local = threading.local()
+
+    def one(i: int, planned: float) -> None:
+        if not hasattr(local, "c"):
+            local.c = httpx.Client(base_url=server.url + API, timeout=30, headers=server.viewer)
+        time.sleep(max(0.0, planned - time.perf_counter()))
+        r = local.c.get(paths[i % len(paths)])
+        assert r.status_code == 200, r.text[:200]
+        latency[i] = time.perf_counter() - planned
+
+    try:
+        time.sleep(1.0)
+        start = time.perf_counter() + 0.5
+        with concurrent.futures.ThreadPoolExecutor(32) as pool:
+            futures = [pool.submit(one, i, start + i / rate) for i in range(n)]
+            for f in futures:
+                f.result()
+        elapsed = time.perf_counter() - start
+    finally:
+        stop.set()
+        for t in viewers:
+            t.join()
+    ms = np.array(latency) * 1000
+    pm = np.array(polls) * 1000
+    print(
+        f"\nsession of {count} samples; {n} reads in {elapsed:.1f} s ({n / elapsed:.0f}/s): "
+        f"p50 {np.percentile(ms, 50):.1f} ms, p95 {np.percentile(ms, 95):.1f} ms, "
+        f"p99 {np.percentile(ms, 99):.1f} ms, max {ms.max():.1f} ms; "
+        f"4 viewers polled {len(pm)} times ({len(pm) / elapsed:.0f}/s), "
+        f"poll p50 {np.percentile(pm, 50):.1f} ms, p99 {np.percentile(pm, 99):.1f} ms"
+    )
+
+
+def test_longest_write_lock_hold_during_a_200k_line_upload(server: RealServer) -> None:
+    body = b"{}\n" * 200_000
+    done = threading.Event()
+    upload: list[tuple[int, float]] = []
+
+    def uploader() -> None:
+        t0 = time.perf_counter()
+        r = httpx.post(
+            f"{server.url}{API}/heads/{HEAD}/classify",
+            content=body,
+            timeout=600,
+            headers={**server.operator, "Content-Type": "application/x-ndjson"},
+        )
+        upload.append((r.status_code, time.perf_counter() - t0))
+        done.set()
+
+    writes: list[float] = []
+    thread = threading.Thread(target=uploader)
+    with httpx.Client(base_url=server.url + API, timeout=60, headers=server.operator) as c:
+        thread.start()
+        i = 0
+        while not done.is_set():
+            t0 = time.perf_counter()
+            r = c.put(
+                f"/heads/{HEAD}/coins/{BASE_COINS[1]}/inhibit", json={"inhibited": i % 2 == 0}
+            )
+            assert r.status_code == 200, r.text
+            writes.append(time.perf_counter() - t0)
+            i += 1
+            time.sleep(0.02)
+        thread.join()
+        quiet = []
+        for j in range(50):
+            t0 = time.perf_counter()
+            c.put(f"/heads/{HEAD}/coins/{BASE_COINS[1]}/inhibit", json={"inhibited": j % 2 == 0})
+            quiet.append(time.perf_counter() - t0)
+    ms = np.array(writes) * 1000
+    print(
+        f"\n200k-line recorded classify: {upload[0][0]} in {upload[0][1]:.1f} s; "
+        f"{len(ms)} tiny writes during it: p50 {np.percentile(ms, 50):.1f} ms, "
+        f"p99 {np.percentile(ms, 99):.1f} ms, max {ms.max():.1f} ms "
+        f"(the same write with no upload: p50 {np.median(quiet) * 1000:.1f} ms, "
+        f"max {max(quiet) * 1000:.1f} ms)"
+    )
