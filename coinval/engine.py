@@ -30,6 +30,8 @@ ACCEPTED, COUNTERFEIT, UNKNOWN, INHIBITED, INVALID = (
 )
 
 
+# Batches up to this size are decided on the calling thread in one go.
+_FEW = 64
 NO_LOSS_TRACES = (
     "eddy_lo_loss, eddy_hi_loss: required; this profile was taught with loss traces "
     "(signature v1.1), this signature has none"
@@ -89,6 +91,13 @@ class Engine:
             return np.full(n, -1, dtype=np.int64), np.full(n, INVALID, dtype=np.int8)
         no_coin = self.profile.no_coin
         index, resembles = map_chunks(batch, lambda part: clf.predict(extract_rows(part, no_coin)))
+        return index, self._reasons(index, resembles, at)
+
+    def _reasons(
+        self, index: npt.NDArray[np.int64], resembles: npt.NDArray[np.bool_], at: dt.datetime
+    ) -> npt.NDArray[np.int8]:
+        """Each coin's reason code from its recognised coin (or -1) and resemblance."""
+        clf = self.profile.classifier
         # Legal tender and inhibits of the coins recognised only: at the gate
         # that is one coin, not every taught one.
         enabled = np.zeros(len(clf.coins_) + 1, dtype=bool)
@@ -100,7 +109,7 @@ class Engine:
             np.where(enabled[index], ACCEPTED, INHIBITED),
             np.where(resembles, COUNTERFEIT, UNKNOWN),
         ).astype(np.int8)
-        return index, reason
+        return reason
 
     def decide_batch(self, batch: SignatureBatch, at: dt.datetime) -> list[Decision]:
         """Decide every coin of a batch of equal-length signatures, in order.
@@ -111,15 +120,26 @@ class Engine:
         ids = batch.ids or [None] * len(batch)
         if self.profile.requires_loss and not batch.has_loss:
             return [invalid(coin_id, NO_LOSS_TRACES) for coin_id in ids]
-        index, reason = self.decide_codes(batch, at)
-        coins = self.profile.classifier.coins_
+        clf = self.profile.classifier
+        features = None
+        if len(batch) <= _FEW:
+            # The gate's coin: its features serve the decision and, when refused,
+            # the reason, extracted once.
+            features = extract_rows(batch, self.profile.no_coin)
+            index, resembles = clf.predict(features)
+            reason = self._reasons(index, resembles, at)
+        else:
+            index, reason = self.decide_codes(batch, at)
+        coins = clf.coins_
         details: list[str | None] = [None] * len(batch)
         refused = np.flatnonzero((reason == COUNTERFEIT) | (reason == UNKNOWN))
         if refused.size:
-            why = self.profile.classifier.explain(
-                extract_rows(batch.take(refused), self.profile.no_coin)
+            part = (
+                features.rows(refused)
+                if features is not None
+                else extract_rows(batch.take(refused), self.profile.no_coin)
             )
-            for i, text in zip(refused.tolist(), why, strict=True):
+            for i, text in zip(refused.tolist(), clf.explain(part), strict=True):
                 details[i] = text
         for i in np.flatnonzero(reason == INHIBITED).tolist():
             details[i] = self.inhibition(coins[index[i]], at)
