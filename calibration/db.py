@@ -272,7 +272,26 @@ ALTER TABLE teach_sessions ADD COLUMN summary TEXT;
 ALTER TABLE teach_sessions ADD COLUMN summary_count INTEGER;
 """
 
-MIGRATIONS: dict[str, list[str]] = {"sqlite": [_SQLITE_V1, _SQLITE_V2, _SQLITE_V3, _SQLITE_V4]}
+_SQLITE_V5 = """
+-- A teach session's sample count is kept, not counted: a viewer's poll of a
+-- 13,000-sample session read 13,000 index entries to count them. Triggers keep
+-- it in the sample's own transaction, whoever inserts or deletes the sample.
+ALTER TABLE teach_sessions ADD COLUMN sample_count INTEGER NOT NULL DEFAULT 0;
+UPDATE teach_sessions SET sample_count =
+    (SELECT COUNT(*) FROM teach_samples t WHERE t.session_id = teach_sessions.id);
+CREATE TRIGGER teach_samples_counted AFTER INSERT ON teach_samples
+BEGIN
+    UPDATE teach_sessions SET sample_count = sample_count + 1 WHERE id = NEW.session_id;
+END;
+CREATE TRIGGER teach_samples_uncounted AFTER DELETE ON teach_samples
+BEGIN
+    UPDATE teach_sessions SET sample_count = sample_count - 1 WHERE id = OLD.session_id;
+END;
+"""
+
+MIGRATIONS: dict[str, list[str]] = {
+    "sqlite": [_SQLITE_V1, _SQLITE_V2, _SQLITE_V3, _SQLITE_V4, _SQLITE_V5]
+}
 """Per dialect, the migrations in order; migration ``i`` brings the schema to version ``i + 1``.
 
 Append only: a released migration is never edited."""

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any, cast
 
 import numpy as np
+import orjson
 
 from calibration.context import Context, apply_settings
 from calibration.db import Row, Tx, utcnow
@@ -48,6 +49,7 @@ def _session(row: Row) -> dict[str, Any]:
     out = dict(row)
     out.pop("summary", None)
     out.pop("summary_count", None)
+    out.pop("sample_count", None)
     out["live"] = bool(out["live"])
     out["count"] = int(out.get("count") or 0)
     return out
@@ -374,7 +376,7 @@ def refresh_summary(ctx: Context, session_id: int) -> dict[str, Any]:
     with ctx.db.transaction(write=True) as tx:
         tx.execute(
             "UPDATE teach_sessions SET summary = ?, summary_count = ? WHERE id = ?",
-            (json.dumps(summary), len(samples), session_id),
+            (orjson.dumps(summary).decode(), len(samples), session_id),
         )
     return summary
 
@@ -382,13 +384,15 @@ def refresh_summary(ctx: Context, session_id: int) -> dict[str, Any]:
 def _cached(row: Row) -> dict[str, Any] | None:
     if row.get("summary") is None or row.get("summary_count") != int(row["count"]):
         return None
-    return dict(json.loads(row["summary"]))
+    return dict(orjson.loads(row["summary"]))
 
 
-def progress(ctx: Context, session_id: int) -> dict[str, Any]:
-    """How the session stands: count, spread, outliers found, whether it can be committed.
+def progress(ctx: Context, session_id: int) -> bytes:
+    """How the session stands, as the JSON reply: count, spread, outliers found,
+    whether it can be committed.
 
-    Read from the summary kept since the session's last samples came in; only
+    Read from the summary kept since the session's last samples came in (one
+    row, its sample count kept by a trigger) and written out as it is read; only
     when samples came in without one (live coins) is it computed, once, by the
     first viewer to ask.
     """
@@ -402,7 +406,7 @@ def progress(ctx: Context, session_id: int) -> dict[str, Any]:
     teachable = bool(summary.pop("teachable"))
     out.update(summary)
     out["ready"] = teachable and row["state"] == "open"
-    return out
+    return orjson.dumps(out)
 
 
 def _row(ctx: Context, session_id: int) -> Row:

@@ -30,10 +30,9 @@ def insert_session(
 
 
 def get_session(tx: Tx, session_id: int) -> Row | None:
-    """A session's row, with its sample count as ``count``."""
+    """A session's row, with its sample count as ``count`` (kept by a trigger, not counted)."""
     return tx.fetchone(
-        "SELECT s.*, (SELECT COUNT(*) FROM teach_samples t WHERE t.session_id = s.id) AS count"
-        " FROM teach_sessions s WHERE s.id = ?",
+        "SELECT s.*, s.sample_count AS count FROM teach_sessions s WHERE s.id = ?",
         (session_id,),
     )
 
@@ -49,8 +48,8 @@ def list_sessions(tx: Tx, *, head: str | None, state: str | None, limit: int) ->
         params.append(state)
     clause = f"WHERE {' AND '.join(where)}" if where else ""
     return tx.fetchall(
-        "SELECT s.*, (SELECT COUNT(*) FROM teach_samples t WHERE t.session_id = s.id) AS count"
-        f" FROM teach_sessions s {clause} ORDER BY s.id DESC LIMIT ?",
+        f"SELECT s.*, s.sample_count AS count FROM teach_sessions s {clause}"
+        " ORDER BY s.id DESC LIMIT ?",
         (*params, limit),
     )
 

@@ -96,3 +96,34 @@ def test_a_session_holds_at_most_the_configured_samples(
     assert r.status_code == 200 and r.json()["count"] == 10
     assert service.feed_live(HEAD, parse_signature(coins[12])) == []  # full: not fed
     assert client.get(f"{API}/teach/sessions/{sid}", headers=operator).json()["count"] == 10
+
+
+def test_the_sample_count_is_kept_by_the_store_not_counted(
+    service: Service, teach_sets: dict[str, list[dict[str, Any]]]
+) -> None:
+    """Schema 5: a trigger keeps ``sample_count``, whoever writes the sample; a poll reads it."""
+    svc = service
+    sid = _start(svc.client, svc.operator)
+    r = svc.client.post(
+        f"{API}/teach/sessions/{sid}/signatures", json=teach_sets[TAUGHT], headers=svc.operator
+    )
+    assert r.status_code == 200, r.text
+    n = len(teach_sets[TAUGHT])
+    with svc.ctx.db.transaction(write=True) as tx:
+        text = tx.fetchone("SELECT signature FROM teach_samples WHERE session_id = ?", (sid,))
+        assert text is not None
+        tx.execute(  # a row written outside the repository is counted too
+            "INSERT INTO teach_samples (session_id, signature, source, added_at)"
+            " VALUES (?, ?, 'upload', '2024-01-01T00:00:00.000000Z')",
+            (sid, text["signature"]),
+        )
+        kept = tx.fetchone("SELECT sample_count FROM teach_sessions WHERE id = ?", (sid,))
+    assert kept == {"sample_count": n + 1}
+    got = svc.client.get(f"{API}/teach/sessions/{sid}", headers=svc.viewer)
+    assert got.status_code == 200
+    assert got.headers["content-type"] == "application/json"
+    body = got.json()
+    assert body["count"] == n + 1
+    assert "sample_count" not in body and "summary" not in body
+    listed = svc.client.get(f"{API}/teach/sessions", headers=svc.viewer).json()
+    assert [s["count"] for s in listed if s["id"] == sid] == [n + 1]
