@@ -20,6 +20,7 @@ import datetime as dt
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -340,6 +341,9 @@ class SqliteDatabase:
         self._local = threading.local()
         self._gate = threading.Condition()
         self._urgent = 0  # writers of this process waiting for (or holding) the write lock
+        #: The longest this process held the store's write lock, in seconds
+        #: (``BEGIN IMMEDIATE`` had to ``COMMIT`` or ``ROLLBACK`` done); /metrics shows it.
+        self.longest_write_hold_s = 0.0
 
     def _pooled(self) -> sqlite3.Connection:
         """This thread's connection, opened once: opening one per request cost
@@ -404,13 +408,20 @@ class SqliteDatabase:
             self._local.conn = None
             conn = self._pooled()
             conn.execute(begin)
+        held = time.perf_counter()
         try:
-            yield _SqliteTx(conn)
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        self._commit(conn)
+            try:
+                yield _SqliteTx(conn)
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            self._commit(conn)
+        finally:
+            if write:
+                self.longest_write_hold_s = max(
+                    self.longest_write_hold_s, time.perf_counter() - held
+                )
 
     def _commit(self, conn: sqlite3.Connection) -> None:
         conn.execute("COMMIT")

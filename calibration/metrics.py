@@ -101,6 +101,14 @@ def render(ctx: Context, counter: RequestCounter) -> str:
         lines.append(
             f'coinval_master_inhibit{{head="{_label(head["head"])}"}} {int(head["master_inhibit"])}'
         )
+    hold = getattr(ctx.db, "longest_write_hold_s", None)
+    if hold is not None:
+        lines += [
+            "# HELP coinval_store_write_hold_seconds_max Longest hold of the store's write lock"
+            " by this process since it started.",
+            "# TYPE coinval_store_write_hold_seconds_max gauge",
+            f"coinval_store_write_hold_seconds_max {float(hold):.6f}",
+        ]
     counts, seconds = counter.snapshot()
     lines += [
         "# HELP coinval_http_requests_total HTTP requests served, by method, route and status.",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -133,16 +134,33 @@ def classify(
         {"head": head, "profile_id": config.profile_id, "version": config.version, "at": stamp}
     )
     batch: list[sigs.Item] = []
-    size = ctx.settings.write_batch_rows
+    most = size = ctx.settings.write_batch_rows
     recording = _Recording(head, config.profile_id, moment, actor, backfill)
     for item in uploads.iter_items(body, content_type):
         batch.append(sigs.check_item(item))
         if len(batch) >= size:
-            _decide_batch(ctx, engine, batch, out, record, recording)
+            held = _decide_batch(ctx, engine, batch, out, record, recording)
+            size = _next_size(size, most, held)
             batch = []
     if batch:
         _decide_batch(ctx, engine, batch, out, record, recording)
     return out
+
+
+#: A recorded batch that held the write lock longer than this makes the next one
+#: half as big (a busy or slow store: each lock stays short); one well under it
+#: lets the batches grow back to ``write_batch_rows``.
+HOLD_TARGET_S = 0.05
+MIN_BATCH_ROWS = 25
+
+
+def _next_size(size: int, most: int, held: float) -> int:
+    """The next batch's rows, after one of ``size`` rows held the lock ``held`` seconds."""
+    if held > HOLD_TARGET_S:
+        return max(MIN_BATCH_ROWS, min(size, most) // 2)
+    if held < HOLD_TARGET_S / 2:
+        return min(most, size * 2)
+    return size
 
 
 @dataclass(frozen=True)
@@ -172,7 +190,9 @@ def _decide_batch(
     out: Classified,
     record: bool,
     rec: _Recording,
-) -> None:
+) -> float:
+    """Decide and (``record``) write one batch; the seconds it held the write lock."""
+    held = 0.0
     moment = rec.moment
     valid = [item.signature for item in batch if item.signature is not None]
     decided = iter(engine.decide_signatures(valid, moment) if valid else [])
@@ -186,6 +206,7 @@ def _decide_batch(
         keep = ctx.settings.store_event_signatures
         stamp = stored_moment("at", moment)
         with ctx.db.transaction(write=True, bulk=True) as tx:
+            start = time.perf_counter()
             ids = [
                 events_repo.insert_decision(
                     tx,
@@ -221,8 +242,10 @@ def _decide_batch(
                 events_repo.forget_old_signatures(
                     tx, keep=ctx.settings.keep_event_signatures, window=len(batch) + PRUNE_EVERY
                 )
+        held = time.perf_counter() - start
     out.pieces.append(orjson.dumps([d.to_json_dict() for d in decisions])[1:-1])
     out.count += len(decisions)
+    return held
 
 
 def check_filter(
