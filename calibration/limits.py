@@ -7,10 +7,10 @@ passes the limit, so no request can make the service hold more than that.
 
 from __future__ import annotations
 
-import json
-
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from calibration.guard import reply
 
 
 class BodyTooLarge(HTTPException):
@@ -18,22 +18,6 @@ class BodyTooLarge(HTTPException):
 
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"the request body is larger than {limit} bytes")
-
-
-async def _refuse(send: Send, status: int, message: str) -> None:
-    body = json.dumps({"detail": message}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 class BodySizeLimit:
@@ -52,10 +36,10 @@ class BodySizeLimit:
             try:
                 size = int(declared)
             except ValueError:
-                await _refuse(send, 400, "Content-Length is not a number")
+                await reply(send, 400, "Content-Length is not a number")
                 return
             if size > self.max_bytes:
-                await _refuse(send, 413, f"the request body is larger than {self.max_bytes} bytes")
+                await reply(send, 413, f"the request body is larger than {self.max_bytes} bytes")
                 return
         received = 0
         started = False
@@ -80,4 +64,4 @@ class BodySizeLimit:
         except BodyTooLarge as exc:
             if started:
                 raise
-            await _refuse(send, 413, str(exc.detail))
+            await reply(send, 413, str(exc.detail))
