@@ -52,7 +52,7 @@ bench: $(BENCH_STAMP)
 		"reports/ceiling.md" \
 		"reports/benchmark.json"
 
-# coinval evaluate on 59 simulated heads, taught from circulation and at a launch (~8 min).
+# coinval evaluate on 59 simulated heads, taught from circulation and at a launch (~9 min).
 heads: $(STAMP)
 	@mkdir -p reports
 	$(BIN)/python -m benchmarks.heads --teach-batches 0,9,10,11 --out reports/heads.md
