@@ -105,15 +105,8 @@ LOSS_ANGLES: tuple[str, ...] = (
 INDUCTIVE: list[int] = list(
     range(FEATURE_NAMES.index("inductive_width_mm"), FEATURE_NAMES.index("hi_vs_lo_level") + 1)
 )
-"""Columns of the eddy-current features tested jointly and given speed slopes: all but
-the core's widths, which are checked for some coins only (see CORE_WIDTHS)."""
-
-OUTLINE = "both-channels"
-"""How :func:`eddy_features` locates a coin on its traces.  Profiles record it per
-coin: regions taught by an earlier engine, which took the outline of the clearer
-channel alone (``"clearer-channel"``), expect other inductive features on heads
-whose two channels outline a coin differently."""
-OUTLINES: tuple[str, ...] = (OUTLINE, "clearer-channel")
+"""Columns of the eddy-current levels, contrasts and width: with the core's widths and
+the loss angles, the features that move with rolling speed."""
 
 EDGED_ONLY: tuple[str, ...] = ("edge_sharpness", "milling_alternation")
 """Features measured relative to the edges: noise on a coin that has none."""
