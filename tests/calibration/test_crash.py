@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -26,9 +25,9 @@ from tests.calibration.conftest import (
     HEAD,
     SECOND,
     TAUGHT,
-    api_server_command,
     bearer,
     free_port,
+    start_server,
 )
 
 CHILD = Path(__file__).with_name("crash_child.py")
@@ -101,33 +100,12 @@ def test_sigkill_during_or_after_a_commit(
         assert state["coins"] == [*BASE_COINS, TAUGHT]
 
 
-def _start_server(store: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "COINVAL_ADMIN_KEY": ADMIN_KEY}
-    proc = subprocess.Popen(
-        api_server_command(store, port),
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as c:
-        for _ in range(600):
-            if proc.poll() is not None:
-                raise AssertionError(f"the server exited with {proc.returncode}")
-            try:
-                if c.get("/readyz").status_code == 200:
-                    return proc
-            except httpx.TransportError:
-                time.sleep(0.05)
-    proc.kill()
-    raise AssertionError("the server did not become ready")
-
-
 def test_sigkill_of_a_real_server_under_concurrent_commits(
     tmp_path: Path, base_profile_text: str, teach_sets: dict[str, list[Any]]
 ) -> None:
     store = tmp_path / "server.db"
     port = free_port()
-    proc = _start_server(store, port)
+    proc = start_server(store, port)
     url = f"http://127.0.0.1:{port}"
     admin = bearer(ADMIN_KEY)
     done = threading.Event()
@@ -202,7 +180,7 @@ def test_sigkill_of_a_real_server_under_concurrent_commits(
     state = _consistent(store)
     assert set(BASE_COINS) <= set(state["coins"])
     # The store opens again and serves.
-    proc = _start_server(store, port)
+    proc = start_server(store, port)
     try:
         with httpx.Client(base_url=url, timeout=30) as c:
             r = c.get(f"{API}/heads/{HEAD}/active", headers=admin)
