@@ -7,7 +7,7 @@ traces twice as long (128 to 8192), on a fixed batch, by resampling head A's
 signatures (sensor heads themselves stop at 1024 and 4096 samples).
 
 Each result's ``extra_info`` holds sizes and rates (numbers only);
-``python -m benchmarks.plots scaling BENCHMARK.json DIR`` turns them into a
+``python -m coinval_eval.plots scaling BENCHMARK.json DIR`` turns them into a
 table and a plot.  Nothing here asserts a time.
 """
 

@@ -132,11 +132,12 @@ def with_base(service: Service, base_profile_text: str) -> Service:
 
 
 def api_server_command(store: Path, port: int) -> list[str]:
-    """`python -m calibration` on a store and port, quiet: the tests' real server process."""
+    """`coinval api` on a store and port, quiet: the tests' real server process."""
     return [
         sys.executable,
         "-m",
-        "calibration",
+        "coinval_cli",
+        "api",
         "--db",
         str(store),
         "--port",
@@ -149,7 +150,7 @@ def api_server_command(store: Path, port: int) -> list[str]:
 def start_server(
     store: Path, port: int, env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
-    """`python -m calibration` as its own process, once it answers /readyz."""
+    """`coinval api` as its own process, once it answers /readyz."""
     proc = subprocess.Popen(
         api_server_command(store, port),
         env={**os.environ, "COINVAL_ADMIN_KEY": ADMIN_KEY, **(env or {})},

@@ -1,4 +1,4 @@
-"""`coinval api` (``python -m calibration``): flags, first admin key shown once, bad settings."""
+"""`coinval api` (``coinval api``): flags, first admin key shown once, bad settings."""
 
 from __future__ import annotations
 
@@ -13,8 +13,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from calibration.cli import add_api_arguments, main
+from coinval_cli.api import add_api_arguments
+from coinval_cli.main import main as coinval_main
 from tests.calibration.conftest import api_server_command, free_port
+
+
+def main(argv: list[str]) -> int:
+    return coinval_main(["api", *argv])
 
 
 def test_flags() -> None:
@@ -75,7 +80,7 @@ def test_first_start_prints_a_generated_admin_key_once(tmp_path: Path) -> None:
 def test_settle_heap_freezes_the_start_up_objects_and_widens_the_young_generation() -> None:
     import gc
 
-    from calibration.cli import GC_YOUNG_THRESHOLD, settle_heap
+    from coinval_cli.api import GC_YOUNG_THRESHOLD, settle_heap
 
     before = gc.get_threshold()
     try:

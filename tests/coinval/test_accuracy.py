@@ -13,8 +13,8 @@ import datetime as dt
 import pytest
 
 from coinval.engine import Engine
-from coinval.evaluation import LabelledBatch, Report
 from coinval.teach import teach
+from coinval_eval.scoring import LabelledBatch, Report
 from sim.population import generate
 
 HEAD = "seed:4242"

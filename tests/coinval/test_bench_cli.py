@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import baselines, plots
-from benchmarks.baselines import MinMaxWindows, make_baselines
-from benchmarks.plots import matplotlib_available, scaling_report
-from coinval.cli import main
 from coinval.features import CoinFeatures
+from coinval_cli.main import main
+from coinval_eval import baselines, plots
+from coinval_eval.baselines import MinMaxWindows, make_baselines
+from coinval_eval.plots import matplotlib_available, scaling_report
 
 
 def _features(rows: list[list[float]]) -> CoinFeatures:
@@ -176,8 +176,8 @@ def test_bench_accuracy_without_the_extras(
 
 @pytest.mark.skipif(not baselines.sklearn_available(), reason="needs scikit-learn")
 def test_separability_ceiling_tells_inseparable_from_separable_families() -> None:
-    from benchmarks.accuracy import Cell, Dataset, separability_ceiling
     from coinval.classifier import CoinClassifier
+    from coinval_eval.accuracy import Cell, Dataset, separability_ceiling
 
     rng = np.random.default_rng(3)
     n, width = 2000, 4
@@ -208,9 +208,9 @@ def test_separability_ceiling_tells_inseparable_from_separable_families() -> Non
 
 
 def test_the_probe_decides_designs_the_simulator_does_not_list(tmp_path: Path) -> None:
-    """``python -m benchmarks.probe``: a 2 pound whose core is a fifth too small is
+    """``python -m coinval_eval.probe``: a 2 pound whose core is a fifth too small is
     refused on head A, one in its ring alloy throughout always; the report says so."""
-    from benchmarks import probe
+    from coinval_eval import probe
 
     out = tmp_path / "probe.md"
     names = "two-pound-core-0.8,two-pound-one-metal,new-pound-core-1.1"
@@ -233,8 +233,8 @@ def test_the_probe_decides_designs_the_simulator_does_not_list(tmp_path: Path) -
 def test_aligned_traces_centre_the_coin_whatever_its_speed() -> None:
     """The oracle's traces: a bump put on a mm axis lands at the grid's centre,
     at the same width whether the coin ran fast or slow; the no-coin level is gone."""
-    from benchmarks.ceiling import aligned_traces
     from coinval.batch import SignatureBatch
+    from coinval_eval.ceiling import aligned_traces
 
     index = np.arange(200.0)
     rate, speeds = 1000.0, np.array([250.0, 500.0])
@@ -264,9 +264,9 @@ def test_aligned_traces_centre_the_coin_whatever_its_speed() -> None:
     not baselines.sklearn_available(), reason="needs scikit-learn (baselines extra)"
 )
 def test_the_ceiling_separates_a_plain_fake_and_refuses_bad_flags(tmp_path: Path) -> None:
-    """``python -m benchmarks.ceiling``: a 12-sided pound with no core is told apart by the
+    """``python -m coinval_eval.ceiling``: a 12-sided pound with no core is told apart by the
     oracle on both its inputs; unknown families or heads and tiny --n are usage errors."""
-    from benchmarks import ceiling
+    from coinval_eval import ceiling
 
     out = tmp_path / "ceiling.md"
     assert (
@@ -294,7 +294,7 @@ def test_the_ceiling_separates_a_plain_fake_and_refuses_bad_flags(tmp_path: Path
 
 
 def test_heads_expand_ranges_and_refuse_unknown_ones() -> None:
-    from benchmarks.flags import expand_heads
+    from coinval_eval.flags import expand_heads
 
     assert expand_heads("A, seed:3-5,B") == ["A", "seed:3", "seed:4", "seed:5", "B"]
     assert expand_heads("A,SEED:2-3,seed:3,A") == ["A", "seed:2", "seed:3"]
@@ -304,9 +304,9 @@ def test_heads_expand_ranges_and_refuse_unknown_ones() -> None:
 
 
 def test_the_many_heads_report_sums_up_each_heads_trial(tmp_path: Path) -> None:
-    """``python -m benchmarks.heads``: one trial per head, as ``coinval evaluate`` runs
+    """``python -m coinval_eval.heads``: one trial per head, as ``coinval evaluate`` runs
     it; the report counts heads at target and families that got through."""
-    from benchmarks import heads
+    from coinval_eval import heads
 
     out = tmp_path / "heads.md"
     argv = ["--heads", "A,seed:2", "--n", "15", "--batches", "1", "--jobs", "2"]
@@ -344,7 +344,7 @@ def test_a_report_that_cannot_be_written_is_a_usage_error_before_the_run(
         pytest.skip("the ceiling says first that it needs scikit-learn")
     blocker = tmp_path / "file"
     blocker.write_text("")
-    bench = importlib.import_module(f"benchmarks.{module}")
+    bench = importlib.import_module(f"coinval_eval.{module}")
     with pytest.raises(SystemExit) as exit_:
         bench.main(["--heads", "A", "--n", "20", "--out", str(blocker / "report.md")])
     assert exit_.value.code == 2
@@ -388,7 +388,7 @@ def k2_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_k2_teach_modes_split_the_collection(k2_folder: Path) -> None:
     """Launch teaches batch 1 and decides the rest; circulation teaches 25 drawn from
     batches 1-3 with a fixed seed and decides every other coin; no coin is in both."""
-    from benchmarks import k2
+    from coinval_eval import k2
 
     collection = k2.load(k2_folder)
     assert sorted(collection.genuine) == sorted(K2_COINS)
@@ -417,7 +417,7 @@ def test_k2_teach_modes_split_the_collection(k2_folder: Path) -> None:
 
 
 def test_threshold_curve_counts_genuine_coins_only_as_themselves() -> None:
-    from benchmarks.k2 import fr_at_no_fa, threshold_curve
+    from coinval_eval.k2 import fr_at_no_fa, threshold_curve
 
     best = np.array([0.2, 0.5, 0.9, 3.0, 0.7, 1.5, np.inf])
     best_coin = np.array([0, 1, 0, 0, 0, 1, 0])
@@ -509,7 +509,7 @@ def test_a_k2_teach_coinval_refuses_is_reported_beside_the_baselines(
     """On a foreign head a refused teach is a result, not a crash: the report says why,
     and the baselines are still fitted on the same teach coins."""
     import coinval.teach
-    from benchmarks.plots import det_plot
+    from coinval_eval.plots import det_plot
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise coinval.teach.TeachError("gb-050-1997: this does not look like fifty pence")

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy.stats import chi2
 
-from benchmarks import baselines
-from benchmarks.baselines import MahalanobisWindows, MinMaxWindows, ledoit_wolf
 from coinval.features import CoinFeatures
+from coinval_eval import baselines
+from coinval_eval.baselines import MahalanobisWindows, MinMaxWindows, ledoit_wolf
 
 
 def _coin(

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from coinval import cli_classify, jsonlines
-from coinval.cli import main
+from coinval import jsonlines
+from coinval_cli import classify as cli_classify
+from coinval_cli.main import main
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from coinval.cli import main
+from coinval_cli.main import main
 
 
 def test_evaluate_reports_the_teach_temperatures_it_used(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -7,9 +7,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from coinval import cli_plot
-from coinval.cli import main
 from coinval.teach import teach
+from coinval_cli import plot as cli_plot
+from coinval_cli.main import main
 from sim.population import generate, to_json_dicts
 
 TAUGHT = ("gb-100-2017", "gb-100-1983", "gb-200-1997", "gb-050-1997", "gb-020-1982", "gb-010-2012")

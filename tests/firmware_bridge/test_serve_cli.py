@@ -20,12 +20,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-from coinval.cli import main
 from coinval.engine import Engine
 from coinval.legal_tender import parse_moment
 from coinval.profile import load
 from coinval.signature import Signature, SignatureError, parse_signature
 from coinval.teach import teach
+from coinval_cli.main import main
 from sim.population import generate, to_json_dicts
 
 pytestmark = [
@@ -143,7 +143,7 @@ def replay_file(path: Path) -> list[str]:
 
 def coinval_command() -> list[str]:
     script = Path(sys.executable).with_name("coinval")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "coinval.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "coinval_cli.main"]
 
 
 # ---------------------------------------------------------------------- tests

@@ -16,7 +16,7 @@ pytestmark = [
 
 def coinval_command() -> list[str]:
     script = Path(sys.executable).with_name("coinval")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "coinval.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "coinval_cli.main"]
 
 
 def test_run_teaches_on_first_use_and_balances_the_money(tmp_path: Path) -> None:

@@ -11,7 +11,12 @@ import orjson
 import pytest
 
 from coinval.signature import parse_signature
-from sim.cli import add_population_arguments, main, run_population
+from coinval_cli.main import main as coinval_main
+from coinval_cli.population import add_population_arguments, run_population
+
+
+def main(argv: list[str]) -> int:
+    return coinval_main(["sim", "population", *argv])
 
 
 def _lines(path: Path) -> list[dict[str, object]]:
@@ -134,7 +139,9 @@ def test_module_entry_point_exit_status(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "sim.cli",
+            "coinval_cli",
+            "sim",
+            "population",
             "--coin",
             "bogus",
             "--n",

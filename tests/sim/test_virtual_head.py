@@ -156,7 +156,7 @@ def test_sim_head_command() -> None:
     master, slave = os.openpty()
     tty.setraw(slave)
     script = Path(sys.executable).with_name("coinval")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "coinval.cli"]
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "coinval_cli.main"]
     args = ["sim", "head", "--port", os.ttyname(slave), "--coins", "3", "--coins-per-s", "10"]
     proc = subprocess.Popen(
         [*command, *args],

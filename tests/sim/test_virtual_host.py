@@ -110,7 +110,7 @@ def test_sim_host_command(acceptor: tuple[CoinAcceptorDevice, threading.Lock, st
 
     device, lock, path = acceptor
     script = Path(sys.executable).with_name("coinval")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "coinval.cli"]
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "coinval_cli.main"]
     proc = subprocess.Popen(
         [*command, "sim", "host", "--cctalk", path, "--poll-ms", "100"],
         stdout=subprocess.PIPE,
@@ -134,7 +134,7 @@ def test_sim_host_command(acceptor: tuple[CoinAcceptorDevice, threading.Lock, st
 
 
 def test_sim_host_unopenable_port(capsys: pytest.CaptureFixture[str]) -> None:
-    from coinval.cli import main
+    from coinval_cli.main import main
 
     assert main(["sim", "host", "--cctalk", "/dev/nonexistent-cctalk"]) == 2
     assert "cannot open the ccTalk port" in capsys.readouterr().err

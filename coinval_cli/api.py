@@ -1,14 +1,4 @@
-"""``coinval api``: run the calibration service standalone.
-
-Wire it into ``coinval/cli.py``::
-
-    api = sub.add_parser("api", help="the calibration service (HTTP)")
-    from calibration.cli import add_api_arguments
-    add_api_arguments(api)
-    api.set_defaults(func=_cmd_api)      # _cmd_api: from calibration.cli import run_api
-
-``python -m calibration`` runs the same without the ``coinval`` front end.
-"""
+"""``coinval api``: run the calibration service on its own, without the sensor head or host."""
 
 from __future__ import annotations
 
@@ -16,10 +6,8 @@ import argparse
 import gc
 import os
 import sys
-from collections.abc import Sequence
 
-EXIT_OK = 0
-EXIT_USAGE = 2
+from coinval_cli.errors import EXIT_OK, EXIT_USAGE
 
 #: Allocations between two young-generation collections while serving (CPython's default: 700).
 GC_YOUNG_THRESHOLD = 20_000
@@ -106,12 +94,3 @@ def run_api(args: argparse.Namespace) -> int:
         ssl_keyfile=args.ssl_keyfile,
     )
     return EXIT_OK
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m calibration [--db PATH] [--host H] [--port P]``."""
-    parser = argparse.ArgumentParser(
-        prog="coinval api", description="The calibration service: teach, inhibit, roll back."
-    )
-    add_api_arguments(parser)
-    return run_api(parser.parse_args(argv))

@@ -1,10 +1,10 @@
 """``coinval bench accuracy``: coinval beside baseline acceptors on the same coins.
 
 Composition root for the comparison: the simulator supplies labelled coins,
-``benchmarks.accuracy`` teaches and decides them with every method,
-``benchmarks.k2`` does the same on the bench-k2 collection of a foreign head
+``coinval_eval.accuracy`` teaches and decides them with every method,
+``coinval_eval.k2`` does the same on the bench-k2 collection of a foreign head
 (``--k2``, default ``<checkout>/../shared/bench-k2``; skipped with a note on
-stderr when it is not there), ``benchmarks.plots`` draws the DET curves.  The
+stderr when it is not there), ``coinval_eval.plots`` draws the DET curves.  The
 ``benchmarks`` package lives in the source checkout, not in the installed
 distribution, so this command runs from a checkout (where ``make bench`` runs it).
 
@@ -22,8 +22,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from coinval.cli import UsageError
-from coinval.cli_evaluate import parse_batches
+from coinval_cli.errors import UsageError
+from coinval_cli.evaluate import parse_batches
 
 REPORT_MD = "accuracy-vs-baselines.md"
 REPORT_JSON = "accuracy-vs-baselines.json"
@@ -35,7 +35,7 @@ DEFAULT_K2 = CHECKOUT.parent / "shared" / "bench-k2"
 
 
 def add_bench_accuracy_arguments(parser: argparse.ArgumentParser) -> None:
-    from coinval.cli_evaluate import add_trial_arguments
+    from coinval_cli.evaluate import add_trial_arguments
 
     parser.description = (
         "Teach coinval and baseline acceptors (a Mahalanobis window with a temperature term "
@@ -95,28 +95,11 @@ def add_bench_accuracy_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-BENCH_MODULES = ("benchmarks.accuracy", "benchmarks.plots", "benchmarks.k2")
-
-
 def import_benchmarks() -> tuple[ModuleType, ModuleType, ModuleType]:
-    """``benchmarks.accuracy``, ``.plots`` and ``.k2`` from the source checkout."""
-    import importlib
+    """``coinval_eval.accuracy``, ``.plots`` and ``.k2``, loaded when the command runs."""
+    from coinval_eval import accuracy, k2, plots
 
-    def modules() -> tuple[ModuleType, ModuleType, ModuleType]:
-        accuracy, plots, k2 = (importlib.import_module(name) for name in BENCH_MODULES)
-        return accuracy, plots, k2
-
-    try:
-        return modules()
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("benchmarks", *BENCH_MODULES):
-            raise
-    if not (CHECKOUT / "benchmarks" / "accuracy.py").is_file():
-        raise UsageError(
-            "coinval bench needs the benchmarks/ directory of a coinval source checkout"
-        )
-    sys.path.insert(0, str(CHECKOUT))
-    return modules()
+    return accuracy, plots, k2
 
 
 def _config(args: argparse.Namespace, accuracy: ModuleType) -> Any:

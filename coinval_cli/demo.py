@@ -15,7 +15,7 @@ from collections import Counter
 
 import numpy as np
 
-from coinval.cli import UsageError
+from coinval_cli.errors import UsageError
 
 TAUGHT = ("gb-100-2017", "gb-100-1983", "gb-200-1997", "gb-050-1997", "gb-020-1982", "gb-010-2012")
 HEAD = "A"

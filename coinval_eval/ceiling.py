@@ -16,7 +16,7 @@ coinval's features, and on those plus both eddy traces put on a millimetre
 axis around the coin's centre, to see whether the signature holds more than
 coinval's features take from it.
 
-    python -m benchmarks.ceiling [--heads A,seed:20261126] [--n 400]
+    python -m coinval_eval.ceiling [--heads A,seed:20261126] [--n 400]
         [--families ring-alloy-off,cast-round-pound,struck-brass-round-pound]
         [--out reports/ceiling.md]
 
@@ -38,11 +38,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from benchmarks.baselines import sklearn_available
-from benchmarks.flags import heads_flag, writable_report
 from coinval.batch import SignatureBatch
-from coinval.cli_evaluate import GENUINE
 from coinval.features import extract
+from coinval_cli.evaluate import GENUINE
+from coinval_eval.baselines import sklearn_available
+from coinval_eval.flags import heads_flag, writable_report
 from sim.population import generate, kinds
 
 FloatArray = npt.NDArray[np.float64]
@@ -190,7 +190,7 @@ def ceiling(head: str, family: str, n: int) -> tuple[str, dict[tuple[str, str], 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.ceiling", description=__doc__.split("\n")[0]
+        prog="python -m coinval_eval.ceiling", description=__doc__.split("\n")[0]
     )
     parser.add_argument(
         "--heads", default="A,seed:20261126", help="simulated heads, comma-separated"
@@ -215,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     heads = heads_flag(parser, args.heads)
     if not sklearn_available():
         print(
-            "python -m benchmarks.ceiling needs scikit-learn: pip install -e '.[baselines]'",
+            "python -m coinval_eval.ceiling needs scikit-learn: pip install -e '.[baselines]'",
             file=sys.stderr,
         )
         return 2
@@ -225,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "# What the signatures allow: learners that have seen the fakes",
         "",
         f"Measured {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')} on {platform.node()}, "
-        f"`python -m benchmarks.ceiling --heads {args.heads} --families {args.families} "
+        f"`python -m coinval_eval.ceiling --heads {args.heads} --families {args.families} "
         f"--n {args.n}`. Each learner trained on the imitated coin's batches "
         f"{TRAIN_BATCHES['genuine'].start}-{TRAIN_BATCHES['genuine'].stop - 1} and the family's "
         f"batches {TRAIN_BATCHES['fake'].start}-{TRAIN_BATCHES['fake'].stop - 1}, set to accept "

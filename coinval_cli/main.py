@@ -14,13 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-EXIT_OK = 0
-EXIT_INTERNAL = 1
-EXIT_USAGE = 2
-
-
-class UsageError(Exception):
-    """Bad flags, files or profile: a message for the user, exit 2."""
+from coinval_cli.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, UsageError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -30,73 +24,73 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _cmd_teach(args: argparse.Namespace) -> int:
-    from coinval.cli_teach import run_teach
+    from coinval_cli.teach import run_teach
 
     return run_teach(args)
 
 
 def _cmd_classify(args: argparse.Namespace) -> int:
-    from coinval.cli_classify import run_classify
+    from coinval_cli.classify import run_classify
 
     return run_classify(args)
 
 
 def _cmd_sim_population(args: argparse.Namespace) -> int:
-    from sim.cli import run_population
+    from coinval_cli.population import run_population
 
     return run_population(args)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from coinval.cli_demo import run_demo
+    from coinval_cli.demo import run_demo
 
     return run_demo(args)
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from coinval.cli_evaluate import run_evaluate
+    from coinval_cli.evaluate import run_evaluate
 
     return run_evaluate(args)
 
 
 def _cmd_bench_accuracy(args: argparse.Namespace) -> int:
-    from coinval.cli_bench import run_bench_accuracy
+    from coinval_cli.bench import run_bench_accuracy
 
     return run_bench_accuracy(args)
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from coinval.cli_plot import run_plot
+    from coinval_cli.plot import run_plot
 
     return run_plot(args)
 
 
 def _cmd_api(args: argparse.Namespace) -> int:
-    from calibration.cli import run_api
+    from coinval_cli.api import run_api
 
     return run_api(args)
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from coinval.cli_serve import run_serve
+    from coinval_cli.serve import run_serve
 
     return run_serve(args)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from coinval.cli_serve import run_run
+    from coinval_cli.serve import run_run
 
     return run_run(args)
 
 
 def _cmd_sim_head(args: argparse.Namespace) -> int:
-    from coinval.cli_serve import run_sim_head
+    from coinval_cli.serve import run_sim_head
 
     return run_sim_head(args)
 
 
 def _cmd_sim_host(args: argparse.Namespace) -> int:
-    from coinval.cli_serve import run_sim_host
+    from coinval_cli.serve import run_sim_host
 
     return run_sim_host(args)
 
@@ -184,12 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     population = sim_sub.add_parser(
         "population", help="generate simulated signatures as JSON Lines"
     )
-    from sim.cli import add_population_arguments
+    from coinval_cli.population import add_population_arguments
 
     add_population_arguments(population)
     population.set_defaults(func=_cmd_sim_population)
 
-    from coinval import cli_serve
+    from coinval_cli import serve as cli_serve
 
     sim_head = sim_sub.add_parser(
         "head",
@@ -237,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the calibration service: teach, inspect, inhibit, roll back over HTTP",
         description="Serve the operator HTTP API (FastAPI + uvicorn) on a SQLite store.",
     )
-    from calibration.cli import add_api_arguments
+    from coinval_cli.api import add_api_arguments
 
     add_api_arguments(api)
     api.set_defaults(func=_cmd_api)
@@ -246,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate",
         help="accuracy: teach on one simulated head and batch, test on others",
     )
-    from coinval.cli_evaluate import add_evaluate_arguments
+    from coinval_cli.evaluate import add_evaluate_arguments
 
     add_evaluate_arguments(evaluate)
     evaluate.set_defaults(func=_cmd_evaluate)
@@ -260,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
         "a Gaussian and an isolation forest per coin) on one simulated head and batch, decide "
         "the same test coins with each, and write Markdown, JSON and a DET plot to --out-dir.",
     )
-    from coinval.cli_bench import add_bench_accuracy_arguments
+    from coinval_cli.bench import add_bench_accuracy_arguments
 
     add_bench_accuracy_arguments(bench_accuracy)
     bench_accuracy.set_defaults(func=_cmd_bench_accuracy)
@@ -272,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
         "two features, scatter the signatures of --input over it coloured by decision, and "
         "write a PNG (needs matplotlib).",
     )
-    from coinval.cli_plot import add_plot_arguments
+    from coinval_cli.plot import add_plot_arguments
 
     add_plot_arguments(plot)
     plot.set_defaults(func=_cmd_plot)

@@ -5,7 +5,7 @@ scores a batch as an array of shape (n, n_coins): a normalised distance from
 each taught coin's acceptance region, at most 1 inside it at the method's
 default threshold.  Scaling that bound (accept when the score is at most
 ``factor``) widens or narrows every region at once, which is how the DET
-curves of :mod:`benchmarks.accuracy` are traced for coinval and the baselines
+curves of :mod:`coinval_eval.accuracy` are traced for coinval and the baselines
 alike.
 
 * :class:`MahalanobisWindows`: the textbook comparison an outside acceptance

@@ -1,9 +1,8 @@
 """``coinval sim population``: write simulated signatures to a JSON Lines file.
 
-The main CLI (``coinval.cli``) imports this module lazily and calls
+The main CLI (``coinval_cli.main``) imports this module lazily and calls
 :func:`add_population_arguments` on its ``population`` sub-parser and
-:func:`run_population` with the parsed namespace.  ``python -m sim.cli`` runs
-the same command on its own.
+:func:`run_population` with the parsed namespace.
 
 Exit status: 0 on success, 2 for bad arguments (unknown kind or head, n <= 0,
 bad ranges), 1 if the output file cannot be written.  Never a traceback.
@@ -14,12 +13,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
 from typing import BinaryIO
 
 import orjson
 
-from coinval.argtypes import non_negative_int, positive_int, severity
+from coinval_cli.argtypes import non_negative_int, positive_int, severity
 from sim.conditions import TEACH_TEMPERATURE_C
 from sim.heads import HEADS, get_head
 
@@ -155,16 +153,3 @@ def run_population(args: argparse.Namespace) -> int:
         print(f"coinval sim population: cannot write {args.out!r}: {exc.strerror}", file=sys.stderr)
         return 1
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Stand-alone entry: ``python -m sim.cli --coin gb-100-2017 --n 50 --out x.jsonl``."""
-    parser = argparse.ArgumentParser(
-        prog="coinval sim population", description="Write simulated coin signatures (JSON Lines)."
-    )
-    add_population_arguments(parser)
-    return run_population(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -6,7 +6,7 @@ each (teach 60 coins a type from batch 0, decide other batches and every
 counterfeit family) and reports, per head, the lowest genuine cell and the
 families that got through; then totals over all heads.
 
-    python -m benchmarks.heads [--heads A,B,C,D,seed:1-15,seed:100-139]
+    python -m coinval_eval.heads [--heads A,B,C,D,seed:1-15,seed:100-139]
         [--n 400] [--batches 1,2,3,4,5,6,7,8] [--jobs 2] [--out reports/heads.md]
 
 The default is the 59 heads the README's figures come from (about 4 minutes
@@ -25,9 +25,9 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
-from benchmarks.flags import heads_flag, writable_report
-from coinval.cli import UsageError
-from coinval.cli_evaluate import add_trial_arguments, run_trial
+from coinval_cli.errors import UsageError
+from coinval_cli.evaluate import add_trial_arguments, run_trial
+from coinval_eval.flags import heads_flag, writable_report
 
 DEFAULT_HEADS = "A,B,C,D,seed:1-15,seed:100-139"
 TARGET_ACCEPTANCE = 0.995
@@ -122,7 +122,7 @@ def render(results: Sequence[HeadResult], command: str, seconds: float) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.heads", description=__doc__.split("\n")[0]
+        prog="python -m coinval_eval.heads", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--heads", default=DEFAULT_HEADS, help="heads; seed:M-N for a range")
     parser.add_argument("--n", type=int, default=400, help="test coins a cell (default 400)")
@@ -174,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         pool.shutdown()
     command = (
-        f"python -m benchmarks.heads --heads {args.heads} --n {args.n} --batches {args.batches} "
+        f"python -m coinval_eval.heads --heads {args.heads} --n {args.n} --batches {args.batches} "
         f"--seed {args.seed} --teach-batches {args.teach_batches}"
     )
     text = render(results, command, time.perf_counter() - started)

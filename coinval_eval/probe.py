@@ -6,7 +6,7 @@ through, and set nothing: a metal 20 % off on each coin, wrong core sizes, a
 milled slug, coins of the wrong shape, thickness or edge.  Each is one of the
 simulator's designs with one thing changed, at a counterfeit's piece spreads.
 
-    python -m benchmarks.probe [--heads A,seed:20261126] [--n 1000] [--out reports/probe.md]
+    python -m coinval_eval.probe [--heads A,seed:20261126] [--n 1000] [--out reports/probe.md]
 
 Teaching and the test conditions are those of ``coinval evaluate`` (60 coins a
 type from batch 0 at 5..35 C; fakes from batches 1-4 at -10..45 C, wear and dirt
@@ -24,10 +24,10 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 
-from benchmarks.flags import heads_flag, writable_report
-from coinval.cli_evaluate import EVAL_AT, GENUINE, teach_sets
 from coinval.engine import Engine
 from coinval.teach import teach
+from coinval_cli.evaluate import EVAL_AT, GENUINE, teach_sets
+from coinval_eval.flags import heads_flag, writable_report
 from sim import materials as m
 from sim.coins import (
     CoinDesign,
@@ -173,7 +173,7 @@ def probe(head: str, n: int, names: Sequence[str]) -> dict[str, tuple[float, str
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.probe", description=__doc__.split("\n")[0]
+        prog="python -m coinval_eval.probe", description=__doc__.split("\n")[0]
     )
     parser.add_argument(
         "--heads", default="A,seed:20261126", help="simulated heads, comma-separated"
@@ -202,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "",
         f"Measured {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')} on {platform.node()}, "
         f"Python {platform.python_version()}, in {time.perf_counter() - started:.0f} s: "
-        f"`python -m benchmarks.probe --heads {args.heads} --n {args.n}`. Taught as "
+        f"`python -m coinval_eval.probe --heads {args.heads} --n {args.n}`. Taught as "
         "`coinval evaluate` teaches; each design one of the simulator's with one thing changed, "
         f"at a counterfeit's spreads, batches {', '.join(map(str, BATCHES))}, -10..45 C. "
         "Share accepted as any taught coin.",

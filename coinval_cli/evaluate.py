@@ -1,7 +1,7 @@
 """``coinval evaluate``: teach on one simulated head and batch, measure on the rest.
 
 Composition root for accuracy work: the simulator supplies labelled coins,
-:mod:`coinval.evaluation` does the bookkeeping.  The default head is drawn
+:mod:`coinval_eval.scoring` does the bookkeeping.  The default head is drawn
 from a seed that was never used while developing the classifier.
 """
 
@@ -15,12 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from coinval.argtypes import temperature_range
-from coinval.cli import UsageError
+from coinval_cli.argtypes import temperature_range
+from coinval_cli.errors import UsageError
 
 if TYPE_CHECKING:
     from coinval.batch import SignatureBatch
-    from coinval.evaluation import Report
+    from coinval_eval.scoring import Report
 
 DEFAULT_HEAD = "seed:20261126"
 GENUINE = ("gb-100-2017", "gb-100-1983", "gb-200-1997", "gb-050-1997", "gb-020-1982", "gb-010-2012")
@@ -165,8 +165,8 @@ def run_trial(args: argparse.Namespace) -> Report:
 
     from coinval.classifier import SecurityLevel
     from coinval.engine import Engine
-    from coinval.evaluation import LabelledBatch, Report
     from coinval.teach import TeachError, teach
+    from coinval_eval.scoring import LabelledBatch, Report
     from sim.population import generate, kinds
 
     if args.teach_n < 5 or args.n < 1:

@@ -7,7 +7,7 @@ dirty) with each of them.  The test plan and its seeds are those of
 ``coinval evaluate``, so coinval's column here is that command's result.
 
 Every method scores coins as normalised distances from each taught coin's
-region (at most 1 inside, see :mod:`benchmarks.baselines`); scaling that bound
+region (at most 1 inside, see :mod:`coinval_eval.baselines`); scaling that bound
 by a factor traces each method's DET curve.  Used by ``coinval bench accuracy``.
 """
 
@@ -25,7 +25,10 @@ from typing import Any, Protocol, Self
 import numpy as np
 import numpy.typing as npt
 
-from benchmarks.baselines import (
+from coinval.classifier import CoinClassifier, SecurityLevel
+from coinval.features import CoinFeatures, extract
+from coinval_cli.evaluate import DEFAULT_HEAD, GENUINE, teach_sets
+from coinval_eval.baselines import (
     BASELINES,
     DEFAULT_ALPHA,
     DEFAULT_MAHALANOBIS_FR,
@@ -35,9 +38,6 @@ from benchmarks.baselines import (
     make_baselines,
     sklearn_available,
 )
-from coinval.classifier import CoinClassifier, SecurityLevel
-from coinval.cli_evaluate import DEFAULT_HEAD, GENUINE, teach_sets
-from coinval.features import CoinFeatures, extract
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

@@ -24,7 +24,7 @@ from queue import Empty, Queue
 from threading import Thread
 from typing import IO, Any
 
-from coinval.cli import UsageError
+from coinval_cli.errors import UsageError
 
 # Lines decided together: big enough for the vectorised core to pay off, small
 # enough to keep memory bounded and output flowing.

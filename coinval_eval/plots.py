@@ -5,7 +5,7 @@
   batch size and trace length, from the pytest-benchmark JSON of
   ``benchmarks/test_scaling.py``.
 
-Usage: ``python -m benchmarks.plots scaling reports/benchmark.json reports/``
+Usage: ``python -m coinval_eval.plots scaling reports/benchmark.json reports/``
 writes ``scaling.md`` (always) and ``scaling.png`` (when matplotlib is installed).
 """
 
@@ -54,7 +54,7 @@ def det_plot(
     ----------
     curves : mapping of method name to ndarray of shape (n_factors, 3)
         Columns factor, false rejection, false acceptance (see
-        ``benchmarks.accuracy.det_curve``); factor 1 is marked.
+        ``coinval_eval.accuracy.det_curve``); factor 1 is marked.
     n_genuine, n_fake : int
         Coins behind each rate: a rate of 0 is drawn at half of one coin,
         below a dashed line marking "none observed".
@@ -265,15 +265,15 @@ def scaling_report(benchmark_json: Path, out_dir: Path) -> list[Path]:
 
 def main(argv: Sequence[str]) -> int:
     if len(argv) != 3 or argv[0] != "scaling":
-        print("usage: python -m benchmarks.plots scaling BENCHMARK.json OUT_DIR", file=sys.stderr)
+        print("usage: python -m coinval_eval.plots scaling BENCHMARK.json OUT_DIR", file=sys.stderr)
         return 2
     try:
         written = scaling_report(Path(argv[1]), Path(argv[2]))
     except (OSError, ValueError) as exc:
-        print(f"benchmarks.plots: {exc}", file=sys.stderr)
+        print(f"coinval_eval.plots: {exc}", file=sys.stderr)
         return 2
     if not matplotlib_available():
-        print(f"benchmarks.plots: no scaling.png: {INSTALL_HINT}", file=sys.stderr)
+        print(f"coinval_eval.plots: no scaling.png: {INSTALL_HINT}", file=sys.stderr)
     print("wrote " + ", ".join(str(p) for p in written))
     return 0
 

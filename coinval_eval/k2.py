@@ -37,12 +37,12 @@ from typing import IO, Any, cast
 import numpy as np
 import numpy.typing as npt
 
-from benchmarks.accuracy import FR_TARGETS, Progress, fa_at_fr, mahalanobis_text, pct
-from benchmarks.baselines import MahalanobisWindows, OpenSetMethod
-from coinval.cli_evaluate import EVAL_AT
 from coinval.features import FEATURE_NAMES, CoinFeatures, extract_signatures
 from coinval.jsonlines import read_lines
 from coinval.signature import Signature, SignatureError, parse_signature
+from coinval_cli.evaluate import EVAL_AT
+from coinval_eval.accuracy import FR_TARGETS, Progress, fa_at_fr, mahalanobis_text, pct
+from coinval_eval.baselines import MahalanobisWindows, OpenSetMethod
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -601,7 +601,7 @@ def det_png_name(mode: str) -> str:
 
 def draw_det(facts: Mapping[str, Any], path: Path, head: str | None) -> None:
     """A mode's DET plot: a curve per method with a score, a dot per method without."""
-    from benchmarks.plots import det_plot
+    from coinval_eval.plots import det_plot
 
     curves = {m["name"]: np.asarray(m["det"]) for m in facts["methods"] if m["det"] is not None}
     points = {

@@ -34,8 +34,8 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from coinval.argtypes import positive_float, positive_int
-from coinval.cli import UsageError
+from coinval_cli.argtypes import positive_float, positive_int
+from coinval_cli.errors import UsageError
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -172,7 +172,7 @@ class _ShortNames(logging.Filter):
         "sim.virtual_head": "head",
         "sim.virtual_host": "host",
         "calibration.live": "calib",
-        "coinval.cli_serve": "calib",
+        "coinval_cli.serve": "calib",
     }
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -311,7 +311,7 @@ def _thread(target: Callable[[], None], name: str) -> threading.Thread:
 
 # -------------------------------------------------------- calibration service
 
-_calib_log = logging.getLogger("coinval.cli_serve")
+_calib_log = logging.getLogger("coinval_cli.serve")
 
 
 def parse_api_address(text: str) -> tuple[str, int]:
@@ -529,8 +529,8 @@ def _serve(
     calibration: _Calibration | None,
 ) -> int:
     """The coin loop of ``serve`` on ``profile`` (the calibration service already running)."""
-    from calibration.cli import settle_heap
     from coinval.engine import Engine
+    from coinval_cli.api import settle_heap
     from firmware_bridge.runtime import Runtime, RuntimeConfig
     from firmware_bridge.runtime_ports import PortOpenError
     from firmware_bridge.sources import (
@@ -735,8 +735,8 @@ def _run(
     calibration: _Calibration | None,
 ) -> int:
     """The whole system of ``coinval run`` on ``profile``."""
-    from calibration.cli import settle_heap
     from coinval.engine import Engine
+    from coinval_cli.api import settle_heap
     from firmware_bridge.runtime import Runtime, RuntimeConfig
     from firmware_bridge.runtime_money import CoinOutcome, MoneyTotals, describe_outcome
     from firmware_bridge.runtime_ports import FdPort

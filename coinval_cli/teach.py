@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import cast
 
 from coinval.classifier import SECURITY_LEVELS, SecurityLevel
-from coinval.cli import UsageError
 from coinval.jsonlines import read_lines
 from coinval.signature import Signature, SignatureError, parse_signature
+from coinval_cli.errors import UsageError
 
 # A teach file with more broken lines than this is not trusted at all.
 MAX_INVALID_SHARE = 0.2

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from coinval.cli import UsageError
+from coinval_cli.errors import UsageError
 
 DEFAULT_MAX_POINTS = 20_000
 _REASONS = ("accepted", "inhibited", "counterfeit", "unknown", "invalid")
