@@ -87,7 +87,7 @@ import numpy.typing as npt
 
 from sim.eddy import region_stack
 from sim.heads import SensorHead
-from sim.measure import EddyTraces, Insertion, Scan
+from sim.passage import EddyTraces, Insertion, Scan
 from sim.pieces import Pieces
 from sim.response import MU_0, LayerState
 from sim.shapes import mean_radius

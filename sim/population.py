@@ -35,7 +35,8 @@ from sim.coins import Family
 from sim.conditions import TEACH_TEMPERATURE_C
 from sim.heads import SensorHead, get_head
 from sim.kinds import UnknownKindError, kind_table, resolve
-from sim.measure import Measurement, draw_insertion, measure
+from sim.measure import Measurement, measure
+from sim.passage import draw_insertion
 from sim.pieces import batch_shift, draw_pieces, stable_hash
 
 __all__ = ["UnknownKindError", "generate", "kinds", "to_json_dicts"]

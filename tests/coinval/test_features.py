@@ -143,8 +143,8 @@ def test_the_vertices_of_a_coarsely_sampled_rim_are_no_glitch() -> None:
     coin (mending runs there flattened them on 0.2-0.8 % of pieces)."""
     import dataclasses
 
-    from benchmarks.test_scaling import resampled
     from coinval.features import _despike
+    from sim.gauges import resampled
     from sim.heads import HEADS
     from sim.population import generate
 
