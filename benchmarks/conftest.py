@@ -11,19 +11,18 @@ from coinval.batch import SignatureBatch
 from coinval.engine import Engine
 from coinval.profile import Profile
 from coinval.teach import teach
+from sim.coins import TAUGHT_COINS
+from sim.heads import DEFAULT_HEAD
 from sim.population import generate, to_json_dicts
-
-HEAD = "A"
-TAUGHT = ("gb-100-2017", "gb-100-1983", "gb-200-1997", "gb-050-1997", "gb-020-1982", "gb-010-2012")
 
 
 @pytest.fixture(scope="session")
 def profile() -> Profile:
     samples = {
-        c: generate(c, 40, head=HEAD, seed=1, batch=0, wear=0.5, dirt=0.5).signatures()
-        for c in TAUGHT
+        c: generate(c, 40, head=DEFAULT_HEAD, seed=1, batch=0, wear=0.5, dirt=0.5).signatures()
+        for c in TAUGHT_COINS
     }
-    return teach(samples, head=HEAD)[0]
+    return teach(samples, head=DEFAULT_HEAD)[0]
 
 
 @pytest.fixture(scope="session")
@@ -36,15 +35,15 @@ def mixed(n: int, seed: int = 2) -> SignatureBatch:
     parts = [
         generate(
             c,
-            n // len(TAUGHT) + 1,
-            head=HEAD,
+            n // len(TAUGHT_COINS) + 1,
+            head=DEFAULT_HEAD,
             seed=seed + i,
             batch=1 + i % 4,
             temperature_c=(-10.0, 45.0),
             wear=0.5,
             dirt=0.5,
         )
-        for i, c in enumerate(TAUGHT)
+        for i, c in enumerate(TAUGHT_COINS)
     ]
     import numpy as np
 
@@ -68,6 +67,6 @@ def jsonl_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("bench") / "coins.jsonl"
     batch = mixed(6000, seed=11)
     with path.open("wb") as out:
-        for obj in to_json_dicts(batch, HEAD):
+        for obj in to_json_dicts(batch, DEFAULT_HEAD):
             out.write(orjson.dumps(obj) + b"\n")
     return path

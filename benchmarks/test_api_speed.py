@@ -56,8 +56,9 @@ from coinval.engine import Engine
 from coinval.legal_tender import now
 from coinval.profile import Profile
 from coinval.signature import Signature
+from sim.heads import DEFAULT_HEAD
 
-from .conftest import HEAD, mixed
+from .conftest import mixed
 
 ADMIN_KEY = "bench-admin-key-0123456789abcdef"
 RATE_PER_S = 200.0
@@ -76,22 +77,22 @@ READS = (
     "/healthz",
     "/api/v1/coins",
     "/api/v1/heads",
-    f"/api/v1/heads/{HEAD}/coins",
-    f"/api/v1/heads/{HEAD}/active",
-    f"/api/v1/profiles?head={HEAD}",
-    f"/api/v1/heads/{HEAD}/history",
+    f"/api/v1/heads/{DEFAULT_HEAD}/coins",
+    f"/api/v1/heads/{DEFAULT_HEAD}/active",
+    f"/api/v1/profiles?head={DEFAULT_HEAD}",
+    f"/api/v1/heads/{DEFAULT_HEAD}/history",
     "/api/v1/events?limit=50",
-    f"/api/v1/events?head={HEAD}&reason=counterfeit&limit=20",
-    f"/api/v1/stats?head={HEAD}",
-    f"/api/v1/stats?head={HEAD}&bucket=hour&since={DAY_AGO}",
-    f"/api/v1/stats?head={HEAD}&bucket=day",
+    f"/api/v1/events?head={DEFAULT_HEAD}&reason=counterfeit&limit=20",
+    f"/api/v1/stats?head={DEFAULT_HEAD}",
+    f"/api/v1/stats?head={DEFAULT_HEAD}&bucket=hour&since={DAY_AGO}",
+    f"/api/v1/stats?head={DEFAULT_HEAD}&bucket=day",
     "/api/v1/audit?limit=50",
     "/api/v1/teach/sessions",
     "/api/v1/whoami",
 )
 
 #: Every hour of the whole history (1440 buckets, about 240 kB): measured on its own.
-ALL_HOURS = f"/api/v1/stats?head={HEAD}&bucket=hour"
+ALL_HOURS = f"/api/v1/stats?head={DEFAULT_HEAD}&bucket=hour"
 
 
 @dataclass
@@ -123,14 +124,14 @@ def running(tmp_path_factory: pytest.TempPathFactory, profile: Profile) -> Itera
     ctx = service.context
     config, _ = service.adopt(profile)
     for coin in profile.coins[:3]:  # operator history: settings and audit entries
-        coins_domain.set_inhibit(ctx, "bench", HEAD, coin, True)
-        coins_domain.set_inhibit(ctx, "bench", HEAD, coin, False)
-    teach_domain.start(ctx, "bench", head=HEAD, coin="gb-050-1997", live=True)
+        coins_domain.set_inhibit(ctx, "bench", DEFAULT_HEAD, coin, True)
+        coins_domain.set_inhibit(ctx, "bench", DEFAULT_HEAD, coin, False)
+    teach_domain.start(ctx, "bench", head=DEFAULT_HEAD, coin="gb-050-1997", live=True)
     signatures, decisions = _coins(config.profile, 600)
     _history(ctx, config.profile_id, decisions)
     for i in range(SIGNED_EVENTS):  # the newest, through the serve loop's path, with signatures
         k = i % len(signatures)
-        service.record_decision(HEAD, decisions[k], signature=signatures[k])
+        service.record_decision(DEFAULT_HEAD, decisions[k], signature=signatures[k])
     viewer = keys_domain.create_key(ctx, "bench", name="viewer", role=Role.viewer)["key"]
     api = service.start_api("127.0.0.1", 0)
     port = _free_port()
@@ -177,7 +178,7 @@ def _history(ctx: Context, profile_id: int, decisions: list[Decision]) -> None:
                 tx,
                 decisions[int(k)],
                 at=format_time(start + i * step),
-                head=HEAD,
+                head=DEFAULT_HEAD,
                 profile_id=profile_id,
                 source="live",
                 signature=None,
@@ -305,9 +306,7 @@ class _Stream:
     def __init__(self, running: Running, expect: int) -> None:
         self.arrived: dict[int, float] = {}
         self.ready = threading.Event()
-        self._url = (
-            f"{running.url}/api/v1/events/stream?head={HEAD}&max_events={expect}&duration_s=120"
-        )
+        self._url = f"{running.url}/api/v1/events/stream?head={DEFAULT_HEAD}&max_events={expect}&duration_s=120"
         self._headers = running.viewer
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -347,7 +346,7 @@ def test_event_stream_keeps_up_with_20_coins_per_s(benchmark, running: Running) 
             k = i % len(running.signatures)
             t0 = time.perf_counter()
             event_id = service.record_decision(
-                HEAD, running.decisions[k], signature=running.signatures[k]
+                DEFAULT_HEAD, running.decisions[k], signature=running.signatures[k]
             )
             done = time.perf_counter()
             committed[event_id] = done

@@ -16,9 +16,8 @@ from collections import Counter
 import numpy as np
 
 from coinval_cli.errors import UsageError
-
-TAUGHT = ("gb-100-2017", "gb-100-1983", "gb-200-1997", "gb-050-1997", "gb-020-1982", "gb-010-2012")
-HEAD = "A"
+from sim.coins import TAUGHT_COINS
+from sim.heads import DEFAULT_HEAD
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -32,18 +31,19 @@ def run_demo(args: argparse.Namespace) -> int:
         raise UsageError("--coins must be >= 1 and --rate > 0")
     say = sys.stdout.write
     say(
-        f"coinval demo: teaching head {HEAD} on 40 coins of each type from batches 0, 6, 7, 8 "
+        f"coinval demo: teaching head {DEFAULT_HEAD} on 40 coins of each type "
+        "from batches 0, 6, 7, 8 "
         "(coins from circulation) ...\n"
     )
     samples = {
         c: [
             sig
             for b in (0, 6, 7, 8)
-            for sig in generate(c, 10, head=HEAD, seed=args.seed + b, batch=b).signatures()
+            for sig in generate(c, 10, head=DEFAULT_HEAD, seed=args.seed + b, batch=b).signatures()
         ]
-        for c in TAUGHT
+        for c in TAUGHT_COINS
     }
-    profile, report = teach(samples, head=HEAD)
+    profile, report = teach(samples, head=DEFAULT_HEAD)
     for w in report.warnings:
         say(f"  warning: {w}\n")
     engine = Engine(profile)
@@ -51,19 +51,20 @@ def run_demo(args: argparse.Namespace) -> int:
     say(f"taught {', '.join(profile.coins)}; deciding for {at:%Y-%m-%d} (London)\n\n")
 
     rng = np.random.default_rng(args.seed)
-    fakes = [k for k in kinds() if k not in TAUGHT and not k.startswith("gb-")]
-    mix = [*TAUGHT, *TAUGHT, *fakes]  # about one fake in two coins: a demo, not a street
+    fakes = [k for k in kinds() if k not in TAUGHT_COINS and not k.startswith("gb-")]
+    # About one fake in two coins: a demo, not a street.
+    mix = [*TAUGHT_COINS, *TAUGHT_COINS, *fakes]
     totals: Counter[str] = Counter()
     wrong = 0
     say(f"{'#':>5}  {'inserted':<26} {'decision':<12} {'coin':<13} {'T °C':>6} {'ms':>6}\n")
     period = 1.0 / args.rate
     for i in range(args.coins):
         kind = mix[int(rng.integers(len(mix)))]
-        genuine = kind in TAUGHT
+        genuine = kind in TAUGHT_COINS
         one: SignatureBatch = generate(
             kind,
             1,
-            head=HEAD,
+            head=DEFAULT_HEAD,
             seed=args.seed * 100_000 + i,
             batch=int(rng.integers(1, 6)) if genuine else 0,
             temperature_c=(-10.0, 45.0),

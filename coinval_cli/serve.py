@@ -36,6 +36,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from coinval_cli.argtypes import positive_float, positive_int
 from coinval_cli.errors import UsageError
+from sim.coins import TAUGHT_COINS
+from sim.heads import DEFAULT_HEAD
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -50,16 +52,6 @@ if TYPE_CHECKING:
 #: Where ``coinval run`` keeps the profile it teaches on first use.
 RUN_TEACH_BATCHES = (0, 6, 7, 8)
 DEFAULT_RUN_PROFILE = Path(".coinval/profile.json")
-#: Coins ``coinval run`` teaches, like ``coinval demo``.
-RUN_TAUGHT = (
-    "gb-100-2017",
-    "gb-100-1983",
-    "gb-200-1997",
-    "gb-050-1997",
-    "gb-020-1982",
-    "gb-010-2012",
-)
-RUN_HEAD = "A"
 
 
 # ------------------------------------------------------------------ arguments
@@ -149,7 +141,7 @@ def add_sim_head_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--coins-per-s", type=positive_float, default=2.0, metavar="R")
     parser.add_argument("--coins", type=positive_int, help="stop after this many coins")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--head", default=RUN_HEAD, help="simulated sensor head (default A)")
+    parser.add_argument("--head", default=DEFAULT_HEAD, help="simulated sensor head (default A)")
 
 
 def add_sim_host_arguments(parser: argparse.ArgumentParser) -> None:
@@ -489,10 +481,10 @@ def _start_sim_head(
     pty = _Pty.open()
     head = VirtualHead(
         FdPort(pty.master),
-        street_mix(seed=seed, head=RUN_HEAD),
+        street_mix(seed=seed, head=DEFAULT_HEAD),
         coins_per_s=rate,
         max_coins=max_coins,
-        head_id=f"SIM-{RUN_HEAD}",
+        head_id=f"SIM-{DEFAULT_HEAD}",
         wait_for_engine=True,  # the bridge opens its end after this, and says Hello
         on_record=on_record,
         seed=seed,
@@ -690,7 +682,7 @@ def _run_profile(args: argparse.Namespace) -> Profile:
     from sim.population import generate
 
     print(
-        f"first run: teaching simulated head {RUN_HEAD} on 40 circulated genuine coins "
+        f"first run: teaching simulated head {DEFAULT_HEAD} on 40 circulated genuine coins "
         f"of each type from batches {', '.join(map(str, RUN_TEACH_BATCHES))} "
         f"-> {DEFAULT_RUN_PROFILE}",
         flush=True,
@@ -703,12 +695,12 @@ def _run_profile(args: argparse.Namespace) -> Profile:
             sig
             for b in RUN_TEACH_BATCHES
             for sig in generate(
-                c, share, head=RUN_HEAD, seed=1 + b, batch=b, wear=0.5, dirt=0.5
+                c, share, head=DEFAULT_HEAD, seed=1 + b, batch=b, wear=0.5, dirt=0.5
             ).signatures()
         ]
-        for c in RUN_TAUGHT
+        for c in TAUGHT_COINS
     }
-    profile, _ = teach(samples, head=f"SIM-{RUN_HEAD}")
+    profile, _ = teach(samples, head=f"SIM-{DEFAULT_HEAD}")
     DEFAULT_RUN_PROFILE.parent.mkdir(parents=True, exist_ok=True)
     profile.save(DEFAULT_RUN_PROFILE)
     return profile

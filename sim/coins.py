@@ -28,6 +28,15 @@ from coinval import catalogue
 from coinval.catalogue import Shape
 from sim import materials as m
 
+#: The six circulating UK coins a demo machine is taught: both pounds, 2, 50, 20 and 10 pence.
+TAUGHT_COINS = (
+    "gb-100-2017",
+    "gb-100-1983",
+    "gb-200-1997",
+    "gb-050-1997",
+    "gb-020-1982",
+    "gb-010-2012",
+)
 Milling = Literal["none", "all", "alternate"]
 
 

@@ -38,6 +38,8 @@ from coinval.signature import EDDY_MAX_SAMPLES, EDDY_MIN_SAMPLES, RIM_MAX_SAMPLE
 Pair = tuple[float, float]
 Physics = Literal["a", "b"]
 PHYS2_PREFIX = "phys2:"
+#: The head the demo, ``coinval run`` and the benches use unless told otherwise.
+DEFAULT_HEAD = "A"
 
 # The largest piece any head must fit in its eddy window (the two-pound coin).
 LARGEST_COIN_MM = 28.4

@@ -15,10 +15,10 @@ import pytest
 from coinval.engine import Engine
 from coinval.teach import teach
 from coinval_eval.scoring import LabelledBatch, Report
+from sim.coins import TAUGHT_COINS
 from sim.population import generate
 
 HEAD = "seed:4242"
-TAUGHT = ("gb-100-2017", "gb-100-1983", "gb-200-1997", "gb-050-1997", "gb-020-1982", "gb-010-2012")
 AT = dt.datetime(2017, 6, 1, 12, tzinfo=dt.UTC)
 CLEARLY_DIFFERENT = (
     "mono-12-sided",
@@ -53,10 +53,10 @@ def _circulation(coin: str, n: int, day: tuple[float, float]) -> list:  # type: 
 )
 def report(request: pytest.FixtureRequest) -> Report:
     n_teach, day = request.param
-    samples = {c: _circulation(c, n_teach, day) for c in TAUGHT}
+    samples = {c: _circulation(c, n_teach, day) for c in TAUGHT_COINS}
     engine = Engine(teach(samples, head=HEAD)[0])
     out = Report()
-    for i, coin in enumerate(TAUGHT):
+    for i, coin in enumerate(TAUGHT_COINS):
         for b in (2, 5):
             batch = generate(
                 coin,

@@ -10,9 +10,9 @@ import pytest
 from coinval.teach import teach
 from coinval_cli import plot as cli_plot
 from coinval_cli.main import main
+from sim.coins import TAUGHT_COINS
 from sim.population import generate, to_json_dicts
 
-TAUGHT = ("gb-100-2017", "gb-100-1983", "gb-200-1997", "gb-050-1997", "gb-020-1982", "gb-010-2012")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -21,7 +21,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A profile taught on head A, and a mix of genuine coins and fakes."""
     root = tmp_path_factory.mktemp("plot")
     samples = {
-        c: generate(c, 12, head="A", seed=1, wear=0.5, dirt=0.5).signatures() for c in TAUGHT
+        c: generate(c, 12, head="A", seed=1, wear=0.5, dirt=0.5).signatures() for c in TAUGHT_COINS
     }
     profile_path = root / "profile.json"
     teach(samples, head="A")[0].save(profile_path)
