@@ -16,7 +16,7 @@ import numpy.typing as npt
 from coinval.batch import SignatureBatch, group_by_shape, parse_batches
 from coinval.catalogue import coins as catalogue_coins
 from coinval.decision import REASONS, Decision
-from coinval.features import extract_rows, map_chunks
+from coinval.features import extract_one, extract_rows, map_chunks
 from coinval.legal_tender import LONDON, is_legal_tender
 from coinval.profile import Profile
 from coinval.signature import Signature, SignatureError, echo_id, parse_signature
@@ -110,6 +110,28 @@ class Engine:
             np.where(resembles, COUNTERFEIT, UNKNOWN),
         ).astype(np.int8)
         return reason
+
+    def decide(self, signature: Signature, at: dt.datetime) -> Decision:
+        """Decide the one coin at the gate.
+
+        The same decision as :meth:`decide_batch` of a batch holding only this
+        coin, without stacking one: its traces go to the features as one-row
+        views, and the reason is read off the one recognised coin.
+        """
+        if self.profile.requires_loss and not signature.has_loss:
+            return invalid(signature.id, NO_LOSS_TRACES)
+        clf = self.profile.classifier
+        features = extract_one(signature, self.profile.no_coin)
+        index, resembles = clf.predict(features)
+        c = int(index[0])
+        if c >= 0:
+            coin = clf.coins_[c]
+            why = self.inhibition(coin, at)
+            if why is None:
+                return Decision(signature.id, coin, True, "accepted")
+            return Decision(signature.id, coin, False, "inhibited", why)
+        reason = REASONS[COUNTERFEIT] if resembles[0] else REASONS[UNKNOWN]
+        return Decision(signature.id, None, False, reason, clf.explain(features)[0])
 
     def decide_batch(self, batch: SignatureBatch, at: dt.datetime) -> list[Decision]:
         """Decide every coin of a batch of equal-length signatures, in order.

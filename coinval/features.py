@@ -1090,26 +1090,89 @@ def _executor() -> ThreadPoolExecutor:
 
 def extract_rows(batch: SignatureBatch, no_coin: NoCoinLevels | None = None) -> CoinFeatures:
     """Features of a batch in one go, on the calling thread (see :func:`extract`)."""
+    return _table(
+        batch.rim,
+        batch.eddy_lo,
+        batch.eddy_hi,
+        batch.eddy_rate_hz,
+        batch.thickness_mm,
+        batch.speed_mm_s,
+        batch.temperature_c,
+        batch.eddy_lo_loss,
+        batch.eddy_hi_loss,
+        no_coin,
+    )
+
+
+def extract_one(signature: Signature, no_coin: NoCoinLevels | None = None) -> CoinFeatures:
+    """Features of the one coin at the gate: a batch of one without stacking.
+
+    Its traces are read as one-row views, its scalars as one-element arrays:
+    the same features as :func:`extract_rows` of a batch holding it alone.
+
+    Returns
+    -------
+    CoinFeatures with values of shape (1, len(FEATURE_NAMES))
+    """
+    lo_loss, hi_loss = signature.eddy_lo_loss, signature.eddy_hi_loss
+    rate, thickness, speed, temperature = np.array(
+        [
+            [signature.eddy_rate_hz],
+            [signature.thickness_mm],
+            [signature.speed_mm_s],
+            [signature.temperature_c],
+        ],
+        dtype=np.float64,
+    )
+    return _table(
+        signature.rim[None, :],
+        signature.eddy_lo[None, :],
+        signature.eddy_hi[None, :],
+        rate,
+        thickness,
+        speed,
+        temperature,
+        None if lo_loss is None else lo_loss[None, :],
+        None if hi_loss is None else hi_loss[None, :],
+        no_coin,
+    )
+
+
+def _table(
+    rim: FloatArray,
+    eddy_lo: FloatArray,
+    eddy_hi: FloatArray,
+    eddy_rate_hz: FloatArray,
+    thickness_mm: FloatArray,
+    speed_mm_s: FloatArray,
+    temperature_c: FloatArray,
+    eddy_lo_loss: FloatArray | None,
+    eddy_hi_loss: FloatArray | None,
+    no_coin: NoCoinLevels | None,
+) -> CoinFeatures:
+    """The feature table of n coins from their traces, shapes as in :class:`SignatureBatch`."""
     # Absurd but in-range signatures (values near 1e300, a rate near 0) give
     # non-finite features; the classifier refuses those, no warning needed.
     with np.errstate(all="ignore"):
-        rim, edge_count = rim_features(batch.rim)
+        rim_values, edge_count = rim_features(rim)
         eddy = eddy_features(
-            batch.eddy_lo,
-            batch.eddy_hi,
-            batch.eddy_rate_hz,
-            batch.speed_mm_s,
-            batch.eddy_lo_loss,
-            batch.eddy_hi_loss,
+            eddy_lo,
+            eddy_hi,
+            eddy_rate_hz,
+            speed_mm_s,
+            eddy_lo_loss,
+            eddy_hi_loss,
             no_coin,
-            batch.temperature_c,
+            temperature_c,
         )
-    values = np.concatenate([rim[:, :1], batch.thickness_mm[:, None], rim[:, 1:], eddy], axis=1)
+    values = np.concatenate(
+        [rim_values[:, :1], thickness_mm[:, None], rim_values[:, 1:], eddy], axis=1
+    )
     return CoinFeatures(
         values=values,
         edge_count=edge_count,
-        temperature_c=np.asarray(batch.temperature_c),
-        speed_mm_s=np.asarray(batch.speed_mm_s),
+        temperature_c=np.asarray(temperature_c),
+        speed_mm_s=np.asarray(speed_mm_s),
     )
 
 
