@@ -143,7 +143,7 @@ def test_the_vertices_of_a_coarsely_sampled_rim_are_no_glitch() -> None:
     coin (mending runs there flattened them on 0.2-0.8 % of pieces)."""
     import dataclasses
 
-    from coinval.features import _despike
+    from coinval.features.mending import despike
     from sim.gauges import resampled
     from sim.heads import HEADS
     from sim.population import generate
@@ -151,14 +151,14 @@ def test_the_vertices_of_a_coarsely_sampled_rim_are_no_glitch() -> None:
     clean = dataclasses.replace(HEADS["D"], spike_prob=0.0)
     pieces = generate("gb-050-1997", 1000, head=clean, seed=12, batch=1, wear=0.5, dirt=0.5)
     rims = resampled(pieces, 128, 256).rim.astype(np.float32)
-    np.testing.assert_array_equal(_despike(rims, periodic=True), rims)
+    np.testing.assert_array_equal(despike(rims, periodic=True), rims)
 
 
 def test_a_coins_ring_a_few_samples_wide_on_a_coarse_trace_is_no_glitch() -> None:
     """A euro on a 48-sample trace: each ring peak is 3 samples (6 mm) wide and comes
     back, like a glitch run; but no coin has a ring narrower than 3.75 mm, and a
     run that long is the coin."""
-    from coinval.features import _despike
+    from coinval.features.mending import despike
 
     euro = np.array(
         [1.9] * 26
@@ -166,27 +166,27 @@ def test_a_coins_ring_a_few_samples_wide_on_a_coarse_trace_is_no_glitch() -> Non
         + [1.8] * 7
     )
     euro += np.random.default_rng(3).normal(0, 0.05, euro.size)
-    coarse = _despike(euro[None], periodic=False, sample_mm=np.array([2.0]))
+    coarse = despike(euro[None], periodic=False, sample_mm=np.array([2.0]))
     np.testing.assert_array_equal(coarse[0], euro)
     # The same three samples on a fine trace (0.3 mm a sample, 0.9 mm) are a glitch run.
-    fine = _despike(euro[None], periodic=False, sample_mm=np.array([0.3]))
+    fine = despike(euro[None], periodic=False, sample_mm=np.array([0.3]))
     assert fine[0, 29] < 3.0
 
 
 def test_a_step_and_a_narrow_bump_are_left_as_they_are() -> None:
     """A coin's edge on a coarse trace is a step that does not come back; a small coin
     passing fast is a bump whose sides are as steep as it is tall."""
-    from coinval.features import _despike
+    from coinval.features.mending import despike
 
     t = np.arange(64.0)
     rng = np.random.default_rng(6)
     step = np.where(t >= 40, 100.0, 0.0) + rng.normal(0, 0.5, 64)
     for mm in (None, np.array([0.3])):
-        np.testing.assert_array_equal(_despike(step[None], periodic=False, sample_mm=mm)[0], step)
+        np.testing.assert_array_equal(despike(step[None], periodic=False, sample_mm=mm)[0], step)
     for sigma in (1.5, 2.5):
         bump = 1000 * np.exp(-0.5 * ((t - 30) / sigma) ** 2) + rng.normal(0, 0.5, 64)
         for mm in (None, np.array([0.3])):
-            got = _despike(bump[None], periodic=False, sample_mm=mm)[0]
+            got = despike(bump[None], periodic=False, sample_mm=mm)[0]
             np.testing.assert_array_equal(got, bump)
 
 
@@ -213,12 +213,12 @@ def test_each_coin_s_glitch_runs_are_judged_at_its_own_millimetres_a_sample() ->
 def test_a_clean_end_sample_beside_an_unmended_run_is_left_alone(width: int, at_end: str) -> None:
     """On a trace too coarse to mend runs on, a run starting next to an end stays;
     the clean end sample beside it must not be taken for the spike and set to it."""
-    from coinval.features import _despike
+    from coinval.features.mending import despike
 
     x = np.random.default_rng(width).normal(0, 0.1, 48)
     run = slice(1, 1 + width) if at_end == "first" else slice(47 - width, 47)
     x[run] += 40.0
-    out = _despike(x[None], periodic=False, sample_mm=np.array([2.0]))[0]
+    out = despike(x[None], periodic=False, sample_mm=np.array([2.0]))[0]
     end = 0 if at_end == "first" else 47
     assert out[end] == x[end]
 
@@ -226,13 +226,13 @@ def test_a_clean_end_sample_beside_an_unmended_run_is_left_alone(width: int, at_
 def test_a_spike_on_a_coins_peak_leaves_the_peak() -> None:
     """A spike on the top of a ring peak is one sample: mended as such, the samples
     of the peak beside it keep their values (as a run of three it flattened them)."""
-    from coinval.features import _despike
+    from coinval.features.mending import despike
 
     t = np.arange(128.0)
     peak = 100 * np.exp(-0.5 * ((t - 60) / 4.0) ** 2) + np.random.default_rng(1).normal(0, 0.1, 128)
     spiked = peak.copy()
     spiked[60] += 60.0
-    out = _despike(spiked[None], periodic=False, sample_mm=np.array([0.3]))[0]
+    out = despike(spiked[None], periodic=False, sample_mm=np.array([0.3]))[0]
     np.testing.assert_array_equal(np.delete(out, 60), np.delete(peak, 60))
     assert abs(out[60] - peak[60]) < 4.0  # the neighbours' mean, a little below a round top
 
@@ -296,14 +296,14 @@ def test_shared_samples_read_and_extract(shared_samples: dict[str, list[Signatur
 
 def test_a_narrow_real_bump_is_not_taken_for_a_spike() -> None:
     """A small coin passing fast covers a few samples of a 32-sample window."""
-    from coinval.features import _despike
+    from coinval.features.mending import despike
 
     t = np.arange(32.0)
     bump = 1000 * np.exp(-0.5 * ((t - 16) / 1.5) ** 2)
-    assert _despike(bump[None], periodic=False).max() == pytest.approx(1000)
+    assert despike(bump[None], periodic=False).max() == pytest.approx(1000)
     noisy = np.random.default_rng(4).normal(0, 1, 64)
     noisy[30] += 100
-    assert abs(_despike(noisy[None], periodic=False)[0, 30]) < 5
+    assert abs(despike(noisy[None], periodic=False)[0, 30]) < 5
 
 
 def test_a_coins_rim_features_do_not_depend_on_the_rest_of_its_batch() -> None:
@@ -458,11 +458,8 @@ def test_milling_alternation_is_the_envelope_of_the_milling_band(n: int) -> None
     Nyquist included), projected on the sides' phase, less the noise the band holds."""
     from scipy import fft
 
-    from coinval.features import (
-        MILLING_FIRST_HARMONIC,
-        MILLING_SIDEBANDS,
-        _noise_per_bin,
-    )
+    from coinval.features import MILLING_FIRST_HARMONIC, MILLING_SIDEBANDS
+    from coinval.features.rim import _noise_per_bin
 
     rng = np.random.default_rng(6)
     # Grooves up to the Nyquist harmonic: the band then folds.
@@ -574,11 +571,11 @@ def test_glitch_mending_takes_any_numbers_without_error(
 ) -> None:
     """Absurd but possible traces (NaN, inf, 1e308, flat, alternating): no exception,
     the shape kept, and a trace of finite numbers stays finite."""
-    from coinval.features import _despike
+    from coinval.features.mending import despike
 
     x = np.array([values, values[::-1]], dtype=np.float64)
     with np.errstate(all="ignore"):
-        out = _despike(x, periodic=periodic, sample_mm=np.full(2, sample_mm))
+        out = despike(x, periodic=periodic, sample_mm=np.full(2, sample_mm))
     assert out.shape == x.shape
     finite_rows = np.isfinite(x).all(axis=1) & (np.abs(x) < 1e300).all(axis=1)
     assert np.isfinite(out[finite_rows]).all()
