@@ -4,7 +4,7 @@ Layers, bottom up (as in pymodbus): :mod:`.frame` (bytes <-> frames),
 :mod:`.headers` and :mod:`.messages` (numbers and payload encodings),
 :mod:`.credit_buffer` (header 229), then the protocol objects :mod:`.device`
 (what the engine is on the bus) and :mod:`.host` (what a parking machine is).
-None of them does I/O; :mod:`firmware_bridge.serial_transport` does.
+None of them does I/O; :mod:`firmware_bridge.transport` does.
 """
 
 from firmware_bridge.cctalk.credit_buffer import (
@@ -17,6 +17,7 @@ from firmware_bridge.cctalk.device import (
     AddressChanged,
     CoinAcceptorDevice,
     CoinIdChanged,
+    CreditBufferRead,
     DeviceEvent,
     DeviceIdentity,
     EventOverwritten,
@@ -39,6 +40,7 @@ __all__ = [
     "CcTalkHost",
     "CoinAcceptorDevice",
     "CoinIdChanged",
+    "CreditBufferRead",
     "CreditBufferSnapshot",
     "CreditEvent",
     "CreditPollResult",

@@ -1,18 +1,24 @@
-"""Header 229, the credit buffer: the money path's wire format and counter arithmetic.
+"""Header 229, the credit buffer: every rule of the money path's wire side lives here.
 
 Reply: ``[event counter][1A][1B][2A][2B]...[5A][5B]``, result 1 newest.  ``A != 0``
 is a credit (A = coin position 1-16, B = sorter path, 0 = none); ``A == 0`` is an
 error code in B.  The counter is 0 only after power-up or reset, then counts
 1..255 and wraps to **1**, never 0.  The host works out how many events are new
 as ``(counter - last) mod 255`` (never ``abs()``: wrong at the wrap).
+
+The device's side (:class:`CreditBuffer`) also owns the five-event window,
+what counts as read by the host, the power-up dummy event, and what happens to
+a sixth unread event (overwritten and counted, or held back until the host
+has room); the host's side (:func:`new_event_count`) the counter arithmetic.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import Literal
 
-from firmware_bridge.cctalk.headers import describe_error
+from firmware_bridge.cctalk.headers import AcceptorError, describe_error
 from firmware_bridge.cctalk.messages import MAX_POSITIONS
 
 __all__ = [
@@ -22,6 +28,7 @@ __all__ = [
     "CreditBufferSnapshot",
     "CreditEvent",
     "ErrorEvent",
+    "Overflow",
     "event_from_pair",
     "event_to_pair",
     "new_event_count",
@@ -32,6 +39,9 @@ __all__ = [
 BUFFER_DEPTH = 5
 #: Counter values once running: 1..255, so arithmetic is modulo 255.
 _COUNTER_CYCLE = 255
+
+#: What an event does when the host has not read the five before it (see :class:`CreditBuffer`).
+Overflow = Literal["overwrite", "hold"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,42 +178,93 @@ class CreditBufferSnapshot:
 
 
 class CreditBuffer:
-    """The device's side of header 229: five results and the event counter.
+    """The device's side of header 229: five results, the event counter, what the host has read.
+
+    Parameters
+    ----------
+    overflow : {"overwrite", "hold"}
+        What an event does when five unread ones are already in the buffer.
+        ``"overwrite"`` is the protocol's own behaviour: the oldest unread
+        result is pushed out (the host sees the counter jump by 6 or more), and
+        counted in :attr:`overwritten_unread`.  ``"hold"`` keeps the event back,
+        in order, until a read makes room; it also holds every event until the
+        host has read the counter at 0 after power-up or reset (else the host
+        could not tell the reset from new events), and a reset keeps the events
+        the host had not read (they follow the power-up marker).  With
+        ``"hold"`` nothing the host has not read is ever dropped.
+    power_up_dummy_event : bool
+        Once a reply carrying counter 0 has been served, push the dummy
+        ``[0][2]`` event (error 2, "inhibited coin") the spec prefers, so the
+        counter leaves 0 and only a new reset shows 0 again (off here, on by
+        default in :class:`~firmware_bridge.cctalk.device.CoinAcceptorDevice`).
 
     Attributes
     ----------
     counter : int
         Event counter (0 only in the power-up state).
     unread : int
-        Events pushed since the last 229 reply was built, capped at 5.
+        Events pushed into the results since the last read, at most 5.
     overwritten_unread : int
-        Events pushed out of the buffer before any 229 reply had carried them.
+        Events pushed out of the buffer before any read had carried them
+        (``"overwrite"`` only).
+    most_held : int
+        Most events ever held back at once (``"hold"``; 0: the host always had room).
 
     Notes
     -----
-    Overflow: ccTalk has no flow control for events; a sixth event between two
-    reads pushes the oldest out.  That is the protocol, and the host notices
-    it because the counter advanced by 6 or more.  The device does not hide it
-    either: every unread event pushed out is counted in ``overwritten_unread``
-    and returned by :meth:`push` so the runtime can log or alarm.
+    **Read by the host** means a 229 reply carrying the event was served.  The
+    device cannot know whether the reply then crossed the wire; a host that
+    lost one sees the gap through the counter (6 or more new events), so a
+    loss is never silent.
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self, *, overflow: Overflow = "overwrite", power_up_dummy_event: bool = False
+    ) -> None:
+        if overflow not in ("overwrite", "hold"):
+            raise ValueError(f"overflow must be 'overwrite' or 'hold', got {overflow!r}")
+        self.overflow: Overflow = overflow
+        self.power_up_dummy_event = power_up_dummy_event
         self.counter = 0
         self.unread = 0
         self.overwritten_unread = 0
+        self.most_held = 0
         self._results: deque[BufferedEvent] = deque(maxlen=BUFFER_DEPTH)
+        self._held: deque[BufferedEvent] = deque()
+        self._read_since_power_up = False
+        self._dummy_unread = False
         self.clear()
 
+    @property
+    def held(self) -> int:
+        """Events waiting for the host to make room (``"hold"`` only)."""
+        return len(self._held)
+
+    @property
+    def settled(self) -> bool:
+        """Whether the host has read every event: none unread, none held."""
+        return self.unread == 0 and not self._held
+
     def clear(self) -> None:
-        """Back to the power-up state: counter 0, all results null (``[0][0]``)."""
+        """Back to the power-up state: counter 0, all results null (``[0][0]``).
+
+        With ``"hold"``, the events the host has not read go back to the front
+        of the held ones (the power-up dummy is not carried: a new one comes).
+        """
+        if self.overflow == "hold":
+            unread = list(self._results)[: self.unread]
+            if self._dummy_unread:
+                unread.pop()  # the oldest unread result is the dummy
+            self._held.extendleft(unread)  # newest first in: oldest ends up in front
         self.counter = 0
         self.unread = 0
+        self._dummy_unread = False
+        self._read_since_power_up = False
         self._results.clear()
         self._results.extend([ErrorEvent(0)] * BUFFER_DEPTH)
 
     def push(self, event: BufferedEvent) -> BufferedEvent | None:
-        """Record one event as the newest result and advance the counter.
+        """Report one event: into the results now, or held (``"hold"``) until the host has room.
 
         Parameters
         ----------
@@ -213,11 +274,43 @@ class CreditBuffer:
         Returns
         -------
         BufferedEvent or None
-            The event pushed out of the buffer if the host had never been sent
-            it (a loss the host will see through the counter), else ``None``.
+            With ``"overwrite"``, the event pushed out of the buffer if the host
+            had never read it (a loss the host will see through the counter);
+            else ``None``.
         """
         if isinstance(event, CreditEvent) and event.position > MAX_POSITIONS:
             raise ValueError(f"credit position must be 1-{MAX_POSITIONS}, got {event.position}")
+        if self.overflow == "hold" and (self._held or not self._has_room()):
+            self._held.append(event)
+            self.most_held = max(self.most_held, len(self._held))
+            return None
+        return self._append(event)
+
+    def snapshot(self) -> CreditBufferSnapshot:
+        """The current contents, without marking anything read."""
+        return CreditBufferSnapshot(counter=self.counter, results=tuple(self._results))
+
+    def read(self) -> CreditBufferSnapshot:
+        """Serve a 229 reply: its contents, every result in it now counts as read.
+
+        A read at counter 0 is followed by the power-up dummy (when on); then
+        held events move into the room the read made, oldest first.
+        """
+        served = self.snapshot()
+        self.unread = 0
+        self._dummy_unread = False
+        self._read_since_power_up = True
+        if served.counter == 0 and self.power_up_dummy_event:
+            self._append(ErrorEvent(AcceptorError.INHIBITED_COIN))
+            self._dummy_unread = True
+        while self._held and self._has_room():
+            self._append(self._held.popleft())
+        return served
+
+    def _has_room(self) -> bool:
+        return self._read_since_power_up and self.unread < BUFFER_DEPTH
+
+    def _append(self, event: BufferedEvent) -> BufferedEvent | None:
         lost: BufferedEvent | None = None
         if self.unread >= BUFFER_DEPTH:
             lost = self._results[-1]
@@ -226,12 +319,3 @@ class CreditBuffer:
         self.unread = min(self.unread + 1, BUFFER_DEPTH)
         self.counter = next_event_counter(self.counter)
         return lost
-
-    def snapshot(self) -> CreditBufferSnapshot:
-        """The current contents, without marking anything read."""
-        return CreditBufferSnapshot(counter=self.counter, results=tuple(self._results))
-
-    def read(self) -> bytes:
-        """Build a 229 reply payload and mark every result as sent."""
-        self.unread = 0
-        return self.snapshot().to_bytes()

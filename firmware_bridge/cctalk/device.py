@@ -19,16 +19,16 @@ Design decisions:
 * Broadcast (address 0) frames are answered only for 253 (address poll), whose
   reply is staggered by address; any other broadcast would make every device on
   the bus answer at once, so it is ignored.
-* After power-up or reset the 229 counter is 0.  Once a 229 reply carrying
-  counter 0 has been built, the device pushes one dummy ``[0][2]`` event
-  (error code 2, "inhibited coin"), as the note in ``cctalk.md`` says the spec
-  prefers, so the counter leaves 0 and the host can tell "reset again" (0) from
-  "nothing new" (unchanged 1).  The dummy is an error event, never a credit, and
-  does not move the coin counters.  ``power_up_dummy_event=False`` turns it off.
-* More than 5 events between two 229 reads overwrite the oldest: that is the
-  protocol, and the host sees the counter jump by 6 or more.  Each unread event
-  pushed out is counted (``overwritten_unread``) and reported as
-  :class:`EventOverwritten`.
+* The 229 rules (counter, five-event window, power-up dummy event, what
+  counts as read, a sixth unread event) are
+  :class:`~firmware_bridge.cctalk.credit_buffer.CreditBuffer`'s.  The device
+  serves its replies and says what it served: :class:`CreditBufferRead`
+  carries the counter of each 229 reply, so nobody decodes a reply again.
+* ``overflow="overwrite"`` (the protocol, the default): more than 5 events
+  between two 229 reads push the oldest out, counted in
+  ``overwritten_unread`` and reported as :class:`EventOverwritten`.
+  ``overflow="hold"`` (the engine's runtime): they wait until the host has
+  read, so nothing it has not read is ever dropped.
 * "Host polling" for :meth:`~CoinAcceptorDevice.is_accepting` means *reading the
   credit buffer* (229) within ``host_timeout_s``: a host that only simple-polls
   is alive but cannot be reading credits, and credits it cannot read must not be
@@ -48,11 +48,13 @@ from firmware_bridge.cctalk.credit_buffer import (
     CreditBuffer,
     CreditEvent,
     ErrorEvent,
+    Overflow,
 )
 from firmware_bridge.cctalk.device_types import (
     AddressChanged,
     CoinCounters,
     CoinIdChanged,
+    CreditBufferRead,
     DeviceEvent,
     DeviceIdentity,
     EventOverwritten,
@@ -67,7 +69,6 @@ from firmware_bridge.cctalk.frame import ChecksumMode, Frame, FrameParser, encod
 from firmware_bridge.cctalk.headers import (
     FRAUD_ERRORS,
     NON_COIN_ERRORS,
-    AcceptorError,
     Address,
     Header,
 )
@@ -85,6 +86,7 @@ __all__ = [
     "CoinAcceptorDevice",
     "CoinCounters",
     "CoinIdChanged",
+    "CreditBufferRead",
     "DeviceEvent",
     "DeviceIdentity",
     "EventOverwritten",
@@ -159,6 +161,9 @@ class CoinAcceptorDevice:
         Answer to headers not in the table.
     power_up_dummy_event : bool
         Push the dummy ``[0][2]`` event after the counter has been read at 0.
+    overflow : {"overwrite", "hold"}
+        A sixth event before the host's next 229 read: pushes the oldest unread
+        out (the protocol), or waits until the host has read (nothing lost).
     sorter_paths : sequence of int, optional
         Default sorter path per position (0 = none), up to 16 entries.
     rng : random.Random, optional
@@ -198,6 +203,7 @@ class CoinAcceptorDevice:
         host_timeout_s: float = DEFAULT_HOST_TIMEOUT_S,
         unknown_header: UnknownHeaderPolicy = "silence",
         power_up_dummy_event: bool = True,
+        overflow: Overflow = "overwrite",
         sorter_paths: Sequence[int] | None = None,
         rng: random.Random | None = None,
     ) -> None:
@@ -210,7 +216,6 @@ class CoinAcceptorDevice:
         self.checksum: ChecksumMode = checksum
         self.host_timeout_s = host_timeout_s
         self.unknown_header: UnknownHeaderPolicy = unknown_header
-        self.power_up_dummy_event = power_up_dummy_event
         self._rng = rng or random.Random()
         self._coin_ids = normalise_coin_ids(coin_ids)
         paths = list(sorter_paths or [])
@@ -218,7 +223,7 @@ class CoinAcceptorDevice:
             raise ValueError("sorter_paths: at most 16 values 0-255")
         self._sorter_paths = paths + [0] * (MAX_POSITIONS - len(paths))
         self._parser = FrameParser(checksum)
-        self._buffer = CreditBuffer()
+        self._buffer = CreditBuffer(overflow=overflow, power_up_dummy_event=power_up_dummy_event)
         self._events: deque[DeviceEvent] = deque()
         self.counters = CoinCounters()
         self.status = 0
@@ -278,8 +283,28 @@ class CoinAcceptorDevice:
 
     @property
     def overwritten_unread(self) -> int:
-        """Events pushed out of the 229 buffer before the host read them."""
+        """Events pushed out of the 229 buffer before the host read them (``"overwrite"``)."""
         return self._buffer.overwritten_unread
+
+    @property
+    def overflow(self) -> Overflow:
+        """What a sixth unread event does: ``"overwrite"`` the oldest, or ``"hold"`` itself."""
+        return self._buffer.overflow
+
+    @property
+    def held_events(self) -> int:
+        """Events waiting for the host to read the ones before them (``"hold"``)."""
+        return self._buffer.held
+
+    @property
+    def most_held_events(self) -> int:
+        """Most events ever held at once (``"hold"``; 0: the host always had room)."""
+        return self._buffer.most_held
+
+    @property
+    def host_has_every_event(self) -> bool:
+        """Whether every event reported has been served to the host in a 229 reply."""
+        return self._buffer.settled
 
     @property
     def comms_stats(self) -> tuple[int, int, int]:
@@ -290,10 +315,6 @@ class CoinAcceptorDevice:
             min(stats.bytes_ignored, 255),
             min(stats.bad_checksums, 255),
         )
-
-    def credit_buffer(self) -> bytes:
-        """The 229 payload the host would read now (without marking it read)."""
-        return self._buffer.snapshot().to_bytes()
 
     # ------------------------------------------------------------------- runtime
 
@@ -539,11 +560,9 @@ class CoinAcceptorDevice:
 
     def _read_credit_buffer(self, frame: Frame, now: float) -> _Answer:
         self.last_credit_poll = now
-        payload = self._buffer.read()
-        if payload[0] == 0 and self.power_up_dummy_event:
-            # Read at 0 once: leave 0 so that only a new reset shows 0 again.
-            self._buffer.push(ErrorEvent(AcceptorError.INHIBITED_COIN))
-        return _Ack(payload)
+        served = self._buffer.read()
+        self._emit(CreditBufferRead(now=now, counter=served.counter))
+        return _Ack(served.to_bytes())
 
     def _modify_master_inhibit(self, frame: Frame, now: float) -> _Answer:
         inhibited = not frame.data[0] & 1  # bit 0: 0 = inhibit all, 1 = normal

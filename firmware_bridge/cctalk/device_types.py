@@ -16,6 +16,7 @@ __all__ = [
     "AddressChanged",
     "CoinCounters",
     "CoinIdChanged",
+    "CreditBufferRead",
     "DeviceEvent",
     "DeviceIdentity",
     "EventOverwritten",
@@ -85,6 +86,19 @@ class CoinIdChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class CreditBufferRead:
+    """Header 229 was answered: the host was served the buffer at ``counter``.
+
+    Every result the reply carried now counts as read by the host (see
+    :class:`~firmware_bridge.cctalk.credit_buffer.CreditBuffer`); a ``counter``
+    of 0 is the host reading the power-up state.
+    """
+
+    now: float
+    counter: int
+
+
+@dataclass(frozen=True, slots=True)
 class EventOverwritten:
     """An event the host had not read was pushed out of the 229 buffer."""
 
@@ -100,6 +114,7 @@ DeviceEvent = (
     | AddressChanged
     | SorterPathChanged
     | CoinIdChanged
+    | CreditBufferRead
     | EventOverwritten
 )
 

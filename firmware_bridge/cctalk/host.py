@@ -4,7 +4,7 @@ For makers' integration tests and the simulator's virtual parking machine: it
 builds request frames, recognises replies (checksums verified, the echo of its
 own request on the single wire skipped, other traffic ignored) and keeps the
 credit-buffer arithmetic in one tested place.  The blocking serial client built
-on it is :class:`firmware_bridge.serial_transport.CcTalkClient`.
+on it is :class:`firmware_bridge.transport.cctalk_serial.CcTalkClient`.
 """
 
 from __future__ import annotations
