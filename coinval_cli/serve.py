@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from calibration.service import ApiServer
     from coinval.engine import Engine
     from coinval.profile import Profile
-    from firmware_bridge.runtime import Runtime
+    from firmware_bridge.runtime.loop import Runtime
 
 #: Where ``coinval run`` keeps the profile it teaches on first use.
 RUN_TEACH_BATCHES = (0, 6, 7, 8)
@@ -245,7 +245,7 @@ def _warm_up(engine: Engine) -> None:
             "temperature_c": 20.0,
         }
     )
-    engine.decide_signatures([fake], now())
+    engine.decide(fake, now())
 
 
 @contextlib.contextmanager
@@ -474,7 +474,7 @@ def _start_sim_head(
     max_coins: int | None = None,
     on_record: Callable[[Any], None] | None = None,
 ) -> _SimHead:
-    from firmware_bridge.runtime_ports import FdPort
+    from firmware_bridge.transport.fd_port import FdPort
     from sim.scenario import street_mix
     from sim.virtual_head import VirtualHead
 
@@ -523,14 +523,14 @@ def _serve(
     """The coin loop of ``serve`` on ``profile`` (the calibration service already running)."""
     from coinval.engine import Engine
     from coinval_cli.api import settle_heap
-    from firmware_bridge.runtime import Runtime, RuntimeConfig
-    from firmware_bridge.runtime_ports import PortOpenError
+    from firmware_bridge.runtime.loop import Runtime, RuntimeConfig
     from firmware_bridge.sources import (
         ReplaySource,
         SensorLinkSource,
         SensorSource,
         SourceError,
     )
+    from firmware_bridge.transport.managed_line import PortOpenError
 
     engine = Engine(profile)
     _warm_up(engine)
@@ -594,12 +594,12 @@ def _serve(
 @_logs_to_stderr
 def run_sim_head(args: argparse.Namespace) -> int:
     """``coinval sim head``: a simulated sensor board on a sensor-link port."""
-    from firmware_bridge.runtime_ports import open_sensor_port
+    from firmware_bridge.transport.ports import SENSOR_LINK_LINE, open_port
     from sim.scenario import street_mix
     from sim.virtual_head import HeadRecord, VirtualHead
 
     try:
-        port = open_sensor_port(args.port)
+        port = open_port(args.port, SENSOR_LINK_LINE)
     except Exception as exc:
         raise UsageError(f"cannot open the sensor-link port {args.port!r}: {exc}") from None
 
@@ -640,11 +640,12 @@ def _head_line(record: Any) -> str:
 @_logs_to_stderr
 def run_sim_host(args: argparse.Namespace) -> int:
     """``coinval sim host``: a virtual parking machine polling a coin acceptor."""
-    from firmware_bridge.serial_transport import CcTalkClient, open_port
+    from firmware_bridge.transport.cctalk_serial import CcTalkClient
+    from firmware_bridge.transport.ports import CCTALK_LINE, open_port
     from sim.virtual_host import HostEvent, VirtualHost, pounds
 
     try:
-        port = open_port(args.cctalk)
+        port = open_port(args.cctalk, CCTALK_LINE)
     except Exception as exc:
         raise UsageError(f"cannot open the ccTalk port {args.cctalk!r}: {exc}") from None
 
@@ -729,11 +730,11 @@ def _run(
     """The whole system of ``coinval run`` on ``profile``."""
     from coinval.engine import Engine
     from coinval_cli.api import settle_heap
-    from firmware_bridge.runtime import Runtime, RuntimeConfig
-    from firmware_bridge.runtime_money import CoinOutcome, MoneyTotals, describe_outcome
-    from firmware_bridge.runtime_ports import FdPort
-    from firmware_bridge.serial_transport import CcTalkClient
+    from firmware_bridge.runtime.loop import Runtime, RuntimeConfig
+    from firmware_bridge.runtime.money import CoinOutcome, MoneyTotals, describe_outcome
     from firmware_bridge.sources import SensorLinkSource
+    from firmware_bridge.transport.cctalk_serial import CcTalkClient
+    from firmware_bridge.transport.fd_port import FdPort
     from sim.virtual_host import VirtualHost, pounds
 
     engine = Engine(profile)

@@ -2,7 +2,7 @@
 
 Every source turns its input into the same few events (a coin's signature, an
 unreadable coin, a credit-sensor report, a board fault) and takes gate
-commands back, so the money path (:mod:`firmware_bridge.runtime_money`) does not
+commands back, so the money path (:mod:`firmware_bridge.runtime.money`) does not
 know which one it is driving:
 
 ``SensorLinkSource``
@@ -17,8 +17,9 @@ Both hand on whole signatures, the loss traces of contract v1.1 included
 when the board (sensor link v1.1) or the file line carries them.
 
 The simulated sensor head (``--sensor sim``) is a ``SensorLinkSource`` on a
-pseudo-terminal whose other end the composition root gives to
-``sim.virtual_head``: the bridge never imports the simulator.
+URL such as ``simhead://A``, whose handler (registered by the composition
+root) serves ``sim.virtual_head`` on a pseudo-terminal: the bridge opens the
+URL like any port and never imports the simulator.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ from typing import IO
 
 from coinval.jsonlines import Line, read_lines
 from coinval.signature import Signature, SignatureError, parse_signature
-from firmware_bridge.runtime_ports import ManagedLine, open_sensor_port
 from firmware_bridge.sensorlink import (
     CreditSensorEvent,
     Fault,
@@ -51,7 +51,8 @@ from firmware_bridge.sensorlink import (
     Status,
     StatusFlags,
 )
-from firmware_bridge.serial_transport import SerialPort
+from firmware_bridge.transport.managed_line import ManagedLine
+from firmware_bridge.transport.ports import SENSOR_LINK_LINE, SerialPort, open_port
 
 __all__ = [
     "BoardFault",
@@ -220,7 +221,8 @@ class SensorLinkSource(SensorSource):
     url : str
         Device path or pyserial URL.
     opener : callable, optional
-        Opens the port (default :func:`open_sensor_port` on ``url``).
+        Opens the port (default: :func:`open_port` on ``url`` with the sensor
+        link's settings).
     engine_name, software : str
         What our Hello says.
     clock : callable
@@ -242,9 +244,9 @@ class SensorLinkSource(SensorSource):
         self._hello = Hello(Role.ENGINE, engine_name, software)
         self._clock = clock
         self._line = ManagedLine(
-            "sensor link",
+            SENSOR_LINK_LINE.name,
             url,
-            opener or (lambda: open_sensor_port(url)),
+            opener or (lambda: open_port(url, SENSOR_LINK_LINE)),
             on_connect=self._greet,
         )
         self._status: StatusFlags | None = None

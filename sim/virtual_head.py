@@ -51,7 +51,7 @@ from firmware_bridge.sensorlink import (
     Status,
     StatusFlags,
 )
-from firmware_bridge.serial_transport import SerialPort
+from firmware_bridge.transport.ports import SerialPort
 from sim.scenario import Behaviour, ScriptedCoin
 
 __all__ = ["HeadRecord", "HeadTimings", "Tamper", "VirtualHead"]

@@ -30,7 +30,7 @@ from firmware_bridge.cctalk.credit_buffer import BufferedEvent, CreditEvent, Err
 from firmware_bridge.cctalk.headers import describe_error
 from firmware_bridge.cctalk.host import CcTalkError
 from firmware_bridge.cctalk.messages import MAX_POSITIONS
-from firmware_bridge.serial_transport import CcTalkClient
+from firmware_bridge.transport.cctalk_serial import CcTalkClient
 
 __all__ = ["HostEvent", "VirtualHost", "value_of"]
 

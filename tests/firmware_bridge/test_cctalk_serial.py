@@ -16,7 +16,14 @@ from firmware_bridge.cctalk.credit_buffer import CreditEvent, ErrorEvent
 from firmware_bridge.cctalk.device import CoinAcceptorDevice
 from firmware_bridge.cctalk.headers import AcceptorError, Header
 from firmware_bridge.cctalk.host import CcTalkHost, CreditPoller, NakError, Response
-from firmware_bridge.serial_transport import CcTalkClient, CcTalkDevicePort, open_port
+from firmware_bridge.transport.cctalk_serial import CcTalkClient, CcTalkDevicePort
+from firmware_bridge.transport.ports import (
+    CCTALK_LINE,
+    READ_TIMEOUT_S,
+    SENSOR_LINK_LINE,
+    WRITE_TIMEOUT_S,
+    open_port,
+)
 
 COINS = ["GB100B", "GB200A", "GB050B"]
 
@@ -24,7 +31,7 @@ posix_only = pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX p
 
 
 def test_open_port_uses_cctalk_line_settings() -> None:
-    port = open_port("loop://")
+    port = open_port("loop://", CCTALK_LINE)
     try:
         assert isinstance(port, serial.SerialBase)
         assert (port.baudrate, port.bytesize, port.parity, port.stopbits) == (9600, 8, "N", 1)
@@ -33,9 +40,20 @@ def test_open_port_uses_cctalk_line_settings() -> None:
         port.close()
 
 
+def test_open_port_uses_sensor_link_line_settings() -> None:
+    port = open_port("loop://", SENSOR_LINK_LINE)
+    try:
+        assert isinstance(port, serial.SerialBase)
+        assert (port.baudrate, port.bytesize, port.parity, port.stopbits) == (921_600, 8, "N", 1)
+        assert not port.xonxoff and not port.rtscts
+        assert port.timeout == READ_TIMEOUT_S and port.write_timeout == WRITE_TIMEOUT_S
+    finally:
+        port.close()
+
+
 def test_host_and_device_over_pyserial_loop_url() -> None:
     """``loop://`` is a single wire: every byte written is read back by both ends."""
-    port = open_port("loop://", timeout=0.01)
+    port = open_port("loop://", CCTALK_LINE, timeout=0.01)
     host = CcTalkHost()
     device = CoinAcceptorDevice(COINS)
     clock = iter(x * 0.01 for x in range(10_000))

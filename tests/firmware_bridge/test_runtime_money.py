@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Sequence
 
 import numpy as np
 import pytest
@@ -19,12 +18,12 @@ from coinval.signature import Signature, parse_signature
 from firmware_bridge.cctalk.credit_buffer import BufferedEvent, CreditEvent, ErrorEvent
 from firmware_bridge.cctalk.headers import Header
 from firmware_bridge.cctalk.host import CcTalkHost, CreditPoller, CreditPollResult, Response
-from firmware_bridge.runtime import cctalk_coin_ids
-from firmware_bridge.runtime_cctalk import CcTalkService
-from firmware_bridge.runtime_money import EventOutbox, MoneyPath
-from firmware_bridge.runtime_ports import ManagedLine
+from firmware_bridge.runtime.cctalk_service import CcTalkService
+from firmware_bridge.runtime.coin_positions import cctalk_ids
+from firmware_bridge.runtime.money import MoneyPath
 from firmware_bridge.sensorlink import FaultCode
 from firmware_bridge.sources import BoardFault, BoardRestarted, CoinUnreadable, CreditSensed
+from firmware_bridge.transport.managed_line import ManagedLine
 
 COINS = ["gb-100-2017", "gb-100-1983", "gb-200-1997"]  # positions 1, 2, 3
 AT = dt.datetime(2024, 6, 1, 12, tzinfo=dt.UTC)
@@ -69,21 +68,17 @@ class ScriptedEngine:
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
 
-    def decide_signatures(self, signatures: Sequence[Signature], at: dt.datetime) -> list[Decision]:
-        out = []
-        for sig in signatures:
-            tag = sig.id or ""
-            if tag.startswith("slow:"):
-                self.clock.advance(1.0)
-                tag = tag[5:]
-            reason, _, coin = tag.partition(":")
-            if reason == "accept":
-                out.append(Decision(sig.id, coin, True, "accepted"))
-            elif reason == "inhibited":
-                out.append(Decision(sig.id, coin, False, "inhibited"))
-            else:
-                out.append(Decision(sig.id, None, False, reason))  # type: ignore[arg-type]
-        return out
+    def decide(self, signature: Signature, at: dt.datetime) -> Decision:
+        tag = signature.id or ""
+        if tag.startswith("slow:"):
+            self.clock.advance(1.0)
+            tag = tag[5:]
+        reason, _, coin = tag.partition(":")
+        if reason == "accept":
+            return Decision(signature.id, coin, True, "accepted")
+        if reason == "inhibited":
+            return Decision(signature.id, coin, False, "inhibited")
+        return Decision(signature.id, None, False, reason)  # type: ignore[arg-type]
 
 
 class Rig:
@@ -94,13 +89,11 @@ class Rig:
         self.lock = threading.Lock()
         from firmware_bridge.cctalk.device import CoinAcceptorDevice
 
-        self.device = CoinAcceptorDevice(cctalk_coin_ids(COINS))
-        self.outbox = EventOutbox(self.device)
+        self.device = CoinAcceptorDevice(cctalk_ids(COINS), overflow="hold")
         self.gates: list[tuple[int, bool, int]] = []
         self.money = MoneyPath(
             self.device,
             self.lock,
-            self.outbox,
             ScriptedEngine(self.clock),
             COINS,
             gate=lambda seq, accept, path: self.gates.append((seq, accept, path)),
@@ -110,7 +103,7 @@ class Rig:
             credit_timeout_s=1.5,
         )
         never_opened = ManagedLine("ccTalk", "none", lambda: None)  # type: ignore[arg-type,return-value]
-        self.service = CcTalkService(never_opened, self.device, self.lock, self.outbox)
+        self.service = CcTalkService(never_opened, self.device, self.lock)
         self.host = CcTalkHost()
         self.poller = CreditPoller()
         self.seq = 0
@@ -159,7 +152,7 @@ def test_power_up_state_refuses_everything() -> None:
     seq = r.coin("accept:gb-200-1997")
     assert r.gates == [(seq, False, 0)]
     # Held back until the host has read the counter at 0, so the reset stays visible.
-    assert r.device.event_counter == 0 and r.outbox.waiting == 1
+    assert r.device.event_counter == 0 and r.device.held_events == 1
     assert r.poll().device_reset
     r.enable()
     assert r.poll().events == (ErrorEvent(2), ErrorEvent(2))  # marker, then the coin

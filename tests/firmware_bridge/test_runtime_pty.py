@@ -26,12 +26,12 @@ from coinval.engine import Engine
 from coinval.profile import Profile
 from coinval.teach import teach
 from firmware_bridge.cctalk.credit_buffer import BufferedEvent, CreditEvent, ErrorEvent
-from firmware_bridge.runtime import Runtime, RuntimeConfig
-from firmware_bridge.runtime_money import CoinOutcome, MoneyTotals
-from firmware_bridge.runtime_ports import FdPort
+from firmware_bridge.runtime.loop import Runtime, RuntimeConfig
+from firmware_bridge.runtime.money import CoinOutcome, MoneyTotals
 from firmware_bridge.sensorlink import CreditSensorEvent, Message, SignatureMessage, Status
-from firmware_bridge.serial_transport import CcTalkClient
 from firmware_bridge.sources import SensorLinkSource
+from firmware_bridge.transport.cctalk_serial import CcTalkClient
+from firmware_bridge.transport.fd_port import FdPort
 from sim.population import generate
 from sim.scenario import Behaviour, ScriptedCoin, category_of
 from sim.virtual_head import HeadRecord, HeadTimings, Tamper, VirtualHead
@@ -267,7 +267,7 @@ def test_missed_polls_lose_and_duplicate_nothing(profile: Profile) -> None:
         system.poll()
     by_seq = check_one_event_per_coin(system)
     assert system.runtime.device.overwritten_unread == 0
-    assert system.runtime.outbox.most_waiting > 0  # the host really was behind
+    assert system.runtime.device.most_held_events > 0  # the host really was behind
     for record in system.head.ledger:
         event = by_seq[record.coin_seq].event
         assert isinstance(event, CreditEvent) == record.taken

@@ -10,22 +10,21 @@ import datetime as dt
 import socket
 import threading
 import time
-from collections.abc import Sequence
 
 import pytest
 
 from coinval.decision import Decision
 from coinval.signature import Signature
-from firmware_bridge.runtime import Runtime
-from firmware_bridge.runtime_ports import FdPort
-from firmware_bridge.serial_transport import CcTalkClient
+from firmware_bridge.runtime.loop import Runtime
 from firmware_bridge.sources import ReplaySource, SourceError
+from firmware_bridge.transport.cctalk_serial import CcTalkClient
+from firmware_bridge.transport.fd_port import FdPort
 
 pytestmark = pytest.mark.timeout(60)
 
 
 class NeverCalled:
-    def decide_signatures(self, signatures: Sequence[Signature], at: dt.datetime) -> list[Decision]:
+    def decide(self, signature: Signature, at: dt.datetime) -> Decision:
         raise AssertionError("no coin in this test")
 
 
@@ -70,7 +69,7 @@ def test_cctalk_port_reconnects_and_keeps_state(tmp_path, caplog) -> None:
 
 
 def test_unopenable_ports_and_files_are_clear_errors(tmp_path) -> None:
-    from firmware_bridge.runtime_ports import PortOpenError
+    from firmware_bridge.transport.managed_line import PortOpenError
 
     runtime = Runtime(
         coins=["gb-200-1997"],

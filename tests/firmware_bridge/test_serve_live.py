@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
 
 import pytest
 
@@ -18,8 +17,9 @@ from coinval.decision import Decision
 from coinval.signature import Signature
 from firmware_bridge.cctalk.credit_buffer import CreditEvent, ErrorEvent
 from firmware_bridge.cctalk.headers import Header
-from firmware_bridge.runtime import Runtime, position_changes
-from firmware_bridge.runtime_money import MoneyPath
+from firmware_bridge.runtime.coin_positions import position_changes
+from firmware_bridge.runtime.loop import Runtime
+from firmware_bridge.runtime.money import MoneyPath
 from tests.firmware_bridge.test_runtime_money import AT, COINS, Rig, ScriptedEngine
 
 
@@ -30,13 +30,11 @@ class Inhibiting(ScriptedEngine):
         super().__init__(rig.clock)
         self.inhibited = inhibited
 
-    def decide_signatures(self, signatures: Sequence[Signature], at: object) -> list[Decision]:
-        out = []
-        for d in super().decide_signatures(signatures, AT):
-            if d.accepted and d.coin in self.inhibited:
-                d = Decision(d.id, d.coin, False, "inhibited")
-            out.append(d)
-        return out
+    def decide(self, signature: Signature, at: object) -> Decision:
+        d = super().decide(signature, AT)
+        if d.accepted and d.coin in self.inhibited:
+            return Decision(d.id, d.coin, False, "inhibited")
+        return d
 
 
 def started_rig(**money: object) -> Rig:
@@ -45,7 +43,6 @@ def started_rig(**money: object) -> Rig:
         rig.money = MoneyPath(
             rig.device,
             rig.lock,
-            rig.outbox,
             ScriptedEngine(rig.clock),
             COINS,
             gate=lambda seq, accept, path: rig.gates.append((seq, accept, path)),

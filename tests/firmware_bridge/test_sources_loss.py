@@ -25,7 +25,6 @@ import numpy as np
 import pytest
 
 from coinval.signature import Signature
-from firmware_bridge.runtime_ports import FdPort
 from firmware_bridge.sensorlink import Hello, Role, SensorLink
 from firmware_bridge.sensorlink.framing import encode_frame
 from firmware_bridge.sources import (
@@ -35,6 +34,7 @@ from firmware_bridge.sources import (
     SensorLinkSource,
     SourceEvent,
 )
+from firmware_bridge.transport.fd_port import FdPort
 from tests.firmware_bridge.test_sensorlink_messages import loss_signature, small_signature
 
 pytestmark = [

@@ -11,7 +11,6 @@ from collections import Counter
 
 import pytest
 
-from firmware_bridge.runtime_ports import FdPort, open_sensor_port
 from firmware_bridge.sensorlink import (
     CreditSensorEvent,
     Fault,
@@ -24,6 +23,8 @@ from firmware_bridge.sensorlink import (
     SignatureMessage,
     Status,
 )
+from firmware_bridge.transport.fd_port import FdPort
+from firmware_bridge.transport.ports import SENSOR_LINK_LINE, open_port
 from sim.population import generate
 from sim.scenario import Behaviour, ScriptedCoin, category_of, street_mix
 from sim.virtual_head import HeadTimings, VirtualHead
@@ -70,7 +71,7 @@ def test_head_obeys_gate_commands_and_reports_the_credit_sensor() -> None:
     ]
     master, slave = os.openpty()
     tty.setraw(slave)
-    port = open_sensor_port(os.ttyname(slave))
+    port = open_port(os.ttyname(slave), SENSOR_LINK_LINE)
     head = VirtualHead(
         FdPort(master),
         iter(coins),

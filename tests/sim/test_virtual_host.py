@@ -15,8 +15,8 @@ from firmware_bridge.cctalk.credit_buffer import CreditEvent, ErrorEvent
 from firmware_bridge.cctalk.device import CoinAcceptorDevice
 from firmware_bridge.cctalk.headers import Header
 from firmware_bridge.cctalk.host import CcTalkHost
-from firmware_bridge.runtime_ports import FdPort
-from firmware_bridge.serial_transport import CcTalkClient, CcTalkDevicePort
+from firmware_bridge.transport.cctalk_serial import CcTalkClient, CcTalkDevicePort
+from firmware_bridge.transport.fd_port import FdPort
 from sim.virtual_host import HostEvent, VirtualHost, pounds, value_of
 
 pytestmark = [

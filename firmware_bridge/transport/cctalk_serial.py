@@ -1,17 +1,16 @@
-"""Blocking serial transport for ccTalk: the only module of the bridge that imports pyserial.
+"""Blocking ccTalk on a serial port: the sans-I/O protocol objects put on a real line.
 
-Two thin adapters put the sans-I/O protocol objects on a real port (a device
-path such as ``/dev/ttyUSB0`` or ``/dev/pts/7``, or any pyserial URL such as
-``loop://`` or ``socket://host:port``):
+Two thin adapters, on any port :func:`~firmware_bridge.transport.ports.open_port`
+opens (a device path such as ``/dev/ttyUSB0`` or ``/dev/pts/7``, or a pyserial
+URL such as ``loop://`` or ``socket://host:port``) or on a pty master
+(:class:`~firmware_bridge.transport.fd_port.FdPort`):
 
 * :class:`CcTalkClient`, a host (bus master) for integration tests, the
   simulator's virtual parking machine and bench tools;
 * :class:`CcTalkDevicePort`, which serves a
   :class:`~firmware_bridge.cctalk.device.CoinAcceptorDevice` on a port, one
-  :meth:`~CcTalkDevicePort.step` at a time, for the runtime loop.
-
-The line is always 9600 baud, 8N1 and **no** flow control: XON/XOFF would eat
-the bytes 0x11 and 0x13, which occur in ccTalk frames.
+  :meth:`~CcTalkDevicePort.step` at a time (the runtime has its own service
+  thread, :mod:`firmware_bridge.runtime.cctalk_service`).
 """
 
 from __future__ import annotations
@@ -19,9 +18,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import Protocol, cast
-
-import serial
 
 from firmware_bridge.cctalk.credit_buffer import CreditBufferSnapshot
 from firmware_bridge.cctalk.device import CoinAcceptorDevice
@@ -37,67 +33,11 @@ from firmware_bridge.cctalk.host import (
     Response,
 )
 from firmware_bridge.cctalk.messages import decode_inhibit_mask, decode_u24, encode_inhibit_mask
+from firmware_bridge.transport.ports import CCTALK_LINE, SerialPort, open_port
 
-__all__ = [
-    "CCTALK_BAUDRATE",
-    "CcTalkClient",
-    "CcTalkDevicePort",
-    "SerialPort",
-    "open_port",
-]
-
-CCTALK_BAUDRATE = 9600
-#: Read granularity: short enough to time-stamp bytes well inside the 50 ms gap.
-_READ_TIMEOUT_S = 0.01
+__all__ = ["CcTalkClient", "CcTalkDevicePort"]
 
 Clock = Callable[[], float]
-
-
-class SerialPort(Protocol):
-    """The part of a pyserial port this module uses (also what test fakes provide)."""
-
-    timeout: float | None
-
-    @property
-    def in_waiting(self) -> int: ...
-
-    def read(self, size: int = 1) -> bytes: ...
-
-    def write(self, data: bytes, /) -> int | None: ...
-
-    def flush(self) -> None: ...
-
-    def reset_input_buffer(self) -> None: ...
-
-    def close(self) -> None: ...
-
-
-def open_port(url: str, *, timeout: float = _READ_TIMEOUT_S) -> SerialPort:
-    """Open a ccTalk line: 9600 baud, 8N1, no flow control.
-
-    Parameters
-    ----------
-    url : str
-        Device path or pyserial URL.
-    timeout : float
-        Read timeout in seconds (how long one ``read`` may block).
-
-    Returns
-    -------
-    SerialPort
-        The open port (a ``serial.SerialBase`` subclass).
-    """
-    port = serial.serial_for_url(
-        url,
-        baudrate=CCTALK_BAUDRATE,
-        bytesize=serial.EIGHTBITS,
-        parity=serial.PARITY_NONE,
-        stopbits=serial.STOPBITS_ONE,
-        xonxoff=False,
-        rtscts=False,
-        timeout=timeout,
-    )
-    return cast(SerialPort, port)
 
 
 def _require_read_timeout(port: SerialPort) -> None:
@@ -145,7 +85,7 @@ class CcTalkClient:
         clock: Clock = time.monotonic,
     ) -> None:
         self._owns_port = isinstance(port, str)
-        self.port = open_port(port) if isinstance(port, str) else port
+        self.port = open_port(port, CCTALK_LINE) if isinstance(port, str) else port
         _require_read_timeout(self.port)
         self.timeout = timeout
         self.device_address = device_address
@@ -306,7 +246,7 @@ class CcTalkDevicePort:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._owns_port = isinstance(port, str)
-        self.port = open_port(port) if isinstance(port, str) else port
+        self.port = open_port(port, CCTALK_LINE) if isinstance(port, str) else port
         _require_read_timeout(self.port)
         self.device = device
         self._clock = clock

@@ -1,161 +1,29 @@
-"""Serial lines for the runtime: open, read, write, and survive an unplugged cable.
+"""A serial line that survives an unplugged cable, for the runtime's long-running loops.
 
-A transport module (with :mod:`firmware_bridge.serial_transport`, the only
-places of the bridge that touch pyserial or raw file descriptors):
-
-* :func:`open_sensor_port` opens a sensor-link line (device path or pyserial
-  URL) with the link's settings;
-* :class:`FdPort` puts the :class:`~firmware_bridge.serial_transport.SerialPort`
-  interface on a raw file descriptor, for the master end of a pseudo-terminal
-  (which has no path pyserial could open);
-* :class:`ManagedLine` owns one line for a long-running loop: a failed read or
-  write closes the port, logs it once, and reopens it with exponential
-  back-off, while the protocol state above it (the ccTalk device, the sensor
-  link, coins in flight) is kept.
+:class:`ManagedLine` owns one line: a failed read or write closes the port,
+logs it once, and reopens it with exponential back-off, while the protocol
+state above it (the ccTalk device, the sensor link, coins in flight) is kept.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
-import os
-import select
-import termios
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
 
 import serial
 
-from firmware_bridge.serial_transport import SerialPort
+from firmware_bridge.transport.ports import SerialPort
 
-__all__ = [
-    "SENSOR_LINK_BAUDRATE",
-    "Backoff",
-    "FdPort",
-    "ManagedLine",
-    "PortOpenError",
-    "open_sensor_port",
-]
-
-#: Nominal: USB-CDC ignores it, a real UART on the board runs at it.
-SENSOR_LINK_BAUDRATE = 921_600
-#: Read granularity of the runtime's loops: short, so that replies and timeouts stay prompt.
-READ_TIMEOUT_S = 0.01
-#: A write that cannot complete in this time is given up (the peer is not reading).
-_WRITE_TIMEOUT_S = 1.0
+__all__ = ["Backoff", "ManagedLine", "PortOpenError"]
 
 log = logging.getLogger("firmware_bridge.ports")
 
 
 class PortOpenError(OSError):
     """A line could not be opened; the message names the port and the reason."""
-
-
-def open_sensor_port(url: str, *, timeout: float = READ_TIMEOUT_S) -> SerialPort:
-    """Open a sensor-link line: 921600 baud, 8N1, no flow control (the link is binary).
-
-    Parameters
-    ----------
-    url : str
-        Device path (``/dev/ttyACM0``) or pyserial URL (``loop://``, ``socket://...``).
-    timeout : float
-        Read timeout in seconds.
-
-    Returns
-    -------
-    SerialPort
-    """
-    port = serial.serial_for_url(
-        url,
-        baudrate=SENSOR_LINK_BAUDRATE,
-        bytesize=serial.EIGHTBITS,
-        parity=serial.PARITY_NONE,
-        stopbits=serial.STOPBITS_ONE,
-        xonxoff=False,
-        rtscts=False,
-        timeout=timeout,
-        write_timeout=_WRITE_TIMEOUT_S,
-    )
-    return cast(SerialPort, port)
-
-
-class FdPort:
-    """The :class:`SerialPort` interface on a raw file descriptor (a pty master).
-
-    Parameters
-    ----------
-    fd : int
-        An open descriptor; it is made non-blocking.
-    timeout : float
-        Longest a :meth:`read` waits for the first byte.
-    owns_fd : bool
-        Whether :meth:`close` closes ``fd``.
-    """
-
-    def __init__(self, fd: int, *, timeout: float = READ_TIMEOUT_S, owns_fd: bool = False) -> None:
-        self.fd = fd
-        self.timeout: float | None = timeout
-        self._owns_fd = owns_fd
-        self._closed = False
-        os.set_blocking(fd, False)
-
-    @property
-    def in_waiting(self) -> int:
-        """Bytes ready to read now."""
-        buf = fcntl.ioctl(self.fd, termios.FIONREAD, b"\0\0\0\0")
-        return int.from_bytes(buf, "little")
-
-    def read(self, size: int = 1) -> bytes:
-        """Up to ``size`` bytes; waits at most :attr:`timeout` for the first one."""
-        ready, _, _ = select.select([self.fd], [], [], self.timeout or 0.0)
-        if not ready:
-            return b""
-        try:
-            return os.read(self.fd, size)
-        except BlockingIOError:
-            return b""
-        except OSError as exc:
-            # EIO on a pty master: no slave end is open (the peer went away).
-            raise serial.SerialException(f"fd {self.fd}: {exc.strerror}") from exc
-
-    def write(self, data: bytes, /) -> int:
-        """Write everything, waiting for room; raises if the peer stops reading."""
-        view = memoryview(data)
-        deadline = time.monotonic() + _WRITE_TIMEOUT_S
-        while view:
-            try:
-                sent = os.write(self.fd, view)
-            except BlockingIOError:
-                sent = 0
-            except OSError as exc:
-                raise serial.SerialException(f"fd {self.fd}: {exc.strerror}") from exc
-            view = view[sent:]
-            if view:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise serial.SerialTimeoutException(f"fd {self.fd}: write timed out")
-                select.select([], [self.fd], [], remaining)
-        return len(data)
-
-    def flush(self) -> None:
-        """Nothing to do: :meth:`write` returns once the kernel has the bytes."""
-
-    def reset_input_buffer(self) -> None:
-        """Discard what has arrived and not been read."""
-        try:
-            while os.read(self.fd, 4096):
-                pass
-        except (BlockingIOError, OSError):
-            pass
-
-    def close(self) -> None:
-        """Close the descriptor if this object owns it."""
-        if self._owns_fd and not self._closed:
-            self._closed = True
-            os.close(self.fd)
 
 
 @dataclass

@@ -6,8 +6,9 @@ Classification happens in another thread and never holds the lock while it
 decides, so replies go out within a few milliseconds of a request whatever the
 coins are doing.
 
-The thread also tells the outbox what the host read (the counter value in each
-229 reply) and when it reset the device, and logs what the host changed.
+The thread also reacts to what the device reports (the host reading the
+buffer at counter 0, resetting the device, changing inhibits) by logging it:
+every rule about the credit buffer is the device's own.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from firmware_bridge.cctalk.device import CoinAcceptorDevice
 from firmware_bridge.cctalk.device_types import (
     CoinIdChanged,
+    CreditBufferRead,
     EventOverwritten,
     InhibitsChanged,
     MasterInhibitChanged,
@@ -27,27 +29,11 @@ from firmware_bridge.cctalk.device_types import (
     ResetRequested,
     SorterPathChanged,
 )
-from firmware_bridge.cctalk.frame import decode_frame
-from firmware_bridge.cctalk.headers import Header
-from firmware_bridge.runtime_money import EventOutbox
-from firmware_bridge.runtime_ports import ManagedLine
+from firmware_bridge.transport.managed_line import ManagedLine
 
 __all__ = ["CcTalkService"]
 
 log = logging.getLogger("firmware_bridge.cctalk")
-
-
-def _read_counter(reply: Reply, device: CoinAcceptorDevice) -> int | None:
-    """The event counter a 229 ACK carries, or None if ``reply`` is not one."""
-    if reply.request.header != Header.READ_BUFFERED_CREDIT_OR_ERROR_CODES:
-        return None
-    try:
-        frame = decode_frame(reply.data, device.checksum)
-    except ValueError:
-        return None
-    if frame.header != Header.ACK or not frame.data:
-        return None
-    return frame.data[0]
 
 
 class CcTalkService:
@@ -60,7 +46,6 @@ class CcTalkService:
     device : CoinAcceptorDevice
     lock : threading.Lock
         The device lock, shared with the money path.
-    outbox : EventOutbox
     clock, sleep : callable
     """
 
@@ -69,7 +54,6 @@ class CcTalkService:
         line: ManagedLine,
         device: CoinAcceptorDevice,
         lock: threading.Lock,
-        outbox: EventOutbox,
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
@@ -77,7 +61,6 @@ class CcTalkService:
         self.line = line
         self.device = device
         self.lock = lock
-        self.outbox = outbox
         self._clock = clock
         self._sleep = sleep
         self._stop = threading.Event()
@@ -122,24 +105,24 @@ class CcTalkService:
     def answer(self, chunk: bytes, now: float) -> list[Reply]:
         """Feed bytes from the bus to the device (under the lock); return its replies.
 
-        Also tells the outbox what each 229 reply showed the host, and acts on
-        what the host changed.  No I/O: :meth:`step` does that.
+        Also logs what the host did.  No I/O: :meth:`step` does that.
         """
         with self.lock:
             replies = self.device.receive(chunk, now)
-            for reply in replies:
-                counter = _read_counter(reply, self.device)
-                if counter is not None:
-                    self.outbox.host_read(counter)
             self._note_events()
         return replies
 
     def _note_events(self) -> None:
-        """Act on and log what the host changed (device lock held)."""
+        """Log what the host did (device lock held)."""
         for event in self.device.drain_events():
-            if isinstance(event, ResetRequested):
+            if isinstance(event, CreditBufferRead) and event.counter == 0:
+                held = self.device.held_events
+                log.info(
+                    "host read the event counter at 0 (power-up state)%s",
+                    f"; {held} event(s) wait for its next reads" if held else "",
+                )
+            elif isinstance(event, ResetRequested):
                 self.resets += 1
-                self.outbox.device_reset()
                 log.warning(
                     "host reset the acceptor (header 1): every coin inhibited, master inhibit on"
                 )

@@ -1,9 +1,9 @@
-"""The runtime: a coin acceptor on the ccTalk bus, fed by a sensor source.
+"""The coin loop: one coin acceptor on the ccTalk bus, fed by a sensor source.
 
 Two threads share one :class:`~firmware_bridge.cctalk.device.CoinAcceptorDevice`
 under one lock:
 
-* the **ccTalk thread** (:class:`~firmware_bridge.runtime_cctalk.CcTalkService`)
+* the **ccTalk thread** (:class:`~firmware_bridge.runtime.cctalk_service.CcTalkService`)
   answers the host; it holds the lock only while the device parses a request
   and builds its reply;
 * the **coin loop** (:meth:`Runtime.run`, in the caller's thread, so signal
@@ -35,21 +35,20 @@ from coinval.decision import Decision
 from coinval.legal_tender import now as legal_tender_now
 from coinval.signature import Signature
 from firmware_bridge.cctalk.device import CoinAcceptorDevice
-from firmware_bridge.runtime_cctalk import CcTalkService
-from firmware_bridge.runtime_money import (
+from firmware_bridge.runtime.cctalk_service import CcTalkService
+from firmware_bridge.runtime.coin_positions import cctalk_ids, position_changes
+from firmware_bridge.runtime.money import (
     CoinOutcome,
     Decider,
-    EventOutbox,
     MoneyPath,
     MoneyTotals,
-    cctalk_ids,
     describe_outcome,
 )
-from firmware_bridge.runtime_ports import ManagedLine
-from firmware_bridge.serial_transport import SerialPort, open_port
 from firmware_bridge.sources import SensorSource
+from firmware_bridge.transport.managed_line import ManagedLine
+from firmware_bridge.transport.ports import CCTALK_LINE, SerialPort, open_port
 
-__all__ = ["Runtime", "RuntimeConfig", "cctalk_coin_ids", "position_changes"]
+__all__ = ["Runtime", "RuntimeConfig"]
 
 log = logging.getLogger("firmware_bridge.runtime")
 
@@ -84,35 +83,6 @@ class RuntimeConfig:
     linger_s: float = 1.0
 
 
-def cctalk_coin_ids(coins: Sequence[str]) -> list[str | None]:
-    """The ccTalk ids (``GB100B``...) of taught coins, position 1 first."""
-    return cctalk_ids(coins)
-
-
-def position_changes(old: Sequence[str], new: Sequence[str]) -> list[str]:
-    """What a new coin list does to the ccTalk positions, one phrase per position.
-
-    Empty when the lists are equal.  A teach commit keeps every position and
-    puts its new coin at the next one: a single "added" phrase.
-    """
-    changes = []
-    for i in range(max(len(old), len(new))):
-        before = old[i] if i < len(old) else None
-        after = new[i] if i < len(new) else None
-        if before == after:
-            continue
-        position = i + 1
-        if after is None:
-            changes.append(f"position {position} now empty (was {before})")
-        elif before is None:
-            changes.append(f"position {position} added: {after} ({cctalk_ids([after])[0]})")
-        else:
-            changes.append(
-                f"position {position} changed: {before} -> {after} ({cctalk_ids([after])[0]})"
-            )
-    return changes
-
-
 class Runtime:
     """One coin acceptor: the ccTalk device, the money path, the sensor source.
 
@@ -129,7 +99,8 @@ class Runtime:
         The moment decisions are made for; default: now, each coin.
     config : RuntimeConfig, optional
     cctalk_opener : callable, optional
-        Opens the ccTalk port (default: 9600 8N1 on ``cctalk_url``).
+        Opens the ccTalk port (default: :func:`open_port` on ``cctalk_url``
+        with the ccTalk line's settings).
     on_outcome : callable, optional
         Called once per coin with its outcome and the running totals
         (default: one log line per coin).
@@ -161,14 +132,12 @@ class Runtime:
         self._clock = clock
         self.lock = threading.Lock()
         self.device = CoinAcceptorDevice(
-            cctalk_coin_ids(coins), host_timeout_s=self.config.host_timeout_s
+            cctalk_ids(coins), host_timeout_s=self.config.host_timeout_s, overflow="hold"
         )
-        self.outbox = EventOutbox(self.device)
         self._on_outcome = on_outcome
         self.money = MoneyPath(
             self.device,
             self.lock,
-            self.outbox,
             decider,
             coins,
             gate=source.gate,
@@ -180,9 +149,11 @@ class Runtime:
             on_decided=on_decided,
         )
         self.cctalk_line = ManagedLine(
-            "ccTalk", cctalk_url, cctalk_opener or (lambda: open_port(cctalk_url))
+            CCTALK_LINE.name,
+            cctalk_url,
+            cctalk_opener or (lambda: open_port(cctalk_url, CCTALK_LINE)),
         )
-        self.cctalk = CcTalkService(self.cctalk_line, self.device, self.lock, self.outbox)
+        self.cctalk = CcTalkService(self.cctalk_line, self.device, self.lock)
         self._host_alive = False
         self._opened = False
         # The coin list of the last engine given (staged or in use), for position changes.
@@ -196,7 +167,7 @@ class Runtime:
 
         Raises
         ------
-        firmware_bridge.runtime_ports.PortOpenError
+        firmware_bridge.transport.managed_line.PortOpenError
             The ccTalk port (or a sensor-link port) cannot be opened.
         firmware_bridge.sources.SourceError
             The source cannot be used (e.g. a replay file that cannot be read).
@@ -305,7 +276,7 @@ class Runtime:
         if not self.money.idle and elapsed < config.drain_timeout_s:
             return False
         with self.lock:
-            settled = self.outbox.settled
+            settled = self.device.host_has_every_event
         if settled or elapsed >= config.drain_timeout_s + config.linger_s:
             if not settled:
                 log.warning("stopping with events the host has not read")

@@ -1,19 +1,16 @@
 """The money path: from a coin's signature to exactly one ccTalk event.
 
 Sans-I/O like the protocol objects it drives: no thread, port or clock of its
-own; every call takes ``now`` or reads the injected clock.  Two parts:
+own; every call takes ``now`` or reads the injected clock.  One coin at a
+time, :class:`MoneyPath` decides, checks the acceptor may take it *now*
+(:meth:`CoinAcceptorDevice.is_accepting`: inhibit mask, master inhibit, host
+polling), commands the gate, and credits only when the credit sensor confirms
+in time.  Events reach the host in the order the coins arrived.
 
-:class:`EventOutbox`
-    puts credits and error codes into the device's 229 buffer without ever
-    pushing out one the host has not read: at most five unread events sit in
-    the buffer, the rest wait here in order and go in as the host reads; after
-    power-up or a reset nothing goes in until the host has read the counter at
-    0 (else the host could not tell the reset from new events).
-:class:`MoneyPath`
-    one coin at a time: decide, check the acceptor may take it *now*
-    (:meth:`CoinAcceptorDevice.is_accepting`: inhibit mask, master inhibit,
-    host polling), command the gate, and credit only when the credit sensor
-    confirms in time.  Events reach the host in the order the coins arrived.
+Each coin's event goes into a device built with ``overflow="hold"``: the 229
+rules (:class:`~firmware_bridge.cctalk.credit_buffer.CreditBuffer`) keep it
+back while the host has five unread, or has not yet read the counter at 0
+after power-up or a reset, so nothing the host has not read is pushed out.
 
 Error codes (``reference/cctalk.md``), one per coin that is not credited:
 
@@ -50,15 +47,10 @@ from typing import Protocol
 from coinval.catalogue import coins as catalogue_coins
 from coinval.decision import Decision
 from coinval.signature import Signature
-from firmware_bridge.cctalk.credit_buffer import (
-    BUFFER_DEPTH,
-    BufferedEvent,
-    CreditEvent,
-    ErrorEvent,
-    new_event_count,
-)
+from firmware_bridge.cctalk.credit_buffer import BufferedEvent, CreditEvent, ErrorEvent
 from firmware_bridge.cctalk.device import CoinAcceptorDevice
 from firmware_bridge.cctalk.headers import AcceptorError, describe_error, inhibited_coin_type
+from firmware_bridge.runtime.coin_positions import cctalk_ids
 from firmware_bridge.sensorlink import FaultCode
 from firmware_bridge.sources import (
     BoardFault,
@@ -73,7 +65,6 @@ __all__ = [
     "FAULT_ERRORS",
     "CoinOutcome",
     "Decider",
-    "EventOutbox",
     "MoneyPath",
     "MoneyTotals",
 ]
@@ -104,75 +95,9 @@ _REMEMBERED = 4096
 class Decider(Protocol):
     """What the money path needs of the engine (``coinval.engine.Engine`` fits)."""
 
-    def decide_signatures(self, signatures: Sequence[Signature], at: dt.datetime) -> list[Decision]:
-        """One decision per signature, in order."""
+    def decide(self, signature: Signature, at: dt.datetime) -> Decision:
+        """The decision for the one coin at the gate."""
         ...
-
-
-# ----------------------------------------------------------------------- outbox
-
-
-class EventOutbox:
-    """Feeds the device's credit buffer without overwriting what the host has not read.
-
-    Every method must be called with the device lock held.
-
-    Parameters
-    ----------
-    device : CoinAcceptorDevice
-    """
-
-    def __init__(self, device: CoinAcceptorDevice) -> None:
-        self._device = device
-        self._waiting: deque[BufferedEvent] = deque()
-        # The counter value the host last read; None until it has read since power-up.
-        self._host_seen: int | None = None
-        #: Most events ever held back at once (0: the host always had room).
-        self.most_waiting = 0
-
-    @property
-    def waiting(self) -> int:
-        """Events held back (the host has not made room for them yet)."""
-        return len(self._waiting)
-
-    @property
-    def unread(self) -> int:
-        """Events in the device's buffer the host has not read yet."""
-        if self._host_seen is None:
-            return 0 if self._device.event_counter == 0 else BUFFER_DEPTH
-        counter = self._device.event_counter
-        if counter == self._host_seen:
-            return 0
-        return new_event_count(self._host_seen, counter)
-
-    @property
-    def settled(self) -> bool:
-        """Nothing waiting and nothing unread: the host has every event."""
-        return not self._waiting and self.unread == 0
-
-    def push(self, event: BufferedEvent) -> None:
-        """Queue one event and put in the buffer whatever fits."""
-        self._waiting.append(event)
-        self.flush()
-        self.most_waiting = max(self.most_waiting, len(self._waiting))
-
-    def flush(self) -> None:
-        """Move waiting events into the buffer while the host has room for them."""
-        while self._waiting and self._host_seen is not None and self.unread < BUFFER_DEPTH:
-            event = self._waiting.popleft()
-            if isinstance(event, CreditEvent):
-                self._device.push_credit(event.position, event.sorter_path)
-            else:
-                self._device.push_error(event.code)
-
-    def host_read(self, counter: int) -> None:
-        """The host read the buffer and saw ``counter``."""
-        self._host_seen = counter
-        self.flush()
-
-    def device_reset(self) -> None:
-        """Header 1: the buffer is empty again; wait for the host to read 0."""
-        self._host_seen = None
 
 
 # ---------------------------------------------------------------------- coins
@@ -244,7 +169,6 @@ class MoneyPath:
         Shared with the ccTalk service; touched only under ``lock``.
     lock : threading.Lock
         The device lock.
-    outbox : EventOutbox
     decider : Decider
     coins : sequence of str
         Coin ids in position order (position 1 first): the profile's taught coins.
@@ -259,7 +183,7 @@ class MoneyPath:
     credit_timeout_s : float
         Longest wait for the credit sensor after an accepting gate command.
     on_outcome : callable, optional
-        Called once per coin when its event goes to the outbox.
+        Called once per coin when its event goes to the device.
     on_decided : callable, optional
         ``on_decided(signature, decision)``, once per coin the engine decided,
         right after the decision (the calibration service records it).  Must
@@ -270,7 +194,6 @@ class MoneyPath:
         self,
         device: CoinAcceptorDevice,
         lock: threading.Lock,
-        outbox: EventOutbox,
         decider: Decider,
         coins: Sequence[str],
         *,
@@ -282,9 +205,13 @@ class MoneyPath:
         on_outcome: Callable[[CoinOutcome], None] | None = None,
         on_decided: Callable[[Signature, Decision], None] | None = None,
     ) -> None:
+        if device.overflow != "hold":
+            raise ValueError(
+                "the money path needs a device built with overflow='hold' "
+                "(an event the host has not read must never be pushed out)"
+            )
         self._device = device
         self._lock = lock
-        self._outbox = outbox
         self._decider = decider
         self._coins: tuple[str, ...] = tuple(coins)
         self._positions = {coin: i + 1 for i, coin in enumerate(coins)}
@@ -299,7 +226,7 @@ class MoneyPath:
         self._staged: tuple[Decider, tuple[str, ...]] | None = None
         self._staged_lock = threading.Lock()
         self._pending: dict[int, _Pending] = {}
-        # Arrival order of coins whose event is not in the outbox yet, and the
+        # Arrival order of coins whose event is not in the device yet, and the
         # events of those that finished before an earlier one.
         self._order: deque[int] = deque()
         self._finished: dict[int, CoinOutcome] = {}
@@ -357,7 +284,7 @@ class MoneyPath:
         decider, coins = staged
         ids = cctalk_ids(coins)
         with self._lock:
-            set_device_coin_ids(self._device, ids)
+            self._device.set_coin_ids(ids)
         self._decider = decider
         self._coins = coins
         self._positions = {coin: i + 1 for i, coin in enumerate(coins)}
@@ -398,7 +325,7 @@ class MoneyPath:
             self._finish(coin_seq, None, AcceptorError.INHIBITED_COIN, "acceptor shutting down")
             return
         try:
-            decision = self._decider.decide_signatures([signature], self._at())[0]
+            decision = self._decider.decide(signature, self._at())
         except Exception as exc:  # an engine bug must return the coin, not stop the acceptor
             log.error("coin %d: the engine failed (%s: %s)", coin_seq, type(exc).__name__, exc)
             log.debug("traceback", exc_info=True)
@@ -557,7 +484,7 @@ class MoneyPath:
             return
         with self._lock:
             for outcome in released:
-                self._outbox.push(outcome.event)
+                _report(self._device, outcome.event)
         for outcome in released:
             self._remember(outcome.coin_seq)
             self._record(outcome)
@@ -591,19 +518,12 @@ def _value_pence(decision: Decision | None) -> int:
     return (spec.value_pence or 0) if spec is not None else 0
 
 
-def cctalk_ids(coins: Sequence[str]) -> list[str | None]:
-    """The ccTalk ids (``GB100B``...) of taught coins, position 1 first."""
-    specs = catalogue_coins()
-    return [specs[coin].cctalk_id for coin in coins]
-
-
-def set_device_coin_ids(device: CoinAcceptorDevice, ids: Sequence[str | None]) -> None:
-    """Give the device a new coin id per position (device lock held).
-
-    Positions past ``ids`` become empty (a coin recognised for one of them is
-    refused).
-    """
-    device.set_coin_ids(ids)
+def _report(device: CoinAcceptorDevice, event: BufferedEvent) -> None:
+    """Put one coin's event into the 229 buffer (device lock held)."""
+    if isinstance(event, CreditEvent):
+        device.push_credit(event.position, event.sorter_path)
+    else:
+        device.push_error(event.code)
 
 
 def describe_outcome(outcome: CoinOutcome, totals: MoneyTotals) -> str:
