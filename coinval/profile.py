@@ -17,10 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from coinval import __version__
 from coinval.catalogue import coins as catalogue_coins
 from coinval.classifier import SECURITY_LEVELS, TEACH_KINDS, CoinClassifier
+from coinval.classifier.drift import Covariates
+from coinval.classifier.fitting import Region
 from coinval.features import CORE_WIDTHS, EDGED_ONLY, FEATURE_NAMES, INDUCTIVE, LOSS_ANGLES
 from coinval.no_coin import CHANNELS as NO_COIN_CHANNELS
 from coinval.no_coin import NoCoinLevels
@@ -106,7 +109,7 @@ class Profile:
             "created": self.created,
             "head": self.head,
             "feature_names": list(FEATURE_NAMES),
-            "coins": self.classifier.to_dict(),
+            "coins": regions_to_dict(self.classifier),
             "inhibited": sorted(self.inhibited),
             "legal_tender_override": dict(sorted(self.legal_tender_override.items())),
             "teach_notes": self.teach_notes,
@@ -122,6 +125,108 @@ class Profile:
         tmp = target.with_name(f".{target.name}.tmp")
         tmp.write_text(self.dumps(), encoding="utf-8")
         tmp.replace(target)
+
+
+def regions_to_dict(classifier: CoinClassifier) -> dict[str, Any]:
+    """The ``"coins"`` block of a profile: each fitted region, JSON-ready.
+
+    Only the features a region judges are written; :func:`regions_from_dict`
+    gives the others the values of a feature no region uses.
+    """
+    clf = classifier
+    out: dict[str, Any] = {}
+    for c, coin in enumerate(clf.coins_):
+        cv = clf.covariates_[c]
+        used = np.flatnonzero(clf.used_[c])
+        corr = clf.correlation_[c][np.ix_(used, used)]
+        out[coin] = {
+            "n_samples": int(clf.n_samples_[c]),
+            "security": clf.security_[c],
+            "teach": clf.teach_kind_[c],
+            "edge_count": int(clf.edge_count_[c]),
+            "milling": "alternate" if clf.alternate_milling_[c] else "any",
+            "temperature": {
+                "ref_c": cv.t_ref,
+                "min_c": cv.t_min,
+                "max_c": cv.t_max,
+                "sxx": cv.t_sxx,
+            },
+            "speed": {
+                "ref_log_mm_s": cv.u_ref,
+                "min_log_mm_s": cv.u_min,
+                "max_log_mm_s": cv.u_max,
+                "sxx": cv.u_sxx,
+                "sxy_with_temperature": cv.tu_sxy,
+            },
+            "features": {
+                FEATURE_NAMES[j]: {
+                    "mean": float(clf.mean_[c, j]),
+                    "slope_per_k": float(clf.slope_[c, j]),
+                    "slope_per_log_speed": float(clf.speed_slope_[c, j]),
+                    "scale": float(clf.scale_[c, j]),
+                    "drift_per_k": float(clf.drift_prior_[c, j]),
+                }
+                for j in used
+            },
+            "correlation": corr.tolist(),
+            "shrinkage": float(clf.shrinkage_[c]),
+            "distance_bound": clf.distance_bound(c),
+            "provenance": clf.provenance(c),
+        }
+    return out
+
+
+def regions_from_dict(regions: Mapping[str, Mapping[str, Any]]) -> CoinClassifier:
+    """The fitted classifier of a ``"coins"`` block (:func:`regions_to_dict`, validated).
+
+    A feature a region does not judge is absent from its block: centre and
+    slopes 0, spread 1, no correlation, as :meth:`CoinClassifier.fit` leaves
+    it.  ``drift_per_k`` and ``distance_bound`` are written for the reader and
+    derived again from the centres and the security level.
+    """
+    return CoinClassifier.from_regions([_region(coin, body) for coin, body in regions.items()])
+
+
+def _region(coin: str, body: Mapping[str, Any]) -> Region:
+    """One coin's region from its validated block."""
+    feats = body["features"]
+    used = np.array([name in feats for name in FEATURE_NAMES], dtype=bool)
+
+    def column(key: str, absent: float) -> npt.NDArray[np.float64]:
+        return np.array(
+            [feats[name][key] if name in feats else absent for name in FEATURE_NAMES],
+            dtype=np.float64,
+        )
+
+    correlation = np.eye(len(FEATURE_NAMES))
+    correlation[np.ix_(used, used)] = np.array(body["correlation"], dtype=np.float64)
+    t, u = body["temperature"], body["speed"]
+    return Region(
+        coin=coin,
+        n_samples=body["n_samples"],
+        security=body["security"],
+        teach_kind=body["teach"],
+        edge_count=body["edge_count"],
+        alternate_milling=body["milling"] == "alternate",
+        used=used,
+        covariates=Covariates(
+            t_ref=float(t["ref_c"]),
+            t_min=float(t["min_c"]),
+            t_max=float(t["max_c"]),
+            t_sxx=float(t["sxx"]),
+            u_ref=float(u["ref_log_mm_s"]),
+            u_min=float(u["min_log_mm_s"]),
+            u_max=float(u["max_log_mm_s"]),
+            u_sxx=float(u["sxx"]),
+            tu_sxy=float(u["sxy_with_temperature"]),
+        ),
+        mean=column("mean", 0.0),
+        slope_t=column("slope_per_k", 0.0),
+        slope_u=column("slope_per_log_speed", 0.0),
+        scale=column("scale", 1.0),
+        correlation=correlation,
+        shrinkage=float(body["shrinkage"]),
+    )
 
 
 def _need(obj: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
@@ -316,7 +421,7 @@ def profile_from_json_dict(obj: Any) -> Profile:
     created = obj.get("created", "")
     no_coin = _check_no_coin(obj.get("no_coin"))
     return Profile(
-        classifier=CoinClassifier.from_dict(coins),
+        classifier=regions_from_dict(coins),
         head=head,
         created=str(created),
         inhibited=frozenset(inhibited),

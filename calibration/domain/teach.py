@@ -30,11 +30,17 @@ from calibration.repository import events as events_repo
 from calibration.repository import heads as heads_repo
 from calibration.repository import profiles as profiles_repo
 from calibration.repository import teach as teach_repo
-from coinval.classifier import SECURITY_LEVELS, CoinClassifier, SecurityLevel
+from coinval.classifier import SECURITY_LEVELS, SecurityLevel
 from coinval.engine import Engine
 from coinval.features import FEATURE_NAMES, CoinFeatures, extract_signatures
 from coinval.legal_tender import LONDON
-from coinval.profile import Profile, ProfileError, profile_from_json_dict
+from coinval.profile import (
+    Profile,
+    ProfileError,
+    profile_from_json_dict,
+    regions_from_dict,
+    regions_to_dict,
+)
 from coinval.signature import Signature
 from coinval.teach import MIN_COINS, TeachError, TeachReport, teach
 
@@ -464,7 +470,7 @@ def _nearness(candidate: Profile, coin: str, feats: CoinFeatures) -> list[dict[s
     clf = candidate.classifier
     mine = clf.coins_.index(coin)
     dev = clf.deviation(feats)  # (n, n_coins)
-    single = CoinClassifier.from_dict({coin: clf.to_dict()[coin]})
+    single = regions_from_dict({coin: regions_to_dict(clf)[coin]})
     out: list[dict[str, Any]] = []
     for c, other in enumerate(clf.coins_):
         if c == mine:

@@ -11,6 +11,7 @@ from coinval.classifier import (
     ledoit_wolf_shrinkage,
 )
 from coinval.features import FEATURE_NAMES, INDUCTIVE, LOSS_ANGLES, CoinFeatures, extract_signatures
+from coinval.profile import regions_from_dict, regions_to_dict
 from coinval.signature import Signature
 from coinval.teach import teach
 
@@ -236,10 +237,10 @@ def test_a_refusal_names_the_measurement_and_how_far(taught, shared_samples) -> 
 
 
 def test_regions_survive_saving_and_loading(taught, shared_samples) -> None:  # type: ignore[no-untyped-def]
-    again = CoinClassifier.from_dict(taught.to_dict())
+    again = regions_from_dict(regions_to_dict(taught))
     feats = extract_signatures([s for sigs in shared_samples.values() for s in sigs])
     np.testing.assert_allclose(again.deviation(feats), taught.deviation(feats), rtol=1e-12)
-    doc = taught.to_dict()["gb-100-2017"]
+    doc = regions_to_dict(taught)["gb-100-2017"]
     assert set(doc["provenance"]) >= {"widths", "bound", "temperature", "batches"}
 
 

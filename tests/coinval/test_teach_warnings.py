@@ -66,7 +66,7 @@ def test_a_rim_gauge_too_coarse_for_milling_says_so_and_the_rule_is_dropped() ->
     blind = [w for w in report.warnings if "too few samples a turn" in w]
     assert any(w.startswith("gb-100-2017") and "(64)" in w for w in blind)
     assert any(w.startswith("gb-100-1983") for w in blind)
-    assert profile.classifier.to_dict()["gb-100-2017"]["milling"] == "any"
+    assert profile.to_json_dict()["coins"]["gb-100-2017"]["milling"] == "any"
 
 
 @pytest.mark.parametrize("head", ["A", "B"])
