@@ -229,6 +229,44 @@ def _region(coin: str, body: Mapping[str, Any]) -> Region:
     )
 
 
+def merge_coin(
+    base: Profile | None, taught: Profile, coin: str, head: str, created: str
+) -> Profile:
+    """``base`` with ``coin``'s region replaced (or added) by the one in ``taught``.
+
+    The other coins' regions, settings and positions are kept as they are; a
+    new coin takes the next position.  With no ``base``, ``taught`` itself
+    (with ``head`` where it names none).
+
+    Parameters
+    ----------
+    base : Profile or None
+        The head's profile the coin is taught into.
+    taught : Profile
+        A profile holding ``coin``'s new region and teach notes.
+    coin : str
+    head : str
+        The head's serial, for a profile that names none.
+    created : str
+        ISO 8601 creation time of the result.
+
+    Raises
+    ------
+    ProfileError
+        When the result is not a valid profile (e.g. a 17th coin).
+    """
+    fresh = taught.to_json_dict()
+    if base is None:
+        doc = fresh
+        doc["head"] = doc.get("head") or head
+    else:
+        doc = base.to_json_dict()
+        doc["coins"] = {**doc["coins"], coin: fresh["coins"][coin]}
+        doc["teach_notes"] = {**doc.get("teach_notes", {}), coin: fresh["teach_notes"][coin]}
+    doc["created"] = created
+    return profile_from_json_dict(doc)
+
+
 def _need(obj: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
     if key not in obj:
         raise ProfileError(f"{where}: missing {key!r}")

@@ -13,6 +13,7 @@ import json
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import asdict
 from typing import Any, cast
 
 import numpy as np
@@ -30,17 +31,11 @@ from calibration.repository import events as events_repo
 from calibration.repository import heads as heads_repo
 from calibration.repository import profiles as profiles_repo
 from calibration.repository import teach as teach_repo
-from coinval.classifier import SECURITY_LEVELS, SecurityLevel
+from coinval.classifier import SECURITY_LEVELS, SecurityLevel, nearness
 from coinval.engine import Engine
 from coinval.features import FEATURE_NAMES, CoinFeatures, extract_signatures
 from coinval.legal_tender import LONDON
-from coinval.profile import (
-    Profile,
-    ProfileError,
-    profile_from_json_dict,
-    regions_from_dict,
-    regions_to_dict,
-)
+from coinval.profile import Profile, ProfileError, merge_coin, profile_from_json_dict
 from coinval.signature import Signature
 from coinval.teach import MIN_COINS, TeachError, TeachReport, teach
 
@@ -423,27 +418,10 @@ def _row(ctx: Context, session_id: int) -> Row:
     return row
 
 
-def merge(base: Profile | None, taught: Profile, coin: str, head: str, created: str) -> Profile:
-    """``base`` with ``coin``'s region replaced (or added) by the one in ``taught``.
-
-    Positions of the other coins do not move; a new coin takes the next one.
-
-    Raises
-    ------
-    InvalidError
-        When the result is not a valid profile (e.g. a 17th coin).
-    """
-    fresh = taught.to_json_dict()
-    if base is None:
-        doc = fresh
-        doc["head"] = doc.get("head") or head
-    else:
-        doc = base.to_json_dict()
-        doc["coins"] = {**doc["coins"], coin: fresh["coins"][coin]}
-        doc["teach_notes"] = {**doc.get("teach_notes", {}), coin: fresh["teach_notes"][coin]}
-    doc["created"] = created
+def _merge(base: Profile | None, taught: Profile, coin: str, head: str, created: str) -> Profile:
+    """:func:`coinval.profile.merge_coin`, its refusal an invalid request."""
     try:
-        return profile_from_json_dict(doc)
+        return merge_coin(base, taught, coin, head, created)
     except ProfileError as exc:
         raise InvalidError(f"the merged profile is not valid: {exc}") from None
 
@@ -463,38 +441,6 @@ def _load(tx: Tx, profile_id: int | None) -> Profile | None:
     prof = profiles_repo.get_profile(tx, profile_id, document=True)
     assert prof is not None
     return profile_from_json_dict(json.loads(prof["document"]))
-
-
-def _nearness(candidate: Profile, coin: str, feats: CoinFeatures) -> list[dict[str, Any]]:
-    """How close the new region comes to each other taught coin."""
-    clf = candidate.classifier
-    mine = clf.coins_.index(coin)
-    dev = clf.deviation(feats)  # (n, n_coins)
-    single = regions_from_dict({coin: regions_to_dict(clf)[coin]})
-    out: list[dict[str, Any]] = []
-    for c, other in enumerate(clf.coins_):
-        if c == mine:
-            continue
-        centre = CoinFeatures(
-            values=clf.mean_[c][None, :],
-            edge_count=clf.edge_count_[c : c + 1],
-            temperature_c=clf.t_ref_[c : c + 1],
-        )
-        centre_dev = float(single.deviation(centre)[0, 0])
-        samples_dev = dev[:, c]
-        closest = float(samples_dev.min()) if samples_dev.size else float("inf")
-        inside = int((samples_dev <= 1.0).sum())
-        out.append(
-            {
-                "coin": other,
-                "samples_inside_its_region": inside,
-                "closest_sample_deviation": closest if np.isfinite(closest) else None,
-                "its_centre_deviation": centre_dev if np.isfinite(centre_dev) else None,
-                "conflict": bool(inside > 0 or (np.isfinite(centre_dev) and centre_dev <= 1.0)),
-            }
-        )
-    out.sort(key=lambda e: float(e["closest_sample_deviation"] or "inf"))
-    return out
 
 
 def _replay(events: list[Row], current: Engine | None, candidate: Engine) -> dict[str, Any]:
@@ -558,7 +504,7 @@ def preview(ctx: Context, session_id: int) -> dict[str, Any]:
         settings = heads_repo.coin_settings(tx, head)
         head_row = heads_repo.get_head(tx, head)
         events = events_repo.recent_with_signatures(tx, head, ctx.settings.preview_events)
-    candidate = merge(base, taught, coin, head, utcnow())
+    candidate = _merge(base, taught, coin, head, utcnow())
     master = bool(head_row["master_inhibit"]) if head_row else False
     feats = extract_signatures(samples)
     own = candidate.classifier.deviation(feats)[:, candidate.classifier.coins_.index(coin)]
@@ -572,7 +518,7 @@ def preview(ctx: Context, session_id: int) -> dict[str, Any]:
         "outliers": report.dropped.get(coin, []),
         "warnings": report.warnings,
         "self": {"samples": len(samples), "inside_new_region": int((own <= 1.0).sum())},
-        "other_coins": _nearness(candidate, coin, feats),
+        "other_coins": [asdict(n) for n in nearness(candidate.classifier, coin, feats)],
         "replay": _replay(events, current[1] if current else None, cand_engine),
     }
 
@@ -592,7 +538,7 @@ def commit(
     with ctx.db.transaction(write=True) as tx:
         _get_open(tx, session_id)
         base_id = _base_id(tx, row)
-        candidate = merge(_load(tx, base_id), taught, coin, head, now)
+        candidate = _merge(_load(tx, base_id), taught, coin, head, now)
         meta = insert_version_in(
             tx,
             actor,

@@ -33,6 +33,7 @@ says, per coin, where each width came from.
 :mod:`.drift`             how a centre moves with temperature and speed, and the
                           prediction's widening far from the teach
 :mod:`.bounds`            security levels, teach kinds, the distance bound
+:mod:`.nearness`          how close a coin's region comes to the other taught coins
 ========================  =====================================================
 
 A profile stores the regions (:mod:`coinval.profile`); the classifier knows
@@ -49,6 +50,7 @@ from coinval.classifier.bounds import (
 )
 from coinval.classifier.estimator import CoinClassifier
 from coinval.classifier.fitting import ALTERNATE_MILLING, ledoit_wolf_shrinkage
+from coinval.classifier.nearness import Nearness, nearness
 
 __all__ = [
     "ALTERNATE_MILLING",
@@ -57,7 +59,9 @@ __all__ = [
     "SECURITY_LEVELS",
     "TEACH_KINDS",
     "CoinClassifier",
+    "Nearness",
     "SecurityLevel",
     "TeachKind",
     "ledoit_wolf_shrinkage",
+    "nearness",
 ]

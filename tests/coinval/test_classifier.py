@@ -9,6 +9,7 @@ from coinval.classifier import (
     LAUNCH_BATCH_WIDTHS,
     CoinClassifier,
     ledoit_wolf_shrinkage,
+    nearness,
 )
 from coinval.features import FEATURE_NAMES, INDUCTIVE, LOSS_ANGLES, CoinFeatures, extract_signatures
 from coinval.profile import regions_from_dict, regions_to_dict
@@ -260,3 +261,27 @@ def test_milled_all_round_or_plain_is_not_a_new_pound_even_on_a_noisy_gauge() ->
         feats = extract(generate(fake, 400, head="B", seed=9, wear=0.5, dirt=0.5))
         index, _ = clf.predict(feats)
         assert (index == pound).mean() < 0.05, fake
+
+
+def test_nearness_names_every_other_coin_closest_first(taught, shared_samples) -> None:  # type: ignore[no-untyped-def]
+    feats = extract_signatures(shared_samples["gb-100-2017"])
+    near = nearness(taught, "gb-100-2017", feats)
+    assert sorted(n.coin for n in near) == sorted(set(taught.coins_) - {"gb-100-2017"})
+    closest = [
+        np.inf if n.closest_sample_deviation is None else n.closest_sample_deviation for n in near
+    ]
+    assert closest == sorted(closest)
+    dev = taught.deviation(feats)
+    for n in near:
+        c = taught.coins_.index(n.coin)
+        assert n.samples_inside_its_region == int((dev[:, c] <= 1.0).sum())
+        assert not n.conflict  # six distinct coins, none inside another's region
+
+
+def test_two_regions_fitted_from_the_same_coins_conflict() -> None:
+    feats = _synthetic(np.random.default_rng(11), 40)
+    clf = CoinClassifier().fit({COIN: feats, "gb-020-1982": feats})
+    (other,) = nearness(clf, COIN, feats)
+    assert other.coin == "gb-020-1982" and other.conflict
+    assert other.its_centre_deviation == pytest.approx(0.0, abs=1e-9)
+    assert other.samples_inside_its_region == (clf.deviation(feats)[:, 1] <= 1.0).sum() > 35

@@ -232,3 +232,48 @@ def test_the_drift_prior_is_derived_not_read(taught) -> None:  # type: ignore[no
         entry["drift_per_k"] = 1e300
     edited = loads(json.dumps(doc))
     np.testing.assert_array_equal(edited.classifier.drift_prior_, taught.classifier.drift_prior_)
+
+
+def test_merging_a_taught_coin_keeps_the_other_regions_settings_and_positions(
+    shared_samples: dict[str, list[Signature]],
+) -> None:
+    from coinval.profile import merge_coin, regions_to_dict
+
+    base, _ = teach(
+        {c: shared_samples[c] for c in ("gb-100-2017", "gb-050-1997", "gb-010-2012")},
+        head="bench-head-B7",
+    )
+    base = base.with_settings(inhibited=frozenset({"gb-010-2012"}))
+    again, _ = teach({"gb-050-1997": shared_samples["gb-050-1997"][::2]})
+    created = "2024-03-01T12:00:00+00:00"
+    merged = merge_coin(base, again, "gb-050-1997", "other-head", created)
+    assert merged.coins == base.coins
+    assert (merged.head, merged.created, merged.inhibited) == (
+        "bench-head-B7",
+        created,
+        base.inhibited,
+    )
+    regions, before = regions_to_dict(merged.classifier), regions_to_dict(base.classifier)
+    assert regions["gb-050-1997"] == regions_to_dict(again.classifier)["gb-050-1997"]
+    assert regions["gb-050-1997"] != before["gb-050-1997"]
+    assert {c: regions[c] for c in ("gb-100-2017", "gb-010-2012")} == {
+        c: before[c] for c in ("gb-100-2017", "gb-010-2012")
+    }
+    assert merged.teach_notes["gb-050-1997"] == again.teach_notes["gb-050-1997"]
+    assert merged.teach_notes["gb-100-2017"] == base.teach_notes["gb-100-2017"]
+
+    twenty, _ = teach({"gb-020-1982": shared_samples["gb-020-1982"]})
+    added = merge_coin(base, twenty, "gb-020-1982", "other-head", created)
+    assert added.coins == [*base.coins, "gb-020-1982"]  # a new coin takes the next position
+    first = merge_coin(None, twenty, "gb-020-1982", "other-head", created)
+    assert (first.coins, first.head, first.created) == (["gb-020-1982"], "other-head", created)
+
+
+def test_a_merge_that_is_not_a_valid_profile_is_refused(taught) -> None:  # type: ignore[no-untyped-def]
+    from coinval.profile import Profile, merge_coin, regions_from_dict, regions_to_dict
+
+    regions = regions_to_dict(taught.classifier)
+    regions["gb-050-1997"]["n_samples"] = 2
+    broken = Profile(regions_from_dict(regions), teach_notes=taught.teach_notes)
+    with pytest.raises(ProfileError, match="n_samples"):
+        merge_coin(taught, broken, "gb-050-1997", "bench-head-B7", "2024-03-01T12:00:00+00:00")
