@@ -1,3 +1,3 @@
-"""coinval: coin validation engine (signature, features, classifier, profile, CLI)."""
+"""coinval: the coin validation engine (signature, features, classifier, profile, engine)."""
 
 __version__ = "0.1.0"

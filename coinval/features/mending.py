@@ -153,8 +153,8 @@ _RUN_LENGTHS = (2, 3)
 _NARROWEST_RING_MM = 3.5
 """No coin structure on an eddy trace is narrower than this: a bimetal coin's ring
 (3.75 mm on a euro, 4.2 on the pounds), which the coil's footprint only widens.  A
-run of samples spanning less is a glitch; a euro's ring peak, three samples (6 mm)
-wide on a 48-sample trace, was flattened as one before the rule."""
+run of samples spanning less is a glitch; a run spanning more may be a coin's own
+ring (a euro's ring peak is three samples, 6 mm, wide on a 48-sample trace)."""
 
 
 def _mend_runs(x: _Floats, threshold: FloatArray, sample_mm: FloatArray, at_ends: bool) -> bool:
@@ -199,8 +199,8 @@ def _mend_runs(x: _Floats, threshold: FloatArray, sample_mm: FloatArray, at_ends
         if cand_row.size == 0:
             continue
         # Every start whose run would hold or touch a candidate, each once, in
-        # row-major order: marked on a mask, as a sort of them all (np.unique)
-        # cost 20 times the rest on oversampled traces, where candidates are many.
+        # row-major order: marked on a mask, not sorted (np.unique): an oversampled
+        # trace has many candidates, and their sort would outweigh the mending.
         near = np.minimum(np.maximum(cand_col[:, None] + np.arange(-width, 2), 0), length - 1)
         marked = np.zeros(x.shape, dtype=bool)
         marked[cand_row[:, None], near] = True

@@ -94,8 +94,7 @@ def map_chunks(
     if n <= 2 * CHUNK_ROWS:
         return work(batch)
     # Our threads already fill the cores: BLAS threads of their own inside each
-    # chunk's small matrix products only contend with them (20k coins took 1.8x
-    # as long with OpenBLAS's default threads).
+    # chunk's small matrix products would only contend with them for the same cores.
     with threadpool_limits(limits=1, user_api="blas"):
         parts = list(
             pool.executor().map(
