@@ -36,8 +36,8 @@ bench: $(BENCH_STAMP)
 	@mkdir -p reports
 	COINVAL_BENCH_BIG=1 $(BIN)/python -m pytest benchmarks --benchmark-enable \
 		--benchmark-json=reports/benchmark.json -p no:cacheprovider -q
-	$(BIN)/python -m benchmarks.report reports/benchmark.json reports/speed.md
-	$(BIN)/python -m coinval_eval.plots scaling reports/benchmark.json reports
+	$(BIN)/coinval bench speed reports/benchmark.json reports/speed.md
+	$(BIN)/coinval bench scaling reports/benchmark.json reports
 	$(BIN)/coinval evaluate --n 2000 --teach-batches 5,6,7,8 --progress never --out reports/accuracy.md > /dev/null
 	$(BIN)/coinval evaluate --n 2000 --teach-batches 5,6,7,8 --security narrow --progress never --out reports/accuracy-narrow.md > /dev/null
 	$(BIN)/coinval evaluate --n 2000 --teach-batches 5,6,7,8 --wear 1 --dirt 1 --progress never --out reports/accuracy-stress.md > /dev/null
@@ -45,18 +45,18 @@ bench: $(BENCH_STAMP)
 	$(BIN)/coinval evaluate --n 2000 --teach-batches 0 --progress never --out reports/accuracy-launch.md > /dev/null
 	$(BIN)/coinval evaluate --n 2000 --teach-batches 5,6,7,8 --head phys2:seed:20261126 --progress never --out reports/accuracy-phys2.md > /dev/null
 	$(BIN)/coinval bench accuracy --n 2000 --teach-batches 5,6,7,8 --progress never --out-dir reports
-	$(BIN)/python -m coinval_eval.probe --out reports/probe.md
-	$(BIN)/python -m coinval_eval.ceiling --out reports/ceiling.md
+	$(BIN)/coinval bench probe --out reports/probe.md
+	$(BIN)/coinval bench ceiling --out reports/ceiling.md
 	@echo "report: reports/speed.md reports/scaling.md reports/scaling.png reports/accuracy*.md reports/k2*.png" \
 		"reports/accuracy-vs-baselines.md reports/accuracy-det.png reports/probe.md" \
 		"reports/ceiling.md" \
 		"reports/benchmark.json"
 
-# coinval evaluate on 59 simulated heads, taught from circulation and at a launch (~9 min).
+# The accuracy trial on 59 simulated heads, taught from circulation and at a launch (~9 min).
 heads: $(STAMP)
 	@mkdir -p reports
-	$(BIN)/python -m coinval_eval.heads --teach-batches 0,9,10,11 --out reports/heads.md
-	$(BIN)/python -m coinval_eval.heads --teach-batches 0 --out reports/heads-launch.md
+	$(BIN)/coinval bench heads --teach-batches 0,9,10,11 --out reports/heads.md
+	$(BIN)/coinval bench heads --teach-batches 0 --out reports/heads-launch.md
 
 # Every operation of the calibration API's OpenAPI schema, many generated requests each: no 5xx.
 api-fuzz: $(STAMP)

@@ -278,7 +278,33 @@ def _jobs(args: argparse.Namespace, size: int | None) -> int:
     return max(1, os.cpu_count() or 1)
 
 
+def add_classify_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of ``coinval classify``: the profile, the moment, the input, workers, progress."""
+    parser.add_argument("--profile", required=True, metavar="PROFILE.json")
+    parser.add_argument(
+        "--at",
+        metavar="ISO_DATETIME",
+        help="moment the decisions are made for (legal-tender dates; default now, London time)",
+    )
+    parser.add_argument(
+        "input", nargs="?", default="-", metavar="INPUT.jsonl", help="input file, or - for stdin"
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="worker processes (default: all cores for inputs over 8 MB, else 1)",
+    )
+    parser.add_argument(
+        "--progress",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="progress bar on stderr (auto: when stderr is a terminal)",
+    )
+
+
 def run_classify(args: argparse.Namespace) -> int:
+    """Decide every line of the input and write one decision a line, in order, to stdout."""
     from coinval.legal_tender import now, parse_moment
     from coinval.profile import ProfileError, load
 

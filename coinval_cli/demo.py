@@ -20,7 +20,15 @@ from sim.coins import TAUGHT_COINS
 from sim.heads import DEFAULT_HEAD
 
 
+def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of ``coinval demo``: how many coins, how fast, which seed."""
+    parser.add_argument("--coins", type=int, default=400, help="coins to insert (default 400)")
+    parser.add_argument("--rate", type=float, default=40.0, help="coins per second shown")
+    parser.add_argument("--seed", type=int, default=1)
+
+
 def run_demo(args: argparse.Namespace) -> int:
+    """Teach the default simulated head, then decide and print a live stream of coins."""
     from coinval.batch import SignatureBatch
     from coinval.engine import Engine
     from coinval.legal_tender import now

@@ -53,7 +53,45 @@ def read_teach_file(path: str, coin: str) -> list[Signature]:
     return signatures
 
 
+def add_teach_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of ``coinval teach``: the profile to write, each coin's file, levels, launch."""
+    parser.add_argument("--out", required=True, metavar="PROFILE.json", help="profile to write")
+    parser.add_argument(
+        "--coin",
+        required=True,
+        action="append",
+        metavar="COIN_ID=SAMPLES.jsonl",
+        help="a coin id and its genuine samples (repeat per coin; 25-60 coins each)",
+    )
+    parser.add_argument("--head", help="sensor head serial (default: from the samples)")
+    parser.add_argument(
+        "--security",
+        action="append",
+        default=[],
+        metavar="COIN_ID=LEVEL",
+        help="security level per coin: standard (default), narrow, very-narrow",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse to teach when a file holds outliers, instead of dropping them",
+    )
+    parser.add_argument(
+        "--launch",
+        nargs="?",
+        const="*",
+        default=None,
+        metavar="COIN_ID[,COIN_ID...]",
+        help=(
+            "the teach coins all come from one mint batch (a coin's launch): widen their "
+            "regions by a batch budget; without ids, every coin. Default: coins from "
+            "circulation, whose spread holds several batches"
+        ),
+    )
+
+
 def run_teach(args: argparse.Namespace) -> int:
+    """Read each coin's file, teach, write the profile; warnings go to stderr."""
     from coinval.catalogue import coins
     from coinval.teach import TeachError, teach
 

@@ -20,14 +20,13 @@ import platform
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Self
+from typing import Any, Self
 
 import numpy as np
 import numpy.typing as npt
 
 from coinval.classifier import CoinClassifier, SecurityLevel
 from coinval.features import CoinFeatures, extract
-from coinval_cli.evaluate import DEFAULT_HEAD, GENUINE, teach_sets
 from coinval_eval.baselines import (
     BASELINES,
     DEFAULT_ALPHA,
@@ -38,12 +37,13 @@ from coinval_eval.baselines import (
     make_baselines,
     sklearn_available,
 )
+from coinval_eval.errors import EvaluationError
+from coinval_eval.trial import Cell, Progress, TrialConfig, cell_coins, plan, teach_trial
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
-TEST_TEMPERATURE_C = (-10.0, 45.0)
 DET_FACTORS: tuple[float, ...] = tuple(
     float(f) for f in np.unique(np.append(np.geomspace(0.5, 3.0, 61), (0.75, 1.0, 1.5, 2.0)))
 )
@@ -56,67 +56,43 @@ TIMING_ROWS = 10_000
 """Test coins every method decides for the throughput figure."""
 
 
-class Progress(Protocol):
-    """The part of a ``tqdm`` bar the run drives."""
-
-    def update(self, n: float | None = 1) -> bool | None: ...
-
-    def set_description_str(self, desc: str | None = None, refresh: bool = True) -> None: ...
-
-
 @dataclass(frozen=True)
-class AccuracyConfig:
-    """What to simulate and compare (defaults as ``coinval evaluate``)."""
+class AccuracyConfig(TrialConfig):
+    """A trial (defaults as ``coinval evaluate``) and the baselines decided beside coinval.
 
-    head: str = DEFAULT_HEAD
-    teach_n: int = 60
-    n: int = 1000
-    batches: tuple[int, ...] = (1, 2, 3, 4)
-    seed: int = 7
-    teach_wear: float = 0.5
-    teach_temperature_c: tuple[float, float] = (5.0, 35.0)
-    teach_batches: tuple[int, ...] = (0,)
-    wear: float = 0.5
-    dirt: float = 0.5
-    security: SecurityLevel = "standard"
+    Checked when made, as a :class:`~coinval_eval.trial.TrialConfig` is.
+
+    Attributes
+    ----------
+    baselines : tuple of str
+        Names from :data:`~coinval_eval.baselines.BASELINES` (default: all).
+    margin : float
+        Share of the taught range added to each side of a min/max window, >= 0.
+    alpha : float
+        Genuine rejection rate of the Gaussian baseline's bound, in (0, 1).
+    mahalanobis_fr : float
+        False-rejection rate the Mahalanobis window's chi-square cut is stated
+        for, in (0, 1).
+    """
+
     baselines: tuple[str, ...] = BASELINES
     margin: float = DEFAULT_MARGIN
     alpha: float = DEFAULT_ALPHA
     mahalanobis_fr: float = DEFAULT_MAHALANOBIS_FR
 
-
-@dataclass(frozen=True)
-class Cell:
-    """Test coins of one kind under one set of conditions.
-
-    ``truth`` is the coin id for genuine coins, None for counterfeits and
-    look-alikes.
-    """
-
-    kind: str
-    group: str
-    truth: str | None
-    batch: int
-    seed: int
-
-
-def fake_kinds() -> list[str]:
-    """Counterfeit families and look-alikes, as ``coinval evaluate`` tests them."""
-    from sim.population import kinds
-
-    return [k for k in kinds() if k not in GENUINE and not k.startswith("gb-")]
-
-
-def plan(config: AccuracyConfig) -> list[Cell]:
-    """The test cells, in ``coinval evaluate``'s order and with its seeds."""
-    cells: list[tuple[str, str, str | None, int]] = [
-        (coin, f"batch {b}, -10..45 C", coin, b) for coin in GENUINE for b in config.batches
-    ]
-    cells += [(fake, "-10..45 C", None, 0) for fake in fake_kinds()]
-    return [
-        Cell(kind, group, truth, batch, config.seed * 1000 + 17 + i)
-        for i, (kind, group, truth, batch) in enumerate(cells)
-    ]
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        unknown = [b for b in self.baselines if b not in BASELINES]
+        if unknown:
+            raise EvaluationError(
+                f"unknown {', '.join(unknown)}; use {', '.join(BASELINES)}", "baselines"
+            )
+        if self.margin < 0:
+            raise EvaluationError(f"must be >= 0, got {self.margin:g}", "margin")
+        for name in ("alpha", "mahalanobis_fr"):
+            value = getattr(self, name)
+            if not 0 < value < 1:
+                raise EvaluationError(f"must lie within (0, 1), got {value:g}", name)
 
 
 def total_steps(config: AccuracyConfig) -> int:
@@ -157,36 +133,18 @@ class Dataset:
     extract_seconds: float = 0.0
 
 
-def simulate(config: AccuracyConfig, progress: Progress | None = None) -> Dataset:
-    """Teach coinval on one simulated batch and extract every test cell's features.
+def simulate(config: TrialConfig, progress: Progress | None = None) -> Dataset:
+    """Teach coinval as the trial does and extract every test cell's features.
 
     Raises
     ------
-    ValueError
-        Bad head name or ranges (from the simulator).
-    coinval.teach.TeachError
+    EvaluationError
         When teaching refuses the simulated coins.
     """
-    from coinval.teach import teach
-    from sim.population import generate
-
     step = progress.update if progress is not None else (lambda n=1: None)
     if progress is not None:
         progress.set_description_str("teach")
-    teach_batches = teach_sets(
-        config.head,
-        config.teach_n,
-        config.seed,
-        config.teach_wear,
-        config.teach_temperature_c,
-        config.teach_batches,
-    )
-    profile, report = teach(
-        {c: b.signatures() for c, b in teach_batches.items()},
-        head=config.head,
-        security=dict.fromkeys(GENUINE, config.security),
-        launch=len(config.teach_batches) == 1,
-    )
+    profile, report, teach_batches = teach_trial(config)
     kept: dict[str, CoinFeatures] = {}
     for coin, batch in teach_batches.items():
         dropped = set(report.dropped.get(coin, []))
@@ -201,16 +159,7 @@ def simulate(config: AccuracyConfig, progress: Progress | None = None) -> Datase
     if progress is not None:
         progress.set_description_str("simulate")
     for cell in cells:
-        batch = generate(
-            cell.kind,
-            config.n,
-            head=config.head,
-            seed=cell.seed,
-            batch=cell.batch,
-            temperature_c=TEST_TEMPERATURE_C,
-            wear=config.wear,
-            dirt=config.dirt,
-        )
+        batch = cell_coins(config, cell)
         started = time.perf_counter()
         parts.append(extract(batch))
         extract_seconds += time.perf_counter() - started

@@ -16,23 +16,19 @@ coinval's features, and on those plus both eddy traces put on a millimetre
 axis around the coin's centre, to see whether the signature holds more than
 coinval's features take from it.
 
-    python -m coinval_eval.ceiling [--heads A,seed:20261126] [--n 400]
-        [--families ring-alloy-off,cast-round-pound,struck-brass-round-pound]
-        [--out reports/ceiling.md]
-
-Needs the ``baselines`` extra (scikit-learn).  Test conditions are those of
-``coinval evaluate``: -10..45 C, wear and dirt up to 0.5.
+Needs the ``baselines`` extra (scikit-learn).  Test conditions are those of the
+trial (:mod:`coinval_eval.trial`): -10..45 C, wear and dirt up to 0.5.
+``coinval bench ceiling`` runs it; ``make bench`` writes ``reports/ceiling.md``.
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import platform
-import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -40,9 +36,9 @@ import numpy.typing as npt
 
 from coinval.batch import SignatureBatch
 from coinval.features import extract
-from coinval_cli.evaluate import GENUINE
-from coinval_eval.baselines import sklearn_available
-from coinval_eval.flags import heads_flag, writable_report
+from coinval_eval.errors import EvaluationError
+from sim.coins import TAUGHT_COINS
+from sim.heads import get_head
 from sim.population import generate, kinds
 
 FloatArray = npt.NDArray[np.float64]
@@ -52,7 +48,8 @@ ACCEPTANCE = 0.995
 TRAIN_BATCHES = {"genuine": range(0, 9), "fake": range(1, 5)}
 TEST_BATCHES = {"genuine": range(9, 17), "fake": range(5, 9)}
 TRAIN_SEED, TEST_SEED = 21, 22
-DEFAULT_FAMILIES = "ring-alloy-off,cast-round-pound,struck-brass-round-pound"
+DEFAULT_FAMILIES = ("ring-alloy-off", "cast-round-pound", "struck-brass-round-pound")
+"""The families the classifier's documentation quotes: the hardest to tell apart."""
 _END_SAMPLES = 8
 
 
@@ -167,7 +164,7 @@ def imitated_coin(family: str, head: str) -> str:
         )
 
     own = diameter(family)
-    return min(GENUINE, key=lambda coin: abs(diameter(coin) - own))
+    return min(TAUGHT_COINS, key=lambda coin: abs(diameter(coin) - own))
 
 
 def ceiling(head: str, family: str, n: int) -> tuple[str, dict[tuple[str, str], float]]:
@@ -188,45 +185,60 @@ def ceiling(head: str, family: str, n: int) -> tuple[str, dict[tuple[str, str], 
     return coin, shares
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m coinval_eval.ceiling", description=__doc__.split("\n")[0]
-    )
-    parser.add_argument(
-        "--heads", default="A,seed:20261126", help="simulated heads, comma-separated"
-    )
-    parser.add_argument(
-        "--families", default=DEFAULT_FAMILIES, help="counterfeit families, comma-separated"
-    )
-    parser.add_argument(
-        "--n", type=int, default=400, help="genuine coins a batch (fakes: twice that)"
-    )
-    parser.add_argument("--out", default="reports/ceiling.md", help="markdown report to write")
-    args = parser.parse_args(argv)
-    families = [f for f in args.families.split(",") if f]
-    known = [k for k, what in kinds().items() if not what.startswith("genuine")]
-    unknown = [f for f in families if f not in known]
-    if not families:
-        parser.error(f"--families: none given; known: {', '.join(known)}")
-    if unknown:
-        parser.error(f"--families: unknown {unknown}; known: {', '.join(known)}")
-    if args.n < 20:
-        parser.error("--n must be >= 20 (the 99.5 % bound needs coins to stand on)")
-    heads = heads_flag(parser, args.heads)
-    if not sklearn_available():
-        print(
-            "python -m coinval_eval.ceiling needs scikit-learn: pip install -e '.[baselines]'",
-            file=sys.stderr,
-        )
-        return 2
-    out = writable_report(parser, args.out)
-    started = time.perf_counter()
+@dataclass(frozen=True)
+class CeilingConfig:
+    """Which heads and families to estimate the ceiling on, with how many coins.
+
+    Attributes
+    ----------
+    heads : tuple of str
+        Simulated head names, at least one.
+    families : tuple of str
+        Counterfeit families or look-alikes the simulator lists, at least one
+        (default :data:`DEFAULT_FAMILIES`).
+    n : int
+        Genuine coins of each batch, >= 20 (fakes: twice that); default 400.
+    """
+
+    heads: tuple[str, ...]
+    families: tuple[str, ...] = DEFAULT_FAMILIES
+    n: int = 400
+
+    def __post_init__(self) -> None:
+        known = [k for k, what in kinds().items() if not what.startswith("genuine")]
+        unknown = [f for f in self.families if f not in known]
+        if not self.families:
+            raise EvaluationError(f"none given; known: {', '.join(known)}", "families")
+        if unknown:
+            raise EvaluationError(f"unknown {unknown}; known: {', '.join(known)}", "families")
+        if self.n < 20:
+            # The 99.5 % bound needs coins to stand on.
+            raise EvaluationError(f"must be >= 20, got {self.n}", "n")
+        if not self.heads:
+            raise EvaluationError("no heads given", "heads")
+        for head in self.heads:
+            try:
+                get_head(head)
+            except ValueError as exc:
+                raise EvaluationError(str(exc), "heads") from None
+
+
+def ceiling_report(
+    config: CeilingConfig,
+    command: str,
+    started: Callable[[str, str], None] | None = None,
+) -> str:
+    """Every (head, family)'s :func:`ceiling`, as a Markdown table.
+
+    ``command`` is the command line that ran it, stated in the report;
+    ``started(head, family)`` is called as each estimate begins.
+    """
+    began = time.perf_counter()
     lines = [
         "# What the signatures allow: learners that have seen the fakes",
         "",
         f"Measured {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')} on {platform.node()}, "
-        f"`python -m coinval_eval.ceiling --heads {args.heads} --families {args.families} "
-        f"--n {args.n}`. Each learner trained on the imitated coin's batches "
+        f"`{command}`. Each learner trained on the imitated coin's batches "
         f"{TRAIN_BATCHES['genuine'].start}-{TRAIN_BATCHES['genuine'].stop - 1} and the family's "
         f"batches {TRAIN_BATCHES['fake'].start}-{TRAIN_BATCHES['fake'].stop - 1}, set to accept "
         f"{100 * ACCEPTANCE:.1f} % of genuine batches {TEST_BATCHES['genuine'].start}-"
@@ -241,18 +253,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         + " | lowest |",
         "|---|---|---|" + "---:|" * (len(INPUTS) * len(LEARNERS) + 1),
     ]
-    for head in heads:
-        for family in families:
-            print(f"{head} {family} ...", file=sys.stderr, flush=True)
-            coin, shares = ceiling(head, family, args.n)
+    for head in config.heads:
+        for family in config.families:
+            if started is not None:
+                started(head, family)
+            coin, shares = ceiling(head, family, config.n)
             cells = [f"{100 * shares[i, learner]:.2f} %" for i in INPUTS for learner in LEARNERS]
             cells.append(f"{100 * min(shares.values()):.2f} %")
             lines.append(f"| {head} | {family} | {coin} | " + " | ".join(cells) + " |")
-    lines += ["", f"({time.perf_counter() - started:.0f} s.)"]
-    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print(f"wrote {out}", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    lines += ["", f"({time.perf_counter() - began:.0f} s.)"]
+    return "\n".join(lines) + "\n"

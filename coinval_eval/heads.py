@@ -1,35 +1,26 @@
-"""``coinval evaluate`` over many simulated heads at once, summed up in one table.
+"""The accuracy trial over many simulated heads at once, summed up in one table.
 
 One head says little about heads not yet built: each simulated head has its own
 frequencies, coil, gains, noise and rim gauge.  This runs the same trial on
-each (teach 60 coins a type from batch 0, decide other batches and every
-counterfeit family) and reports, per head, the lowest genuine cell and the
-families that got through; then totals over all heads.
-
-    python -m coinval_eval.heads [--heads A,B,C,D,seed:1-15,seed:100-139]
-        [--n 400] [--batches 1,2,3,4,5,6,7,8] [--jobs 2] [--out reports/heads.md]
-
-The default is the 59 heads the README's figures come from (about 4 minutes
-on 2 cores).  ``seed:M-N`` stands for every ``seed:`` head from M to N.
+each (:func:`coinval_eval.trial.run_trial`: teach 60 coins a type, decide other
+batches and every counterfeit family) and reports, per head, the lowest genuine
+cell and the families that got through; then totals over all heads.
+``coinval bench heads`` runs it; ``make heads`` writes ``reports/heads.md``.
 """
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import datetime as dt
-import os
 import platform
-import sys
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from coinval_cli.errors import UsageError
-from coinval_cli.evaluate import add_trial_arguments, run_trial
-from coinval_eval.flags import heads_flag, writable_report
+from coinval_eval.errors import EvaluationError
+from coinval_eval.trial import TrialConfig, run_trial
+from sim.heads import get_head
 
-DEFAULT_HEADS = "A,B,C,D,seed:1-15,seed:100-139"
 TARGET_ACCEPTANCE = 0.995
 TARGET_FALSE_ACCEPTANCE = 0.001
 
@@ -44,33 +35,93 @@ class HeadResult:
 
     @property
     def refused(self) -> int:
+        """Genuine coins not accepted as themselves, over every cell."""
         return sum(n - ok for n, ok in self.cells.values())
 
     def lowest(self) -> tuple[str, str, float]:
+        """The genuine cell with the lowest acceptance: coin, group, acceptance."""
         (coin, group), (n, ok) = min(self.cells.items(), key=lambda kv: kv[1][1] / kv[1][0])
         return coin, group, ok / n
 
 
-def _trial_flags(
-    head: str, n: int, batches: str, seed: int, teach_batches: str
-) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    add_trial_arguments(parser)
-    flags = ["--head", head, "--n", str(n), "--batches", batches, "--seed", str(seed)]
-    return parser.parse_args([*flags, "--teach-batches", teach_batches, "--progress", "never"])
+@dataclass(frozen=True)
+class HeadsConfig:
+    """Which heads to run the trial on, the trial itself, and how many heads at once.
+
+    Attributes
+    ----------
+    heads : tuple of str
+        Simulated head names, at least one.
+    trial : TrialConfig
+        The trial every head runs; its own ``head`` is replaced by each of
+        ``heads``.  Default: 400 test coins a cell, batches 1-8, a launch teach
+        on batch 0.
+    jobs : int
+        Heads run at once, each in a process of its own, >= 1 (default 1).
+    """
+
+    heads: tuple[str, ...]
+    trial: TrialConfig = field(
+        default_factory=lambda: TrialConfig(n=400, batches=(1, 2, 3, 4, 5, 6, 7, 8))
+    )
+    jobs: int = 1
+
+    def __post_init__(self) -> None:
+        if not self.heads:
+            raise EvaluationError("no heads given", "heads")
+        for head in self.heads:
+            try:
+                get_head(head)
+            except ValueError as exc:
+                raise EvaluationError(str(exc), "heads") from None
+        taught = set(self.trial.teach_batches) & set(self.trial.batches)
+        if taught:
+            # The trial is about batches the teach never saw.
+            raise EvaluationError(
+                f"batch(es) {', '.join(map(str, sorted(taught)))} are taught; "
+                "test batches the teach never saw",
+                "batches",
+            )
+        if self.jobs < 1:
+            raise EvaluationError(f"must be >= 1, got {self.jobs}", "jobs")
 
 
-def run_head(
-    head: str, n: int, batches: str, seed: int = 7, teach_batches: str = "0"
-) -> HeadResult:
-    """The trial of ``coinval evaluate --head HEAD --n N --batches B --seed S
-    --teach-batches T`` on one head."""
-    report = run_trial(_trial_flags(head, n, batches, seed, teach_batches))
+def run_head(trial: TrialConfig) -> HeadResult:
+    """The trial on ``trial.head``, as ``coinval evaluate`` runs it, reduced to its counts."""
+    report = run_trial(trial)
     return HeadResult(
-        head,
+        trial.head,
         {key: (t.n, t.accepted_as_self) for key, t in report.genuine.items()},
         {kind: (t.n, t.accepted_as_other) for kind, t in report.by_kind(genuine=False).items()},
     )
+
+
+def run_heads(
+    config: HeadsConfig, done: Callable[[int, str], None] | None = None
+) -> list[HeadResult]:
+    """Every head's trial, in the order of ``config.heads``.
+
+    ``done(i, head)`` is called as the ``i``-th head's result (from 1) comes in.
+
+    Raises
+    ------
+    EvaluationError
+        At the first head whose trial fails (the heads not yet run are cancelled).
+    """
+    trials = [dataclasses.replace(config.trial, head=head) for head in config.heads]
+    results: list[HeadResult] = []
+    with ProcessPoolExecutor(max_workers=min(config.jobs, len(trials))) as pool:
+        futures = [pool.submit(run_head, trial) for trial in trials]
+        try:
+            for i, future in enumerate(futures, 1):
+                results.append(future.result())
+                if done is not None:
+                    done(i, config.heads[i - 1])
+        except EvaluationError:
+            # Say so now, not once every other head has run.
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    return results
 
 
 def render(results: Sequence[HeadResult], command: str, seconds: float) -> str:
@@ -118,70 +169,3 @@ def render(results: Sequence[HeadResult], command: str, seconds: float) -> str:
             f"| {r.head} | {100 * share:.2f} % ({coin}, {group}) | {r.refused} | {above} |"
         )
     return "\n".join(lines) + "\n"
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m coinval_eval.heads", description=__doc__.split("\n")[0]
-    )
-    parser.add_argument("--heads", default=DEFAULT_HEADS, help="heads; seed:M-N for a range")
-    parser.add_argument("--n", type=int, default=400, help="test coins a cell (default 400)")
-    parser.add_argument("--batches", default="1,2,3,4,5,6,7,8", help="other batches to test")
-    parser.add_argument(
-        "--teach-batches",
-        default="0",
-        help="batches of the teach coins (default 0: a launch teach; e.g. 0,9,10,11 for coins "
-        "from circulation)",
-    )
-    parser.add_argument(
-        "--seed",
-        type=int,
-        default=7,
-        help="population seed (default 7, as coinval evaluate): the coins' own draws "
-        "(their roundness, wear, scatter) follow it and are the same on every head",
-    )
-    parser.add_argument(
-        "--jobs", type=int, default=os.cpu_count() or 1, help="heads run at once (default: cores)"
-    )
-    parser.add_argument("--out", default="reports/heads.md", help="markdown report to write")
-    args = parser.parse_args(argv)
-    heads = heads_flag(parser, args.heads)
-    batches = [b.strip() for b in args.batches.split(",") if b.strip()]
-    taught = [b.strip() for b in args.teach_batches.split(",") if b.strip()]
-    if not taught or not all(b.isdigit() for b in taught):
-        parser.error(f"--teach-batches {args.teach_batches!r}: expected batches like 0 or 0,9,10")
-    if not batches or not all(b.isdigit() and b not in taught for b in batches):
-        # The trial is about batches the teach never saw.
-        parser.error(f"--batches {args.batches!r}: expected batches not taught, like 1,2,3")
-    if args.n < 1 or args.jobs < 1 or args.seed < 0:
-        parser.error("--n and --jobs must be >= 1, --seed >= 0")
-    out = writable_report(parser, args.out)
-    started = time.perf_counter()
-    results: list[HeadResult] = []
-    pool = ProcessPoolExecutor(max_workers=min(args.jobs, len(heads)))
-    try:
-        futures = [
-            pool.submit(run_head, h, args.n, args.batches, args.seed, args.teach_batches)
-            for h in heads
-        ]
-        for i, future in enumerate(futures, 1):
-            results.append(future.result())
-            print(f"[{i}/{len(heads)}] {heads[i - 1]}", file=sys.stderr, flush=True)
-    except UsageError as exc:
-        # Say so now, not once every other head has run.
-        pool.shutdown(wait=False, cancel_futures=True)
-        parser.error(str(exc))
-    finally:
-        pool.shutdown()
-    command = (
-        f"python -m coinval_eval.heads --heads {args.heads} --n {args.n} --batches {args.batches} "
-        f"--seed {args.seed} --teach-batches {args.teach_batches}"
-    )
-    text = render(results, command, time.perf_counter() - started)
-    out.write_text(text, encoding="utf-8")
-    print(f"wrote {out}", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -40,9 +40,10 @@ import numpy.typing as npt
 from coinval.features import FEATURE_NAMES, CoinFeatures, extract_signatures
 from coinval.jsonlines import read_lines
 from coinval.signature import Signature, SignatureError, parse_signature
-from coinval_cli.evaluate import EVAL_AT
-from coinval_eval.accuracy import FR_TARGETS, Progress, fa_at_fr, mahalanobis_text, pct
+from coinval_eval.accuracy import FR_TARGETS, fa_at_fr, mahalanobis_text, pct
 from coinval_eval.baselines import MahalanobisWindows, OpenSetMethod
+from coinval_eval.errors import EvaluationError
+from coinval_eval.trial import EVAL_AT, Progress
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -61,7 +62,7 @@ GENUINE_FILE = re.compile(r"^(?P<coin>.+)\.batch(?P<batch>\d+)\.jsonl\.gz$")
 FAMILY_FILE = re.compile(r"^(?P<family>.+)\.jsonl\.gz$")
 
 
-class K2Error(ValueError):
+class K2Error(EvaluationError):
     """The folder is not a bench-k2-shaped collection."""
 
 

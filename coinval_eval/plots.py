@@ -3,23 +3,21 @@
 * :func:`det_plot`: DET curves of coinval and the baselines;
 * :func:`scaling_plot` and :func:`scaling_report`: how decision cost grows with
   batch size and trace length, from the pytest-benchmark JSON of
-  ``benchmarks/test_scaling.py``.
-
-Usage: ``python -m coinval_eval.plots scaling reports/benchmark.json reports/``
-writes ``scaling.md`` (always) and ``scaling.png`` (when matplotlib is installed).
+  ``benchmarks/test_scaling.py`` (``coinval bench scaling``).
 """
 
 from __future__ import annotations
 
 import importlib.util
-import json
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from coinval_eval.errors import EvaluationError
+from coinval_eval.speed import load_benchmarks
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -241,11 +239,19 @@ def scaling_plot(rows: Mapping[str, Sequence[Mapping[str, float]]], path: Path) 
 
 
 def scaling_report(benchmark_json: Path, out_dir: Path) -> list[Path]:
-    """Write scaling.md and, with matplotlib, scaling.png; return the files written."""
-    data = json.loads(benchmark_json.read_text(encoding="utf-8"))
+    """Write scaling.md and, with matplotlib, scaling.png; return the files written.
+
+    Raises
+    ------
+    EvaluationError
+        When ``benchmark_json`` is not JSON or holds no scaling benchmarks.
+    OSError
+        When a file cannot be read or written.
+    """
+    data = load_benchmarks(benchmark_json)
     rows = scaling_rows(data)
     if not rows["batch"] and not rows["length"]:
-        raise ValueError(
+        raise EvaluationError(
             f"{benchmark_json}: no scaling benchmarks (run benchmarks/test_scaling.py)"
         )
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -261,22 +267,3 @@ def scaling_report(benchmark_json: Path, out_dir: Path) -> list[Path]:
         text += f"\n(No plot: {INSTALL_HINT}.)\n"
     md.write_text(text, encoding="utf-8")
     return written
-
-
-def main(argv: Sequence[str]) -> int:
-    if len(argv) != 3 or argv[0] != "scaling":
-        print("usage: python -m coinval_eval.plots scaling BENCHMARK.json OUT_DIR", file=sys.stderr)
-        return 2
-    try:
-        written = scaling_report(Path(argv[1]), Path(argv[2]))
-    except (OSError, ValueError) as exc:
-        print(f"coinval_eval.plots: {exc}", file=sys.stderr)
-        return 2
-    if not matplotlib_available():
-        print(f"coinval_eval.plots: no scaling.png: {INSTALL_HINT}", file=sys.stderr)
-    print("wrote " + ", ".join(str(p) for p in written))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))

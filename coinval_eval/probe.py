@@ -1,35 +1,33 @@
 """Counterfeits the simulator does not list, decided by a taught engine: a probe.
 
-``coinval evaluate`` decides the simulator's own families, the ones the engine
-was developed beside.  These designs were written later, to see what else gets
-through, and set nothing: a metal 20 % off on each coin, wrong core sizes, a
-milled slug, coins of the wrong shape, thickness or edge.  Each is one of the
-simulator's designs with one thing changed, at a counterfeit's piece spreads.
+The trial (:mod:`coinval_eval.trial`) decides the simulator's own families, the
+ones the engine was developed beside.  These designs were written later, to
+see what else gets through, and set nothing: a metal 20 % off on each coin,
+wrong core sizes, a milled slug, coins of the wrong shape, thickness or edge.
+Each is one of the simulator's designs with one thing changed, at a
+counterfeit's piece spreads.
 
-    python -m coinval_eval.probe [--heads A,seed:20261126] [--n 1000] [--out reports/probe.md]
-
-Teaching and the test conditions are those of ``coinval evaluate`` (60 coins a
-type from batch 0 at 5..35 C; fakes from batches 1-4 at -10..45 C, wear and dirt
-up to 0.5).  ``make bench`` writes ``reports/probe.md``.
+Teaching and the test conditions are the trial's defaults (60 coins a type from
+batch 0 at 5..35 C; fakes from batches 1-4 at -10..45 C, wear and dirt up to
+0.5).  ``coinval bench probe`` runs it; ``make bench`` writes ``reports/probe.md``.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import datetime as dt
 import platform
-import sys
-import time
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from coinval.engine import Engine
 from coinval.teach import teach
-from coinval_cli.evaluate import EVAL_AT, GENUINE, teach_sets
-from coinval_eval.flags import heads_flag, writable_report
+from coinval_eval.errors import EvaluationError
+from coinval_eval.trial import EVAL_AT, TrialConfig, teach_sets
 from sim import materials as m
 from sim.coins import (
+    TAUGHT_COINS,
     CoinDesign,
     Family,
     Layer,
@@ -38,6 +36,7 @@ from sim.coins import (
     genuine_design,
     with_material,
 )
+from sim.heads import get_head
 from sim.population import generate
 
 BATCHES = (1, 2, 3, 4)
@@ -45,7 +44,7 @@ BATCHES = (1, 2, 3, 4)
 
 def designs() -> dict[str, tuple[str, CoinDesign]]:
     """Probe name -> (what it is, design)."""
-    new_pound, round_pound, two, fifty, twenty, ten = (genuine_design(c) for c in GENUINE)
+    new_pound, round_pound, two, fifty, twenty, ten = (genuine_design(c) for c in TAUGHT_COINS)
     steel = ten.outer  # nickel-plated steel
     fake = counterfeit_of
 
@@ -140,9 +139,46 @@ def designs() -> dict[str, tuple[str, CoinDesign]]:
     return rows
 
 
+@dataclass(frozen=True)
+class ProbeConfig:
+    """Which heads to probe, with how many coins, and which designs.
+
+    Attributes
+    ----------
+    heads : tuple of str
+        Simulated head names, at least one.
+    n : int
+        Coins of each design on each head, >= 1, shared out over :data:`BATCHES`.
+    names : tuple of str
+        Probe names of :func:`designs`, at least one.
+    """
+
+    heads: tuple[str, ...]
+    n: int = 1000
+    names: tuple[str, ...] = field(default_factory=lambda: tuple(designs()))
+
+    def __post_init__(self) -> None:
+        known = designs()
+        unknown = [x for x in self.names if x not in known]
+        if unknown or not self.names:
+            raise EvaluationError(f"unknown probes {unknown}; known: {', '.join(known)}", "names")
+        if self.n < 1:
+            raise EvaluationError(f"must be >= 1, got {self.n}", "n")
+        if not self.heads:
+            raise EvaluationError("no heads given", "heads")
+        for head in self.heads:
+            try:
+                get_head(head)
+            except ValueError as exc:
+                raise EvaluationError(str(exc), "heads") from None
+
+
 def probe(head: str, n: int, names: Sequence[str]) -> dict[str, tuple[float, str]]:
-    """Share accepted (as any taught coin) and the coins taken for, per probe design."""
-    sets = teach_sets(head, 60, 7, 0.5, (5.0, 35.0))
+    """Share accepted (as any taught coin) and the coins taken for, per probe design.
+
+    Taught on the trial's default teach coins of ``head``.
+    """
+    sets = teach_sets(TrialConfig(head=head))
     profile, _ = teach({c: b.signatures() for c, b in sets.items()}, head=head)
     engine = Engine(profile)
     coins = profile.classifier.coins_
@@ -171,55 +207,35 @@ def probe(head: str, n: int, names: Sequence[str]) -> dict[str, tuple[float, str
     return out
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m coinval_eval.probe", description=__doc__.split("\n")[0]
-    )
-    parser.add_argument(
-        "--heads", default="A,seed:20261126", help="simulated heads, comma-separated"
-    )
-    parser.add_argument(
-        "--n", type=int, default=1000, help="coins a design and head (default 1000)"
-    )
-    parser.add_argument("--only", default="", help="probe names, comma-separated (default: all)")
-    parser.add_argument("--out", default="reports/probe.md", help="markdown report to write")
-    args = parser.parse_args(argv)
+def render(
+    config: ProbeConfig,
+    results: dict[str, dict[str, tuple[float, str]]],
+    command: str,
+    seconds: float,
+) -> str:
+    """The Markdown report: a row per design, a column per head.
+
+    ``results`` maps each head to its :func:`probe`; ``command`` is the command
+    line that ran it and ``seconds`` its run time, both stated in the report.
+    """
     table = designs()
-    names = [x for x in args.only.split(",") if x] or list(table)
-    unknown = [x for x in names if x not in table]
-    if unknown or args.n < 1:
-        parser.error(
-            f"unknown probes {unknown}; known: {', '.join(table)}"
-            if unknown
-            else "--n must be >= 1"
-        )
-    heads = heads_flag(parser, args.heads)
-    out = writable_report(parser, args.out)
-    started = time.perf_counter()
-    results = {h: probe(h, args.n, names) for h in heads}
     lines = [
         "# Counterfeits the simulator does not list",
         "",
         f"Measured {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')} on {platform.node()}, "
-        f"Python {platform.python_version()}, in {time.perf_counter() - started:.0f} s: "
-        f"`python -m coinval_eval.probe --heads {args.heads} --n {args.n}`. Taught as "
+        f"Python {platform.python_version()}, in {seconds:.0f} s: "
+        f"`{command}`. Taught as "
         "`coinval evaluate` teaches; each design one of the simulator's with one thing changed, "
         f"at a counterfeit's spreads, batches {', '.join(map(str, BATCHES))}, -10..45 C. "
         "Share accepted as any taught coin.",
         "",
-        "| probe | what it is | " + " | ".join(heads) + " |",
-        "|---|---|" + "---:|" * len(heads),
+        "| probe | what it is | " + " | ".join(config.heads) + " |",
+        "|---|---|" + "---:|" * len(config.heads),
     ]
-    for name in names:
+    for name in config.names:
         cells = []
-        for h in heads:
+        for h in config.heads:
             share, taken = results[h][name]
             cells.append(f"{share:.2f} %" + (f" ({taken})" if share else ""))
         lines.append(f"| {name} | {table[name][0]} | " + " | ".join(cells) + " |")
-    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print(f"wrote {out}", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return "\n".join(lines) + "\n"

@@ -1,12 +1,10 @@
 """``coinval bench accuracy``: coinval beside baseline acceptors on the same coins.
 
-Composition root for the comparison: the simulator supplies labelled coins,
-``coinval_eval.accuracy`` teaches and decides them with every method,
-``coinval_eval.k2`` does the same on the bench-k2 collection of a foreign head
-(``--k2``, default ``<checkout>/../shared/bench-k2``; skipped with a note on
-stderr when it is not there), ``coinval_eval.plots`` draws the DET curves.  The
-``benchmarks`` package lives in the source checkout, not in the installed
-distribution, so this command runs from a checkout (where ``make bench`` runs it).
+The simulator supplies labelled coins, :mod:`coinval_eval.accuracy` teaches and
+decides them with every method, :mod:`coinval_eval.k2` does the same on the
+bench-k2 collection of a foreign head (``--k2``, default
+``<checkout>/../shared/bench-k2``; skipped with a note on stderr when it is not
+there), :mod:`coinval_eval.plots` draws the DET curves.
 
 Writes into ``--out-dir``: ``accuracy-vs-baselines.md`` (tables), ``.json``
 (every figure), and with matplotlib ``accuracy-det.png`` (simulator) and
@@ -19,24 +17,43 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+import numpy as np
+from tqdm import tqdm
+
 from coinval_cli.errors import UsageError
-from coinval_cli.evaluate import parse_batches
+from coinval_cli.evaluate import (
+    TRIAL_FLAGS,
+    add_trial_arguments,
+    configured,
+    show_progress,
+    trial_settings,
+)
+from coinval_eval import accuracy, k2, plots
+from coinval_eval.accuracy import AccuracyConfig
+from coinval_eval.baselines import (
+    BASELINES,
+    DEFAULT_ALPHA,
+    DEFAULT_MAHALANOBIS_FR,
+    DEFAULT_MARGIN,
+    OpenSetMethod,
+    make_baselines,
+)
 
 REPORT_MD = "accuracy-vs-baselines.md"
 REPORT_JSON = "accuracy-vs-baselines.json"
 DET_PNG = "accuracy-det.png"
 PARTS = ("sim", "k2")
-CHECKOUT = Path(__file__).resolve().parents[1]
+CHECKOUT = Path(__file__).resolve().parents[2]
 DEFAULT_K2 = CHECKOUT.parent / "shared" / "bench-k2"
 """The lab collection beside the checkout, as the project's shared folder holds it."""
+ACCURACY_FLAGS = {**TRIAL_FLAGS, "margin": "--minmax-margin", "alpha": "--gaussian-alpha"}
+"""Settings of :class:`~coinval_eval.accuracy.AccuracyConfig` whose flag is named otherwise."""
 
 
 def add_bench_accuracy_arguments(parser: argparse.ArgumentParser) -> None:
-    from coinval_cli.evaluate import add_trial_arguments
-
+    """The trial's flags, the baselines' settings, the bench-k2 part and ``--out-dir``."""
     parser.description = (
         "Teach coinval and baseline acceptors (a Mahalanobis window with a temperature term "
         "and min/max windows per coin; with scikit-learn a Gaussian and an isolation forest) "
@@ -47,17 +64,17 @@ def add_bench_accuracy_arguments(parser: argparse.ArgumentParser) -> None:
     add_trial_arguments(parser)
     parser.add_argument(
         "--baselines",
-        default="mahalanobis,minmax,gaussian,iforest",
-        help="baselines to run beside coinval (default mahalanobis,minmax,gaussian,iforest; "
+        default=",".join(BASELINES),
+        help=f"baselines to run beside coinval (default {','.join(BASELINES)}; "
         "the last two need scikit-learn and are skipped with a note without it)",
     )
     parser.add_argument(
         "--mahalanobis-fr",
         type=float,
-        default=1e-3,
+        default=DEFAULT_MAHALANOBIS_FR,
         metavar="RATE",
         help="false-rejection rate the Mahalanobis window's chi-square cut is stated for "
-        "(default 0.001)",
+        f"(default {DEFAULT_MAHALANOBIS_FR:g})",
     )
     parser.add_argument(
         "--k2",
@@ -81,71 +98,33 @@ def add_bench_accuracy_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--minmax-margin",
         type=float,
-        default=0.1,
-        help="share of the taught range added to each side of a min/max window (default 0.1)",
+        default=DEFAULT_MARGIN,
+        help="share of the taught range added to each side of a min/max window "
+        f"(default {DEFAULT_MARGIN:g})",
     )
     parser.add_argument(
         "--gaussian-alpha",
         type=float,
-        default=1e-5,
-        help="genuine rejection rate of the Gaussian baseline's bound (default 1e-5)",
+        default=DEFAULT_ALPHA,
+        help=f"genuine rejection rate of the Gaussian baseline's bound (default {DEFAULT_ALPHA:g})",
     )
     parser.add_argument(
         "--out-dir", default="reports", metavar="DIR", help="where to write (default reports/)"
     )
 
 
-def import_benchmarks() -> tuple[ModuleType, ModuleType, ModuleType]:
-    """``coinval_eval.accuracy``, ``.plots`` and ``.k2``, loaded when the command runs."""
-    from coinval_eval import accuracy, k2, plots
-
-    return accuracy, plots, k2
-
-
-def _config(args: argparse.Namespace, accuracy: ModuleType) -> Any:
-    if args.teach_n < 5 or args.n < 1:
-        raise UsageError("--teach-n must be >= 5 and --n >= 1")
-    if not all(0.0 <= v <= 1.0 for v in (args.wear, args.dirt, args.teach_wear)):
-        raise UsageError("--wear, --dirt and --teach-wear are severities from 0 to 1")
-    if args.minmax_margin < 0 or not 0 < args.gaussian_alpha < 1:
-        raise UsageError("--minmax-margin must be >= 0 and --gaussian-alpha within (0, 1)")
-    if not 0 < args.mahalanobis_fr < 1:
-        raise UsageError("--mahalanobis-fr must lie within (0, 1)")
-    if args.k2_seed < 0:
-        raise UsageError("--k2-seed must be >= 0")
-    try:
-        batches = tuple(int(b) for b in args.batches.split(",") if b.strip())
-    except ValueError:
-        raise UsageError(f"--batches {args.batches!r}: expected numbers like 1,2,3") from None
-    if not batches or min(batches) < 0:
-        raise UsageError("--batches: give one or more batch numbers >= 0")
+def _config(args: argparse.Namespace) -> AccuracyConfig:
+    settings = trial_settings(args)
     baselines = tuple(b.strip() for b in args.baselines.split(",") if b.strip())
-    known = accuracy.BASELINES
-    unknown = [b for b in baselines if b not in known]
-    if unknown:
-        raise UsageError(f"--baselines: unknown {', '.join(unknown)}; use {', '.join(known)}")
-    from sim.heads import get_head
-
-    try:
-        get_head(args.head)
-    except ValueError as exc:
-        raise UsageError(f"--head: {exc}") from None
-    return accuracy.AccuracyConfig(
-        head=args.head,
-        teach_n=args.teach_n,
-        n=args.n,
-        batches=batches,
-        seed=args.seed,
-        teach_wear=args.teach_wear,
-        teach_temperature_c=args.teach_temperature,
-        teach_batches=parse_batches(args.teach_batches, "--teach-batches"),
-        wear=args.wear,
-        dirt=args.dirt,
-        security=args.security.replace("-", " "),
-        baselines=baselines,
-        margin=args.minmax_margin,
-        alpha=args.gaussian_alpha,
-        mahalanobis_fr=args.mahalanobis_fr,
+    return configured(
+        lambda: AccuracyConfig(
+            **settings,
+            baselines=baselines,
+            margin=args.minmax_margin,
+            alpha=args.gaussian_alpha,
+            mahalanobis_fr=args.mahalanobis_fr,
+        ),
+        ACCURACY_FLAGS,
     )
 
 
@@ -158,19 +137,9 @@ def _parts(text: str) -> tuple[str, ...]:
 
 
 def _run_sim(
-    args: argparse.Namespace,
-    config: Any,
-    accuracy: ModuleType,
-    plots: ModuleType,
-    out_dir: Path,
-    show: bool,
+    config: AccuracyConfig, out_dir: Path, show: bool
 ) -> tuple[str, dict[str, Any], list[str]]:
     """The simulated head's part: report text, figures, files written."""
-    import numpy as np
-    from tqdm import tqdm
-
-    from coinval.teach import TeachError
-
     with tqdm(
         total=accuracy.total_steps(config),
         desc="bench accuracy",
@@ -178,11 +147,8 @@ def _run_sim(
         file=sys.stderr,
         disable=not show,
     ) as bar:
-        try:
-            result = accuracy.run(config, bar)
-        except TeachError as exc:
-            raise UsageError(f"teach failed: {exc}") from None
-    facts: dict[str, Any] = accuracy.summary(result)
+        result = configured(lambda: accuracy.run(config, bar), ACCURACY_FLAGS)
+    facts = accuracy.summary(result)
     det_png: str | None = None
     if plots.matplotlib_available():
         data = result.data
@@ -195,23 +161,14 @@ def _run_sim(
             f"{accuracy.DET_FACTORS[0]:g}..{accuracy.DET_FACTORS[-1]:g}",
         )
         det_png = DET_PNG
-    text: str = accuracy.render(result, facts, det_png, plots.INSTALL_HINT)
+    text = accuracy.render(result, facts, det_png, plots.INSTALL_HINT)
     return text, facts, [DET_PNG] if det_png else []
 
 
 def _run_k2(
-    root: Path,
-    seed: int,
-    config: Any,
-    accuracy: ModuleType,
-    plots: ModuleType,
-    k2: ModuleType,
-    out_dir: Path,
-    show: bool,
+    root: Path, seed: int, config: AccuracyConfig, out_dir: Path, show: bool
 ) -> tuple[str, dict[str, Any], list[str]]:
     """The bench-k2 part: report text, figures, files written (nothing when it is missing)."""
-    from tqdm import tqdm
-
     if not root.is_dir():
         why = f"no bench-k2 collection at {root} (give one with --k2 PATH)"
         print(f"coinval bench accuracy: {why}: that part is skipped", file=sys.stderr)
@@ -222,8 +179,8 @@ def _run_k2(
     except (k2.K2Error, OSError) as exc:
         raise UsageError(f"--k2 {root}: {exc}") from None
 
-    def fresh() -> list[Any]:
-        methods, _ = accuracy.make_baselines(
+    def fresh() -> list[OpenSetMethod]:
+        methods, _ = make_baselines(
             config.baselines,
             margin=config.margin,
             alpha=config.alpha,
@@ -251,7 +208,7 @@ def _run_k2(
                 k2.draw_det(facts, out_dir / name, collection.head)
                 pngs[split.mode] = name
                 written.append(name)
-    text: str = k2.render(
+    text = k2.render(
         root, all_facts, pngs, plots.INSTALL_HINT, config.mahalanobis_fr, collection.problems
     )
     facts_k2 = {
@@ -265,8 +222,10 @@ def _run_k2(
 
 
 def run_bench_accuracy(args: argparse.Namespace) -> int:
-    accuracy, plots, k2 = import_benchmarks()
-    config = _config(args, accuracy)
+    """Run the parts ``--parts`` names and write the report, its JSON and the DET plots."""
+    config = _config(args)
+    if args.k2_seed < 0:
+        raise UsageError(f"--k2-seed: must be >= 0, got {args.k2_seed}")
     parts = _parts(args.parts)
     k2_root = Path(args.k2) if args.k2 is not None else DEFAULT_K2
     out_dir = Path(args.out_dir)
@@ -274,12 +233,12 @@ def run_bench_accuracy(args: argparse.Namespace) -> int:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"--out-dir {out_dir}: {exc.strerror or exc}") from None
-    show = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
+    show = show_progress(args.progress)
     texts: list[str] = []
     facts: dict[str, Any] = {}
     written = [REPORT_MD, REPORT_JSON]
     if "sim" in parts:
-        text, facts, pngs = _run_sim(args, config, accuracy, plots, out_dir, show)
+        text, facts, pngs = _run_sim(config, out_dir, show)
         texts.append(text)
         written += pngs
     else:
@@ -287,12 +246,10 @@ def run_bench_accuracy(args: argparse.Namespace) -> int:
             "# coinval beside baseline acceptors\n\n"
             "The simulated head's part was not run (--parts k2).\n"
         )
-        _, notes = accuracy.make_baselines(config.baselines)
+        _, notes = make_baselines(config.baselines)
         facts["notes"] = notes
     if "k2" in parts:
-        text, facts["k2"], pngs = _run_k2(
-            k2_root, args.k2_seed, config, accuracy, plots, k2, out_dir, show
-        )
+        text, facts["k2"], pngs = _run_k2(k2_root, args.k2_seed, config, out_dir, show)
         texts.append(text)
         written += pngs
     if not plots.matplotlib_available():
