@@ -137,7 +137,8 @@ class VirtualHead:
         Insert the first coin only after the engine's Hello (when the engine is
         known to connect after the board, so its Hello cannot have been missed).
     on_record : callable, optional
-        Called with each coin's record when the board is done with it.
+        Called with each coin's record when the board is done with it (an
+        attribute too: whoever opened the board behind a URL sets it).
     tamper : Tamper, optional
         Damage or drop outgoing frames (fault-injection tests).
     seed : int
@@ -169,7 +170,7 @@ class VirtualHead:
         self.timings = timings or HeadTimings()
         self.head_id = head_id
         self._wait_for_engine = wait_for_engine
-        self._on_record = on_record
+        self.on_record = on_record
         self._tamper = tamper
         self._rng = np.random.default_rng([seed, 0x8EAD])
         self._clock = clock
@@ -179,7 +180,6 @@ class VirtualHead:
         self._agenda: list[tuple[float, int, Callable[[], None]]] = []
         self._tie = itertools.count()
         self._engine_seen = False
-        self.gate_commands_ignored = 0
         self.link_errors = 0
 
     # ---------------------------------------------------------------- state
@@ -262,8 +262,8 @@ class VirtualHead:
 
     def _settle(self, record: HeadRecord, outcome: str) -> None:
         record.outcome = outcome
-        if self._on_record is not None:
-            self._on_record(record)
+        if self.on_record is not None:
+            self.on_record(record)
 
     def _gate_timeout(self, record: HeadRecord) -> None:
         if self._waiting.pop(record.coin_seq, None) is None:
@@ -275,8 +275,8 @@ class VirtualHead:
     def _on_gate(self, command: GateCommand) -> None:
         record = self._waiting.pop(command.coin_seq, None)
         if record is None:
-            self.gate_commands_ignored += 1  # late, repeated, or for a coin never inserted
-            return
+            log.debug("virtual head: gate command for coin %d ignored", command.coin_seq)
+            return  # late, repeated, or for a coin never inserted
         if command.action is GateAction.REJECT:
             record.gate = "reject"
             self._settle(record, "returned")

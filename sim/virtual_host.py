@@ -101,7 +101,8 @@ class VirtualHost:
     poll_interval_s : float
         Time between 229 polls.
     on_event : callable, optional
-        Called with each new event (default: logged).
+        Called with each new event (default: logged); an attribute too:
+        whoever opened the machine behind a URL sets it.
     clock, sleep : callable
     """
 
@@ -116,7 +117,7 @@ class VirtualHost:
     ) -> None:
         self.client = client
         self.poll_interval_s = poll_interval_s
-        self._on_event = on_event
+        self.on_event = on_event
         self._clock = clock
         self._sleep = sleep
         self.coin_ids: dict[int, str] = {}
@@ -184,8 +185,8 @@ class VirtualHost:
         self._after_reset = self._after_reset and not new
         for item in new:
             self.events.append(item)
-            if self._on_event is not None:
-                self._on_event(item)
+            if self.on_event is not None:
+                self.on_event(item)
             else:
                 log.info("%s", item.describe())
         return new

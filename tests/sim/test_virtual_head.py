@@ -11,6 +11,7 @@ from collections import Counter
 
 import pytest
 
+from coinval_cli.simulated_hardware import register_url_handlers
 from firmware_bridge.sensorlink import (
     CreditSensorEvent,
     Fault,
@@ -27,6 +28,7 @@ from firmware_bridge.transport.fd_port import FdPort
 from firmware_bridge.transport.ports import SENSOR_LINK_LINE, open_port
 from sim.population import generate
 from sim.scenario import Behaviour, ScriptedCoin, category_of, street_mix
+from sim.serial_urls.protocol_simhead import SimulatedHeadSerial
 from sim.virtual_head import HeadTimings, VirtualHead
 
 pytestmark = [
@@ -184,3 +186,69 @@ def test_sim_head_command() -> None:
     assert proc.returncode == 0, err
     assert out.count("gate reject -> returned") == 3
     assert "Traceback" not in err
+
+
+# -- simhead://: the board behind a pyserial URL ----------------------------------------
+
+
+@pytest.fixture(scope="module", autouse=True)
+def sim_urls() -> None:
+    register_url_handlers()
+
+
+def open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+counts_descriptors = pytest.mark.skipif(
+    not os.path.isdir("/proc/self/fd"), reason="counts open descriptors in /proc"
+)
+
+
+@counts_descriptors
+def test_simhead_url_is_a_board_on_a_real_pseudo_terminal() -> None:
+    before = open_descriptors()
+    port = open_port("simhead://A?seed=5&rate=20&coins=3", SENSOR_LINK_LINE)
+    try:
+        assert isinstance(port, SimulatedHeadSerial)
+        assert os.isatty(port.fileno()) and os.ttyname(port.fileno()) == port.name
+        assert port.baudrate == 921_600 and port.timeout is not None  # the link's settings
+        board = port.simulation
+        assert board.head_id == "SIM-A" and board.max_coins == 3
+        assert board.period_s == pytest.approx(1 / 20)
+        engine = SensorLink("engine")
+        port.write(engine.send(Hello(Role.ENGINE, "test", "t")))
+        received: list[object] = []
+        deadline = time.monotonic() + 20
+        while not board.finished:
+            assert time.monotonic() < deadline, "the board never settled its coins"
+            engine.receive_data(port.read(max(1, port.in_waiting)))
+            while (event := engine.next_event()) is not None:
+                received.append(event)
+                if isinstance(event, SignatureMessage):
+                    assert event.head == "SIM-A"
+                    port.write(engine.send(GateCommand(event.coin_seq, GateAction.REJECT)))
+        assert isinstance(received[0], Hello) and received[0].head_id == "SIM-A"
+        assert [r.outcome for r in board.ledger] == ["returned"] * 3
+    finally:
+        port.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("simhead ")]
+    assert open_descriptors() == before  # both ends of the pty closed with the port
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("simhead://Z", "unknown sensor head"),
+        ("simhead://A?rate=0", r"rate='0': must be > 0"),
+        ("simhead://A?coins=two", "coins='two'"),
+        ("simhead://A?colour=red", "no option 'colour'"),
+        ("simhead://A?seed=1&seed=2", "given twice"),
+    ],
+)
+@counts_descriptors
+def test_a_bad_simhead_url_is_refused_and_leaves_nothing_open(url: str, message: str) -> None:
+    before = open_descriptors()
+    with pytest.raises(ValueError, match=message):
+        open_port(url, SENSOR_LINK_LINE)
+    assert open_descriptors() == before

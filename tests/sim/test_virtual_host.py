@@ -11,12 +11,15 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from coinval_cli.simulated_hardware import register_url_handlers
 from firmware_bridge.cctalk.credit_buffer import CreditEvent, ErrorEvent
 from firmware_bridge.cctalk.device import CoinAcceptorDevice
 from firmware_bridge.cctalk.headers import Header
 from firmware_bridge.cctalk.host import CcTalkHost
 from firmware_bridge.transport.cctalk_serial import CcTalkClient, CcTalkDevicePort
 from firmware_bridge.transport.fd_port import FdPort
+from firmware_bridge.transport.ports import CCTALK_LINE, open_port
+from sim.serial_urls.protocol_simhost import SimulatedHostSerial
 from sim.virtual_host import HostEvent, VirtualHost, pounds, value_of
 
 pytestmark = [
@@ -138,3 +141,44 @@ def test_sim_host_unopenable_port(capsys: pytest.CaptureFixture[str]) -> None:
 
     assert main(["sim", "host", "--cctalk", "/dev/nonexistent-cctalk"]) == 2
     assert "cannot open the ccTalk port" in capsys.readouterr().err
+
+
+# -- simhost://: the parking machine behind a pyserial URL --------------------------------
+
+
+def test_simhost_url_is_a_parking_machine_on_a_real_pseudo_terminal() -> None:
+    register_url_handlers()
+    device = CoinAcceptorDevice(["GB100B", None, "GB200A"])
+    port = open_port("simhost://?poll_ms=50", CCTALK_LINE)
+    served = CcTalkDevicePort(port, device)
+
+    def serve_until(condition: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 10
+        while not condition():
+            assert time.monotonic() < deadline, "timed out"
+            served.step()
+
+    try:
+        assert isinstance(port, SimulatedHostSerial)
+        assert os.isatty(port.fileno()) and os.ttyname(port.fileno()) == port.name
+        assert port.baudrate == 9600  # the ccTalk line's settings
+        machine = port.simulation
+        assert machine.poll_interval_s == pytest.approx(0.05)
+        serve_until(lambda: not device.master_inhibit)
+        assert device.inhibit_mask == 0b101  # the positions holding a coin
+        device.push_credit(3)
+        serve_until(lambda: machine.credits == [CreditEvent(3)])
+    finally:
+        port.close()
+    assert machine.total_pence == 200
+    assert not [t for t in threading.enumerate() if t.name.startswith("simhost ")]
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [("simhost://2", "takes no name"), ("simhost://?poll_ms=-1", "must be > 0")],
+)
+def test_a_bad_simhost_url_is_refused(url: str, message: str) -> None:
+    register_url_handlers()
+    with pytest.raises(ValueError, match=message):
+        open_port(url, CCTALK_LINE)
