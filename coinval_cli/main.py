@@ -114,16 +114,16 @@ def build_parser() -> argparse.ArgumentParser:
     _command(
         sim_sub,
         "head",
-        "coinval_cli.serve:run_sim_head",
-        "coinval_cli.serve:add_sim_head_arguments",
+        "coinval_cli.simulated_hardware:run_sim_head",
+        "coinval_cli.simulated_hardware:add_sim_head_arguments",
         help="a simulated sensor board on a sensor-link port",
         description="Insert simulated coins and fraud attempts over the sensor link on PORT.",
     )
     _command(
         sim_sub,
         "host",
-        "coinval_cli.serve:run_sim_host",
-        "coinval_cli.serve:add_sim_host_arguments",
+        "coinval_cli.simulated_hardware:run_sim_host",
+        "coinval_cli.simulated_hardware:add_sim_host_arguments",
         help="a virtual parking machine polling a ccTalk coin acceptor",
         description="Enable every coin (231, 228), poll 229 and print credits and errors.",
     )
@@ -140,8 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     _command(
         sub,
         "run",
-        "coinval_cli.serve:run_run",
-        "coinval_cli.serve:add_run_arguments",
+        "coinval_cli.run:run_run",
+        "coinval_cli.run:add_run_arguments",
         help="everything on pseudo-terminals: engine, simulated head, virtual parking machine",
         description="Teach a simulated head on first use, then run the engine between a "
         "simulated sensor head and a virtual parking machine until Ctrl-C (or --coins N).",

@@ -9,10 +9,12 @@ and the 229 counter arithmetic ``(counter - last) mod 255``, 0 meaning reset.
 from __future__ import annotations
 
 import os
+import re
 import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 import tty
 from pathlib import Path
@@ -288,3 +290,47 @@ def test_serve_refuses_a_profile_of_the_allowance_engine(
     args = ["serve", "--cctalk", "loop://", "--sensor", "replay:", "--profile"]
     assert main([*args, str(old)]) == 2
     assert "teach again" in capsys.readouterr().err
+
+
+def test_serve_on_the_simulated_hardware_urls(profile_path: Path) -> None:
+    """``--cctalk simhost://`` and ``--sensor sim``: serve makes both pseudo-terminals itself."""
+    command = [
+        *coinval_command(),
+        "serve",
+        "--profile",
+        str(profile_path),
+        "--cctalk",
+        "simhost://?poll_ms=100",
+        "--sensor",
+        "sim",
+        "--coins-per-s",
+        "8",
+        "--seed",
+        "3",
+        "--at",
+        AT,
+        "--deadline-ms",
+        "5000",
+    ]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    lines: list[str] = []
+    pump = threading.Thread(target=lambda: lines.extend(proc.stderr or ()), daemon=True)
+    pump.start()
+    try:
+        deadline = time.monotonic() + 60
+        while sum(re.search(r"coin \d+.* -> (credit|error) ", x) is not None for x in lines) < 6:
+            assert proc.poll() is None, "".join(lines)
+            assert time.monotonic() < deadline, "".join(lines)
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+        pump.join(5)
+    log = "".join(lines)
+    assert proc.returncode == 0, log
+    assert "Traceback" not in log
+    assert re.search(r"simulated sensor head SIM-A on /dev/\S+", log)
+    assert re.search(r"virtual parking machine on /dev/\S+", log)
+    assert "host is polling the credit buffer (229)" in log
+    assert "stopped: " in log

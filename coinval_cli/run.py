@@ -1,0 +1,265 @@
+"""``coinval run``: the whole system in one process, the simulated hardware on pseudo-terminals.
+
+The engine is a ccTalk coin acceptor between a simulated sensor board
+(``simhead://``) and a virtual parking machine (``simhost://``), both opened
+by URL through the bridge's one port opener, each on a real pseudo-terminal
+whose master end its simulation serves.  On stdout, live: each coin going in
+and its fate at the board, the engine's decision and ccTalk event, what the
+parking machine read; at the end the money check: the coins that went into
+the cash box, the credits the engine reported and the credits the parking
+machine read must all agree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from coinval_cli.acceptor_setup import (
+    add_timing_arguments,
+    decision_moment,
+    load_profile,
+    ready_engine,
+    runtime_config,
+)
+from coinval_cli.argtypes import positive_float, positive_int
+from coinval_cli.console import logs_to_stderr, stop_on_signals
+from coinval_cli.live_calibration import (
+    LiveCalibration,
+    add_calibration_arguments,
+    start_calibration,
+)
+from coinval_cli.simulated_hardware import head_line, head_url, register_url_handlers
+from sim.coins import TAUGHT_COINS
+from sim.heads import DEFAULT_HEAD
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from coinval.profile import Profile
+    from firmware_bridge.transport.ports import SerialPort
+    from sim.virtual_head import VirtualHead
+    from sim.virtual_host import VirtualHost
+
+__all__ = ["DEFAULT_RUN_PROFILE", "RUN_TEACH_BATCHES", "add_run_arguments", "run_run"]
+
+#: Mint batches the first run teaches from (circulation: several batches).
+RUN_TEACH_BATCHES = (0, 6, 7, 8)
+#: Where ``coinval run`` keeps the profile it teaches on first use.
+DEFAULT_RUN_PROFILE = Path(".coinval/profile.json")
+#: The virtual parking machine (it polls 229 every 200 ms).
+HOST_URL = "simhost://"
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``coinval run``."""
+    parser.add_argument(
+        "--profile",
+        metavar="PROFILE.json",
+        help=f"profile to serve (default {DEFAULT_RUN_PROFILE}, taught on first run)",
+    )
+    parser.add_argument("--coins", type=positive_int, help="stop after this many coins")
+    parser.add_argument(
+        "--coins-per-s", type=positive_float, default=2.0, metavar="R", help="default 2"
+    )
+    parser.add_argument("--at", metavar="ISO_DATETIME", help="decide coins for this moment")
+    add_timing_arguments(parser)
+    add_calibration_arguments(parser)
+
+
+def _run_profile(args: argparse.Namespace) -> Profile:
+    if args.profile:
+        return load_profile(args.profile)
+    if DEFAULT_RUN_PROFILE.exists():
+        from coinval.profile import ProfileError, load
+
+        try:
+            return load(DEFAULT_RUN_PROFILE)
+        except ProfileError as exc:
+            # Our own file, from an earlier coinval: teach it again rather than stop.
+            print(f"{exc}; teaching the simulated head again", flush=True)
+    from coinval.teach import teach
+    from sim.population import generate
+
+    print(
+        f"first run: teaching simulated head {DEFAULT_HEAD} on 40 circulated genuine coins "
+        f"of each type from batches {', '.join(map(str, RUN_TEACH_BATCHES))} "
+        f"-> {DEFAULT_RUN_PROFILE}",
+        flush=True,
+    )
+    # Coins from circulation (several batches, some wear and dirt), as an operator
+    # teaches in the field; the simulated head then inserts coins of other batches.
+    share = 40 // len(RUN_TEACH_BATCHES)
+    samples = {
+        c: [
+            sig
+            for b in RUN_TEACH_BATCHES
+            for sig in generate(
+                c, share, head=DEFAULT_HEAD, seed=1 + b, batch=b, wear=0.5, dirt=0.5
+            ).signatures()
+        ]
+        for c in TAUGHT_COINS
+    }
+    profile, _ = teach(samples, head=f"SIM-{DEFAULT_HEAD}")
+    DEFAULT_RUN_PROFILE.parent.mkdir(parents=True, exist_ok=True)
+    profile.save(DEFAULT_RUN_PROFILE)
+    return profile
+
+
+@dataclass
+class _SimulatedHardware:
+    """The simulations behind ``run``'s two URLs, taken as their ports open.
+
+    A line that reconnects opens its URL again, and with it a new simulation:
+    every one is kept, so the money check counts them all.
+    """
+
+    say: Callable[[str], None]
+    heads: list[VirtualHead] = field(default_factory=list)
+    hosts: list[VirtualHost] = field(default_factory=list)
+    head_path: str = ""
+    host_path: str = ""
+
+    # Attaching the printers after opening loses nothing: the board inserts its
+    # first coin only after the engine's Hello, which the line sends once the
+    # opener has returned, and the parking machine reads no event before the
+    # acceptor answers, which starts once both lines are open.
+
+    def open_head(self, url: str) -> SerialPort:
+        from firmware_bridge.transport.ports import SENSOR_LINK_LINE, open_port
+        from sim.serial_urls.protocol_simhead import SimulatedHeadSerial
+
+        port = open_port(url, SENSOR_LINK_LINE)
+        assert isinstance(port, SimulatedHeadSerial)
+        head: VirtualHead = port.simulation
+        head.on_record = lambda record: self.say(head_line(record))
+        self.heads.append(head)
+        self.head_path = port.name or ""
+        return port
+
+    def open_host(self, url: str) -> SerialPort:
+        from firmware_bridge.transport.ports import CCTALK_LINE, open_port
+        from sim.serial_urls.protocol_simhost import SimulatedHostSerial
+
+        port = open_port(url, CCTALK_LINE)
+        assert isinstance(port, SimulatedHostSerial)
+        host: VirtualHost = port.simulation
+        host.on_event = lambda event: self.say(f" out  {event.describe()}")
+        self.hosts.append(host)
+        self.host_path = port.name or ""
+        return port
+
+    @property
+    def finished(self) -> bool:
+        """The board has inserted and settled every coin it was asked for."""
+        return bool(self.heads) and self.heads[-1].finished
+
+    @property
+    def coin_events_read(self) -> int:
+        """Events about coins the parking machine read (power-up markers left out)."""
+        return sum(len(host.coin_events) for host in self.hosts)
+
+
+@logs_to_stderr
+def run_run(args: argparse.Namespace) -> int:
+    """``coinval run``: engine, virtual head and virtual parking machine on pseudo-terminals."""
+    logging.getLogger("firmware_bridge.runtime").setLevel(logging.WARNING)  # shown on stdout
+    profile = _run_profile(args)
+    at = decision_moment(args)
+    calibration = start_calibration(args, profile)
+    try:
+        return _run(args, calibration.profile if calibration else profile, at, calibration)
+    finally:
+        if calibration is not None:
+            calibration.close()
+
+
+def _run(
+    args: argparse.Namespace,
+    profile: Profile,
+    at: Callable[[], dt.datetime] | None,
+    calibration: LiveCalibration | None,
+) -> int:
+    """The whole system of ``coinval run`` on ``profile``."""
+    from firmware_bridge.runtime.loop import Runtime
+    from firmware_bridge.runtime.money import CoinOutcome, MoneyTotals, describe_outcome
+    from firmware_bridge.sources import SensorLinkSource
+    from sim.virtual_host import pounds
+
+    register_url_handlers()
+    engine = ready_engine(profile)
+    say_lock = threading.Lock()
+
+    def say(line: str) -> None:
+        with say_lock:
+            print(line, flush=True)
+
+    def outcome(o: CoinOutcome, totals: MoneyTotals) -> None:
+        say(f"      {describe_outcome(o, totals)}")
+
+    hardware = _SimulatedHardware(say)
+    sensor_url = head_url(args.seed, args.coins_per_s, args.coins)
+    runtime = Runtime(
+        coins=profile.coins,
+        decider=engine,
+        source=SensorLinkSource(sensor_url, opener=lambda: hardware.open_head(sensor_url)),
+        cctalk_url=HOST_URL,
+        cctalk_opener=lambda: hardware.open_host(HOST_URL),
+        at=at,
+        config=runtime_config(args),
+        on_outcome=outcome,
+        on_decided=calibration.recorder.submit if calibration else None,
+    )
+    if calibration is not None:
+        calibration.follow(runtime, announce=lambda text: say(f"  api  engine now uses {text}"))
+    stop = threading.Event()
+    started = time.monotonic()
+    limit_s = None if args.coins is None else 15.0 + 3.0 * args.coins / args.coins_per_s
+
+    def done() -> bool:
+        if args.coins is None:
+            return False
+        if limit_s is not None and time.monotonic() - started > limit_s:
+            say("      (time limit reached before every coin was settled)")
+            return True
+        coins = runtime.money.totals.coins
+        return hardware.finished and hardware.coin_events_read >= coins >= args.coins
+
+    runtime.open()
+    try:
+        say(
+            "coinval run: the engine is a ccTalk coin acceptor on a pseudo-terminal, fed by a "
+            "simulated sensor head\n"
+            f"  ccTalk bus:  engine on {hardware.host_path}, "
+            f"virtual parking machine ({HOST_URL}) on its master end\n"
+            f"  sensor link: engine on {hardware.head_path}, "
+            f"virtual sensor head ({sensor_url}) on its master end\n"
+            f"  taught coins: {', '.join(profile.coins)}\n"
+            "  on a real machine: coinval serve --profile "
+            f"{args.profile or DEFAULT_RUN_PROFILE} --cctalk /dev/ttyUSB0 --sensor sim\n"
+            "  Ctrl-C stops.\n"
+        )
+        with stop_on_signals(stop):
+            totals = runtime.run(stop, until=done)
+    finally:
+        runtime.close()  # stops both simulations: the machine finishes its last read
+    ledger = [record for head in hardware.heads for record in head.ledger]
+    taken = sum(1 for record in ledger if record.taken)
+    host_credits = sum(len(host.credits) for host in hardware.hosts)
+    host_pence = sum(host.total_pence for host in hardware.hosts)
+    host_errors = sum(len(host.errors) for host in hardware.hosts)
+    ok = taken == totals.credits == host_credits and host_pence == totals.value_pence
+    say(
+        f"\n{len(ledger)} coins inserted; {taken} went into the cash box; "
+        f"engine credited {totals.credits} ({totals.pounds()}); "
+        f"parking machine read {host_credits} credits ({pounds(host_pence)}), "
+        f"{host_errors} errors"
+    )
+    say(f"money check: {'OK' if ok else 'MISMATCH'}")
+    return 0 if ok else 1
