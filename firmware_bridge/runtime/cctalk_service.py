@@ -65,7 +65,6 @@ class CcTalkService:
         self._sleep = sleep
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.requests_answered = 0
         self.resets = 0
 
     def start(self) -> None:
@@ -99,7 +98,6 @@ class CcTalkService:
             if wait > 0:
                 self._sleep(wait)  # 253/252 only: staggered address replies
             self.line.write(reply.data)
-        self.requests_answered += len(replies)
         return len(replies)
 
     def answer(self, chunk: bytes, now: float) -> list[Reply]:

@@ -25,16 +25,6 @@ def flip_bit(data: bytes, bit: int) -> bytes:
     return bytes(out)
 
 
-def drop_bytes(data: bytes, start: int, count: int = 1) -> bytes:
-    """``data`` without ``count`` bytes from ``start`` (a UART overrun)."""
-    return data[:start] + data[start + count :]
-
-
-def insert_bytes(data: bytes, pos: int, extra: bytes) -> bytes:
-    """``data`` with ``extra`` inserted before offset ``pos`` (line noise, a glitch)."""
-    return data[:pos] + extra + data[pos:]
-
-
 def split_at(data: bytes, cuts: Iterable[int]) -> list[bytes]:
     """``data`` cut at the given offsets (out-of-range and repeated cuts are ignored)."""
     points = sorted({c for c in cuts if 0 < c < len(data)})

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from types import TracebackType
 
 from firmware_bridge.cctalk.credit_buffer import CreditBufferSnapshot
 from firmware_bridge.cctalk.device import CoinAcceptorDevice
@@ -102,12 +101,7 @@ class CcTalkClient:
     def __enter__(self) -> CcTalkClient:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     # ----------------------------------------------------------------- exchange
