@@ -101,7 +101,7 @@ class CcTalkClient:
     def __enter__(self) -> CcTalkClient:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, *_exc_info: object) -> None:
         self.close()
 
     # ----------------------------------------------------------------- exchange
