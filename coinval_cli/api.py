@@ -18,8 +18,8 @@ def settle_heap() -> None:
 
     The app, its routes and schemas and the libraries behind them are some 90,000
     objects that live as long as the process; a full collection walked all of them,
-    holding the interpreter for 50 ms and more, and at 200 requests/s one came every
-    second or so: the tail of the response times.  ``gc.freeze()`` moves them out of
+    holding the interpreter for tens of milliseconds, and under load often enough
+    to make the tail of the response times.  ``gc.freeze()`` moves them out of
     the collector's reach (reference counting still frees them), and a larger young
     generation lets a request's objects die before a collection promotes them,
     so full collections become rare as well as short.

@@ -48,14 +48,17 @@ class _Parser(argparse.ArgumentParser):
     def parse_known_args(
         self, args: Iterable[str] | None = None, namespace: Any = None
     ) -> tuple[Any, list[str]]:
+        """Add the subcommand's flags, then parse as argparse does."""
         self.add_flags()
         return super().parse_known_args(args, namespace)
 
     def format_help(self) -> str:
+        """The help text, the subcommand's flags included."""
         self.add_flags()
         return super().format_help()
 
     def error(self, message: str) -> NoReturn:
+        """Usage and the message on stderr, exit status 2."""
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"coinval: error: {message}\n")
 

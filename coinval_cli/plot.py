@@ -27,6 +27,7 @@ _REASONS = ("accepted", "inhibited", "counterfeit", "unknown", "invalid")
 
 
 def add_plot_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of ``coinval plot``: profile, input, decisions, the two features, the PNG."""
     parser.add_argument("--profile", required=True, metavar="PROFILE.json")
     parser.add_argument(
         "--input",
@@ -167,6 +168,7 @@ def _points(
 
 
 def run_plot(args: argparse.Namespace) -> int:
+    """Draw the profile's boxes and the input's signatures, and write the PNG."""
     from coinval.profile import ProfileError, load
 
     jx, jy = _check_features(args)

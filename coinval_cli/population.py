@@ -18,14 +18,11 @@ from typing import BinaryIO
 import orjson
 
 from coinval_cli.argtypes import non_negative_int, positive_int, severity
+from coinval_cli.errors import UsageError
 from sim.conditions import TEACH_TEMPERATURE_C
-from sim.heads import HEADS, get_head
+from sim.heads import DEFAULT_HEAD, HEADS, get_head
 
 WRITE_CHUNK = 1000  # coins serialised at once: bounds memory for big files
-
-
-class UsageError(ValueError):
-    """A bad argument, reported with exit status 2."""
 
 
 def parse_temperature_range(text: str) -> tuple[float, float]:
@@ -62,10 +59,10 @@ def add_population_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n", type=positive_int, metavar="N", help="number of coins")
     parser.add_argument(
         "--head",
-        default="A",
+        default=DEFAULT_HEAD,
         metavar="H",
         help=f"sensor head: {', '.join(HEADS)} or seed:N for a random one, either as "
-        "phys2:HEAD for the second physics (default A); heads with a demodulator "
+        f"phys2:HEAD for the second physics (default {DEFAULT_HEAD}); heads with a demodulator "
         "(D, about half of seed:N) also write eddy_lo_loss and eddy_hi_loss",
     )
     parser.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
@@ -108,9 +105,9 @@ def _write(out: BinaryIO, args: argparse.Namespace) -> None:
 
 
 def _check(args: argparse.Namespace) -> None:
+    """Validate what argparse could not (or what a hand-made namespace carries)."""
     from sim.population import kinds
 
-    """Validate what argparse could not (or what a hand-made namespace carries)."""
     if not args.coin:
         raise UsageError("--coin is required (see --list for the kinds)")
     if args.coin not in kinds():
@@ -124,9 +121,9 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def run_population(args: argparse.Namespace) -> int:
+    """Run ``sim population`` with parsed arguments; returns the exit status."""
     from sim.population import kinds
 
-    """Run ``sim population`` with parsed arguments; returns the exit status."""
     if getattr(args, "list", False):
         for name, description in kinds().items():
             print(f"{name}\t{description}")

@@ -1,10 +1,10 @@
 """Accuracy and speed of coinval beside baseline acceptors, on the same simulated coins.
 
-One run teaches every method on the same genuine coins (one simulated head,
-one mint batch, coins from circulation at 5..35 C), then decides the same
-test coins (other batches, counterfeits and look-alikes at -10..45 C, worn and
-dirty) with each of them.  The test plan and its seeds are those of
-``coinval evaluate``, so coinval's column here is that command's result.
+One run teaches every method on the same genuine coins (the teach coins of
+the trial, :mod:`coinval_eval.trial`, on one simulated head at 5..35 C), then
+decides the same test coins (other batches, counterfeits and look-alikes at
+-10..45 C, worn and dirty) with each of them.  The test plan and its seeds are
+the trial's, so coinval's column here is ``coinval evaluate``'s result.
 
 Every method scores coins as normalised distances from each taught coin's
 region (at most 1 inside, see :mod:`coinval_eval.baselines`); scaling that bound
@@ -188,10 +188,12 @@ class CoinvalMethod:
         self.classifier = classifier or CoinClassifier()
 
     def fit(self, features_by_coin: Mapping[str, CoinFeatures]) -> Self:
+        """Refit coinval's regions on the features, at the security levels taught."""
         self.classifier = CoinClassifier().fit(features_by_coin, self.classifier_security())
         return self
 
     def classifier_security(self) -> dict[str, SecurityLevel]:
+        """Each taught coin's security level (none before the classifier is fitted)."""
         if not hasattr(self.classifier, "coins_"):
             return {}
         return dict(zip(self.classifier.coins_, self.classifier.security_, strict=True))
@@ -567,7 +569,8 @@ def render(result: AccuracyRun, facts: Mapping[str, Any], det_png: str | None, n
         f"Generated {result.started:%Y-%m-%d %H:%M} UTC in {result.elapsed_s:.1f} s on "
         f"{facts['machine']}.",
         "",
-        f"Every method is taught on the same {cfg.teach_n} coins per type (batch 0, "
+        f"Every method is taught on the same {cfg.teach_n} coins per type (batch(es) "
+        f"{', '.join(map(str, cfg.teach_batches))}, "
         f"{cfg.teach_temperature_c[0]:g}..{cfg.teach_temperature_c[1]:g} C, "
         f"wear and dirt up to {cfg.teach_wear}; teaching's outlier check applied) and decides "
         f"the same {facts['test_coins']:,} test coins ({cfg.n} per cell: batches "

@@ -63,7 +63,9 @@ class OpenSetMethod(Protocol):
 
     name: str
 
-    def fit(self, features_by_coin: Mapping[str, CoinFeatures]) -> Self: ...
+    def fit(self, features_by_coin: Mapping[str, CoinFeatures]) -> Self:
+        """Fit one model per coin on that coin's genuine teach features."""
+        ...
 
     def score(self, features: CoinFeatures) -> FloatArray:
         """Normalised distances of shape (n, n_coins); at most 1 inside by default."""
@@ -485,8 +487,6 @@ class GaussianReject(_PerCoinStandardised):
     mean_, std_ : ndarray of shape (n_coins, n_features)
     models_ : list of (sklearn.covariance.LedoitWolf, float), length n_coins
         Each coin's covariance and its chi-square bound.
-    bound_ : ndarray of shape (n_coins,)
-        Chi-square bound on the squared Mahalanobis distance of each coin.
     """
 
     name = "Gaussian (sklearn)"
@@ -507,11 +507,6 @@ class GaussianReject(_PerCoinStandardised):
         cut = np.where(dof == z.shape[1], bound, chi2_cut(dof, self.alpha))
         out: FloatArray = np.sqrt(d2 / cut)
         return out
-
-    @property
-    def bound_(self) -> FloatArray:
-        """Chi-square bound on the squared Mahalanobis distance of each coin."""
-        return np.array([bound for _, bound in self.models_])
 
 
 class IsolationForestReject(_PerCoinStandardised):

@@ -8,7 +8,6 @@ the engine.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from coinval.batch import SignatureBatch
@@ -57,6 +56,7 @@ class Report:
     fakes: dict[tuple[str, str], Tally] = field(default_factory=dict)
 
     def add(self, item: LabelledBatch, engine: Engine, at: dt.datetime) -> None:
+        """Decide the batch's coins at ``at`` and count them into their cell's tally."""
         table = self.genuine if item.truth is not None else self.fakes
         tally = table.setdefault((item.kind, item.group), Tally())
         for d in engine.decide_batch(item.batch, at):
@@ -108,11 +108,3 @@ class Report:
 
 def _reasons(t: Tally) -> str:
     return ", ".join(f"{r} {c}" for r, c in sorted(t.reasons.items()))
-
-
-def evaluate(engine: Engine, items: Iterable[LabelledBatch], at: dt.datetime) -> Report:
-    """Decide every labelled batch and tally the outcome."""
-    report = Report()
-    for item in items:
-        report.add(item, engine, at)
-    return report

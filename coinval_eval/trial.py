@@ -1,4 +1,4 @@
-"""The accuracy trial: teach on one simulated head and batch, decide the rest, tally.
+"""The accuracy trial: teach on one simulated head, decide batches never taught, tally.
 
 A trial teaches the six circulating UK coins on one simulated sensor head,
 then decides coins of mint batches the teach never saw and every counterfeit
