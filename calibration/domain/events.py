@@ -15,6 +15,7 @@ from calibration.db import format_time
 from calibration.domain import signatures as sigs
 from calibration.domain import uploads
 from calibration.domain.common import check_head, in_zone, stored_moment
+from calibration.domain.write_batches import next_size
 from calibration.errors import ConflictError, InvalidError
 from calibration.repository import audit
 from calibration.repository import events as events_repo
@@ -140,27 +141,11 @@ def classify(
         batch.append(sigs.check_item(item))
         if len(batch) >= size:
             held = _decide_batch(ctx, engine, batch, out, record, recording)
-            size = _next_size(size, most, held)
+            size = next_size(size, most, held)
             batch = []
     if batch:
         _decide_batch(ctx, engine, batch, out, record, recording)
     return out
-
-
-#: A recorded batch that held the write lock longer than this makes the next one
-#: half as big (a busy or slow store: each lock stays short); one well under it
-#: lets the batches grow back to ``write_batch_rows``.
-HOLD_TARGET_S = 0.05
-MIN_BATCH_ROWS = 25
-
-
-def _next_size(size: int, most: int, held: float) -> int:
-    """The next batch's rows, after one of ``size`` rows held the lock ``held`` seconds."""
-    if held > HOLD_TARGET_S:
-        return max(MIN_BATCH_ROWS, min(size, most) // 2)
-    if held < HOLD_TARGET_S / 2:
-        return min(most, size * 2)
-    return size
 
 
 @dataclass(frozen=True)

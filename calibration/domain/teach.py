@@ -11,8 +11,9 @@ import contextlib
 import datetime as dt
 import json
 import threading
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from typing import Any, cast
 
@@ -25,6 +26,7 @@ from calibration.domain import signatures as sigs
 from calibration.domain import uploads
 from calibration.domain.common import check_coin, check_head
 from calibration.domain.profiles import activate_in, insert_version_in
+from calibration.domain.write_batches import next_size
 from calibration.errors import CalibrationError, ConflictError, InvalidError, NotFoundError
 from calibration.repository import audit
 from calibration.repository import events as events_repo
@@ -42,8 +44,9 @@ from coinval.teach import MIN_COINS, TeachError, TeachReport, teach
 MAX_CHANGES_LISTED = 50
 #: Who feeds live coins (the serve loop): the key id their rows carry.
 LIVE_ACTOR = "serve"
-#: Signature text written per transaction of an upload (each lock held briefly).
-BATCH_BYTES = 4 << 20
+#: Signature text written per transaction of an upload at most: a transaction's
+#: lock hold grows with the bytes it writes (4 MB held the lock ~150 ms).
+BATCH_BYTES = 1 << 20
 
 
 def _session(row: Row) -> dict[str, Any]:
@@ -180,8 +183,11 @@ def add_upload(
     now = ctx.now()
     before: int | None = None
     added = 0
+    most = ctx.settings.write_batch_rows
+    rows = [most]  # the next batch's rows, shrunk after a long lock hold
     try:
-        for number, batch in enumerate(_batches(good, ctx.settings.write_batch_rows)):
+        for number, batch in enumerate(_batches(good, lambda: rows[0])):
+            started = time.perf_counter()
             with ctx.db.transaction(write=True, bulk=True) as tx:
                 count = int(_get_open(tx, session_id)["count"])
                 if before is None:
@@ -203,6 +209,7 @@ def add_upload(
                     },
                 )
             added += len(batch)
+            rows[0] = next_size(rows[0], most, time.perf_counter() - started)
     except CalibrationError as exc:
         if added:  # some batches are in: say how many, so the caller sends only the rest
             exc.extra["added"] = added
@@ -230,12 +237,16 @@ def _check_cap(ctx: Context, session_id: int, count: int, adding: int) -> None:
         )
 
 
-def _batches(texts: list[str], rows: int) -> Iterator[list[str]]:
-    """``texts`` in runs of at most ``rows`` items and :data:`BATCH_BYTES` characters."""
+def _batches(texts: list[str], rows: Callable[[], int]) -> Iterator[list[str]]:
+    """``texts`` in runs of at most ``rows()`` items and :data:`BATCH_BYTES` characters.
+
+    ``rows`` is asked afresh for each run: the caller shrinks it when a run held
+    the store's write lock too long.
+    """
     batch: list[str] = []
     size = 0
     for text in texts:
-        if batch and (len(batch) >= rows or size + len(text) > BATCH_BYTES):
+        if batch and (len(batch) >= rows() or size + len(text) > BATCH_BYTES):
             yield batch
             batch, size = [], 0
         batch.append(text)

@@ -133,13 +133,13 @@ def test_safety_controls_answer_within_a_second_under_back_to_back_uploads(
 
 def test_a_batch_that_held_the_lock_long_makes_the_next_one_smaller() -> None:
     """A recorded classify halves its batches while one holds the lock over the target."""
-    from calibration.domain.events import HOLD_TARGET_S, MIN_BATCH_ROWS, _next_size
+    from calibration.domain.write_batches import HOLD_TARGET_S, MIN_BATCH_ROWS, next_size
 
-    assert _next_size(500, 500, HOLD_TARGET_S * 2) == 250
-    assert _next_size(MIN_BATCH_ROWS, 500, 1.0) == MIN_BATCH_ROWS
-    assert _next_size(250, 500, HOLD_TARGET_S * 0.75) == 250
-    assert _next_size(250, 500, 0.001) == 500
-    assert _next_size(500, 500, 0.001) == 500
+    assert next_size(500, 500, HOLD_TARGET_S * 2) == 250
+    assert next_size(MIN_BATCH_ROWS, 500, 1.0) == MIN_BATCH_ROWS
+    assert next_size(250, 500, HOLD_TARGET_S * 0.75) == 250
+    assert next_size(250, 500, 0.001) == 500
+    assert next_size(500, 500, 0.001) == 500
 
 
 def test_metrics_show_the_longest_write_lock_hold(tmp_path: Path) -> None:
