@@ -397,6 +397,4 @@ def test_longest_write_lock_hold_while_a_teach_session_fills_to_its_cap(
 
         result, ms, quiet = _tiny_writes_during(srv, upload)
         size = sum(len(b) for b in bodies) / MB
-        _print_holds(
-            f"20 teach uploads, 20,000 signatures, {size:.0f} MB", srv, result, ms, quiet
-        )
+        _print_holds(f"20 teach uploads, 20,000 signatures, {size:.0f} MB", srv, result, ms, quiet)

@@ -306,7 +306,10 @@ class _Stream:
     def __init__(self, running: Running, expect: int) -> None:
         self.arrived: dict[int, float] = {}
         self.ready = threading.Event()
-        self._url = f"{running.url}/api/v1/events/stream?head={DEFAULT_HEAD}&max_events={expect}&duration_s=120"
+        self._url = (
+            f"{running.url}/api/v1/events/stream"
+            f"?head={DEFAULT_HEAD}&max_events={expect}&duration_s=120"
+        )
         self._headers = running.viewer
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
