@@ -38,7 +38,7 @@ API_PREFIX = "/api/v1"
 
 def _announce(key: str) -> None:
     print(
-        "coinval api: first start, no COINVAL_ADMIN_KEY given; the admin key is\n\n"
+        "calibration store: first start, no COINVAL_ADMIN_KEY given; the admin key is\n\n"
         f"    {key}\n\n"
         "It is shown this once only (the store keeps its hash): keep it safe.",
         file=sys.stderr,

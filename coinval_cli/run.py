@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -30,9 +31,9 @@ from coinval_cli.acceptor_setup import (
 )
 from coinval_cli.argtypes import positive_float, positive_int
 from coinval_cli.console import logs_to_stderr, stop_on_signals
+from coinval_cli.errors import UsageError
 from coinval_cli.live_calibration import (
     LiveCalibration,
-    add_calibration_arguments,
     start_calibration,
 )
 from coinval_cli.simulated_hardware import head_line, head_url, register_url_handlers
@@ -53,6 +54,9 @@ __all__ = ["DEFAULT_RUN_PROFILE", "RUN_TEACH_BATCHES", "add_run_arguments", "run
 RUN_TEACH_BATCHES = (0, 6, 7, 8)
 #: Where ``coinval run`` keeps the profile it teaches on first use.
 DEFAULT_RUN_PROFILE = Path(".coinval/profile.json")
+#: The operator API and its store that ``coinval run`` starts unless ``--no-api``.
+DEFAULT_RUN_API = "127.0.0.1:8000"
+DEFAULT_RUN_STORE = Path(".coinval/coinval.db")
 #: The virtual parking machine (it polls 229 every 200 ms).
 HOST_URL = "simhost://"
 
@@ -70,7 +74,22 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--at", metavar="ISO_DATETIME", help="decide coins for this moment")
     add_timing_arguments(parser)
-    add_calibration_arguments(parser)
+    api = parser.add_mutually_exclusive_group()
+    api.add_argument(
+        "--api",
+        metavar="[HOST:]PORT",
+        default=DEFAULT_RUN_API,
+        help=f"serve the calibration API on HOST (default 127.0.0.1: loopback only) and "
+        f"PORT (default {DEFAULT_RUN_API}; 0 takes a free port)",
+    )
+    api.add_argument(
+        "--no-api", action="store_true", help="run without the calibration API and its store"
+    )
+    parser.add_argument(
+        "--db",
+        metavar="PATH",
+        help=f"the calibration store (default $COINVAL_DB or {DEFAULT_RUN_STORE})",
+    )
 
 
 def _run_profile(args: argparse.Namespace) -> Profile:
@@ -170,6 +189,13 @@ class _SimulatedHardware:
 def run_run(args: argparse.Namespace) -> int:
     """``coinval run``: engine, virtual head and virtual parking machine on pseudo-terminals."""
     logging.getLogger("firmware_bridge.runtime").setLevel(logging.WARNING)  # shown on stdout
+    if args.no_api:
+        if args.db is not None:
+            raise UsageError("--db is the calibration API's store: it goes without --no-api")
+        args.api = None
+    elif args.db is None and "COINVAL_DB" not in os.environ:
+        DEFAULT_RUN_STORE.parent.mkdir(parents=True, exist_ok=True)
+        args.db = str(DEFAULT_RUN_STORE)
     profile = _run_profile(args)
     at = decision_moment(args)
     calibration = start_calibration(args, profile)

@@ -35,7 +35,7 @@ from firmware_bridge.sources import (
     SourceEvent,
 )
 from firmware_bridge.transport.fd_port import FdPort
-from tests.firmware_bridge.test_sensorlink_messages import loss_signature, small_signature
+from tests.firmware_bridge.sensorlink.test_messages import loss_signature, small_signature
 
 pytestmark = [
     pytest.mark.skipif(sys.platform == "win32", reason="needs POSIX pseudo-terminals"),

@@ -33,7 +33,7 @@ from firmware_bridge.sensorlink import (
     encode_message,
 )
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "sensor-link.md"
+DOC = Path(__file__).resolve().parents[3] / "docs" / "sensor-link.md"
 BLOCK = re.compile(r"^```(\w+) sensorlink-(vector|body|wire)=(\S+)\n(.*?)^```", re.M | re.S)
 REQUIRED = {
     "hello",

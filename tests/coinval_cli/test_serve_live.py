@@ -20,7 +20,7 @@ from firmware_bridge.cctalk.headers import Header
 from firmware_bridge.runtime.coin_positions import position_changes
 from firmware_bridge.runtime.loop import Runtime
 from firmware_bridge.runtime.money import MoneyPath
-from tests.firmware_bridge.test_runtime_money import AT, COINS, Rig, ScriptedEngine
+from tests.firmware_bridge.runtime.test_money import AT, COINS, Rig, ScriptedEngine
 
 
 class Inhibiting(ScriptedEngine):

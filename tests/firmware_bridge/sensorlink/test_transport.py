@@ -20,7 +20,7 @@ from firmware_bridge.sensorlink import (
     SensorLink,
     SignatureMessage,
 )
-from tests.firmware_bridge.test_sensorlink_messages import small_signature
+from tests.firmware_bridge.sensorlink.test_messages import small_signature
 
 TIMEOUT_S = 5.0
 # A stuck port must fail the test quickly, not hold the suite for the global 300 s.

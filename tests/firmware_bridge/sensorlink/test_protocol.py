@@ -30,7 +30,7 @@ from firmware_bridge.sensorlink import (
 )
 from firmware_bridge.sensorlink.faults import LineManipulator, NullModem, random_chunks
 from firmware_bridge.sensorlink.framing import SEQ_MAX, encode_frame
-from tests.firmware_bridge.test_sensorlink_messages import (
+from tests.firmware_bridge.sensorlink.test_messages import (
     any_message,
     loss_signature,
     same,

@@ -30,7 +30,7 @@ from coinval.legal_tender import now
 from coinval.profile import Profile, load
 from coinval.teach import teach
 from sim.population import generate, to_json_dicts
-from tests.firmware_bridge.test_serve_cli import MiniHost, coinval_command
+from tests.coinval_cli.test_serve_cli import MiniHost, coinval_command
 
 pytestmark = [
     pytest.mark.skipif(sys.platform == "win32", reason="needs POSIX pseudo-terminals"),
