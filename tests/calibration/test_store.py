@@ -93,3 +93,40 @@ def test_a_failed_transaction_leaves_nothing(tmp_path: Path) -> None:
         _ = 1 / 0
     with db.transaction() as tx:
         assert tx.fetchone("SELECT COUNT(*) AS n FROM audit") == {"n": 0}
+
+
+def test_a_schema_4_store_gets_its_sessions_sample_counts(tmp_path: Path) -> None:
+    """Migration 5 counts the samples a store already holds, and its triggers keep counting."""
+    from calibration.db import MIGRATIONS, _split_sql
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for number, script in enumerate(MIGRATIONS["sqlite"][:4], start=1):
+        for statement in _split_sql(script):
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {number}")
+    session = (
+        "INSERT INTO teach_sessions (head, coin, security, live, state, created_at, created_by)"
+        " VALUES ('A', 'gb-100-2017', 'standard', 0, 'open', '2024-01-01', 'k')"
+    )
+    sample = (
+        "INSERT INTO teach_samples (session_id, signature, source, added_at)"
+        " VALUES (?, '{}', 'upload', '2024-01-01')"
+    )
+    for _ in range(3):
+        conn.execute(session)
+    for sid, n in ((1, 5), (2, 0), (3, 2)):
+        for _ in range(n):
+            conn.execute(sample, (sid,))
+    conn.close()
+
+    db = open_database(path)
+    assert db.schema_version() == latest_schema_version()
+    with db.transaction(write=True) as tx:
+        counts = {r["id"]: r["sample_count"] for r in tx.fetchall("SELECT * FROM teach_sessions")}
+        assert counts == {1: 5, 2: 0, 3: 2}
+        tx.execute(sample, (2,))
+        tx.execute("DELETE FROM teach_samples WHERE id = (SELECT MIN(id) FROM teach_samples)")
+    with db.transaction() as tx:
+        counts = {r["id"]: r["sample_count"] for r in tx.fetchall("SELECT * FROM teach_sessions")}
+    assert counts == {1: 4, 2: 1, 3: 2}
