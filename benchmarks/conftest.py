@@ -1,8 +1,18 @@
-"""Shared fixtures for the speed benchmarks: a taught profile and simulated coins."""
+"""Shared fixtures for the speed benchmarks: a taught profile and simulated coins.
+
+The run's JSON file (``--benchmark-json``) also records where and how it ran:
+``machine_info["coinval"]`` is :func:`coinval_eval.provenance.machine` and
+``coinval`` holds the command and its run time, which the speed and scaling
+reports state as every other report does.
+"""
 
 from __future__ import annotations
 
+import os
+import shlex
+import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -11,9 +21,36 @@ from coinval.batch import SignatureBatch
 from coinval.engine import Engine
 from coinval.profile import Profile
 from coinval.teach import teach
+from coinval_eval.provenance import machine
 from sim.coins import TAUGHT_COINS
 from sim.heads import DEFAULT_HEAD
 from sim.population import generate, to_json_dicts
+
+_STARTED = pytest.StashKey[float]()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Note when the run began, for the run time its JSON file records."""
+    session.config.stash[_STARTED] = time.perf_counter()
+
+
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
+    """Name the machine as every report does: CPU, cores, Python, OS, library versions."""
+    machine_info["coinval"] = machine()
+
+
+def pytest_benchmark_update_json(
+    config: pytest.Config, benchmarks: list, output_json: dict[str, Any]
+) -> None:
+    """Record the command that ran the benchmarks and how long it took."""
+    words = ["python", "-m", "pytest", *config.invocation_params.args]
+    # The 1 GB memory run is switched on from the environment.
+    big = ["COINVAL_BENCH_BIG=1"] if os.environ.get("COINVAL_BENCH_BIG") == "1" else []
+    started = config.stash.get(_STARTED, None)
+    output_json["coinval"] = {
+        "command": " ".join([*big, shlex.join(words)]),
+        "seconds": None if started is None else time.perf_counter() - started,
+    }
 
 
 @pytest.fixture(scope="session")

@@ -8,16 +8,21 @@ errors naming the flag at fault.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import shlex
 import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from coinval_cli.argtypes import temperature_range
 from coinval_cli.errors import UsageError
 from coinval_eval.errors import EvaluationError
 from coinval_eval.trial import EVALUATION_HEAD, TrialConfig, plan, render, run_trial
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 Config = TypeVar("Config")
 
@@ -38,6 +43,40 @@ def configured(make: Callable[[], Config], renamed: Mapping[str, str] = TRIAL_FL
         if exc.setting is None:
             raise UsageError(str(exc)) from None
         raise UsageError(f"{flag_of(exc.setting, renamed)}: {exc.reason}") from None
+
+
+def _flag_value(value: object) -> str:
+    """A setting as its flag takes it: ``(5, 6)`` -> ``5,6``, ``35.0`` -> ``35``."""
+    if isinstance(value, tuple):
+        return ",".join(_flag_value(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def settings_flags(config: DataclassInstance, renamed: Mapping[str, str] = TRIAL_FLAGS) -> str:
+    """The flags that make ``config`` (a dataclass of settings), those left at their default out.
+
+    ``coinval evaluate --teach-batches 5,6,7,8`` is the command a report names, so
+    that a reader can run it again; a default is what the flag would give anyway.
+    """
+    flags = []
+    for item in dataclasses.fields(config):
+        value = getattr(config, item.name)
+        if item.default is not dataclasses.MISSING:
+            default = item.default
+        elif item.default_factory is not dataclasses.MISSING:
+            default = item.default_factory()
+        else:
+            default = dataclasses.MISSING
+        if value != default:
+            text = _flag_value(value)
+            if item.name == "security":  # the flag spells the level with dashes
+                text = text.replace(" ", "-")
+            # A value that starts with a dash is joined with "=" not to pass for a flag.
+            joiner = "=" if text.startswith("-") else " "
+            flags.append(f"{flag_of(item.name, renamed)}{joiner}{shlex.quote(text)}")
+    return " ".join(flags)
 
 
 def parse_batches(text: str, flag: str) -> tuple[int, ...]:
@@ -148,7 +187,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         disable=not show_progress(args.progress),
     ) as bar:
         report = configured(lambda: run_trial(config, bar))
-    text = render(config, report, time.perf_counter() - started)
+    command = " ".join(filter(None, ["coinval evaluate", settings_flags(config)]))
+    text = render(config, report, time.perf_counter() - started, command)
     sys.stdout.write(text)
     if args.out:
         try:

@@ -14,9 +14,6 @@ by a factor traces each method's DET curve.  Used by ``coinval bench accuracy``.
 from __future__ import annotations
 
 import datetime as dt
-import importlib.metadata
-import os
-import platform
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -38,6 +35,7 @@ from coinval_eval.baselines import (
     sklearn_available,
 )
 from coinval_eval.errors import EvaluationError
+from coinval_eval.provenance import machine
 from coinval_eval.trial import Cell, Progress, TrialConfig, cell_coins, plan, teach_trial
 
 FloatArray = npt.NDArray[np.float64]
@@ -459,30 +457,6 @@ def separability_ceiling(data: Dataset, acceptance: float = CEILING_ACCEPTANCE) 
 # -- report --------------------------------------------------------------------
 
 
-def machine() -> str:
-    """One line on where the run happened."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    versions = []
-    for dist in ("numpy", "scipy", "scikit-learn", "matplotlib"):
-        try:
-            versions.append(f"{dist} {importlib.metadata.version(dist)}")
-        except importlib.metadata.PackageNotFoundError:
-            versions.append(f"{dist} not installed")
-    return (
-        f"{platform.node()}: {cpu}, {os.cpu_count()} logical cores, "
-        f"Python {platform.python_version()}, {platform.system()} {platform.release()}; "
-        + ", ".join(versions)
-    )
-
-
 def pct(x: float, digits: int = 2) -> str:
     """A share as a percentage with ``digits`` decimals."""
     return f"{100 * x:.{digits}f} %"
@@ -548,7 +522,13 @@ def summary(result: AccuracyRun) -> dict[str, Any]:
     }
 
 
-def render(result: AccuracyRun, facts: Mapping[str, Any], det_png: str | None, note: str) -> str:
+def render(
+    result: AccuracyRun,
+    facts: Mapping[str, Any],
+    det_png: str | None,
+    note: str,
+    measured: str,
+) -> str:
     """The Markdown report: summary, per-coin and per-family tables, DET, every cell.
 
     Parameters
@@ -557,6 +537,7 @@ def render(result: AccuracyRun, facts: Mapping[str, Any], det_png: str | None, n
     facts : output of :func:`summary`
     det_png : file name of the DET plot beside the report, or None when not drawn
     note : why the plot is missing (used when ``det_png`` is None)
+    measured : the command's :func:`~coinval_eval.provenance.measured_line`
     """
     cfg = result.config
     methods = facts["methods"]
@@ -566,8 +547,7 @@ def render(result: AccuracyRun, facts: Mapping[str, Any], det_png: str | None, n
     lines = [
         f"# coinval beside baseline acceptors: head {cfg.head}",
         "",
-        f"Generated {result.started:%Y-%m-%d %H:%M} UTC in {result.elapsed_s:.1f} s on "
-        f"{facts['machine']}.",
+        measured,
         "",
         f"Every method is taught on the same {cfg.teach_n} coins per type (batch(es) "
         f"{', '.join(map(str, cfg.teach_batches))}, "

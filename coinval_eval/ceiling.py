@@ -23,8 +23,6 @@ trial (:mod:`coinval_eval.trial`): -10..45 C, wear and dirt up to 0.5.
 
 from __future__ import annotations
 
-import datetime as dt
-import platform
 import time
 import warnings
 from collections.abc import Callable
@@ -37,6 +35,7 @@ import numpy.typing as npt
 from coinval.batch import SignatureBatch
 from coinval.features import extract
 from coinval_eval.errors import EvaluationError
+from coinval_eval.provenance import measured_line
 from sim.coins import TAUGHT_COINS
 from sim.heads import get_head
 from sim.population import generate, kinds
@@ -230,15 +229,26 @@ def ceiling_report(
 ) -> str:
     """Every (head, family)'s :func:`ceiling`, as a Markdown table.
 
-    ``command`` is the command line that ran it, stated in the report;
+    ``command`` is the command line that ran it, stated with the run time in the
+    report's :func:`~coinval_eval.provenance.measured_line`;
     ``started(head, family)`` is called as each estimate begins.
     """
     began = time.perf_counter()
+    rows = []
+    for head in config.heads:
+        for family in config.families:
+            if started is not None:
+                started(head, family)
+            coin, shares = ceiling(head, family, config.n)
+            cells = [f"{100 * shares[i, learner]:.2f} %" for i in INPUTS for learner in LEARNERS]
+            cells.append(f"{100 * min(shares.values()):.2f} %")
+            rows.append(f"| {head} | {family} | {coin} | " + " | ".join(cells) + " |")
     lines = [
         "# What the signatures allow: learners that have seen the fakes",
         "",
-        f"Measured {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')} on {platform.node()}, "
-        f"`{command}`. Each learner trained on the imitated coin's batches "
+        measured_line(command, time.perf_counter() - began),
+        "",
+        f"Each learner trained on the imitated coin's batches "
         f"{TRAIN_BATCHES['genuine'].start}-{TRAIN_BATCHES['genuine'].stop - 1} and the family's "
         f"batches {TRAIN_BATCHES['fake'].start}-{TRAIN_BATCHES['fake'].stop - 1}, set to accept "
         f"{100 * ACCEPTANCE:.1f} % of genuine batches {TEST_BATCHES['genuine'].start}-"
@@ -252,14 +262,6 @@ def ceiling_report(
         + " | ".join(f"{learner}, {inputs}" for inputs in INPUTS for learner in LEARNERS)
         + " | lowest |",
         "|---|---|---|" + "---:|" * (len(INPUTS) * len(LEARNERS) + 1),
+        *rows,
     ]
-    for head in config.heads:
-        for family in config.families:
-            if started is not None:
-                started(head, family)
-            coin, shares = ceiling(head, family, config.n)
-            cells = [f"{100 * shares[i, learner]:.2f} %" for i in INPUTS for learner in LEARNERS]
-            cells.append(f"{100 * min(shares.values()):.2f} %")
-            lines.append(f"| {head} | {family} | {coin} | " + " | ".join(cells) + " |")
-    lines += ["", f"({time.perf_counter() - began:.0f} s.)"]
     return "\n".join(lines) + "\n"

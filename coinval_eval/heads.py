@@ -11,13 +11,12 @@ cell and the families that got through; then totals over all heads.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
-import platform
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from coinval_eval.errors import EvaluationError
+from coinval_eval.provenance import measured_line
 from coinval_eval.trial import TrialConfig, run_trial
 from sim.heads import get_head
 
@@ -125,7 +124,11 @@ def run_heads(
 
 
 def render(results: Sequence[HeadResult], command: str, seconds: float) -> str:
-    """The per-head table and the totals, as Markdown."""
+    """The per-head table and the totals, as Markdown.
+
+    ``command`` is the command line that ran the trials and ``seconds`` its run
+    time, both stated in the report's :func:`~coinval_eval.provenance.measured_line`.
+    """
     families = sorted({f for r in results for f in r.families})
     passing = [r for r in results if r.lowest()[2] >= TARGET_ACCEPTANCE]
     cells = sum(len(r.cells) for r in results)
@@ -133,11 +136,12 @@ def render(results: Sequence[HeadResult], command: str, seconds: float) -> str:
     lines = [
         "# coinval over many simulated heads",
         "",
-        f"Measured {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')} on {platform.node()}, "
-        f"Python {platform.python_version()}, in {seconds:.0f} s: `{command}`. Each head taught "
-        "as `coinval evaluate` teaches (60 coins a type from the teach batches, 5..35 C: one "
-        "batch is a launch teach, several are coins from circulation), then decides the other "
-        "batches and every counterfeit family at -10..45 C, wear and dirt up to 0.5.",
+        measured_line(command, seconds),
+        "",
+        "Each head taught as `coinval evaluate` teaches (60 coins a type from the teach "
+        "batches, 5..35 C: one batch is a launch teach, several are coins from circulation), "
+        "then decides the other batches and every counterfeit family at -10..45 C, wear and "
+        "dirt up to 0.5.",
         "",
         f"- heads with every genuine cell >= {100 * TARGET_ACCEPTANCE:.1f} %: "
         f"{len(passing)} of {len(results)}",

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from coinval_eval.errors import EvaluationError
-from coinval_eval.speed import load_benchmarks
+from coinval_eval.speed import benchmark_measured, load_benchmarks
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -156,12 +156,14 @@ def scaling_rows(data: Mapping[str, Any]) -> dict[str, list[dict[str, float]]]:
     return out
 
 
-def scaling_markdown(rows: Mapping[str, Sequence[Mapping[str, float]]], when: str) -> str:
-    """Tables of the two sweeps."""
+def scaling_markdown(rows: Mapping[str, Sequence[Mapping[str, float]]], measured: str) -> str:
+    """Tables of the two sweeps, under ``measured``: the benchmark run's measured line."""
     lines = [
         "# How decision cost grows",
         "",
-        f"Measured {when} by `benchmarks/test_scaling.py` (pytest-benchmark medians): signatures "
+        measured,
+        "",
+        "By `benchmarks/test_scaling.py` (pytest-benchmark medians): signatures "
         "already in arrays to decisions (features and regions), on all cores. The profile is "
         "taught on head A (eddy 256, rim 1024 samples); other lengths are head A's coins "
         "resampled, so the accepted share shows how far the features stay length-invariant.",
@@ -256,7 +258,7 @@ def scaling_report(benchmark_json: Path, out_dir: Path) -> list[Path]:
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     md = out_dir / "scaling.md"
-    text = scaling_markdown(rows, str(data.get("datetime", "?")))
+    text = scaling_markdown(rows, benchmark_measured(data))
     written = [md]
     if matplotlib_available():
         png = out_dir / "scaling.png"

@@ -15,8 +15,6 @@ batch 0 at 5..35 C; fakes from batches 1-4 at -10..45 C, wear and dirt up to
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
-import platform
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,6 +22,7 @@ from dataclasses import dataclass, field
 from coinval.engine import Engine
 from coinval.teach import teach
 from coinval_eval.errors import EvaluationError
+from coinval_eval.provenance import measured_line
 from coinval_eval.trial import EVAL_AT, TrialConfig, teach_sets
 from sim import materials as m
 from sim.coins import (
@@ -216,18 +215,18 @@ def render(
     """The Markdown report: a row per design, a column per head.
 
     ``results`` maps each head to its :func:`probe`; ``command`` is the command
-    line that ran it and ``seconds`` its run time, both stated in the report.
+    line that ran it and ``seconds`` its run time, both stated in the report's
+    :func:`~coinval_eval.provenance.measured_line`.
     """
     table = designs()
     lines = [
         "# Counterfeits the simulator does not list",
         "",
-        f"Measured {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')} on {platform.node()}, "
-        f"Python {platform.python_version()}, in {seconds:.0f} s: "
-        f"`{command}`. Taught as "
-        "`coinval evaluate` teaches; each design one of the simulator's with one thing changed, "
-        f"at a counterfeit's spreads, batches {', '.join(map(str, BATCHES))}, -10..45 C. "
-        "Share accepted as any taught coin.",
+        measured_line(command, seconds),
+        "",
+        "Taught as `coinval evaluate` teaches; each design one of the simulator's with one "
+        f"thing changed, at a counterfeit's spreads, batches {', '.join(map(str, BATCHES))}, "
+        "-10..45 C. Share accepted as any taught coin.",
         "",
         "| probe | what it is | " + " | ".join(config.heads) + " |",
         "|---|---|" + "---:|" * len(config.heads),

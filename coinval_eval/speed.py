@@ -2,17 +2,19 @@
 
 ``coinval bench speed reports/benchmark.json reports/speed.md`` writes it from
 the JSON file ``pytest --benchmark-json`` leaves; each benchmark's
-``extra_info`` (coins decided, samples per trace, ...) goes into its row.
+``extra_info`` (coins decided, samples per trace, ...) goes into its row.  The
+machine and date are the benchmark run's, as its JSON file records them.
 """
 
 from __future__ import annotations
 
 import json
-import platform
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from coinval_eval.errors import EvaluationError
+from coinval_eval.provenance import benchmark_machine, format_when, line_of, parse_when
 
 
 def load_benchmarks(path: Path) -> dict[str, Any]:
@@ -34,6 +36,34 @@ def load_benchmarks(path: Path) -> dict[str, Any]:
     return data
 
 
+def benchmark_command(data: Mapping[str, Any]) -> tuple[str, float | None]:
+    """The command a pytest-benchmark JSON file came from, and its run time in seconds.
+
+    ``make bench``'s run records both (``benchmarks/conftest.py``); for another
+    file the command is ``pytest`` on the files its benchmarks come from, the
+    run time unknown (None).
+    """
+    recorded = data.get("coinval")
+    if isinstance(recorded, Mapping) and isinstance(recorded.get("command"), str):
+        seconds = recorded.get("seconds")
+        return recorded["command"], float(seconds) if isinstance(seconds, int | float) else None
+    files = sorted(
+        {
+            str(b.get("fullname", "")).split("::", 1)[0]
+            for b in data.get("benchmarks", [])
+            if isinstance(b, Mapping) and b.get("fullname")
+        }
+    )
+    return " ".join(["pytest", *files] if files else ["pytest", "benchmarks"]), None
+
+
+def benchmark_measured(data: Mapping[str, Any]) -> str:
+    """The :func:`~coinval_eval.provenance.measured_line` of the benchmark run, not of now."""
+    command, seconds = benchmark_command(data)
+    stamp = format_when(parse_when(data.get("datetime")))  # "an unknown date" when not there
+    return line_of(stamp, benchmark_machine(data), seconds, command)
+
+
 def _figure(key: str, value: object) -> str:
     if isinstance(value, float):
         return f"{key} {value:,.2f}"
@@ -53,16 +83,11 @@ def _row(bench: dict[str, Any]) -> str:
 
 
 def speed_markdown(data: dict[str, Any]) -> str:
-    """The report: where it was measured, then one row per benchmark (times in ms)."""
-    machine = data.get("machine_info", {})
-    cpu = machine.get("cpu", {})
+    """The report: where and when the benchmarks ran, then one row per benchmark (times in ms)."""
     lines = [
         "# coinval speed report",
         "",
-        f"Measured {data.get('datetime', '?')} on {machine.get('node', '?')}: "
-        f"{cpu.get('brand_raw', platform.processor() or '?')}, "
-        f"{cpu.get('count', '?')} logical cores, Python {machine.get('python_version', '?')}, "
-        f"{machine.get('system', '?')} {machine.get('release', '?')}.",
+        benchmark_measured(data),
         "",
         "| benchmark | median ms | mean ms | rounds | figures |",
         "|---|---:|---:|---:|---|",

@@ -20,6 +20,7 @@ from coinval.engine import Engine
 from coinval.profile import Profile
 from coinval.teach import TeachError, TeachReport, teach
 from coinval_eval.errors import EvaluationError
+from coinval_eval.provenance import measured_line
 from coinval_eval.scoring import LabelledBatch, Report
 from sim.coins import TAUGHT_COINS
 from sim.heads import get_head
@@ -266,10 +267,11 @@ def _numbers(values: tuple[int, ...]) -> str:
     return ",".join(map(str, values))
 
 
-def render(config: TrialConfig, report: Report, seconds: float) -> str:
-    """The Markdown report of one trial: its settings, the extremes, every cell.
+def render(config: TrialConfig, report: Report, seconds: float, command: str) -> str:
+    """The Markdown report of one trial: where it ran, its settings, the extremes, every cell.
 
-    ``seconds`` is the trial's run time, stated in the report.
+    ``seconds`` is the trial's run time and ``command`` the command line that
+    ran it, both stated in the report's :func:`~coinval_eval.provenance.measured_line`.
     """
     genuine = report.by_kind(genuine=True)
     fakes = report.by_kind(genuine=False)
@@ -281,13 +283,13 @@ def render(config: TrialConfig, report: Report, seconds: float) -> str:
         f"# coinval accuracy: head {config.head}, taught on batch(es) "
         f"{_numbers(config.teach_batches)} with {config.teach_n} coins each",
         "",
+        measured_line(command, seconds),
+        "",
         f"Teach coins at {lo:g}..{hi:g} C, wear and dirt up to {config.teach_wear}; test coins "
         f"from batches {_numbers(config.batches)} at -10..45 C, wear up to {config.wear}, dirt "
         f"up to {config.dirt}.",
         "",
-        f"Security level {security}; test coins {config.n} per cell; seed {config.seed}; "
-        f"wear up to {config.wear}, dirt up to {config.dirt}; "
-        f"{seconds:.1f} s; generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.",
+        f"Security level {security}; test coins {config.n} per cell; seed {config.seed}.",
         "",
         f"- lowest genuine acceptance: {100 * worst[2]:.2f} % ({worst[0]}, {worst[1]})",
         f"- highest false acceptance: {100 * worst_fa[1].false_acceptance:.3f} % ({worst_fa[0]})",

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from coinval_cli.evaluate import (
     TRIAL_FLAGS,
     add_trial_arguments,
     configured,
+    settings_flags,
     show_progress,
     trial_settings,
 )
@@ -40,6 +43,7 @@ from coinval_eval.baselines import (
     OpenSetMethod,
     make_baselines,
 )
+from coinval_eval.provenance import machine, measured_line, utc_now
 
 REPORT_MD = "accuracy-vs-baselines.md"
 REPORT_JSON = "accuracy-vs-baselines.json"
@@ -138,8 +142,8 @@ def _parts(text: str) -> tuple[str, ...]:
 
 def _run_sim(
     config: AccuracyConfig, out_dir: Path, show: bool
-) -> tuple[str, dict[str, Any], list[str]]:
-    """The simulated head's part: report text, figures, files written."""
+) -> tuple[accuracy.AccuracyRun, dict[str, Any], str | None]:
+    """The simulated head's part: the run, its figures, the DET plot's file name if drawn."""
     with tqdm(
         total=accuracy.total_steps(config),
         desc="bench accuracy",
@@ -149,20 +153,18 @@ def _run_sim(
     ) as bar:
         result = configured(lambda: accuracy.run(config, bar), ACCURACY_FLAGS)
     facts = accuracy.summary(result)
-    det_png: str | None = None
-    if plots.matplotlib_available():
-        data = result.data
-        plots.det_plot(
-            {m["name"]: np.asarray(m["det"]) for m in facts["methods"]},
-            n_genuine=int((data.truth_index >= 0).sum()),
-            n_fake=int((data.truth_index < 0).sum()),
-            path=out_dir / DET_PNG,
-            title=f"DET, head {config.head}: bound factor "
-            f"{accuracy.DET_FACTORS[0]:g}..{accuracy.DET_FACTORS[-1]:g}",
-        )
-        det_png = DET_PNG
-    text = accuracy.render(result, facts, det_png, plots.INSTALL_HINT)
-    return text, facts, [DET_PNG] if det_png else []
+    if not plots.matplotlib_available():
+        return result, facts, None
+    data = result.data
+    plots.det_plot(
+        {m["name"]: np.asarray(m["det"]) for m in facts["methods"]},
+        n_genuine=int((data.truth_index >= 0).sum()),
+        n_fake=int((data.truth_index < 0).sum()),
+        path=out_dir / DET_PNG,
+        title=f"DET, head {config.head}: bound factor "
+        f"{accuracy.DET_FACTORS[0]:g}..{accuracy.DET_FACTORS[-1]:g}",
+    )
+    return result, facts, DET_PNG
 
 
 def _run_k2(
@@ -221,6 +223,18 @@ def _run_k2(
     return text, facts_k2, written
 
 
+def command_line(args: argparse.Namespace, config: AccuracyConfig) -> str:
+    """The command that ran, its settings left at their defaults out (as a report names it)."""
+    words = ["coinval bench accuracy", settings_flags(config, ACCURACY_FLAGS)]
+    if args.parts != "sim,k2":
+        words.append(f"--parts {args.parts}")
+    if args.k2 is not None:
+        words.append(f"--k2 {shlex.quote(args.k2)}")
+    if args.k2_seed != 0:
+        words.append(f"--k2-seed {args.k2_seed}")
+    return " ".join(w for w in words if w)
+
+
 def run_bench_accuracy(args: argparse.Namespace) -> int:
     """Run the parts ``--parts`` names and write the report, its JSON and the DET plots."""
     config = _config(args)
@@ -234,24 +248,43 @@ def run_bench_accuracy(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"--out-dir {out_dir}: {exc.strerror or exc}") from None
     show = show_progress(args.progress)
-    texts: list[str] = []
+    started = time.perf_counter()
     facts: dict[str, Any] = {}
     written = [REPORT_MD, REPORT_JSON]
+    sim: tuple[accuracy.AccuracyRun, str | None] | None = None
     if "sim" in parts:
-        text, facts, pngs = _run_sim(config, out_dir, show)
-        texts.append(text)
-        written += pngs
+        result, facts, det_png = _run_sim(config, out_dir, show)
+        sim = result, det_png
+        written += [det_png] if det_png else []
     else:
-        texts.append(
-            "# coinval beside baseline acceptors\n\n"
-            "The simulated head's part was not run (--parts k2).\n"
-        )
         _, notes = make_baselines(config.baselines)
         facts["notes"] = notes
+    k2_text = None
     if "k2" in parts:
-        text, facts["k2"], pngs = _run_k2(k2_root, args.k2_seed, config, out_dir, show)
-        texts.append(text)
+        k2_text, facts["k2"], pngs = _run_k2(k2_root, args.k2_seed, config, out_dir, show)
         written += pngs
+    # One line for the whole file, once every part has run.
+    command = command_line(args, config)
+    seconds = time.perf_counter() - started
+    when = utc_now()
+    where = machine()
+    measured = measured_line(command, seconds, when=when, on=where)
+    facts["measured"] = {
+        "at": when.isoformat(),
+        "machine": where,
+        "seconds": seconds,
+        "command": command,
+    }
+    if sim is not None:
+        texts = [accuracy.render(sim[0], facts, sim[1], plots.INSTALL_HINT, measured)]
+    else:
+        texts = [
+            "# coinval beside baseline acceptors\n\n"
+            f"{measured}\n\n"
+            "The simulated head's part was not run (--parts k2).\n"
+        ]
+    if k2_text is not None:
+        texts.append(k2_text)
     if not plots.matplotlib_available():
         print(f"coinval bench accuracy: no DET plot: {plots.INSTALL_HINT}", file=sys.stderr)
     (out_dir / REPORT_MD).write_text("\n".join(texts), encoding="utf-8")

@@ -45,6 +45,8 @@ def run_probe(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     results = {h: probe(h, config.n, config.names) for h in config.heads}
     command = f"coinval bench probe --heads {args.heads} --n {args.n}"
+    if args.only:
+        command += f" --only {args.only}"
     out.write_text(
         render(config, results, command, time.perf_counter() - started), encoding="utf-8"
     )

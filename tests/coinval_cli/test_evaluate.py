@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from coinval_cli.main import main
+from coinval_eval.provenance import MEASURED
 
 
 def test_evaluate_reports_the_teach_temperatures_it_used(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -17,6 +18,11 @@ def test_evaluate_reports_the_teach_temperatures_it_used(tmp_path: Path, capsys)
     text = out.read_text()
     assert text == capsys.readouterr().out
     assert "Teach coins at 12..14 C" in text
+    # The command that ran, its defaults left out, as a reader would run it again.
+    measured = next(line for line in text.splitlines() if MEASURED.match(line))
+    assert measured.endswith(
+        ": `coinval evaluate --teach-n 20 --n 20 --batches 1 --teach-temperature 12,14`."
+    )
     assert "| gb-100-2017 | batch 1, -10..45 C | 20 |" in text
 
 

@@ -64,7 +64,7 @@ def test_the_speed_table_has_a_row_per_benchmark_with_its_figures() -> None:
         ],
     }
     text = speed_markdown(data)
-    assert "Measured 2026-01-01T00:00:00 on n1: cpu, 2 logical cores" in text
+    assert "Measured 2026-01-01 00:00:00 UTC on n1 (cpu, 2 logical cores; Python ?, ? ?)" in text
     assert "| test_decide | 1.200 | 1.500 | 40 | coins 1,000, head A, share 0.50 |" in text
 
 
