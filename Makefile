@@ -47,9 +47,10 @@ bench: $(BENCH_STAMP)
 	$(BIN)/coinval bench accuracy --n 2000 --teach-batches 5,6,7,8 --progress never --out-dir reports
 	$(BIN)/coinval bench probe --out reports/probe.md
 	$(BIN)/coinval bench ceiling --out reports/ceiling.md
-	@echo "report: reports/speed.md reports/scaling.md reports/scaling.png reports/accuracy*.md reports/k2*.png" \
-		"reports/accuracy-vs-baselines.md reports/accuracy-det.png reports/probe.md" \
-		"reports/ceiling.md" \
+	$(BIN)/coinval bench summary reports
+	@echo "report: reports/summary.md reports/speed.md reports/scaling.md reports/scaling.png" \
+		"reports/accuracy*.md reports/k2*.png reports/accuracy-vs-baselines.md" \
+		"reports/accuracy-det.png reports/probe.md reports/ceiling.md" \
 		"reports/benchmark.json"
 
 # The accuracy trial on 59 simulated heads, taught from circulation and at a launch (~9 min).

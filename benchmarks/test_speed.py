@@ -69,6 +69,7 @@ def test_validation(benchmark, n: int) -> None:
 def test_in_memory_batch(benchmark, engine: Engine, n: int) -> None:
     """Decisions for a batch already in arrays, on all cores."""
     batch: SignatureBatch = mixed(n)
+    benchmark.extra_info["coins"] = n
     benchmark.pedantic(engine.decide_codes, args=(batch, AT), rounds=3, iterations=1)
     benchmark.extra_info["coins_per_s"] = n / _mean_s(benchmark)
 

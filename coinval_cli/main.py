@@ -216,6 +216,13 @@ def build_parser() -> argparse.ArgumentParser:
         "coinval_cli.bench.reports:add_scaling_arguments",
         help="decision cost against batch size and trace length: scaling.md and scaling.png",
     )
+    _command(
+        bench_sub,
+        "summary",
+        "coinval_cli.bench.summary:run_summary",
+        "coinval_cli.bench.summary:add_summary_arguments",
+        help="each goal, its target and what make bench measured: summary.md",
+    )
 
     _command(
         sub,

@@ -3,5 +3,6 @@
 ``accuracy`` compares coinval with baseline acceptors; ``probe``, ``ceiling``
 and ``heads`` write the reports ``make bench`` and ``make heads`` collect;
 ``speed`` and ``scaling`` turn the benchmarks' pytest-benchmark JSON into
-reports.  The measuring itself lives in :mod:`coinval_eval`.
+reports; ``summary`` puts each goal beside what was measured.  The measuring
+itself lives in :mod:`coinval_eval`.
 """

@@ -13,7 +13,15 @@ from coinval_cli.errors import UsageError
 from coinval_cli.main import main
 from coinval_eval import baselines, plots
 from coinval_eval.plots import matplotlib_available
-from tests.coinval_eval.conftest import K2_COINS, K2_FAMILIES, K2_PER_BATCH, K2_PER_FAMILY
+from coinval_eval.provenance import MEASURED
+from tests.coinval_eval.conftest import (
+    K2_COINS,
+    K2_FAMILIES,
+    K2_PER_BATCH,
+    K2_PER_FAMILY,
+    accuracy_json,
+    benchmark_json,
+)
 
 
 def test_bench_accuracy_writes_the_report(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -39,6 +47,10 @@ def test_bench_accuracy_writes_the_report(tmp_path: Path, capsys: pytest.Capture
     assert code == 0
     text = (out / "accuracy-vs-baselines.md").read_text()
     facts = json.loads((out / "accuracy-vs-baselines.json").read_text())
+    measured = text.splitlines()[2]
+    assert MEASURED.match(measured)
+    command = "coinval bench accuracy --head A --teach-n 12 --n 4 --batches 1"
+    assert measured.endswith(f": `{command}`.") and facts["measured"]["command"] == command
     names = [m["name"] for m in facts["methods"]]
     assert names[0] == "coinval" and "min/max windows" in names
     if baselines.sklearn_available():
@@ -58,6 +70,10 @@ def test_bench_accuracy_writes_the_report(tmp_path: Path, capsys: pytest.Capture
     else:
         assert not png.exists() and "matplotlib is not installed" in text
     assert "wrote" in capsys.readouterr().out
+    # The summary names the head and the teach the figures come from.
+    assert main(["bench", "summary", str(out)]) == 0
+    summary = (out / "summary.md").read_text()
+    assert "| simulated head A (launch teach): lowest genuine cell | >= 99.5 % | " in summary
 
 
 @pytest.mark.parametrize(
@@ -103,6 +119,8 @@ def test_the_probe_decides_designs_the_simulator_does_not_list(
     names = "two-pound-core-0.8,two-pound-one-metal,new-pound-core-1.1"
     argv = ["bench", "probe", "--heads", "A", "--n", "80", "--only", names]
     assert main([*argv, "--out", str(out)]) == 0
+    measured = out.read_text().splitlines()[2]
+    assert MEASURED.match(measured) and measured.endswith(f": `coinval {' '.join(argv)}`.")
     rows = {
         line.split(" | ")[0].strip("| "): line.split(" | ")[2]
         for line in out.read_text().splitlines()
@@ -134,6 +152,7 @@ def test_the_ceiling_separates_a_plain_fake_and_refuses_bad_flags(
     out = tmp_path / "ceiling.md"
     argv = ["bench", "ceiling", "--heads", "A", "--families", "mono-12-sided", "--n", "40"]
     assert main([*argv, "--out", str(out)]) == 0
+    assert MEASURED.match(out.read_text().splitlines()[2])
     row = next(line for line in out.read_text().splitlines() if line.startswith("| A |"))
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[1:3] == ["mono-12-sided", "gb-100-2017"]
@@ -172,6 +191,7 @@ def test_the_many_heads_report_sums_up_each_heads_trial(
     argv = ["bench", "heads", "--heads", "A,seed:2", "--n", "15", "--batches", "1", "--jobs", "2"]
     assert main([*argv, "--out", str(out)]) == 0
     text = out.read_text()
+    assert MEASURED.match(text.splitlines()[2])
     rows = [line for line in text.splitlines() if line.startswith(("| A |", "| seed:2 |"))]
     assert len(rows) == 2
     one = heads.run_head(TrialConfig(head="A", n=15, batches=(1,)))
@@ -273,6 +293,15 @@ def test_bench_accuracy_on_a_k2_folder(
             assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
             assert f"](k2-{mode}-det.png)" in text
     assert "k2-circulation-det.png" in capsys.readouterr().out
+    # The k2 part alone still says when, where and by what command.
+    measured = text.splitlines()[2]
+    assert MEASURED.match(measured)
+    assert measured.endswith(f"`coinval bench accuracy --parts k2 --k2 {k2_folder}`.")
+    # The summary reads it: bench-k2's rows measured, the simulated head's not.
+    assert main(["bench", "summary", str(out)]) == 0
+    summary = (out / "summary.md").read_text()
+    assert "| bench-k2 (circulation teach): lowest coin | >= 99.5 % | " in summary
+    assert "| one coin decided, p99 | <= 1 ms | not measured (run `make bench`) |" in summary
 
 
 def test_a_missing_k2_folder_is_skipped_with_a_note(
@@ -338,3 +367,46 @@ def test_a_k2_teach_coinval_refuses_is_reported_beside_the_baselines(
         png = tmp_path / "points.png"
         det_plot({"m": curve}, 20, 100, png, "t", points={"coinval": (0.02, 0.0)})
         assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+# -- summary -------------------------------------------------------------------
+
+
+def test_the_summary_puts_each_goal_beside_what_was_measured(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    (tmp_path / "benchmark.json").write_text(json.dumps(benchmark_json()))
+    (tmp_path / "accuracy-vs-baselines.json").write_text(json.dumps(accuracy_json()))
+    assert main(["bench", "summary", str(tmp_path)]) == 0
+    assert str(tmp_path / "summary.md") in capsys.readouterr().out
+    text = (tmp_path / "summary.md").read_text()
+    assert MEASURED.match(text.splitlines()[2])
+    assert f"`coinval bench summary {tmp_path}`." in text
+    assert "| one coin decided, p99 | <= 1 ms | 0.400 ms, met |  | `speed.md` |" in text
+    # Nothing there: every row says how to measure it.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["bench", "summary", str(empty)]) == 0
+    rows = [line for line in (empty / "summary.md").read_text().splitlines() if " | " in line]
+    assert len(rows) == 1 + 11  # the header, then every goal
+    assert all("not measured (run `make bench`)" in row for row in rows[1:])
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("benchmark.json", "{not json"),
+        ("accuracy-vs-baselines.json", '{"k2": {"modes": [{"mode": "launch"}]}}'),
+    ],
+)
+def test_a_summary_of_a_broken_file_is_a_usage_error_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture, name: str, content: str
+) -> None:
+    (tmp_path / name).write_text(content)
+    assert main(["bench", "summary", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("coinval: error: ") and str(tmp_path / name) in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "summary.md").exists()
+    assert main(["bench", "summary", str(tmp_path / "nowhere")]) == 2
+    assert "REPORTS_DIR" in capsys.readouterr().err

@@ -29,6 +29,7 @@ COMMANDS = {
     ("bench", "heads"),
     ("bench", "speed"),
     ("bench", "scaling"),
+    ("bench", "summary"),
     ("plot",),
 }
 
