@@ -17,7 +17,6 @@ from calibration.hooks import ActiveConfig, SubscriberRegistry
 from calibration.repository import heads as heads_repo
 from calibration.repository import profiles as profiles_repo
 from calibration.settings import Settings
-from coinval.catalogue import coins as catalogue_coins
 from coinval.engine import Engine
 from coinval.profile import Profile, loads
 
@@ -130,8 +129,3 @@ class Context:
         config = self.active(head)
         if config is not None:
             self.subscribers.publish(config)
-
-
-def known_coins() -> set[str]:
-    """Coin ids of the catalogue."""
-    return set(catalogue_coins())

@@ -92,10 +92,6 @@ class Classified:
             first = False
         yield b"]}"
 
-    def as_dict(self) -> dict[str, Any]:
-        """The whole reply as one object (for in-process callers and tests)."""
-        return dict(orjson.loads(b"".join(self.stream())))
-
 
 def classify(
     ctx: Context,

@@ -3,7 +3,6 @@ genuine coins only; a coin outside every region is refused."""
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from typing import Self
 
@@ -474,12 +473,3 @@ class CoinClassifier:
         else:
             out["batches"] = "teach from circulation: other batches' spread is in the teach coins"
         return out
-
-    def with_security(self, levels: Mapping[str, SecurityLevel]) -> CoinClassifier:
-        """A copy with some coins' security levels changed (no re-teach needed)."""
-        other = copy.copy(self)
-        other.security_ = [
-            levels.get(c, s) for c, s in zip(self.coins_, self.security_, strict=True)
-        ]
-        other._prepare()
-        return other

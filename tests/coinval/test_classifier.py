@@ -64,14 +64,6 @@ def test_non_finite_features_are_in_no_region(taught, shared_samples) -> None:  
         assert np.isinf(taught.deviation(hot)).all()
 
 
-def test_security_level_changes_take_effect_without_a_reload(taught, shared_samples) -> None:  # type: ignore[no-untyped-def]
-    feats = extract_signatures(shared_samples["gb-100-2017"])
-    strict = taught.with_security(dict.fromkeys(taught.coins_, "very narrow"))
-    assert strict.security_ == ["very narrow"] * len(taught.coins_)
-    column = taught.coins_.index("gb-100-2017")
-    assert (strict.deviation(feats)[:, column] > taught.deviation(feats)[:, column]).all()
-
-
 def test_the_bound_is_chi_square_of_the_features_used_plus_a_launch_budget() -> None:
     rng = np.random.default_rng(1)
     feats = _synthetic(rng, 40)
