@@ -438,14 +438,18 @@ class SqliteDatabase:
     #: How long the checkpointer lets commits gather before copying them over.
     CHECKPOINT_DELAY_S = 0.25
 
+    #: A checkpointer with no commit to copy for this long ends (the next commit
+    #: starts another): an idle store, or one a test has finished with, keeps no thread.
+    CHECKPOINTER_IDLE_S = 2.0
+
     def _ensure_checkpointer(self) -> None:
-        """Start this process's checkpointer thread once (again in a forked child)."""
+        """Start this process's checkpointer thread if none runs (again in a forked child)."""
         running = self._checkpointer
-        if running is not None and running[0] == os.getpid() and running[1].is_alive():
+        if running is not None and running[0] == os.getpid():
             return
         with self._checkpointer_lock:
             running = self._checkpointer
-            if running is not None and running[0] == os.getpid() and running[1].is_alive():
+            if running is not None and running[0] == os.getpid():
                 return
             thread = threading.Thread(
                 target=self._checkpoint_loop, name="store-checkpointer", daemon=True
@@ -460,20 +464,28 @@ class SqliteDatabase:
         reader still needs and leaves the rest for the next round, so the WAL is
         reset once a round finds it all copied.
         """
-        conn: sqlite3.Connection | None = None
         while True:
-            self._written.wait()
+            if not self._written.wait(self.CHECKPOINTER_IDLE_S):
+                with self._checkpointer_lock:
+                    # A commit that set the flag before this look is copied by this
+                    # thread; one after it finds no thread and starts one.
+                    if not self._written.is_set():
+                        self._checkpointer = None
+                        return
             time.sleep(self.CHECKPOINT_DELAY_S)
             self._written.clear()
+            # A connection of its own each time: held open, it would keep the
+            # store's files open for as long as the process lives.
             try:
-                if conn is None:
-                    conn = self._connect()
+                conn = self._connect()
+            except sqlite3.Error:
+                continue  # a busy or replaced file: try again after the next commit
+            try:
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             except sqlite3.Error:
-                # A busy or replaced file: try again after the next commit.
-                if conn is not None:
-                    conn.close()
-                conn = None
+                pass
+            finally:
+                conn.close()
 
     def schema_version(self) -> int:
         conn = self._connect()

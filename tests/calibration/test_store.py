@@ -151,3 +151,34 @@ def test_the_wal_is_copied_back_beside_the_writers(tmp_path: Path) -> None:
         time.sleep(0.05)
     wal = Path(f"{path}-wal").stat().st_size
     assert wal < written / 2, (wal, written)
+
+
+def test_stores_left_behind_keep_no_files_or_threads_open(tmp_path: Path) -> None:
+    """Each store's checkpointer ends when idle and opens the files only to copy the WAL:
+    a process that opens many stores (a test run, a tool) does not run out of descriptors."""
+    import gc
+    import os
+    import time
+
+    stores = []
+    for i in range(30):
+        db = open_database(tmp_path / f"s{i}.db")
+        db.CHECKPOINTER_IDLE_S = 0.1
+        with db.transaction(write=True) as tx:
+            tx.execute("INSERT INTO audit (at, key_id, action, target) VALUES ('t', 'k', 'a', 'x')")
+        stores.append(db)
+    time.sleep(1.0)  # every checkpointer idle long enough to end
+    assert all(db._checkpointer is None for db in stores)
+    del stores, db, tx
+    gc.collect()
+
+    def open_here() -> list[str]:
+        names = []
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                names.append(os.readlink(f"/proc/self/fd/{fd}"))
+            except OSError:
+                continue
+        return [n for n in names if n.startswith(str(tmp_path))]
+
+    assert open_here() == []
