@@ -44,7 +44,9 @@ TARGET_FALSE_ACCEPTANCE = 0.001
 NOT_MEASURED = "not measured (run `make bench`)"
 ONE_COIN = "test_one_signature_to_one_decision"
 IN_MEMORY = "test_in_memory_batch"
-CLASSIFY = "test_classify_end_to_end"
+#: ``coinval classify`` on a 70 MB file and, with COINVAL_BENCH_BIG=1, on a 1 GB one:
+#: the rate of the biggest file is the sustained one (worker start-up weighs on small files).
+CLASSIFY = ("test_classify_end_to_end", "test_classify_one_gigabyte_memory")
 K2_MODES = ("launch", "circulation")
 BASELINE = MahalanobisWindows.name
 
@@ -160,11 +162,16 @@ def speed_rows(data: Mapping[str, Any] | None) -> list[Row]:
         batch = f" ({size(bench):,.0f} a batch)" if size(bench) else ""
         measured.append(f"{rate:,.0f}/s{batch}, {_verdict(rate >= TARGET_COINS_PER_S)}")
 
-    classify = [b for b in _benchmarks(data, CLASSIFY) if "lines_per_s" in b.get("extra_info", {})]
+    classify = [
+        b
+        for name in CLASSIFY
+        for b in _benchmarks(data, name)
+        if "lines_per_s" in b.get("extra_info", {})
+    ]
     if not classify:
-        measured.append(missing.format(CLASSIFY))
+        measured.append(missing.format(CLASSIFY[0]))
     else:
-        extra = classify[0]["extra_info"]
+        extra = max(classify, key=lambda b: float(b["extra_info"].get("lines", 0)))["extra_info"]
         rate = float(extra["lines_per_s"])
         lines = f" ({float(extra['lines']):,.0f} lines)" if "lines" in extra else ""
         measured.append(f"{rate:,.0f}/s{lines}, {_verdict(rate >= TARGET_LINES_PER_S)}")
