@@ -31,9 +31,7 @@ FloatArray = npt.NDArray[np.float64]
 # than either); loss angles: radians (conductivity's coefficient, about 0.4 %/K,
 # moves a phase by at most half as many radians, and less where the reactive
 # part saturates); lengths: millimetres (thermal expansion and a gauge's drift,
-# microns a kelvin).  The slopes fitted over -10..45 C on bench-k2 and on both
-# of the simulator's physics stay within these (levels up to 0.16 %/K,
-# contrasts 0.15 %/K, phases 0.6 mrad/K).
+# microns a kelvin).
 DRIFT_PER_K: dict[str, tuple[str, float]] = {
     "diameter_mm": ("mm", 0.001),
     "thickness_mm": ("mm", 0.001),
