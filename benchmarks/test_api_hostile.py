@@ -40,6 +40,7 @@ from tests.calibration.conftest import (
     HEAD,
     TAUGHT,
     RealServer,
+    open_teach_session,
     real_server,
     signatures_json,
 )
@@ -57,19 +58,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
         yield srv
 
 
-def _session(srv: RealServer) -> int:
-    r = httpx.post(
-        f"{srv.url}{API}/teach/sessions",
-        json={"coin": TAUGHT, "head": HEAD},
-        headers=srv.operator,
-        timeout=30,
-    )
-    assert r.status_code == 201, r.text
-    return int(r.json()["id"])
-
-
 def test_peak_rss_of_hostile_bodies(server: RealServer) -> None:
-    sid = _session(server)
+    sid = open_teach_session(server)
     ndjson = {**server.operator, "Content-Type": "application/x-ndjson"}
     as_json = {**server.operator, "Content-Type": "application/json"}
     floats = orjson.dumps([0.5] * 7_900_000)
@@ -194,7 +184,7 @@ def _cpu_seconds(pid: int) -> float:
 def test_read_p99_at_200_per_s_with_four_viewers_polling_a_13000_sample_session(
     server: RealServer,
 ) -> None:
-    sid = _session(server)
+    sid = open_teach_session(server)
     batch = b"\n".join(orjson.dumps(o) for o in signatures_json(TAUGHT, 1000, seed=11))
     with httpx.Client(base_url=server.url + API, timeout=120) as c:
         for _ in range(13):
@@ -379,7 +369,7 @@ def test_longest_write_lock_hold_while_a_teach_session_fills_to_its_cap(
         for k in range(20)
     ]
     with real_server(store, profile.dumps()) as srv:
-        sid = _session(srv)
+        sid = open_teach_session(srv)
 
         def upload() -> tuple[int, float]:
             t0 = time.perf_counter()

@@ -36,8 +36,8 @@ from coinval.batch import SignatureBatch
 from coinval.features import extract
 from coinval_eval.errors import EvaluationError
 from coinval_eval.provenance import measured_line
+from coinval_eval.trial import check_heads
 from sim.coins import TAUGHT_COINS
-from sim.heads import get_head
 from sim.population import generate, kinds
 
 FloatArray = npt.NDArray[np.float64]
@@ -213,13 +213,7 @@ class CeilingConfig:
         if self.n < 20:
             # The 99.5 % bound needs coins to stand on.
             raise EvaluationError(f"must be >= 20, got {self.n}", "n")
-        if not self.heads:
-            raise EvaluationError("no heads given", "heads")
-        for head in self.heads:
-            try:
-                get_head(head)
-            except ValueError as exc:
-                raise EvaluationError(str(exc), "heads") from None
+        check_heads(self.heads)
 
 
 def ceiling_report(

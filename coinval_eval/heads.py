@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 
 from coinval_eval.errors import EvaluationError
 from coinval_eval.provenance import measured_line
-from coinval_eval.trial import TrialConfig, run_trial
-from sim.heads import get_head
+from coinval_eval.trial import TrialConfig, check_heads, run_trial
 
 TARGET_ACCEPTANCE = 0.995
 TARGET_FALSE_ACCEPTANCE = 0.001
@@ -66,13 +65,7 @@ class HeadsConfig:
     jobs: int = 1
 
     def __post_init__(self) -> None:
-        if not self.heads:
-            raise EvaluationError("no heads given", "heads")
-        for head in self.heads:
-            try:
-                get_head(head)
-            except ValueError as exc:
-                raise EvaluationError(str(exc), "heads") from None
+        check_heads(self.heads)
         taught = set(self.trial.teach_batches) & set(self.trial.batches)
         if taught:
             # The trial is about batches the teach never saw.

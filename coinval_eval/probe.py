@@ -23,7 +23,7 @@ from coinval.engine import Engine
 from coinval.teach import teach
 from coinval_eval.errors import EvaluationError
 from coinval_eval.provenance import measured_line
-from coinval_eval.trial import EVAL_AT, TrialConfig, teach_sets
+from coinval_eval.trial import EVAL_AT, TrialConfig, check_heads, teach_sets
 from sim import materials as m
 from sim.coins import (
     TAUGHT_COINS,
@@ -35,7 +35,6 @@ from sim.coins import (
     genuine_design,
     with_material,
 )
-from sim.heads import get_head
 from sim.population import generate
 
 BATCHES = (1, 2, 3, 4)
@@ -163,13 +162,7 @@ class ProbeConfig:
             raise EvaluationError(f"unknown probes {unknown}; known: {', '.join(known)}", "names")
         if self.n < 1:
             raise EvaluationError(f"must be >= 1, got {self.n}", "n")
-        if not self.heads:
-            raise EvaluationError("no heads given", "heads")
-        for head in self.heads:
-            try:
-                get_head(head)
-            except ValueError as exc:
-                raise EvaluationError(str(exc), "heads") from None
+        check_heads(self.heads)
 
 
 def probe(head: str, n: int, names: Sequence[str]) -> dict[str, tuple[float, str]]:

@@ -43,6 +43,17 @@ class Progress(Protocol):
     def set_description_str(self, desc: str | None = None, refresh: bool = True) -> None: ...
 
 
+def check_heads(heads: tuple[str, ...]) -> None:
+    """Refuse an empty list or a head the simulator does not know (setting ``heads``)."""
+    if not heads:
+        raise EvaluationError("no heads given", "heads")
+    for head in heads:
+        try:
+            get_head(head)
+        except ValueError as exc:
+            raise EvaluationError(str(exc), "heads") from None
+
+
 def _check_batches(batches: tuple[int, ...], setting: str) -> None:
     if not batches or min(batches) < 0:
         raise EvaluationError(f"expected one or more batches >= 0, got {batches}", setting)

@@ -227,3 +227,15 @@ def real_server(
     finally:
         proc.kill()
         proc.wait()
+
+
+def open_teach_session(srv: RealServer) -> int:
+    """A teach session for TAUGHT on HEAD on a real server; its id."""
+    r = httpx.post(
+        f"{srv.url}/api/v1/teach/sessions",
+        json={"coin": TAUGHT, "head": HEAD},
+        headers=srv.operator,
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])

@@ -15,7 +15,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.calibration.conftest import HEAD, TAUGHT, RealServer, real_server
+from tests.calibration.conftest import HEAD, RealServer, open_teach_session, real_server
 
 API = "/api/v1"
 MB = 1 << 20
@@ -30,17 +30,6 @@ def server(
     store = Path(tmp_path_factory.mktemp("hostile")) / "store.db"
     with real_server(store, base_profile_text) as srv:
         yield srv
-
-
-def _session(srv: RealServer) -> int:
-    r = httpx.post(
-        f"{srv.url}{API}/teach/sessions",
-        json={"coin": TAUGHT, "head": HEAD},
-        headers=srv.operator,
-        timeout=30,
-    )
-    assert r.status_code == 201, r.text
-    return int(r.json()["id"])
 
 
 def _send(
@@ -58,7 +47,7 @@ def _keyed_bound(body: bytes) -> int:
 
 
 def test_four_mb_of_tiny_json_lines_is_refused_with_a_small_reply(server: RealServer) -> None:
-    sid = _session(server)
+    sid = open_teach_session(server)
     body = b"1\n" * 2_097_152
     r, grew = _send(
         server, f"{API}/teach/sessions/{sid}/signatures", body, {**server.operator, **NDJSON}
@@ -70,7 +59,7 @@ def test_four_mb_of_tiny_json_lines_is_refused_with_a_small_reply(server: RealSe
 
 
 def test_thirty_one_mb_array_of_floats_is_refused_in_bounded_memory(server: RealServer) -> None:
-    sid = _session(server)
+    sid = open_teach_session(server)
     body = orjson.dumps([0.5] * 7_900_000)  # about 31 MB
     assert 30_000_000 < len(body) < 32 * MB
     r, grew = _send(
@@ -85,7 +74,7 @@ def test_thirty_one_mb_array_of_floats_is_refused_in_bounded_memory(server: Real
 
 
 def test_an_array_of_empty_objects_under_the_cap_is_summarised(server: RealServer) -> None:
-    sid = _session(server)
+    sid = open_teach_session(server)
     body = orjson.dumps([{}] * 150_000)
     r, grew = _send(
         server,
