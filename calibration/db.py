@@ -344,9 +344,6 @@ class SqliteDatabase:
         #: The longest this process held the store's write lock, in seconds
         #: (``BEGIN IMMEDIATE`` had to ``COMMIT`` or ``ROLLBACK`` done); /metrics shows it.
         self.longest_write_hold_s = 0.0
-        self._written = threading.Event()  # a commit added to the WAL since the last checkpoint
-        self._checkpointer: tuple[int, threading.Thread] | None = None
-        self._checkpointer_lock = threading.Lock()
 
     def _pooled(self) -> sqlite3.Connection:
         """This thread's connection, opened once: opening one per request cost
@@ -369,10 +366,6 @@ class SqliteDatabase:
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
         conn.execute("PRAGMA synchronous = FULL")
-        # No checkpoint inside a writer's COMMIT: copying the WAL into the database
-        # and syncing it made that COMMIT (and the request behind it) wait tens of
-        # milliseconds; the checkpointer thread does it beside the writers instead.
-        conn.execute("PRAGMA wal_autocheckpoint = 0")
         return conn
 
     @contextmanager
@@ -432,60 +425,6 @@ class SqliteDatabase:
 
     def _commit(self, conn: sqlite3.Connection) -> None:
         conn.execute("COMMIT")
-        self._written.set()
-        self._ensure_checkpointer()
-
-    #: How long the checkpointer lets commits gather before copying them over.
-    CHECKPOINT_DELAY_S = 0.25
-
-    #: A checkpointer with no commit to copy for this long ends (the next commit
-    #: starts another): an idle store, or one a test has finished with, keeps no thread.
-    CHECKPOINTER_IDLE_S = 2.0
-
-    def _ensure_checkpointer(self) -> None:
-        """Start this process's checkpointer thread if none runs (again in a forked child)."""
-        running = self._checkpointer
-        if running is not None and running[0] == os.getpid():
-            return
-        with self._checkpointer_lock:
-            running = self._checkpointer
-            if running is not None and running[0] == os.getpid():
-                return
-            thread = threading.Thread(
-                target=self._checkpoint_loop, name="store-checkpointer", daemon=True
-            )
-            self._checkpointer = (os.getpid(), thread)
-            thread.start()
-
-    def _checkpoint_loop(self) -> None:
-        """Copy committed WAL frames into the database, beside the writers.
-
-        ``PASSIVE`` takes no lock a writer or reader waits for: it copies what no
-        reader still needs and leaves the rest for the next round, so the WAL is
-        reset once a round finds it all copied.
-        """
-        while True:
-            if not self._written.wait(self.CHECKPOINTER_IDLE_S):
-                with self._checkpointer_lock:
-                    # A commit that set the flag before this look is copied by this
-                    # thread; one after it finds no thread and starts one.
-                    if not self._written.is_set():
-                        self._checkpointer = None
-                        return
-            time.sleep(self.CHECKPOINT_DELAY_S)
-            self._written.clear()
-            # A connection of its own each time: held open, it would keep the
-            # store's files open for as long as the process lives.
-            try:
-                conn = self._connect()
-            except sqlite3.Error:
-                continue  # a busy or replaced file: try again after the next commit
-            try:
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-            except sqlite3.Error:
-                pass
-            finally:
-                conn.close()
 
     def schema_version(self) -> int:
         conn = self._connect()
