@@ -75,11 +75,16 @@ print(json.dumps({
 
 def _worktree(rev: str, where: Path) -> Path:
     path = where / rev.replace("/", "_")
-    subprocess.run(
+    done = subprocess.run(
         ["git", "-C", str(CHECKOUT), "worktree", "add", "--detach", "--force", str(path), rev],
-        check=True,
         capture_output=True,
+        text=True,
+        check=False,
     )
+    if done.returncode != 0:
+        raise SystemExit(
+            f"python -m benchmarks.ab: cannot check out {rev!r}: {done.stderr.strip()}"
+        )
     return path
 
 
