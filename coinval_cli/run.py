@@ -34,6 +34,7 @@ from coinval_cli.console import logs_to_stderr, stop_on_signals
 from coinval_cli.errors import UsageError
 from coinval_cli.live_calibration import (
     LiveCalibration,
+    parse_api_address,
     start_calibration,
 )
 from coinval_cli.simulated_hardware import head_line, head_url, register_url_handlers
@@ -193,7 +194,9 @@ def run_run(args: argparse.Namespace) -> int:
         if args.db is not None:
             raise UsageError("--db is the calibration API's store: it goes without --no-api")
         args.api = None
-    elif args.db is None and "COINVAL_DB" not in os.environ:
+    else:
+        parse_api_address(args.api)  # a bad --api is refused before a first teach
+    if args.api is not None and args.db is None and "COINVAL_DB" not in os.environ:
         DEFAULT_RUN_STORE.parent.mkdir(parents=True, exist_ok=True)
         args.db = str(DEFAULT_RUN_STORE)
     profile = _run_profile(args)

@@ -63,3 +63,33 @@ def test_a_store_without_the_api_is_a_usage_error(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "--db" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / ".coinval").exists()  # refused before anything was taught
+
+
+@pytest.mark.parametrize(
+    ("api", "message"), [("eight-thousand", "expected [HOST:]PORT"), ("70000", "0-65535")]
+)
+def test_a_bad_api_address_is_refused_before_anything_is_taught(
+    tmp_path: Path, api: str, message: str
+) -> None:
+    command = [*coinval_command(), "run", "--api", api]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / ".coinval").exists()
+
+
+def test_an_api_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        command = [*coinval_command(), "run", "--coins", "1", "--api", str(port)]
+        env = {k: v for k, v in os.environ.items() if k != "COINVAL_DB"}
+        done = subprocess.run(
+            command, cwd=tmp_path, capture_output=True, text=True, timeout=80, env=env
+        )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"cannot serve the calibration API on 127.0.0.1:{port}" in done.stderr
+    assert "Traceback" not in done.stderr
