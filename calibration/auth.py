@@ -11,9 +11,10 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from calibration.context import Context
-from calibration.domain.keys import Principal, Role, authenticate
+from calibration.domain.keys import Principal, Role, authenticate, recently_checked
 from calibration.guard import METRICS, ROLE_ATTRIBUTE
 
 _bearer = HTTPBearer(auto_error=False, description="an API key: Authorization: Bearer <key>")
@@ -40,7 +41,7 @@ def _unauthorized(message: str) -> HTTPException:
     )
 
 
-def current_principal(
+async def current_principal(
     request: Request,
     ctx: ContextDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -56,7 +57,8 @@ def current_principal(
         return checked
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise _unauthorized("an API key is required: Authorization: Bearer <key>")
-    principal = authenticate(ctx, credentials.credentials)
+    key = credentials.credentials
+    principal = recently_checked(ctx, key) or await run_in_threadpool(authenticate, ctx, key)
     if principal is None:
         raise _unauthorized("the API key is not valid (unknown or revoked)")
     request.state.key_id = principal.key_id
@@ -90,7 +92,7 @@ Operator = Annotated[Principal, Depends(require(Role.operator))]
 Admin = Annotated[Principal, Depends(require(Role.admin))]
 
 
-def metrics_access(
+async def metrics_access(
     request: Request,
     ctx: ContextDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -98,7 +100,7 @@ def metrics_access(
     """Viewer access to /metrics, or none needed when the settings make it public."""
     if ctx.settings.metrics_public:
         return None
-    principal = current_principal(request, ctx, credentials)
+    principal = await current_principal(request, ctx, credentials)
     return _allowed(principal, Role.viewer)
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from calibration.db import Database, Tx, format_time
 from calibration.hooks import ActiveConfig, SubscriberRegistry
+from calibration.recent_keys import RecentKeys
 from calibration.repository import heads as heads_repo
 from calibration.repository import profiles as profiles_repo
 from calibration.settings import Settings
@@ -71,6 +72,8 @@ class Context:
     settings: Settings
     subscribers: SubscriberRegistry = field(default_factory=SubscriberRegistry)
     clock: Callable[[], dt.datetime] = _utc_now
+    #: Principals of keys found valid a moment ago (see :mod:`calibration.recent_keys`).
+    recent_keys: RecentKeys[object] = field(default_factory=RecentKeys)
     _cache: dict[str, _Cached] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

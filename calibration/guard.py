@@ -27,7 +27,7 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from calibration.context import Context
-from calibration.domain.keys import Principal, Role, authenticate
+from calibration.domain.keys import Principal, Role, authenticate, recently_checked
 
 #: The attribute a role-checking dependency carries (see :func:`calibration.auth.require`).
 ROLE_ATTRIBUTE = "required_role"
@@ -217,7 +217,9 @@ class AuthFirst:
         key = bearer_key(scope)
         if key is None:
             return 401, NO_KEY
-        principal: Any = await run_in_threadpool(authenticate, self.context, key)
+        principal: Any = recently_checked(self.context, key) or await run_in_threadpool(
+            authenticate, self.context, key
+        )
         if principal is None:
             return 401, BAD_KEY
         if not principal.may(role):

@@ -63,18 +63,32 @@ def new_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
+def recently_checked(ctx: Context, key: str) -> Principal | None:
+    """The principal of a key found valid a moment ago, or None; no I/O, so it
+    may be called from the event loop before :func:`authenticate`."""
+    if not key or len(key) > 512:
+        return None
+    known = ctx.recent_keys.get(hash_key(key))
+    return known if isinstance(known, Principal) else None
+
+
 def authenticate(ctx: Context, key: str) -> Principal | None:
     """The principal of a presented key, or None if it is unknown or revoked."""
     if not key or len(key) > 512:
         return None
     digest = hash_key(key)
+    known = ctx.recent_keys.get(digest)
+    if isinstance(known, Principal):
+        return known
     with ctx.db.transaction() as tx:
         row = keys_repo.find_by_hash(tx, digest)
     if row is None or not hmac.compare_digest(str(row["hash"]), digest):
         return None
     if row["revoked_at"] is not None:
         return None
-    return Principal(key_id=str(row["id"]), role=Role(row["role"]), name=str(row["name"]))
+    principal = Principal(key_id=str(row["id"]), role=Role(row["role"]), name=str(row["name"]))
+    ctx.recent_keys.put(digest, principal)
+    return principal
 
 
 def ensure_admin_key(ctx: Context, configured: str | None) -> str | None:
@@ -171,5 +185,6 @@ def revoke_key(ctx: Context, actor: str, key_id: str) -> dict[str, Any]:
             after={"revoked": True},
         )
         out = keys_repo.get_key(tx, key_id)
+    ctx.recent_keys.forget_all()
     assert out is not None
     return out
