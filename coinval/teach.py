@@ -132,7 +132,66 @@ def _outliers(feats: CoinFeatures, spec: CoinSpec) -> np.ndarray:
     return bad
 
 
-def _narrow_temperature_warning(fitted: Mapping[str, CoinFeatures]) -> list[str]:
+def screen(
+    spec: CoinSpec,
+    feats: CoinFeatures | None,
+    ids: Sequence[str],
+    *,
+    drop_outliers: bool = True,
+) -> np.ndarray:
+    """The teach set's strays, after the whole-set checks: a boolean mask, shape (n,).
+
+    Parameters
+    ----------
+    spec : CoinSpec
+        The coin the set claims to be.
+    feats : CoinFeatures or None
+        The set's features, n rows; None when there are fewer than
+        :data:`MIN_COINS` coins (nothing to extract).
+    ids : sequence of str
+        A name for each coin, used in the messages.
+
+    Raises
+    ------
+    TeachError
+        Too few coins, a set that does not look like ``spec``, more strays
+        than :data:`MAX_OUTLIER_SHARE` (a mix), or strays when
+        ``drop_outliers`` is False.
+    """
+    if feats is None or len(feats) < MIN_COINS:
+        raise TeachError(f"{spec.id}: {len(ids)} coins; at least {MIN_COINS} are needed")
+    problem = _shape_problem(spec, feats)
+    if problem:
+        raise TeachError(f"{spec.id}: this does not look like {spec.name}: {problem}")
+    bad = _outliers(feats, spec)
+    if bad.any():
+        named = [ids[int(i)] for i in np.flatnonzero(bad)]
+        if bad.mean() > MAX_OUTLIER_SHARE:
+            raise TeachError(
+                f"{spec.id}: {int(bad.sum())} of {len(ids)} coins do not match the rest "
+                f"(another coin type or counterfeits mixed in?): {', '.join(named[:10])}"
+            )
+        if not drop_outliers:
+            raise TeachError(f"{spec.id}: outliers found: {', '.join(named)}")
+    return bad
+
+
+def screening_warnings(spec: CoinSpec, kept: int, dropped: Sequence[str]) -> list[str]:
+    """What :func:`screen`'s outcome tells the operator: strays dropped, too few coins."""
+    out = []
+    if dropped:
+        out.append(
+            f"{spec.id}: dropped {len(dropped)} coin(s) unlike the rest: {', '.join(dropped)}"
+        )
+    if kept < RECOMMENDED_COINS:
+        out.append(
+            f"{spec.id}: only {kept} coins; {RECOMMENDED_COINS} or more give "
+            "a reliable acceptance region"
+        )
+    return out
+
+
+def narrow_temperature_warning(fitted: Mapping[str, CoinFeatures]) -> list[str]:
     """One warning naming the coins taught over too few kelvin to show a slope."""
     narrow = [
         f"{coin} {f.temperature_c.min():.1f}-{f.temperature_c.max():.1f} C"
@@ -225,32 +284,15 @@ def teach(
             spec = catalogue_coin(coin_id)
         except KeyError as exc:
             raise TeachError(str(exc.args[0])) from None
-        if len(sigs) < MIN_COINS:
-            raise TeachError(f"{coin_id}: {len(sigs)} coins; at least {MIN_COINS} are needed")
-        feats = extract_signatures(sigs, no_coin)
-        problem = _shape_problem(spec, feats)
-        if problem:
-            raise TeachError(f"{coin_id}: this does not look like {spec.name}: {problem}")
-        bad = _outliers(feats, spec)
-        if bad.any():
-            ids = [sigs[int(i)].id or f"#{int(i) + 1}" for i in np.flatnonzero(bad)]
-            if bad.mean() > MAX_OUTLIER_SHARE:
-                raise TeachError(
-                    f"{coin_id}: {int(bad.sum())} of {len(sigs)} coins do not match the rest "
-                    f"(another coin type or counterfeits mixed in?): {', '.join(ids[:10])}"
-                )
-            if not drop_outliers:
-                raise TeachError(f"{coin_id}: outliers found: {', '.join(ids)}")
-            report.dropped[coin_id] = ids
-            report.warnings.append(
-                f"{coin_id}: dropped {len(ids)} coin(s) unlike the rest: {', '.join(ids)}"
-            )
-            feats = feats.rows(~bad)
-        if len(feats) < RECOMMENDED_COINS:
-            report.warnings.append(
-                f"{coin_id}: only {len(feats)} coins; {RECOMMENDED_COINS} or more give "
-                "a reliable acceptance region"
-            )
+        feats = extract_signatures(sigs, no_coin) if len(sigs) >= MIN_COINS else None
+        ids = [sig.id or f"#{i + 1}" for i, sig in enumerate(sigs)]
+        bad = screen(spec, feats, ids, drop_outliers=drop_outliers)
+        assert feats is not None
+        dropped = [ids[int(i)] for i in np.flatnonzero(bad)]
+        if dropped:
+            report.dropped[coin_id] = dropped
+        report.warnings.extend(screening_warnings(spec, len(feats) - len(dropped), dropped))
+        feats = feats.rows(~bad)
         fitted[coin_id] = feats
         # The gauge's reading of the milling is judged on the coins kept, not on
         # strays or absurd rims that say nothing about this head.
@@ -262,7 +304,7 @@ def teach(
         coin: ("launch" if coin in launched else "circulation") for coin in fitted
     }
     clf = CoinClassifier().fit(fitted, security, kinds)
-    report.warnings.extend(_narrow_temperature_warning(fitted))
+    report.warnings.extend(narrow_temperature_warning(fitted))
     for c, coin_id in enumerate(clf.coins_):
         report.warnings.extend(
             _milling_warnings(

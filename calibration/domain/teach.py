@@ -22,8 +22,8 @@ import orjson
 
 from calibration.context import Context, apply_settings
 from calibration.db import Row, Tx, utcnow
+from calibration.domain import sample_features, uploads
 from calibration.domain import signatures as sigs
-from calibration.domain import uploads
 from calibration.domain.common import check_coin, check_head
 from calibration.domain.profiles import activate_in, insert_version_in
 from calibration.domain.write_batches import next_size
@@ -33,13 +33,23 @@ from calibration.repository import events as events_repo
 from calibration.repository import heads as heads_repo
 from calibration.repository import profiles as profiles_repo
 from calibration.repository import teach as teach_repo
+from calibration.repository.teach import PackedSample
+from coinval.catalogue import coin as catalogue_coin
 from coinval.classifier import SECURITY_LEVELS, SecurityLevel, nearness
 from coinval.engine import Engine
 from coinval.features import FEATURE_NAMES, CoinFeatures, extract_signatures
 from coinval.legal_tender import LONDON
 from coinval.profile import Profile, ProfileError, merge_coin, profile_from_json_dict
 from coinval.signature import Signature
-from coinval.teach import MIN_COINS, TeachError, TeachReport, teach
+from coinval.teach import (
+    MIN_COINS,
+    TeachError,
+    TeachReport,
+    narrow_temperature_warning,
+    screen,
+    screening_warnings,
+    teach,
+)
 
 MAX_CHANGES_LISTED = 50
 #: Who feeds live coins (the serve loop): the key id their rows carry.
@@ -165,15 +175,21 @@ def add_upload(
         head = _get_open(tx, session_id)["head"]
     total = uploads.count_items(body, content_type, ctx.settings.max_items_per_request)
     problems = uploads.Problems()
-    good: list[str] = []
     with_loss = 0
-    for item in uploads.iter_items(body, content_type):
-        checked = sigs.check_item(item, head=head)
-        if checked.signature is None:
-            problems.add(checked)
-            continue
-        good.append(sigs.to_text(checked.signature))
-        with_loss += int(checked.signature.has_loss)
+
+    def valid() -> Iterator[tuple[str, Signature]]:
+        nonlocal with_loss
+        for item in uploads.iter_items(body, content_type):
+            checked = sigs.check_item(item, head=head)
+            if checked.signature is None:
+                problems.add(checked)
+                continue
+            with_loss += int(checked.signature.has_loss)
+            yield sigs.to_text(checked.signature), checked.signature
+
+    # Features now, a few hundred signatures at a time, so that the session's
+    # summary is made from them and never parses its signatures again.
+    good = list(sample_features.packed_in_chunks(valid()))
     if not good:
         raise InvalidError(
             f"none of the {total} uploaded signatures is valid",
@@ -237,20 +253,21 @@ def _check_cap(ctx: Context, session_id: int, count: int, adding: int) -> None:
         )
 
 
-def _batches(texts: list[str], rows: Callable[[], int]) -> Iterator[list[str]]:
-    """``texts`` in runs of at most ``rows()`` items and :data:`BATCH_BYTES` characters.
+def _batches(samples: list[PackedSample], rows: Callable[[], int]) -> Iterator[list[PackedSample]]:
+    """``samples`` in runs of at most ``rows()`` items and :data:`BATCH_BYTES`
+    characters of signature text.
 
     ``rows`` is asked afresh for each run: the caller shrinks it when a run held
     the store's write lock too long.
     """
-    batch: list[str] = []
+    batch: list[PackedSample] = []
     size = 0
-    for text in texts:
-        if batch and (len(batch) >= rows() or size + len(text) > BATCH_BYTES):
+    for sample in samples:
+        if batch and (len(batch) >= rows() or size + len(sample.text) > BATCH_BYTES):
             yield batch
             batch, size = [], 0
-        batch.append(text)
-        size += len(text)
+        batch.append(sample)
+        size += len(sample.text)
     if batch:
         yield batch
 
@@ -264,7 +281,7 @@ def feed_live(ctx: Context, head: str, signature: Signature) -> list[int]:
     with ctx.db.transaction() as tx:  # most coins: no live session, no write lock
         if not teach_repo.open_live_sessions(tx, head):
             return []
-    text = sigs.to_text(signature)
+    (sample,) = sample_features.packed_in_chunks([(sigs.to_text(signature), signature)])
     with ctx.db.transaction(write=True) as tx:
         cap = ctx.settings.max_session_samples
         ids = [
@@ -274,7 +291,9 @@ def feed_live(ctx: Context, head: str, signature: Signature) -> list[int]:
         ]
         now = ctx.now()
         for session_id in ids:
-            teach_repo.add_samples(tx, session_id, [text], source="live", at=now, key_id=LIVE_ACTOR)
+            teach_repo.add_samples(
+                tx, session_id, [sample], source="live", at=now, key_id=LIVE_ACTOR
+            )
     return ids
 
 
@@ -337,8 +356,17 @@ def _spread(feats: CoinFeatures) -> dict[str, Any]:
     return out
 
 
-def _summarise(row: Row, samples: list[Signature]) -> dict[str, Any]:
-    """Count, spread, outliers and whether the core would teach the coins (``teachable``)."""
+def _summarise(
+    row: Row, feats: CoinFeatures | None, has_loss: np.ndarray, ids: list[str]
+) -> dict[str, Any]:
+    """Count, spread, outliers and whether the commit's checks would pass (``teachable``).
+
+    Made from each sample's features as it came in: the checks of
+    :func:`coinval.teach.screen` (enough coins, the coin it claims to be, not a
+    mix) and its strays.  The commit's teach fits the head's no-coin levels over
+    all the samples first, and adds what needs the traces (the milling, loss
+    traces); preview shows that.
+    """
     out: dict[str, Any] = {
         "teachable": False,
         "problem": None,
@@ -347,28 +375,73 @@ def _summarise(row: Row, samples: list[Signature]) -> dict[str, Any]:
         "spread": None,
         "temperature_c": None,
         "edge_counts": None,
-        "with_loss_traces": sum(1 for s in samples if s.has_loss),
+        "with_loss_traces": int(has_loss.sum()),
     }
-    if samples:
-        feats = extract_signatures(samples)
+    if feats is not None and len(feats):
         out["spread"] = _spread(feats)
         out["temperature_c"] = {
             "min": float(feats.temperature_c.min()),
             "max": float(feats.temperature_c.max()),
         }
         out["edge_counts"] = {str(k): v for k, v in Counter(feats.edge_count.tolist()).items()}
-    if len(samples) < MIN_COINS:
-        out["problem"] = f"{len(samples)} coins so far; at least {MIN_COINS} are needed"
+    if len(ids) < MIN_COINS:
+        out["problem"] = f"{len(ids)} coins so far; at least {MIN_COINS} are needed"
         return out
     try:
-        _, report = _teach_one(row, samples)
-    except InvalidError as exc:
-        out["problem"] = exc.message
+        spec = catalogue_coin(str(row["coin"]))
+        bad = screen(spec, feats, ids)
+    except (KeyError, TeachError) as exc:
+        out["problem"] = f"teach refused: {exc.args[0]}"
         return out
+    assert feats is not None
+    dropped = [ids[int(i)] for i in np.flatnonzero(bad)]
     out["teachable"] = True
-    out["outliers"] = report.dropped.get(str(row["coin"]), [])
-    out["warnings"] = report.warnings
+    out["outliers"] = dropped
+    out["warnings"] = screening_warnings(spec, len(ids) - len(dropped), dropped)
+    out["warnings"] += narrow_temperature_warning({spec.id: feats.rows(~bad)})
     return out
+
+
+def _stored_features(
+    ctx: Context, session_id: int
+) -> tuple[Row, CoinFeatures | None, np.ndarray, list[str]]:
+    """A session's row and its samples' kept features, loss flags and names.
+
+    Samples stored before features were kept get theirs now, once, in
+    batches (a store migrated from an older version).
+    """
+    with ctx.db.transaction() as tx:
+        row = teach_repo.get_session(tx, session_id)
+        if row is None:
+            raise NotFoundError(f"no teach session with id {session_id}")
+        stored = teach_repo.sample_features(tx, session_id)
+    missing = [int(r["id"]) for r in stored if not sample_features.usable(r["features"])]
+    if missing:
+        filled = _fill_features(ctx, missing)
+        for r in stored:
+            if int(r["id"]) in filled:
+                r["signature_id"], r["features"] = filled[int(r["id"])]
+    ids = [r["signature_id"] or f"#{i + 1}" for i, r in enumerate(stored)]
+    if not stored:
+        return row, None, np.zeros(0, dtype=bool), ids
+    feats, has_loss = sample_features.unpack([r["features"] for r in stored])
+    return row, feats, has_loss, ids
+
+
+def _fill_features(ctx: Context, sample_ids: list[int]) -> dict[int, tuple[str | None, bytes]]:
+    """Make and keep the features of samples stored without them."""
+    filled: dict[int, tuple[str | None, bytes]] = {}
+    for start in range(0, len(sample_ids), sample_features.CHUNK):
+        part = sample_ids[start : start + sample_features.CHUNK]
+        with ctx.db.transaction() as tx:
+            rows = teach_repo.signatures_by_id(tx, part)
+        parsed = [(int(r["id"]), sigs.from_text(r["signature"])) for r in rows]
+        packed = sample_features.pack([sig for _, sig in parsed])
+        made = [(i, sig.id, blob) for (i, sig), blob in zip(parsed, packed, strict=True)]
+        with ctx.db.transaction(write=True, bulk=True) as tx:
+            teach_repo.set_features(tx, made)
+        filled.update({i: (sid, blob) for i, sid, blob in made})
+    return filled
 
 
 _summary_guard = threading.Lock()
@@ -383,12 +456,12 @@ def _summary_lock(ctx: Context, session_id: int) -> threading.Lock:
 
 def refresh_summary(ctx: Context, session_id: int) -> dict[str, Any]:
     """Compute a session's summary from its samples and keep it with their count."""
-    row, samples = _samples(ctx, session_id)
-    summary = _summarise(row, samples)
+    row, feats, has_loss, ids = _stored_features(ctx, session_id)
+    summary = _summarise(row, feats, has_loss, ids)
     with ctx.db.transaction(write=True) as tx:
         tx.execute(
             "UPDATE teach_sessions SET summary = ?, summary_count = ? WHERE id = ?",
-            (orjson.dumps(summary).decode(), len(samples), session_id),
+            (orjson.dumps(summary).decode(), len(ids), session_id),
         )
     return summary
 

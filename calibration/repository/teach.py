@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from calibration.db import Row, Tx
+
+
+@dataclass(frozen=True)
+class PackedSample:
+    """One teach sample as the store takes it: its signature's JSON text, the
+    signature's own id, its packed features (:mod:`calibration.domain.sample_features`)."""
+
+    text: str
+    signature_id: str | None
+    features: bytes
 
 
 def insert_session(
@@ -77,18 +88,54 @@ def close_session(
 def add_samples(
     tx: Tx,
     session_id: int,
-    signatures: Sequence[str],
+    samples: Sequence[PackedSample],
     *,
     source: str,
     at: str,
     key_id: str | None = None,
 ) -> None:
-    """Append signatures (compact JSON text) to a session; ``key_id``: who sent them."""
-    for text in signatures:
+    """Append signatures (compact JSON text, with their features) to a session;
+    ``key_id``: who sent them."""
+    for sample in samples:
         tx.execute(
-            "INSERT INTO teach_samples (session_id, signature, source, added_at, key_id)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (session_id, text, source, at, key_id),
+            "INSERT INTO teach_samples (session_id, signature, signature_id, features, source,"
+            " added_at, key_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                session_id,
+                sample.text,
+                sample.signature_id,
+                sample.features,
+                source,
+                at,
+                key_id,
+            ),
+        )
+
+
+def sample_features(tx: Tx, session_id: int) -> list[Row]:
+    """A session's samples in the order they came: ``id``, ``signature_id``,
+    ``features`` (packed, or NULL for a sample stored before features were kept)."""
+    return tx.fetchall(
+        "SELECT id, signature_id, features FROM teach_samples WHERE session_id = ? ORDER BY id",
+        (session_id,),
+    )
+
+
+def signatures_by_id(tx: Tx, sample_ids: Sequence[int]) -> list[Row]:
+    """``id`` and ``signature`` (JSON text) of some samples."""
+    marks = ", ".join("?" * len(sample_ids))
+    return tx.fetchall(
+        f"SELECT id, signature FROM teach_samples WHERE id IN ({marks}) ORDER BY id",
+        tuple(sample_ids),
+    )
+
+
+def set_features(tx: Tx, features: Sequence[tuple[int, str | None, bytes]]) -> None:
+    """Fill in the features (and signature id) of samples stored without them."""
+    for sample_id, signature_id, blob in features:
+        tx.execute(
+            "UPDATE teach_samples SET features = ?, signature_id = ? WHERE id = ?",
+            (blob, signature_id, sample_id),
         )
 
 

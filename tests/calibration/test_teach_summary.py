@@ -15,7 +15,16 @@ from calibration.domain import teach as teach_domain
 from calibration.service import CalibrationService
 from calibration.settings import Settings
 from coinval.signature import parse_signature
-from tests.calibration.conftest import ADMIN_KEY, HEAD, TAUGHT, Service, bearer, make_keys
+from coinval.teach import teach
+from tests.calibration.conftest import (
+    ADMIN_KEY,
+    HEAD,
+    SECOND,
+    TAUGHT,
+    Service,
+    bearer,
+    make_keys,
+)
 
 API = "/api/v1"
 
@@ -127,3 +136,91 @@ def test_the_sample_count_is_kept_by_the_store_not_counted(
     assert "sample_count" not in body and "summary" not in body
     listed = svc.client.get(f"{API}/teach/sessions", headers=svc.viewer).json()
     assert [s["count"] for s in listed if s["id"] == sid] == [n + 1]
+
+
+def test_an_upload_never_reads_the_sessions_signatures_again(
+    service: Service,
+    teach_sets: dict[str, list[dict[str, Any]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Schema 6: the summary is made from the features each sample gave as it came in."""
+    svc = service
+    sid = _start(svc.client, svc.operator)
+    coins = teach_sets[TAUGHT]
+    r = svc.client.post(
+        f"{API}/teach/sessions/{sid}/signatures", json=coins[:12], headers=svc.operator
+    )
+    assert r.status_code == 200, r.text
+
+    def no_reading(*_: object) -> None:
+        raise AssertionError("the session's signatures were read again")
+
+    monkeypatch.setattr(teach_domain, "_samples", no_reading)
+    monkeypatch.setattr(teach_domain.sigs, "from_text", no_reading)
+    r = svc.client.post(
+        f"{API}/teach/sessions/{sid}/signatures", json=coins[12:], headers=svc.operator
+    )
+    assert r.status_code == 200, r.text
+    out = svc.client.get(f"{API}/teach/sessions/{sid}", headers=svc.viewer).json()
+    assert out["count"] == len(coins) and out["ready"] is True
+    assert out["spread"]["diameter_mm"]["measured"] == len(coins)
+
+
+def test_progress_names_the_strays_the_commits_teach_drops(
+    service: Service, teach_sets: dict[str, list[dict[str, Any]]]
+) -> None:
+    svc = service
+    strays = [dict(o, id=f"stray-{i}") for i, o in enumerate(teach_sets[SECOND][:2])]
+    coins = [dict(o, id=f"coin-{i}") for i, o in enumerate(teach_sets[TAUGHT])]
+    mixed = coins[:10] + strays[:1] + coins[10:] + strays[1:]
+    sid = _start(svc.client, svc.operator)
+    r = svc.client.post(f"{API}/teach/sessions/{sid}/signatures", json=mixed, headers=svc.operator)
+    assert r.status_code == 200, r.text
+    out = svc.client.get(f"{API}/teach/sessions/{sid}", headers=svc.viewer).json()
+    _, report = teach({TAUGHT: [parse_signature(o) for o in mixed]}, head=HEAD)
+    assert out["outliers"] == report.dropped[TAUGHT] == ["stray-0", "stray-1"]
+    assert out["ready"] is True
+    assert any("dropped 2 coin(s)" in w for w in out["warnings"])
+
+
+def test_progress_refuses_a_file_of_another_coin_as_the_teach_would(
+    service: Service, teach_sets: dict[str, list[dict[str, Any]]]
+) -> None:
+    svc = service
+    sid = _start(svc.client, svc.operator)
+    r = svc.client.post(
+        f"{API}/teach/sessions/{sid}/signatures", json=teach_sets[SECOND], headers=svc.operator
+    )
+    assert r.status_code == 200, r.text
+    out = svc.client.get(f"{API}/teach/sessions/{sid}", headers=svc.viewer).json()
+    assert out["ready"] is False
+    assert out["problem"].startswith(f"teach refused: {TAUGHT}: this does not look like")
+    r = svc.client.post(f"{API}/teach/sessions/{sid}/commit", headers=svc.operator)
+    assert r.status_code == 422 and "does not look like" in r.json()["detail"]
+
+
+def test_samples_stored_without_features_get_them_once(
+    service: Service, teach_sets: dict[str, list[dict[str, Any]]]
+) -> None:
+    """A store migrated from schema 5 has samples without features: filled on first need."""
+    svc = service
+    sid = _start(svc.client, svc.operator)
+    r = svc.client.post(
+        f"{API}/teach/sessions/{sid}/signatures", json=teach_sets[TAUGHT], headers=svc.operator
+    )
+    assert r.status_code == 200, r.text
+    before = svc.client.get(f"{API}/teach/sessions/{sid}", headers=svc.viewer).json()
+    with svc.ctx.db.transaction(write=True) as tx:
+        tx.execute(
+            "UPDATE teach_samples SET features = NULL, signature_id = NULL WHERE session_id = ?",
+            (sid,),
+        )
+        tx.execute("UPDATE teach_sessions SET summary = NULL WHERE id = ?", (sid,))
+    after = svc.client.get(f"{API}/teach/sessions/{sid}", headers=svc.viewer).json()
+    assert after == before
+    with svc.ctx.db.transaction() as tx:
+        empty = tx.fetchone(
+            "SELECT COUNT(*) AS n FROM teach_samples WHERE session_id = ? AND features IS NULL",
+            (sid,),
+        )
+    assert empty == {"n": 0}
