@@ -24,7 +24,7 @@ from calibration.context import Context, apply_settings
 from calibration.db import Row, Tx, utcnow
 from calibration.domain import sample_features, uploads
 from calibration.domain import signatures as sigs
-from calibration.domain.common import check_coin, check_head
+from calibration.domain.common import check_coin, check_head, check_head_exists
 from calibration.domain.profiles import activate_in, insert_version_in
 from calibration.domain.write_batches import next_size
 from calibration.errors import CalibrationError, ConflictError, InvalidError, NotFoundError
@@ -35,7 +35,7 @@ from calibration.repository import profiles as profiles_repo
 from calibration.repository import teach as teach_repo
 from calibration.repository.teach import PackedSample
 from coinval.catalogue import coin as catalogue_coin
-from coinval.classifier import SECURITY_LEVELS, SecurityLevel, nearness
+from coinval.classifier import SECURITY_LEVELS, CoinClassifier, Nearness, SecurityLevel, nearness
 from coinval.engine import Engine
 from coinval.features import FEATURE_NAMES, CoinFeatures, extract_signatures
 from coinval.legal_tender import LONDON
@@ -108,6 +108,7 @@ def start(
     level = normalise_security(security)
     now = ctx.now()
     with ctx.db.transaction(write=True) as tx:
+        check_head_exists(tx, head)
         if base_profile_id is not None:
             base = profiles_repo.get_profile(tx, base_profile_id)
             if base is None:
@@ -172,7 +173,9 @@ def add_upload(
     (``rejected_total``, ``rejected_by_field``).
     """
     with ctx.db.transaction() as tx:
-        head = _get_open(tx, session_id)["head"]
+        # Sessions opened before heads had to exist: their uploads are refused
+        # here with the heads that do, not one by one for naming their head.
+        head = check_head_exists(tx, _get_open(tx, session_id)["head"])
     total = uploads.count_items(body, content_type, ctx.settings.max_items_per_request)
     problems = uploads.Problems()
     with_loss = 0
@@ -570,6 +573,41 @@ def _replay(events: list[Row], current: Engine | None, candidate: Engine) -> dic
     }
 
 
+def _geometry(clf: CoinClassifier, coin: str) -> str:
+    """The geometry a coin's region requires, in words: ``12 edges and alternate-side milling``."""
+    c = clf.coins_.index(coin)
+    edges = int(clf.edge_count_[c])
+    parts = [f"{edges} edges"] if edges else []
+    if clf.alternate_milling_[c]:
+        parts.append("alternate-side milling")
+    return " and ".join(parts) or "no particular edge"
+
+
+def _nearness_entry(near: Nearness, clf: CoinClassifier, coin: str) -> dict[str, Any]:
+    """One other coin of the preview, a distance that does not exist left out and said why.
+
+    A deviation is infinite when a coin lacks the geometry a region requires
+    (its edge count, alternate-side milling): no closeness in tolerances can
+    bring it inside, so there is no number to show, and a bare ``null`` read
+    as "not computed".  ``apart`` says what keeps them apart instead.
+    """
+    out = {k: v for k, v in asdict(near).items() if v is not None}
+    apart = []
+    if near.its_centre_deviation is None:
+        apart.append(
+            f"{near.coin}'s centre lacks the {_geometry(clf, coin)} the new {coin} region"
+            " requires, so it can never be inside it"
+        )
+    if near.closest_sample_deviation is None:
+        apart.append(
+            f"none of the session's coins shows the {_geometry(clf, near.coin)} {near.coin}'s"
+            " region requires, so none is inside it"
+        )
+    if apart:
+        out["apart"] = "; ".join(apart)
+    return out
+
+
 def preview(ctx: Context, session_id: int) -> dict[str, Any]:
     """What committing would do, without committing.
 
@@ -602,7 +640,10 @@ def preview(ctx: Context, session_id: int) -> dict[str, Any]:
         "outliers": report.dropped.get(coin, []),
         "warnings": report.warnings,
         "self": {"samples": len(samples), "inside_new_region": int((own <= 1.0).sum())},
-        "other_coins": [asdict(n) for n in nearness(candidate.classifier, coin, feats)],
+        "other_coins": [
+            _nearness_entry(n, candidate.classifier, coin)
+            for n in nearness(candidate.classifier, coin, feats)
+        ],
         "replay": _replay(events, current[1] if current else None, cand_engine),
     }
 

@@ -31,16 +31,16 @@ def _session(svc: Service) -> int:
 
 
 def test_bad_signatures_are_reported_by_index_and_the_rest_kept(
-    service: Service, good: list[dict[str, Any]]
+    with_base: Service, good: list[dict[str, Any]]
 ) -> None:
-    sid = _session(service)
+    sid = _session(with_base)
     body: list[Any] = [dict(s) for s in good]
     body[1]["eddy_hi"] = body[1]["eddy_hi"][:-1]
     body[3] = {"eddy_lo": "nope"}
     body[4]["temperature_c"] = True
     body.append(42)
-    r = service.client.post(
-        f"{API}/teach/sessions/{sid}/signatures", json=body, headers=service.operator
+    r = with_base.client.post(
+        f"{API}/teach/sessions/{sid}/signatures", json=body, headers=with_base.operator
     )
     assert r.status_code == 200, r.text
     out = r.json()
@@ -53,17 +53,17 @@ def test_bad_signatures_are_reported_by_index_and_the_rest_kept(
     assert by_index[6]["error"].startswith("$: ")
 
 
-def test_json_lines_problems_name_the_line(service: Service, good: list[dict[str, Any]]) -> None:
-    sid = _session(service)
+def test_json_lines_problems_name_the_line(with_base: Service, good: list[dict[str, Any]]) -> None:
+    sid = _session(with_base)
     other_head = dict(good[2], head="Z")
     text = (
         "\n".join([json.dumps(good[0]), "{not json", json.dumps(good[1]), json.dumps(other_head)])
         + "\n"
     )
-    r = service.client.post(
+    r = with_base.client.post(
         f"{API}/teach/sessions/{sid}/signatures",
         content=text,
-        headers={**service.operator, "Content-Type": "application/x-ndjson"},
+        headers={**with_base.operator, "Content-Type": "application/x-ndjson"},
     )
     assert r.status_code == 200, r.text
     rejected = r.json()["rejected"]
@@ -85,13 +85,13 @@ def test_json_lines_problems_name_the_line(service: Service, good: list[dict[str
     ],
 )
 def test_undecodable_uploads(
-    service: Service, content: bytes, content_type: str, status: int, words: str
+    with_base: Service, content: bytes, content_type: str, status: int, words: str
 ) -> None:
-    sid = _session(service)
-    r = service.client.post(
+    sid = _session(with_base)
+    r = with_base.client.post(
         f"{API}/teach/sessions/{sid}/signatures",
         content=content,
-        headers={**service.operator, "Content-Type": content_type},
+        headers={**with_base.operator, "Content-Type": content_type},
     )
     assert r.status_code == status, r.text
     assert words in r.json()["detail"]

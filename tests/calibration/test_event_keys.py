@@ -90,9 +90,9 @@ def test_a_viewer_cannot_backfill(with_base: Service, traffic: list[dict[str, An
 
 
 def test_uploaded_teach_samples_name_the_key(
-    service: Service, teach_sets: dict[str, list[dict[str, Any]]]
+    with_base: Service, teach_sets: dict[str, list[dict[str, Any]]]
 ) -> None:
-    svc = service
+    svc = with_base
     sid = svc.client.post(
         f"{API}/teach/sessions", json={"coin": TAUGHT, "head": HEAD}, headers=svc.operator
     ).json()["id"]

@@ -106,11 +106,11 @@ def ndjson(objs: list[Any]) -> str:
 
 
 def test_a_json_upload_keeps_the_loss_traces_in_the_store(
-    service: Service, settings: Settings, v1: list[dict[str, Any]], v11: list[dict[str, Any]]
+    with_base: Service, settings: Settings, v1: list[dict[str, Any]], v11: list[dict[str, Any]]
 ) -> None:
-    sid = start(service)
+    sid = start(with_base)
     sent = [v11[0], v1[1], v11[2]]
-    out = upload(service, sid, sent)
+    out = upload(with_base, sid, sent)
     assert out == {"added": 3, "rejected": [], "count": 3, "with_loss_traces": 2}
     rows = store_rows(
         settings.db, "SELECT signature FROM teach_samples WHERE session_id = ? ORDER BY id", sid
@@ -125,9 +125,9 @@ def test_a_json_upload_keeps_the_loss_traces_in_the_store(
 
 
 def test_a_json_lines_upload_reports_loss_trace_problems_by_line(
-    service: Service, settings: Settings, v1: list[dict[str, Any]], v11: list[dict[str, Any]]
+    with_base: Service, settings: Settings, v1: list[dict[str, Any]], v11: list[dict[str, Any]]
 ) -> None:
-    sid = start(service)
+    sid = start(with_base)
     half = {k: v for k, v in v11[1].items() if k != "eddy_hi_loss"}
     longer = v11[2] | {"eddy_lo_loss": [*v11[2]["eddy_lo_loss"], 1.0]}
     shorter = v11[3] | {"eddy_hi_loss": v11[3]["eddy_hi_loss"][:-1]}
@@ -136,7 +136,7 @@ def test_a_json_lines_upload_reports_loss_trace_problems_by_line(
     nulls = v1[6] | {"eddy_lo_loss": None, "eddy_hi_loss": None}  # JSON null is "absent"
     text = ndjson([v11[0], half, longer, shorter, not_numbers, a_string, nulls, v1[7]])
     text = text.replace("\n", "\n\n", 1)  # a blank line: skipped, but the lines still count
-    out = upload(service, sid, text)
+    out = upload(with_base, sid, text)
     assert (out["added"], out["count"], out["with_loss_traces"]) == (3, 3, 1)
     problems = [(p["index"], p["line"], p["field"]) for p in out["rejected"]]
     assert problems == [
@@ -159,11 +159,11 @@ def test_a_json_lines_upload_reports_loss_trace_problems_by_line(
 
 
 def test_progress_of_a_mixed_session_counts_and_measures_loss_traces(
-    service: Service, v1: list[dict[str, Any]], v11: list[dict[str, Any]]
+    with_base: Service, v1: list[dict[str, Any]], v11: list[dict[str, Any]]
 ) -> None:
-    sid = start(service)
-    upload(service, sid, [v11[0], v11[1], v1[2]])
-    r = service.client.get(f"{API}/teach/sessions/{sid}", headers=service.viewer)
+    sid = start(with_base)
+    upload(with_base, sid, [v11[0], v11[1], v1[2]])
+    r = with_base.client.get(f"{API}/teach/sessions/{sid}", headers=with_base.viewer)
     assert r.status_code == 200, r.text
     progress = r.json()
     assert (progress["count"], progress["with_loss_traces"]) == (3, 2)
@@ -175,10 +175,10 @@ def test_progress_of_a_mixed_session_counts_and_measures_loss_traces(
 
 
 def test_rows_an_older_store_wrote_still_read(
-    service: Service, settings: Settings, v1: list[dict[str, Any]], v11: list[dict[str, Any]]
+    with_base: Service, settings: Settings, v1: list[dict[str, Any]], v11: list[dict[str, Any]]
 ) -> None:
     # Rows written before v1.1, as the store kept them then: v1 text, no loss keys.
-    sid = start(service)
+    sid = start(with_base)
     old = [to_text(parse_signature(obj)) for obj in v1[:2]]
     assert all("loss" not in text for text in old)
     with sqlite3.connect(settings.db) as con:
@@ -187,8 +187,8 @@ def test_rows_an_older_store_wrote_still_read(
             " VALUES (?, ?, 'upload', '2024-01-01T00:00:00.000000Z')",
             [(sid, text) for text in old],
         )
-    upload(service, sid, [v11[2]])  # a v1.1 head's coin joins them
-    r = service.client.get(f"{API}/teach/sessions/{sid}", headers=service.viewer)
+    upload(with_base, sid, [v11[2]])  # a v1.1 head's coin joins them
+    r = with_base.client.get(f"{API}/teach/sessions/{sid}", headers=with_base.viewer)
     assert r.status_code == 200, r.text
     assert (r.json()["count"], r.json()["with_loss_traces"]) == (3, 1)
     assert [from_text(t).has_loss for t in old] == [False, False]
@@ -266,7 +266,7 @@ def store(tmp_path: Path) -> Settings:
 
 
 def test_loss_traces_survive_a_real_server_and_a_restart(
-    store: Settings, v1: list[dict[str, Any]], v11: list[dict[str, Any]]
+    store: Settings, base_profile_text: str, v1: list[dict[str, Any]], v11: list[dict[str, Any]]
 ) -> None:
     admin = bearer(ADMIN_KEY)
     sent = [v11[0], v1[1], v11[2]]
@@ -274,6 +274,8 @@ def test_loss_traces_survive_a_real_server_and_a_restart(
     server = service.start_api("127.0.0.1", 0)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=30) as c:
+            r = c.post(f"{API}/profiles", content=base_profile_text, headers=admin)
+            assert r.status_code == 201, r.text
             r = c.post(f"{API}/teach/sessions", json={"coin": TAUGHT, "head": HEAD}, headers=admin)
             assert r.status_code == 201, r.text
             sid = int(r.json()["id"])

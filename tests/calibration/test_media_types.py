@@ -120,7 +120,8 @@ def test_a_json_null_body_is_refused_where_the_body_may_be_left_out(
     with_base: Service, path: str
 ) -> None:
     client, op = with_base.client, with_base.operator
-    sid = client.post(f"{API}/teach/sessions", json={"coin": TAUGHT}, headers=op).json()["id"]
+    r = client.post(f"{API}/teach/sessions", json={"coin": TAUGHT, "head": HEAD}, headers=op)
+    sid = r.json()["id"]
     url = path.format(sid=sid)
     for body in (b"null", b" null\n"):
         r = client.post(url, content=body, headers={**op, "Content-Type": "application/json"})

@@ -38,11 +38,11 @@ def _start(client: TestClient, who: dict[str, str], **extra: Any) -> int:
 
 
 def test_progress_is_read_from_the_kept_summary(
-    service: Service,
+    with_base: Service,
     teach_sets: dict[str, list[dict[str, Any]]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    svc = service
+    svc = with_base
     sid = _start(svc.client, svc.operator)
     r = svc.client.post(
         f"{API}/teach/sessions/{sid}/signatures", json=teach_sets[TAUGHT], headers=svc.operator
@@ -63,9 +63,9 @@ def test_progress_is_read_from_the_kept_summary(
 
 
 def test_a_live_coin_makes_the_summary_computed_again_once(
-    service: Service, teach_sets: dict[str, list[dict[str, Any]]]
+    with_base: Service, teach_sets: dict[str, list[dict[str, Any]]]
 ) -> None:
-    svc = service
+    svc = with_base
     sid = _start(svc.client, svc.operator, live=True)
     svc.client.post(
         f"{API}/teach/sessions/{sid}/signatures", json=teach_sets[TAUGHT][:20], headers=svc.operator
@@ -78,13 +78,18 @@ def test_a_live_coin_makes_the_summary_computed_again_once(
 
 
 @pytest.fixture
-def capped(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str], CalibrationService]]:
+def capped(
+    tmp_path: Path, base_profile_text: str
+) -> Iterator[tuple[TestClient, dict[str, str], CalibrationService]]:
     settings = Settings(
         db=str(tmp_path / "store.db"), admin_key=SecretStr(ADMIN_KEY), max_session_samples=10
     )
     service = CalibrationService.open(settings)
     with TestClient(create_app(context=service.context)) as client:
-        yield client, bearer(make_keys(client)["operator"]), service
+        operator = bearer(make_keys(client)["operator"])
+        r = client.post(f"{API}/profiles", content=base_profile_text, headers=operator)
+        assert r.status_code == 201, r.text  # teach needs a head with a profile
+        yield client, operator, service
 
 
 def test_a_session_holds_at_most_the_configured_samples(
@@ -108,10 +113,10 @@ def test_a_session_holds_at_most_the_configured_samples(
 
 
 def test_the_sample_count_is_kept_by_the_store_not_counted(
-    service: Service, teach_sets: dict[str, list[dict[str, Any]]]
+    with_base: Service, teach_sets: dict[str, list[dict[str, Any]]]
 ) -> None:
     """Schema 5: a trigger keeps ``sample_count``, whoever writes the sample; a poll reads it."""
-    svc = service
+    svc = with_base
     sid = _start(svc.client, svc.operator)
     r = svc.client.post(
         f"{API}/teach/sessions/{sid}/signatures", json=teach_sets[TAUGHT], headers=svc.operator
@@ -139,12 +144,12 @@ def test_the_sample_count_is_kept_by_the_store_not_counted(
 
 
 def test_an_upload_never_reads_the_sessions_signatures_again(
-    service: Service,
+    with_base: Service,
     teach_sets: dict[str, list[dict[str, Any]]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Schema 6: the summary is made from the features each sample gave as it came in."""
-    svc = service
+    svc = with_base
     sid = _start(svc.client, svc.operator)
     coins = teach_sets[TAUGHT]
     r = svc.client.post(
@@ -167,9 +172,9 @@ def test_an_upload_never_reads_the_sessions_signatures_again(
 
 
 def test_progress_names_the_strays_the_commits_teach_drops(
-    service: Service, teach_sets: dict[str, list[dict[str, Any]]]
+    with_base: Service, teach_sets: dict[str, list[dict[str, Any]]]
 ) -> None:
-    svc = service
+    svc = with_base
     strays = [dict(o, id=f"stray-{i}") for i, o in enumerate(teach_sets[SECOND][:2])]
     coins = [dict(o, id=f"coin-{i}") for i, o in enumerate(teach_sets[TAUGHT])]
     mixed = coins[:10] + strays[:1] + coins[10:] + strays[1:]
@@ -184,9 +189,9 @@ def test_progress_names_the_strays_the_commits_teach_drops(
 
 
 def test_progress_refuses_a_file_of_another_coin_as_the_teach_would(
-    service: Service, teach_sets: dict[str, list[dict[str, Any]]]
+    with_base: Service, teach_sets: dict[str, list[dict[str, Any]]]
 ) -> None:
-    svc = service
+    svc = with_base
     sid = _start(svc.client, svc.operator)
     r = svc.client.post(
         f"{API}/teach/sessions/{sid}/signatures", json=teach_sets[SECOND], headers=svc.operator
@@ -200,10 +205,10 @@ def test_progress_refuses_a_file_of_another_coin_as_the_teach_would(
 
 
 def test_samples_stored_without_features_get_them_once(
-    service: Service, teach_sets: dict[str, list[dict[str, Any]]]
+    with_base: Service, teach_sets: dict[str, list[dict[str, Any]]]
 ) -> None:
     """A store migrated from schema 5 has samples without features: filled on first need."""
-    svc = service
+    svc = with_base
     sid = _start(svc.client, svc.operator)
     r = svc.client.post(
         f"{API}/teach/sessions/{sid}/signatures", json=teach_sets[TAUGHT], headers=svc.operator
