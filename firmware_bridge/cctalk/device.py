@@ -11,6 +11,12 @@ Requests are routed through a table, header -> handler, like h11's state table.
 
 Design decisions:
 
+* The header set is the generic specification's minimum coin acceptor
+  (part 3, appendix 13) with its sorter, date and auditing additions, plus
+  what hosts ask at start-up (212 coin position, 243 database version, 247
+  variable set); ``docs/cctalk.md`` lists each reply.  Where the acceptor has
+  no such thing (no data storage, no input or output lines, no sorter
+  override, no remote programming) the reply is the specification's "none".
 * Unknown headers get **silence** by default (``unknown_header="silence"``), the
   behaviour ``cctalk.md`` names first; ``"nak"`` is available.  Known headers
   with a malformed payload (wrong length, position out of range, a one-byte
@@ -75,6 +81,7 @@ from firmware_bridge.cctalk.headers import (
 from firmware_bridge.cctalk.messages import (
     EMPTY_COIN_ID,
     MAX_POSITIONS,
+    encode_date_code,
     encode_inhibit_mask,
     encode_u24,
     is_valid_coin_id,
@@ -108,6 +115,15 @@ _EVENT_QUEUE_DEPTH = 256
 _ADDRESS_DELAY_S = 0.004
 #: Reply headers: a device never answers them, whatever the unknown-header policy.
 _REPLY_HEADERS = frozenset({Header.ACK, Header.NAK, Header.BUSY})
+#: Header 169: the address is held in RAM (B1) and may be changed by serial
+#: commands, volatile (B6): 251/250 move it until the process restarts.
+_ADDRESS_MODE = 0b0100_0010
+#: Header 216: memory type 0, no read service (0 bytes per block), no write service.
+_NO_DATA_STORAGE = bytes(5)
+#: Headers 221/222: one bit per sorter path, 1 = no override (normal sorting).
+_NO_SORTER_OVERRIDE = 0xFF
+#: Sorter paths a coin acceptor may name (210, 189); 0 = none.
+_MAX_SORTER_PATH = 8
 
 
 # Handler results (internal): ACK with data, NAK, a raw byte after a delay, or silence.
@@ -134,7 +150,8 @@ _Handler = Callable[["CoinAcceptorDevice", Frame, float], _Answer]
 @dataclass(frozen=True, slots=True)
 class _Route:
     handler: _Handler
-    data_len: int  # exact request payload length; anything else is NAKed
+    data_len: int  # shortest request payload; anything outside data_len..max_len is NAKed
+    max_len: int
 
 
 # ------------------------------------------------------------------------- device
@@ -222,6 +239,7 @@ class CoinAcceptorDevice:
         if len(paths) > MAX_POSITIONS or not all(0 <= p <= 255 for p in paths):
             raise ValueError("sorter_paths: at most 16 values 0-255")
         self._sorter_paths = paths + [0] * (MAX_POSITIONS - len(paths))
+        self._default_sorter_path = 0
         self._parser = FrameParser(checksum)
         self._buffer = CreditBuffer(overflow=overflow, power_up_dummy_event=power_up_dummy_event)
         self._events: deque[DeviceEvent] = deque()
@@ -275,6 +293,11 @@ class CoinAcceptorDevice:
     def sorter_paths(self) -> tuple[int, ...]:
         """Sorter path per position (index 0 = position 1)."""
         return tuple(self._sorter_paths)
+
+    @property
+    def default_sorter_path(self) -> int:
+        """Header 188/189's default sorter path (0 = none)."""
+        return self._default_sorter_path
 
     @property
     def event_counter(self) -> int:
@@ -474,7 +497,7 @@ class CoinAcceptorDevice:
         # The reply goes out from the address the request was sent to, even if
         # the handler changes it (251/250: "ACK from the old address").
         src = self._address
-        if len(frame.data) != route.data_len:
+        if not route.data_len <= len(frame.data) <= route.max_len:
             return self._reply(frame, _Nak(), src)
         return self._reply(frame, route.handler(self, frame, now), src)
 
@@ -591,7 +614,7 @@ class CoinAcceptorDevice:
 
     def _modify_sorter_path(self, frame: Frame, now: float) -> _Answer:
         position, path = self._position(frame.data[0]), frame.data[1]
-        if position is None or path > 8:
+        if position is None or path > _MAX_SORTER_PATH:
             return _Nak()  # 8 sorter paths at most; 0 = none
         if self._sorter_paths[position - 1] != path:
             self._sorter_paths[position - 1] = path
@@ -621,6 +644,63 @@ class CoinAcceptorDevice:
             return _Nak()
         return _Ack((self._coin_ids[position - 1] or EMPTY_COIN_ID).encode("ascii"))
 
+    def _coin_position(self, frame: Frame, now: float) -> _Answer:
+        # Credit codes are positions (213 bit 0 clear), so credit code n sits at
+        # inhibit bit n - 1 whether or not the position holds a coin: a host
+        # builds its 231 mask from these replies.
+        position = self._position(frame.data[0])
+        if position is None:
+            return _Nak()
+        return _Ack(encode_inhibit_mask(1 << (position - 1)))
+
+    def _request_default_sorter_path(self, frame: Frame, now: float) -> _Answer:
+        return _Ack(bytes((self._default_sorter_path,)))
+
+    def _modify_default_sorter_path(self, frame: Frame, now: float) -> _Answer:
+        path = frame.data[0]
+        if path > _MAX_SORTER_PATH:
+            return _Nak()
+        self._default_sorter_path = path
+        return _Ack()
+
+    def _request_sorter_override(self, frame: Frame, now: float) -> _Answer:
+        return _Ack(bytes((_NO_SORTER_OVERRIDE,)))
+
+    def _modify_sorter_override(self, frame: Frame, now: float) -> _Answer:
+        # There is no override to set: only "normal sorting on every path" is
+        # true, and a host asking for an override must learn it did not happen.
+        return _Ack() if frame.data[0] == _NO_SORTER_OVERRIDE else _Nak()
+
+    def _data_storage(self, frame: Frame, now: float) -> _Answer:
+        return _Ack(_NO_DATA_STORAGE)
+
+    def _read_input_lines(self, frame: Frame, now: float) -> _Answer:
+        return _Ack(b"\x00")  # one byte, no input line active: there is no input port
+
+    def _test_output_lines(self, frame: Frame, now: float) -> _Answer:
+        return _Ack()  # there are no output lines, so there is nothing to pulse
+
+    def _database_version(self, frame: Frame, now: float) -> _Answer:
+        return _Ack(bytes((self.identity.database_version,)))
+
+    def _variable_set(self, frame: Frame, now: float) -> _Answer:
+        return _Ack(bytes(self.identity.variable_set))
+
+    def _rom_checksum(self, frame: Frame, now: float) -> _Answer:
+        return _Ack(self.identity.rom_checksum.to_bytes(4, "little"))
+
+    def _creation_date(self, frame: Frame, now: float) -> _Answer:
+        return _Ack(encode_date_code(self.identity.creation_date, self.identity.base_year))
+
+    def _modification_date(self, frame: Frame, now: float) -> _Answer:
+        return _Ack(encode_date_code(self.identity.modification_date, self.identity.base_year))
+
+    def _base_year(self, frame: Frame, now: float) -> _Answer:
+        return _Ack(str(self.identity.base_year).encode("ascii"))
+
+    def _address_mode(self, frame: Frame, now: float) -> _Answer:
+        return _Ack(bytes((_ADDRESS_MODE,)))
+
     def _build_code(self, frame: Frame, now: float) -> _Answer:
         return _Ack(self.identity.build_code.encode("ascii"))
 
@@ -643,8 +723,10 @@ class CoinAcceptorDevice:
         return _Ack()
 
 
-def _route(handler: _Handler, data_len: int = 0) -> _Route:
-    return _Route(handler=handler, data_len=data_len)
+def _route(handler: _Handler, data_len: int = 0, max_len: int | None = None) -> _Route:
+    return _Route(
+        handler=handler, data_len=data_len, max_len=data_len if max_len is None else max_len
+    )
 
 
 _D = CoinAcceptorDevice
@@ -682,5 +764,21 @@ CoinAcceptorDevice._routes = {
     Header.CLEAR_COMMS_STATUS: _route(_D._clear_comms_status),
     Header.REQUEST_COMMS_STATUS: _route(_D._request_comms_status),
     Header.RESET_DEVICE: _route(_D._reset),
+    Header.REQUEST_COIN_POSITION: _route(_D._coin_position, 1),
+    Header.REQUEST_DEFAULT_SORTER_PATH: _route(_D._request_default_sorter_path),
+    Header.MODIFY_DEFAULT_SORTER_PATH: _route(_D._modify_default_sorter_path, 1),
+    Header.REQUEST_SORTER_OVERRIDE_STATUS: _route(_D._request_sorter_override),
+    Header.MODIFY_SORTER_OVERRIDE_STATUS: _route(_D._modify_sorter_override, 1),
+    Header.REQUEST_DATA_STORAGE_AVAILABILITY: _route(_D._data_storage),
+    Header.READ_INPUT_LINES: _route(_D._read_input_lines),
+    # One or more mask bytes (the spec's table: 1 to 2).
+    Header.TEST_OUTPUT_LINES: _route(_D._test_output_lines, 1, 2),
+    Header.REQUEST_DATABASE_VERSION: _route(_D._database_version),
+    Header.REQUEST_VARIABLE_SET: _route(_D._variable_set),
+    Header.CALCULATE_ROM_CHECKSUM: _route(_D._rom_checksum),
+    Header.REQUEST_CREATION_DATE: _route(_D._creation_date),
+    Header.REQUEST_LAST_MODIFICATION_DATE: _route(_D._modification_date),
+    Header.REQUEST_BASE_YEAR: _route(_D._base_year),
+    Header.REQUEST_ADDRESS_MODE: _route(_D._address_mode),
 }
 del _D

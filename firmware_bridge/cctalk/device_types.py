@@ -7,10 +7,12 @@ about behaviour only.  Every event is a frozen dataclass (h11 style).
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from firmware_bridge.cctalk.credit_buffer import BufferedEvent
 from firmware_bridge.cctalk.frame import Frame
+from firmware_bridge.cctalk.messages import MAX_POSITIONS, encode_date_code
 
 __all__ = [
     "AddressChanged",
@@ -144,7 +146,11 @@ class Reply:
 
 @dataclass(frozen=True, slots=True)
 class DeviceIdentity:
-    """What the device says about itself (headers 246, 245, 244, 242, 241, 192, 4).
+    """What the device says about itself.
+
+    Headers 246, 245, 244, 242, 241, 192 and 4, and the product facts of
+    243, 247, 197, 196, 195 and 170.  Where a coin acceptor has no such value,
+    the default is the one the generic specification gives for "none".
 
     Attributes
     ----------
@@ -158,6 +164,21 @@ class DeviceIdentity:
         ``(units, value)`` for header 249.  Units follow the generic spec's table
         (1 = ms, 2 = x10 ms, 3 = s, ...); the default asks for 200 ms, well inside
         the 1 s after which the device stops accepting.
+    database_version : int
+        Header 243: calibration database number 1-255 for remote coin
+        programming; 0 (the default) says remote programming is not possible
+        (coins are taught through the calibration service, not over ccTalk).
+    variable_set : tuple of int
+        Header 247: 1 to 255 product-defined bytes.  The default follows the two
+        variables the specification defines for bill validators, which hosts
+        read the same way here: coin positions supported (16) and banks (1).
+    rom_checksum : int
+        Header 197: 32-bit firmware checksum, sent LSB first; how it is computed
+        is the product's choice (0 until a build records one).
+    base_year : int
+        Header 170 (sent as 4 ASCII digits): the year the date codes count from.
+    creation_date, modification_date : datetime.date or None
+        Headers 196 and 195, RTBY date codes; ``None`` (no date recorded) is code 0.
     """
 
     manufacturer_id: str = "Coinval"
@@ -168,6 +189,12 @@ class DeviceIdentity:
     build_code: str = "STD"
     comms_revision: tuple[int, int, int] = (1, 4, 7)
     polling_priority: tuple[int, int] = (1, 200)
+    database_version: int = 0
+    variable_set: tuple[int, ...] = (MAX_POSITIONS, 1)
+    rom_checksum: int = 0
+    base_year: int = 2000
+    creation_date: dt.date | None = None
+    modification_date: dt.date | None = None
 
     def __post_init__(self) -> None:
         for name in (
@@ -184,6 +211,18 @@ class DeviceIdentity:
             raise ValueError(f"serial number is 3 bytes, got {self.serial_number}")
         if not all(0 <= b <= 255 for b in (*self.comms_revision, *self.polling_priority)):
             raise ValueError("comms revision and polling priority are bytes")
+        if not 0 <= self.database_version <= 255:
+            raise ValueError(f"database version is a byte, got {self.database_version}")
+        if not 1 <= len(self.variable_set) <= 255 or not all(
+            0 <= b <= 255 for b in self.variable_set
+        ):
+            raise ValueError("variable set is 1 to 255 bytes")
+        if not 0 <= self.rom_checksum <= 0xFFFFFFFF:
+            raise ValueError(f"ROM checksum is 4 bytes, got {self.rom_checksum}")
+        if not 1000 <= self.base_year <= 9999:
+            raise ValueError(f"base year is 4 digits, got {self.base_year}")
+        for date in (self.creation_date, self.modification_date):
+            encode_date_code(date, self.base_year)  # raises for a date it cannot code
 
 
 @dataclass(slots=True)

@@ -31,7 +31,11 @@ class Address(IntEnum):
 
 
 class Header(IntEnum):
-    """Headers a coin acceptor answers, plus the three reply headers (0, 5, 6)."""
+    """Headers a coin acceptor answers, plus the three reply headers (0, 5, 6).
+
+    Numbers and names as in the ccTalk generic specification v4.7, part 3,
+    appendix 1 (command cross reference).
+    """
 
     # Replies.
     ACK = 0
@@ -43,14 +47,25 @@ class Header(IntEnum):
     CLEAR_COMMS_STATUS = 3
     REQUEST_COMMS_REVISION = 4
     # Coin acceptor specific.
+    REQUEST_ADDRESS_MODE = 169
+    REQUEST_BASE_YEAR = 170
     REQUEST_COIN_ID = 184
     MODIFY_COIN_ID = 185
+    REQUEST_DEFAULT_SORTER_PATH = 188
+    MODIFY_DEFAULT_SORTER_PATH = 189
     REQUEST_BUILD_CODE = 192
     REQUEST_FRAUD_COUNTER = 193
     REQUEST_REJECT_COUNTER = 194
+    REQUEST_LAST_MODIFICATION_DATE = 195
+    REQUEST_CREATION_DATE = 196
+    CALCULATE_ROM_CHECKSUM = 197
     REQUEST_SORTER_PATHS = 209
     MODIFY_SORTER_PATHS = 210
+    REQUEST_COIN_POSITION = 212
     REQUEST_OPTION_FLAGS = 213
+    REQUEST_DATA_STORAGE_AVAILABILITY = 216
+    REQUEST_SORTER_OVERRIDE_STATUS = 221
+    MODIFY_SORTER_OVERRIDE_STATUS = 222
     REQUEST_ACCEPT_COUNTER = 225
     REQUEST_INSERTION_COUNTER = 226
     REQUEST_MASTER_INHIBIT_STATUS = 227
@@ -60,12 +75,16 @@ class Header(IntEnum):
     MODIFY_INHIBIT_STATUS = 231
     PERFORM_SELF_CHECK = 232
     READ_OPTO_STATES = 236
+    READ_INPUT_LINES = 237
+    TEST_OUTPUT_LINES = 238
     # Identification.
     REQUEST_SOFTWARE_REVISION = 241
     REQUEST_SERIAL_NUMBER = 242
+    REQUEST_DATABASE_VERSION = 243
     REQUEST_PRODUCT_CODE = 244
     REQUEST_EQUIPMENT_CATEGORY_ID = 245
     REQUEST_MANUFACTURER_ID = 246
+    REQUEST_VARIABLE_SET = 247
     REQUEST_STATUS = 248
     REQUEST_POLLING_PRIORITY = 249
     # Multi-drop addressing.

@@ -6,14 +6,17 @@ so that the device and the host cannot disagree on byte order or mask layout.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
 __all__ = [
     "COIN_ID_LEN",
     "EMPTY_COIN_ID",
     "MAX_POSITIONS",
+    "decode_date_code",
     "decode_inhibit_mask",
     "decode_u24",
+    "encode_date_code",
     "encode_inhibit_mask",
     "encode_u24",
     "is_valid_coin_id",
@@ -61,6 +64,32 @@ def decode_inhibit_mask(data: bytes) -> int:
     if len(data) != 2:
         raise ValueError(f"inhibit mask is 2 bytes, got {len(data)}")
     return int.from_bytes(data, "little")
+
+
+def encode_date_code(date: dt.date | None, base_year: int) -> bytes:
+    """Headers 196/195 payload: ``[date code LSB][date code MSB]``.
+
+    The generic specification's RTBY format (relative to base year): bits 0-4
+    day, 5-8 month, 9-13 years after ``base_year`` (header 170), 14-15 reserved.
+    ``None`` (no date recorded) is code 0: day 0 and month 0 are no date, so a
+    host cannot mistake it for one.
+    """
+    if date is None:
+        return b"\x00\x00"
+    years = date.year - base_year
+    if not 0 <= years <= 31:
+        raise ValueError(f"{date} is not within 31 years after the base year {base_year}")
+    return (years << 9 | date.month << 5 | date.day).to_bytes(2, "little")
+
+
+def decode_date_code(data: bytes, base_year: int) -> dt.date | None:
+    """Inverse of :func:`encode_date_code`; ``None`` for code 0."""
+    if len(data) != 2:
+        raise ValueError(f"date code is 2 bytes, got {len(data)}")
+    code = int.from_bytes(data, "little")
+    if code == 0:
+        return None
+    return dt.date(base_year + (code >> 9 & 0x1F), code >> 5 & 0x0F, code & 0x1F)
 
 
 def is_valid_coin_id(coin_id: str) -> bool:
