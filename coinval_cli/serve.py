@@ -60,6 +60,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "(socket://..., simhost:// for a virtual parking machine)",
     )
     parser.add_argument(
+        "--cctalk-echo",
+        action="store_true",
+        help="write each byte received on --cctalk straight back, as a single-wire ccTalk "
+        "bus does, for hosts that read their own request back on a two-wire line or pty",
+    )
+    parser.add_argument(
         "--sensor",
         required=True,
         metavar="SOURCE",
@@ -136,6 +142,7 @@ def _serve(
         config=runtime_config(args),
         on_decided=calibration.recorder.submit if calibration else None,
     )
+    runtime.cctalk.echo = args.cctalk_echo
     if calibration is not None:
         calibration.follow(runtime)
     try:

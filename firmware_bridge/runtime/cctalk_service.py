@@ -6,6 +6,13 @@ Classification happens in another thread and never holds the lock while it
 decides, so replies go out within a few milliseconds of a request whatever the
 coins are doing.
 
+With ``echo`` on, every byte read is written straight back before any reply:
+what the shared wire of a single-wire ccTalk bus does by itself, for a host
+that reads its own request back (python-cctalk does, and stops when the echo
+is missing) on a point-to-point line such as a pseudo-terminal or an RS-232
+adapter with separate RX and TX.  On a real single wire leave it off: the
+bus already echoes, and a second copy would corrupt the host's read.
+
 The thread also reacts to what the device reports (the host reading the
 buffer at counter 0, resetting the device, changing inhibits) by logging it:
 every rule about the credit buffer is the device's own.
@@ -47,6 +54,9 @@ class CcTalkService:
     lock : threading.Lock
         The device lock, shared with the money path.
     clock, sleep : callable
+    echo : bool
+        Write every byte read back to the line first (single-wire emulation);
+        may be set before :meth:`start`.
     """
 
     def __init__(
@@ -57,6 +67,7 @@ class CcTalkService:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        echo: bool = False,
     ) -> None:
         self.line = line
         self.device = device
@@ -66,6 +77,7 @@ class CcTalkService:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.resets = 0
+        self.echo = echo
 
     def start(self) -> None:
         """Start serving in a daemon thread."""
@@ -92,6 +104,11 @@ class CcTalkService:
         """Read once (at most the port's read timeout), answer, write; replies written."""
         chunk = self.line.read()
         received = self._clock()
+        if self.echo and chunk:
+            # Every byte, as the wire would, even noise and other devices'
+            # frames: the echo comes before the reply because on the wire the
+            # request's own bytes pass first.
+            self.line.write(chunk)
         replies = self.answer(chunk, received)
         for reply in replies:
             wait = received + reply.delay_s - self._clock()
