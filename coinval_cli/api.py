@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import gc
 import os
+import socket
 import sys
+import tempfile
+from typing import TYPE_CHECKING
 
-from coinval_cli.errors import EXIT_OK, EXIT_USAGE
+from coinval_cli.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, UsageError
+
+if TYPE_CHECKING:
+    from calibration.settings import Settings
 
 #: Allocations between two young-generation collections while serving (CPython's default: 700).
 GC_YOUNG_THRESHOLD = 20_000
+#: The first bytes of every SQLite database file.
+SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def settle_heap() -> None:
@@ -28,6 +38,85 @@ def settle_heap() -> None:
     gc.freeze()
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
+
+
+def check_store_path(path: str) -> str:
+    """The store's absolute path, once it is sure the store can be opened or made there.
+
+    Checked before anything is created or a first admin key is printed: the
+    directory exists and takes new files (SQLite adds ``-wal`` and ``-shm``
+    files beside the store), and an existing file is a readable, writable
+    SQLite store (an empty file is one SQLite fills).  A store refused later,
+    once opened, would leave a fresh file behind or a key printed for nothing.
+
+    Raises
+    ------
+    UsageError
+        What is wrong with the path, in one line.
+    """
+    full = os.path.abspath(path)
+    folder = os.path.dirname(full)
+    if not os.path.exists(folder):
+        raise UsageError(f"store {full}: the directory {folder} does not exist")
+    if not os.path.isdir(folder):
+        raise UsageError(f"store {full}: {folder} is not a directory")
+    if os.path.isdir(full):
+        raise UsageError(f"store {full}: is a directory, not a store file")
+    if os.path.exists(full):
+        if not os.path.isfile(full):
+            raise UsageError(f"store {full}: is not a regular file")
+        try:
+            with open(full, "rb") as f:
+                header = f.read(len(SQLITE_HEADER))
+        except OSError as exc:
+            raise UsageError(f"store {full}: cannot be read: {exc.strerror}") from None
+        if header and header != SQLITE_HEADER:
+            raise UsageError(f"store {full}: is not a SQLite store; give another --db path")
+        if not os.access(full, os.R_OK | os.W_OK):
+            raise UsageError(f"store {full}: is not writable by this user")
+    try:
+        # A real file made and dropped at once: os.access cannot see read-only
+        # mounts, and says yes to root whatever the mode.
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as exc:
+        raise UsageError(f"store {full}: cannot create files in {folder}: {exc.strerror}") from None
+    return full
+
+
+def bind_listener(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` (not yet listening), or UsageError saying why not.
+
+    Bound before the store is opened, so that a port in use is said before
+    anything is created or a key printed.  ``SO_REUSEADDR`` as uvicorn and
+    asyncio set it: a port left in TIME_WAIT by a stopped server is free.
+    """
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise UsageError(f"cannot serve on {where}: unknown host ({exc})") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        why = "in use by another process" if exc.errno == errno.EADDRINUSE else exc.strerror
+        raise UsageError(f"cannot serve on {where}: {why}") from None
+    return sock
+
+
+def check_tls(certfile: str, keyfile: str) -> None:
+    """UsageError unless the certificate and its key load (before the store is touched)."""
+    import ssl
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or str(exc)
+        raise UsageError(f"--ssl-certfile/--ssl-keyfile: cannot load them: {reason}") from None
 
 
 def add_api_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,12 +139,13 @@ def add_api_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_api(args: argparse.Namespace) -> int:
-    """Open the store, make the first admin key if needed, serve until interrupted."""
-    import uvicorn
+    """Check the store path and port, open the store (first admin key if needed), serve.
+
+    Nothing is created and no key printed until the store's path, the port and
+    the TLS files (if any) are known good: a bad one is exit 2 and one line.
+    """
     from pydantic import ValidationError
 
-    from calibration.app import create_app
-    from calibration.server import server_options
     from calibration.settings import Settings
 
     overrides = {
@@ -66,31 +156,66 @@ def run_api(args: argparse.Namespace) -> int:
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
-        print(f"coinval api: error: bad setting: {exc.errors()[0]['msg']}", file=sys.stderr)
-        return EXIT_USAGE
+        return _usage(f"bad setting: {exc.errors()[0]['msg']}")
     if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
-        print("coinval api: error: --ssl-certfile and --ssl-keyfile go together", file=sys.stderr)
-        return EXIT_USAGE
+        return _usage("--ssl-certfile and --ssl-keyfile go together")
+    try:
+        if args.ssl_certfile:
+            check_tls(args.ssl_certfile, args.ssl_keyfile)
+        store = check_store_path(settings.db)
+        listener = bind_listener(settings.host, settings.port)
+    except UsageError as exc:
+        return _usage(str(exc))
+    try:
+        return _serve(args, settings, store, listener)
+    finally:
+        listener.close()
+
+
+def _usage(message: str) -> int:
+    print(f"coinval api: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _serve(
+    args: argparse.Namespace, settings: Settings, store: str, listener: socket.socket
+) -> int:
+    """Open the store and serve on the bound ``listener`` until interrupted."""
+    import sqlite3
+
+    import uvicorn
+
+    from calibration.app import create_app
+    from calibration.server import server_options
+
     try:
         app = create_app(settings)
-    except (OSError, RuntimeError, ValueError) as exc:
-        print(f"coinval api: error: cannot open the store {settings.db!r}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    except (OSError, RuntimeError, ValueError, sqlite3.Error) as exc:
+        return _usage(f"cannot open the store {store}: {exc}")
     settle_heap()
     scheme = "https" if args.ssl_certfile else "http"
+    host, port = settings.host, listener.getsockname()[1]
     print(
-        f"coinval api: serving {scheme}://{settings.host}:{settings.port} "
-        f"(docs at /docs), store {os.path.abspath(settings.db)}",
+        f"coinval api: serving {scheme}://{f'[{host}]' if ':' in host else host}:{port} "
+        f"(docs at /docs), store {store}",
         file=sys.stderr,
         flush=True,
     )
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         **server_options(),  # a request head over 32 kB: 431 before it is held
         host=settings.host,
-        port=settings.port,
+        port=port,
         log_level=args.log_level,
         ssl_certfile=args.ssl_certfile,
         ssl_keyfile=args.ssl_keyfile,
     )
+    server = uvicorn.Server(config)
+    # uvicorn hands Ctrl-C back once it has shut down.  The socket was bound
+    # before the store was opened: no other process took the port in between.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=[listener])
+    if not server.started:
+        print("coinval api: error: the server did not start (see the log above)", file=sys.stderr)
+        return EXIT_INTERNAL
     return EXIT_OK

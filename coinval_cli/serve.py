@@ -99,12 +99,45 @@ def run_serve(args: argparse.Namespace) -> int:
         spec = parse_sensor_spec(args.sensor)
     except SourceError as exc:
         raise UsageError(str(exc)) from None
+    if args.api is not None:
+        _check_before_the_store(args, spec)
     calibration = start_calibration(args, profile)
     try:
         return _serve(args, calibration.profile if calibration else profile, at, spec, calibration)
     finally:
         if calibration is not None:
             calibration.close()
+
+
+def _check_before_the_store(args: argparse.Namespace, spec: SensorSpec) -> None:
+    """With ``--api``: what would fail after the store is made, checked before it is.
+
+    The store's path, the API's port (a bind test), and the files and device
+    paths named (a URL is only known good once opened): a mistake in one is
+    exit 2 without a store file created or a first admin key printed for it.
+    """
+    import os
+
+    from pydantic import ValidationError
+
+    from calibration.settings import Settings
+    from coinval_cli.api import bind_listener, check_store_path
+    from coinval_cli.live_calibration import parse_api_address
+
+    host, port = parse_api_address(args.api)
+    named = [("--cctalk", args.cctalk)]
+    if spec.kind in ("port", "replay"):
+        named.append(("--sensor", spec.target))
+    for flag, path in named:
+        if "://" not in path and not os.path.exists(path):
+            raise UsageError(f"{flag} {path}: no such file or device")
+    try:
+        db = Settings(**({"db": args.db} if args.db else {})).db
+    except ValidationError:
+        return  # start_calibration says what is wrong, before it opens anything
+    check_store_path(db)
+    # Closed at once: the service binds it itself (a port taken in between is still exit 2).
+    bind_listener(host, port).close()
 
 
 def _serve(
