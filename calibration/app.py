@@ -20,6 +20,7 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from calibration import __doc__ as package_doc
+from calibration import console
 from calibration.context import Context
 from calibration.db import open_database
 from calibration.domain.keys import authenticate, ensure_admin_key
@@ -143,7 +144,8 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
         + "\n\nAuthenticate with `Authorization: Bearer <key>`. Roles: viewer (read), "
         "operator (teach, inhibit, activate, classify), admin (keys, everything).",
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        # FastAPI's own docs pages load swagger-ui from a CDN: console.install serves them offline.
+        docs_url=None,
         redoc_url=None,
         # A body without a Content-Type is JSON, on every route (a wrong one is 415: AuthFirst).
         strict_content_type=False,
@@ -163,6 +165,8 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
             {r.endpoint: prefix + r.path for r in router.routes if isinstance(r, APIRoute)}
         )
         guarded += [GuardedRoute.of(prefix, r) for r in router.routes if isinstance(r, APIRoute)]
+    # The console at / and the offline /docs, /redoc: public pages; their data comes from the API.
+    console.install(app, openapi_url="/openapi.json")
     app.add_middleware(AuthFirst, routes=guarded, context=context)
     if settings.cors_origins:
         app.add_middleware(
