@@ -3,9 +3,10 @@
 The engine is a ccTalk coin acceptor between a simulated sensor board
 (``simhead://``) and a virtual parking machine (``simhost://``), both opened
 by URL through the bridge's one port opener, each on a real pseudo-terminal
-whose master end its simulation serves.  On stdout, live: each coin going in
-and its fate at the board, the engine's decision and ccTalk event, what the
-parking machine read; at the end the money check: the coins that went into
+whose master end its simulation serves.  On stdout (``coinval_cli.run_display``):
+a legend, then one line per coin (what it really was, what the engine
+decided, what the parking machine credited, why), a running total every ten
+coins, and at the end a summary and the money check: the coins that went into
 the cash box, the credits the engine reported and the credits the parking
 machine read must all agree.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -37,7 +39,7 @@ from coinval_cli.live_calibration import (
     parse_api_address,
     start_calibration,
 )
-from coinval_cli.simulated_hardware import head_line, head_url, register_url_handlers
+from coinval_cli.simulated_hardware import head_url, register_url_handlers
 from sim.coins import TAUGHT_COINS
 from sim.heads import DEFAULT_HEAD
 
@@ -45,9 +47,10 @@ if TYPE_CHECKING:
     import datetime as dt
 
     from coinval.profile import Profile
+    from coinval_cli.run_display import Truth
     from firmware_bridge.transport.ports import SerialPort
     from sim.virtual_head import VirtualHead
-    from sim.virtual_host import VirtualHost
+    from sim.virtual_host import HostEvent, VirtualHost
 
 __all__ = ["DEFAULT_RUN_PROFILE", "RUN_TEACH_BATCHES", "add_run_arguments", "run_run"]
 
@@ -140,16 +143,15 @@ class _SimulatedHardware:
     every one is kept, so the money check counts them all.
     """
 
-    say: Callable[[str], None]
     heads: list[VirtualHead] = field(default_factory=list)
     hosts: list[VirtualHost] = field(default_factory=list)
     head_path: str = ""
     host_path: str = ""
+    on_read: Callable[[HostEvent], None] | None = None
 
-    # Attaching the printers after opening loses nothing: the board inserts its
-    # first coin only after the engine's Hello, which the line sends once the
-    # opener has returned, and the parking machine reads no event before the
-    # acceptor answers, which starts once both lines are open.
+    # Attaching the reader after opening loses nothing: the parking machine
+    # reads no event before the acceptor answers, which starts once both lines
+    # are open.
 
     def open_head(self, url: str) -> SerialPort:
         from firmware_bridge.transport.ports import SENSOR_LINK_LINE, open_port
@@ -158,7 +160,6 @@ class _SimulatedHardware:
         port = open_port(url, SENSOR_LINK_LINE)
         assert isinstance(port, SimulatedHeadSerial)
         head: VirtualHead = port.simulation
-        head.on_record = lambda record: self.say(head_line(record))
         self.heads.append(head)
         self.head_path = port.name or ""
         return port
@@ -170,10 +171,33 @@ class _SimulatedHardware:
         port = open_port(url, CCTALK_LINE)
         assert isinstance(port, SimulatedHostSerial)
         host: VirtualHost = port.simulation
-        host.on_event = lambda event: self.say(f" out  {event.describe()}")
+        host.on_event = self.on_read
         self.hosts.append(host)
         self.host_path = port.name or ""
         return port
+
+    def truth(self, coin_seq: int) -> Truth | None:
+        """What the coin of that sensor-link number really was (the newest head's).
+
+        The head puts a coin in its ledger as it sends the signature, before
+        the engine can have decided it; the search runs from the newest coin,
+        where the one asked about is.
+        """
+        from coinval_cli.run_display import Truth
+
+        if not self.heads:
+            return None
+        ledger = self.heads[-1].ledger
+        for i in range(len(ledger) - 1, -1, -1):
+            if ledger[i].coin_seq == coin_seq:
+                return Truth.of(ledger[i].coin)
+        return None
+
+    def inserted(self) -> list[Truth]:
+        """Every coin the heads inserted."""
+        from coinval_cli.run_display import Truth
+
+        return [Truth.of(record.coin) for head in self.heads for record in head.ledger]
 
     @property
     def finished(self) -> bool:
@@ -216,23 +240,16 @@ def _run(
     calibration: LiveCalibration | None,
 ) -> int:
     """The whole system of ``coinval run`` on ``profile``."""
+    from coinval_cli.run_display import RunDisplay
     from firmware_bridge.runtime.loop import Runtime
-    from firmware_bridge.runtime.money import CoinOutcome, MoneyTotals, describe_outcome
     from firmware_bridge.sources import SensorLinkSource
     from sim.virtual_host import pounds
 
     register_url_handlers()
     engine = ready_engine(profile)
-    say_lock = threading.Lock()
-
-    def say(line: str) -> None:
-        with say_lock:
-            print(line, flush=True)
-
-    def outcome(o: CoinOutcome, totals: MoneyTotals) -> None:
-        say(f"      {describe_outcome(o, totals)}")
-
-    hardware = _SimulatedHardware(say)
+    hardware = _SimulatedHardware()
+    display = RunDisplay(sys.stdout, hardware.truth, profile.coins)
+    hardware.on_read = display.read
     sensor_url = head_url(args.seed, args.coins_per_s, args.coins)
     runtime = Runtime(
         coins=profile.coins,
@@ -242,27 +259,30 @@ def _run(
         cctalk_opener=lambda: hardware.open_host(HOST_URL),
         at=at,
         config=runtime_config(args),
-        on_outcome=outcome,
+        on_outcome=lambda outcome, totals: display.decided(outcome),
         on_decided=calibration.recorder.submit if calibration else None,
     )
     if calibration is not None:
-        calibration.follow(runtime, announce=lambda text: say(f"  api  engine now uses {text}"))
+        calibration.follow(
+            runtime, announce=lambda text: display.note(f"      api: engine now uses {text}")
+        )
     stop = threading.Event()
     started = time.monotonic()
     limit_s = None if args.coins is None else 15.0 + 3.0 * args.coins / args.coins_per_s
 
     def done() -> bool:
+        display.tick()  # a line whose read is overdue goes out without it
         if args.coins is None:
             return False
         if limit_s is not None and time.monotonic() - started > limit_s:
-            say("      (time limit reached before every coin was settled)")
+            display.note("      (time limit reached before every coin was settled)", "red")
             return True
         coins = runtime.money.totals.coins
         return hardware.finished and hardware.coin_events_read >= coins >= args.coins
 
     runtime.open()
     try:
-        say(
+        display.note(
             "coinval run: the engine is a ccTalk coin acceptor on a pseudo-terminal, fed by a "
             "simulated sensor head\n"
             f"  ccTalk bus:  engine on {hardware.host_path}, "
@@ -274,21 +294,28 @@ def _run(
             f"{args.profile or DEFAULT_RUN_PROFILE} --cctalk /dev/ttyUSB0 --sensor sim\n"
             "  Ctrl-C stops.\n"
         )
+        display.legend()
         with stop_on_signals(stop):
             totals = runtime.run(stop, until=done)
     finally:
         runtime.close()  # stops both simulations: the machine finishes its last read
+    display.finish(hardware.inserted())
     ledger = [record for head in hardware.heads for record in head.ledger]
     taken = sum(1 for record in ledger if record.taken)
     host_credits = sum(len(host.credits) for host in hardware.hosts)
     host_pence = sum(host.total_pence for host in hardware.hosts)
     host_errors = sum(len(host.errors) for host in hardware.hosts)
     ok = taken == totals.credits == host_credits and host_pence == totals.value_pence
-    say(
-        f"\n{len(ledger)} coins inserted; {taken} went into the cash box; "
-        f"engine credited {totals.credits} ({totals.pounds()}); "
-        f"parking machine read {host_credits} credits ({pounds(host_pence)}), "
-        f"{host_errors} errors"
+    display.summary(
+        [
+            (
+                f"{len(ledger)} coins inserted; {taken} went into the cash box; "
+                f"engine credited {totals.credits} ({totals.pounds()}); "
+                f"parking machine read {host_credits} credits ({pounds(host_pence)}), "
+                f"{host_errors} errors",
+                ok,
+            ),
+            (f"money check: {'OK' if ok else 'MISMATCH'}", ok),
+        ]
     )
-    say(f"money check: {'OK' if ok else 'MISMATCH'}")
     return 0 if ok else 1

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import io
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -359,3 +363,53 @@ def test_the_reason_never_folds_onto_a_second_line() -> None:
     shown.read(read)
     (only,) = out.getvalue().splitlines()
     assert len(only) > 100 and fields(only)["why"].endswith("for a 12-sided £1")
+
+
+# ------------------------------------------------------------- a real run
+
+
+def coinval_command() -> list[str]:
+    script = Path(sys.executable).with_name("coinval")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "coinval_cli.main"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs POSIX pseudo-terminals")
+@pytest.mark.timeout(90)
+def test_a_real_run_prints_one_line_per_coin_and_a_summary_that_matches(tmp_path: Path) -> None:
+    coins = 12
+    command = [*coinval_command(), "run", "--coins", str(coins), "--coins-per-s", "6"]
+    # Seed 0's first twelve coins hold genuine, refused and look-alike coins and a
+    # round pound; a generous deadline so a loaded machine decides every coin in time.
+    command += ["--seed", "0", "--no-api", "--deadline-ms", "2000"]
+    env = {k: v for k, v in os.environ.items() if k not in ("COINVAL_DB", "NO_COLOR")}
+    done = subprocess.run(
+        command, cwd=tmp_path, capture_output=True, text=True, timeout=80, env=env
+    )
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    assert "\x1b[" not in out  # piped: plain text
+    assert "One line per coin" in out  # the legend
+    lines = coin_lines(out)
+    assert [int(c["number"]) for c in lines] == list(range(1, coins + 1))
+    credited = [c for c in lines if c["credited"].startswith("£")]
+    pence = sum(round(float(c["credited"][1:]) * 100) for c in credited)
+    accepted = [c for c in lines if c["engine"].startswith("accepted")]
+    assert all(c["why"] == "accepted" for c in credited)
+    assert all(c["credited"] == "-" for c in lines if c not in accepted)
+    assert f"{coins} coins: {len(accepted)} accepted, {coins - len(accepted)} refused, " in out
+    assert f"{len(credited)} credited (£{pence // 100}.{pence % 100:02d})" in out
+    fakes = [c for c in lines if c["truth"].startswith(("fake ", "look-alike "))]
+    assert fakes, "seed 0 mixes in look-alikes among its first coins"
+    refused_fakes = [c for c in fakes if c["credited"] == "-"]
+    assert f"the simulator mixed in {len(fakes)} fakes and look-alikes" in out
+    assert f": {len(refused_fakes)} refused, {len(fakes) - len(refused_fakes)} accepted" in out
+    genuine = [c for c in lines if c["truth"].startswith("genuine ")]
+    assert f"{len(genuine)} genuine coins: {len(credited)} accepted and credited" in out
+    round_pounds = [c for c in lines if c["truth"] == "genuine round £1"]
+    assert round_pounds and all(
+        c["why"] == "inhibited: the round £1 is no longer legal tender (since 15 Oct 2017)"
+        for c in round_pounds
+    )
+    assert f"{len(round_pounds)} x round £1 no longer legal tender" in out
+    assert "money check: OK" in out
+    assert "Traceback" not in done.stderr
