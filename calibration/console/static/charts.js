@@ -81,7 +81,7 @@ export function barChart({ title, rows, groups, max, format = (v) => String(v), 
     row.values.forEach((v, g) => {
       const y = y0 + 4 + g * 12;
       if (v == null) {
-        svg.append(s("text", { x: L + 4, y: y + 9, class: "axis" }, "not measured"));
+        svg.append(s("text", { x: L + 4, y: y + 9, class: "axis" }, "–"));
         return;
       }
       svg.append(s("rect", { x: L, y, width: Math.max(1, x(v) - L), height: 10, class: `bar ${groups[g].cls}` },

@@ -80,13 +80,14 @@ async function sessionView(ctx, id) {
   const spread = h("div", { id: "spread" });
   const previewBox = h("div", {});
   const draw = () => {
-    facts.replaceChildren(
+    // replaceChildren would print a null as "null": leave the absent parts out
+    facts.replaceChildren(...[
       h("p", {}, h("strong", { id: "session-count" }, `${progress.count} coins`),
         ` · ${progress.state}`, progress.live ? " · live coins taken" : "",
         progress.ready ? h("span", { class: "badge ok", id: "ready" }, "ready to commit") : null),
       progress.problem ? h("p", { class: "warn", id: "problem" }, progress.problem) : null,
       progress.outliers?.length ? h("p", {}, `Outliers dropped: ${progress.outliers.length}`) : null,
-      ...(progress.warnings || []).map((w) => h("p", { class: "warn" }, w)));
+      ...(progress.warnings || []).map((w) => h("p", { class: "warn" }, w))].filter(Boolean));
     spread.replaceChildren(spreadChart(progress));
   };
   draw();
