@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench heads api-fuzz clean
+.PHONY: run test lint chromium bench heads api-fuzz clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,19 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint
+# The console's browser tests drive Debian's chromium through Playwright (Playwright's own
+# browser downloads are not reachable here): install it when missing, saying so. If that
+# fails the tests that need it are skipped, naming the package.
+chromium:
+	@if command -v chromium >/dev/null 2>&1; then :; else \
+		echo "make: Debian's chromium is missing (the console's browser tests need it): apt-get install -y chromium"; \
+		if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi; \
+		{ $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+			&& echo "make: chromium installed: $$(command -v chromium)" \
+			|| echo "make: could not install chromium: the browser tests will be skipped (apt-get install -y chromium)"; \
+	fi
+
+test: lint chromium
 	$(BIN)/python -m pytest
 
 # The speed and accuracy report under reports/: every figure measured by this run.
@@ -32,7 +44,7 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,plots,baselines]'
 	@touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP)
+bench: $(BENCH_STAMP) chromium
 	@mkdir -p reports
 	COINVAL_BENCH_BIG=1 $(BIN)/python -m pytest benchmarks --benchmark-enable \
 		--benchmark-json=reports/benchmark.json -p no:cacheprovider -q
@@ -48,10 +60,11 @@ bench: $(BENCH_STAMP)
 	$(BIN)/coinval bench probe --out reports/probe.md
 	$(BIN)/coinval bench ceiling --out reports/ceiling.md
 	$(BIN)/coinval bench summary reports
+	$(BIN)/python -m benchmarks.console_screenshots reports/console
 	@echo "report: reports/summary.md reports/speed.md reports/scaling.md reports/scaling.png" \
 		"reports/accuracy*.md reports/k2*.png reports/accuracy-vs-baselines.md" \
 		"reports/accuracy-det.png reports/probe.md reports/ceiling.md" \
-		"reports/benchmark.json"
+		"reports/benchmark.json reports/console/*.png"
 
 # The accuracy trial on 59 simulated heads, taught from circulation and at a launch (~9 min).
 heads: $(STAMP)
