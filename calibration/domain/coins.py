@@ -103,7 +103,14 @@ def _put(
             after=after,
         )
     ctx.changed(head)
-    return {"head": head, "coin": coin, **after}
+    # Stored as 0/1 (SQLite has no booleans); the reply says true/false, as it was asked.
+    inhibited = None if after["inhibited"] is None else bool(after["inhibited"])
+    return {
+        "head": head,
+        "coin": coin,
+        "inhibited": inhibited,
+        "legal_tender": after["legal_tender"],
+    }
 
 
 def set_inhibit(ctx: Context, actor: str, head: str, coin: str, inhibited: bool) -> dict[str, Any]:
