@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -152,7 +153,9 @@ def start_calibration(args: argparse.Namespace, profile: Profile) -> LiveCalibra
         raise UsageError(f"bad calibration setting: {exc.errors()[0]['msg']}") from None
     try:
         service = CalibrationService.open(settings)
-    except (OSError, RuntimeError, ValueError) as exc:
+    except (OSError, RuntimeError, ValueError, sqlite3.Error) as exc:
+        # sqlite3.Error: a file with SQLite's header but damaged inside is found
+        # only once opened; a usage error (exit 2) like any other bad --db.
         raise UsageError(f"cannot open the calibration store {settings.db!r}: {exc}") from None
     try:
         config, imported = service.adopt(profile, note="imported by coinval serve at start")

@@ -132,3 +132,16 @@ def test_serve_names_a_cctalk_device_that_is_not_there_before_the_store(
     done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
     _refused(done, "ttyUSB9: no such file or device")
     assert not store.exists()
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_store_with_sqlites_header_but_damaged_inside(
+    command: str, tmp_path: Path, profile: Path
+) -> None:
+    store = tmp_path / "c.db"
+    store.write_bytes(b"SQLite format 3\x00" + b"\xff" * 4000)
+    done = _start(command, store, _free_port(), profile)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert "Traceback" not in done.stderr and "cvk_" not in done.stderr
+    assert any("c.db" in line for line in lines), done.stderr
