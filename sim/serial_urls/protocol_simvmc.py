@@ -1,0 +1,38 @@
+"""``simvmc://?poll_ms=P``: a virtual vending machine controller at the other end of an MDB line.
+
+The port opened is the coin changer's end; words travel as two bytes each
+(``docs/mdb.md`` section 5.2).  Behind it a :class:`~sim.vmc.VirtualVmc`
+resets the changer, reads SETUP and identification, enables every coin type,
+POLLs every ``poll_ms`` milliseconds (default 100) and logs the credit it gives.
+"""
+
+from __future__ import annotations
+
+from firmware_bridge.mdb.serial9 import TwoByteWordPort
+from firmware_bridge.transport.fd_port import FdPort
+from sim.serial_urls.pty_serial import PtySimulationSerial, option, positive_float, split_sim_url
+from sim.vmc import VirtualVmc
+
+__all__ = ["SimulatedVmcSerial", "serial_class_for_url"]
+
+_OPTIONS = frozenset({"poll_ms"})
+
+
+class SimulatedVmcSerial(PtySimulationSerial):
+    """The changer's end of an MDB line to a virtual VMC (:attr:`simulation`)."""
+
+    scheme = "simvmc"
+    what = "virtual vending machine controller"
+
+    def make_simulation(self, url: str, master: FdPort) -> VirtualVmc:
+        """The VMC ``url`` describes, on ``master``."""
+        name, options = split_sim_url(url, self.scheme, _OPTIONS)
+        if name:
+            raise ValueError(f"simvmc:// takes no name, got {name!r} (options: poll_ms)")
+        poll_s = option(options, "poll_ms", positive_float, 100.0) / 1000
+        return VirtualVmc(TwoByteWordPort(master), poll_interval_s=poll_s)
+
+
+def serial_class_for_url(url: str) -> tuple[str, type[SimulatedVmcSerial]]:
+    """pyserial's hook: the class that opens ``simvmc://`` URLs."""
+    return url, SimulatedVmcSerial
