@@ -7,10 +7,12 @@ command line overrides the environment for the few it exposes.
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_HEAD = "default"
+#: The shortest key the service takes as the first admin key (``COINVAL_ADMIN_KEY``).
+MIN_KEY_CHARS = 16
 
 
 class Settings(BaseSettings):
@@ -19,6 +21,15 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="COINVAL_", extra="ignore")
 
     db: str = Field(default="coinval.db", description="SQLite file of the store")
+
+    @field_validator("admin_key")
+    @classmethod
+    def _long_enough(cls, key: SecretStr | None) -> SecretStr | None:
+        # Checked with the other settings, so a short key is refused before a
+        # store is made, not once the store is open.
+        if key is not None and len(key.get_secret_value()) < MIN_KEY_CHARS:
+            raise ValueError(f"COINVAL_ADMIN_KEY must be at least {MIN_KEY_CHARS} characters")
+        return key
     host: str = Field(default="127.0.0.1", description="bind address (loopback by default)")
     port: int = Field(default=8000, ge=0, le=65535)
     admin_key: SecretStr | None = Field(

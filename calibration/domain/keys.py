@@ -19,9 +19,9 @@ from calibration.context import Context
 from calibration.errors import ConflictError, InvalidError, NotFoundError
 from calibration.repository import audit
 from calibration.repository import keys as keys_repo
+from calibration.settings import MIN_KEY_CHARS
 
 KEY_PREFIX = "cvk_"
-MIN_KEY_CHARS = 16
 ENV_ADMIN_KEY_ID = "admin-env"
 GENERATED_ADMIN_KEY_ID = "admin-first"
 SYSTEM_ACTOR = "system"

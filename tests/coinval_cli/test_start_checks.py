@@ -145,3 +145,20 @@ def test_a_store_with_sqlites_header_but_damaged_inside(
     lines = done.stderr.strip().splitlines()
     assert "Traceback" not in done.stderr and "cvk_" not in done.stderr
     assert any("c.db" in line for line in lines), done.stderr
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_first_admin_key_too_short(command: str, tmp_path: Path, profile: Path) -> None:
+    store = tmp_path / "c.db"
+    argv = [sys.executable, "-m", "coinval_cli"]
+    if command == "api":
+        argv += ["api", "--db", str(store), "--port", str(_free_port())]
+    else:
+        argv += ["serve", "--profile", str(profile), "--cctalk", "simhost://", "--sensor", "sim"]
+        argv += ["--api", str(_free_port()), "--db", str(store)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COINVAL_")}
+    done = subprocess.run(
+        argv, capture_output=True, text=True, env={**env, "COINVAL_ADMIN_KEY": "short"}, timeout=120
+    )
+    _refused(done, "COINVAL_ADMIN_KEY must be at least 16 characters")
+    assert not store.exists()
