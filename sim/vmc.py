@@ -17,9 +17,9 @@ from collections.abc import Callable
 
 from firmware_bridge.mdb.changer import poll_items
 from firmware_bridge.mdb.framing import DataResponse, PeripheralResponse, ResponseParser
-from firmware_bridge.mdb.serial9 import WordPort
 from firmware_bridge.mdb.vmc import VendingController
 from firmware_bridge.mdb.words import RET
+from firmware_bridge.transport.mdb_serial import WordPort
 
 __all__ = ["VirtualVmc"]
 

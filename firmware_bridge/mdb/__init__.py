@@ -7,7 +7,8 @@ responses for the VMC), :mod:`.messages` (commands, SETUP, POLL items, COIN
 TYPE, IDENTIFICATION), :mod:`.timing` (the spec's times), then the protocol
 objects :mod:`.changer` (what the engine is on the bus), :mod:`.vmc` (what a
 vending machine is) and :mod:`.acceptor` (the changer behind the money path's
-coin-acceptor calls).  Only :mod:`.serial9` touches a port.
+coin-acceptor calls).  Nothing here touches a port:
+:mod:`firmware_bridge.transport.mdb_serial` puts words on a line.
 """
 
 from firmware_bridge.mdb.changer import (

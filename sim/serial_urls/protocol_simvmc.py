@@ -8,8 +8,8 @@ POLLs every ``poll_ms`` milliseconds (default 100) and logs the credit it gives.
 
 from __future__ import annotations
 
-from firmware_bridge.mdb.serial9 import TwoByteWordPort
 from firmware_bridge.transport.fd_port import FdPort
+from firmware_bridge.transport.mdb_serial import TwoByteWordPort
 from sim.serial_urls.pty_serial import PtySimulationSerial, option, positive_float, split_sim_url
 from sim.vmc import VirtualVmc
 

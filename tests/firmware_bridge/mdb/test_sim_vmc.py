@@ -7,7 +7,7 @@ import time
 import serial
 
 from firmware_bridge.mdb.changer import CoinChanger
-from firmware_bridge.mdb.serial9 import TwoByteWordPort
+from firmware_bridge.transport.mdb_serial import TwoByteWordPort
 
 from .rig import VALUES
 

@@ -1,4 +1,4 @@
-"""MDB words over a serial port: the only module of :mod:`firmware_bridge.mdb` that does I/O.
+"""MDB words over a serial port: the sans-I/O changer of :mod:`firmware_bridge.mdb` on a line.
 
 Two line types, both opened by URL with pyserial's ``serial_for_url``:
 
@@ -6,8 +6,8 @@ Two line types, both opened by URL with pyserial's ``serial_for_url``:
     9600 baud, 8 data bits, *stick* parity carrying the mode bit.  Received
     bytes are marked by the kernel (``INPCK | PARMRK`` on *space* parity,
     ``ISTRIP`` and ``IGNPAR`` clear, ``IGNBRK`` set) and decoded by
-    :class:`~.wire.ParmrkDecoder`; words are written in runs of one parity
-    (:func:`~.wire.parity_runs`), switching between *mark* and *space* with
+    :class:`~firmware_bridge.mdb.wire.ParmrkDecoder`; words are written in runs of one parity
+    (:func:`~firmware_bridge.mdb.wire.parity_runs`), switching between *mark* and *space* with
     ``tcsetattr(TCSADRAIN)`` so a switch waits until the bytes before it left.
     pyserial's own reconfiguration clears ``PARMRK`` and ``INPCK``, so the
     flags are set here with :mod:`termios` on the port's descriptor.
@@ -16,11 +16,10 @@ Two line types, both opened by URL with pyserial's ``serial_for_url``:
     back comes as soon as it has left.
 
 :class:`TwoByteWordPort` (pseudo-terminals, ``loop://``, simulators)
-    each word is two bytes (:func:`~.wire.encode_two_byte`), 8N1.
+    each word is two bytes (:func:`~firmware_bridge.mdb.wire.encode_two_byte`), 8N1.
 
-(In the layering of ``docs/architecture.md`` this belongs with the other
-transports in :mod:`firmware_bridge.transport`; it lives here until that
-package takes it.)
+It lives with the other lines in :mod:`firmware_bridge.transport`: the
+:mod:`firmware_bridge.mdb` package stays sans-I/O.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import termios
 
-from firmware_bridge.mdb.serial9 import CMSPAR, open_word_port, uart_attrs
 from firmware_bridge.mdb.words import vmc_block
+from firmware_bridge.transport.mdb_serial import CMSPAR, open_word_port, uart_attrs
 
 
 def test_uart_attrs_mark_space_and_marking() -> None:
