@@ -34,6 +34,8 @@ says, per coin, where each width came from.
                           prediction's widening far from the teach
 :mod:`.bounds`            security levels, teach kinds, the distance bound
 :mod:`.nearness`          how close a coin's region comes to the other taught coins
+:mod:`.projection`        a region's shadow on two features, and the pair that best
+                          separates it from other coins (a teach preview's plot)
 ========================  =====================================================
 
 A profile stores the regions (:mod:`coinval.profile`); the classifier knows
@@ -51,17 +53,33 @@ from coinval.classifier.bounds import (
 from coinval.classifier.estimator import CoinClassifier
 from coinval.classifier.fitting import ALTERNATE_MILLING, ledoit_wolf_shrinkage
 from coinval.classifier.nearness import Nearness, nearness
+from coinval.classifier.projection import (
+    DEFAULT_PAIR,
+    FEATURE_UNITS,
+    RegionShadow,
+    moved_to,
+    pair_deviation,
+    region_shadow,
+    separating_pair,
+)
 
 __all__ = [
     "ALTERNATE_MILLING",
+    "DEFAULT_PAIR",
     "FALSE_REJECTION",
+    "FEATURE_UNITS",
     "LAUNCH_BATCH_WIDTHS",
     "SECURITY_LEVELS",
     "TEACH_KINDS",
     "CoinClassifier",
     "Nearness",
+    "RegionShadow",
     "SecurityLevel",
     "TeachKind",
     "ledoit_wolf_shrinkage",
+    "moved_to",
     "nearness",
+    "pair_deviation",
+    "region_shadow",
+    "separating_pair",
 ]
