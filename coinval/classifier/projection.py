@@ -9,8 +9,8 @@ outside the region on its other features (the ellipsoid is thinner than its
 shadow), as :meth:`CoinClassifier.bounds` says of one feature.
 
 The pair shown is the one on which the new region stands furthest from the
-coins it should not take (:func:`separating_pair`), so the plot shows what
-keeps them apart; lacking such coins, diameter and thickness
+nearest coins it should not take (:func:`separating_pair`), so the plot shows
+what keeps them apart; lacking such coins, diameter and thickness
 (:data:`DEFAULT_PAIR`), the two every region has.
 """
 
@@ -32,7 +32,7 @@ DEFAULT_PAIR = ("diameter_mm", "thickness_mm")
 
 SEPARATION_NEIGHBOURS = 20
 """How many of the nearest untaken coins choose the pair (:func:`separating_pair`):
-the ones that test the region, not the coins of other sizes far off on every axis."""
+the ones that test the region, not coins of other sizes that only diameter tells apart."""
 
 # Each feature's unit, for a plot's axes.  Lengths are millimetres; the milling
 # and lettering the natural log of one; levels the head's own hardware units;
@@ -276,8 +276,11 @@ def separating_pair(
 
     Of ``others`` (coins the region should not take), the ``neighbours``
     nearest the region by its full distance; for every pair of the region's
-    features, the median of their deviations in the pair's shadow; the pair
-    with the largest median.  The median, so that one odd coin does not choose.
+    features, the deviation in the pair's shadow of the one of them closest to
+    it; the pair where that is largest.  The closest, not a typical one: the
+    plot is to show the margin, and the nearest counterfeit is the one that
+    tests it (a one-metal fake of a bimetal coin is told by its core's width,
+    where a median over the fake and five other coin types picks diameter).
 
     Parameters
     ----------
@@ -304,9 +307,9 @@ def separating_pair(
     with warnings.catch_warnings():
         # A pair no coin measured (an unused feature, the diagonal) is all NaN.
         warnings.simplefilter("ignore", RuntimeWarning)
-        median = np.nanmedian(dev, axis=0)
-    median = np.where(np.isfinite(median), median, -np.inf)
-    if not np.isfinite(median.max()):
+        closest = np.nanmin(dev, axis=0)
+    closest = np.where(np.isfinite(closest), closest, -np.inf)
+    if not np.isfinite(closest.max()):
         return None
-    i, j = sorted(np.unravel_index(int(np.argmax(median)), median.shape))
+    i, j = sorted(np.unravel_index(int(np.argmax(closest)), closest.shape))
     return FEATURE_NAMES[int(i)], FEATURE_NAMES[int(j)]

@@ -171,6 +171,16 @@ def test_the_pair_chosen_is_the_one_the_other_coins_are_moved_apart_on(
     far.values[:, FEATURE_NAMES.index("diameter_mm")] += 5.0
     mixed = CoinFeatures.concat([others, far])
     assert separating_pair(clf, COIN, mixed, neighbours=40) == ("thickness_mm", "hi_vs_lo_core")
+    # Taken all together, only a pair with diameter keeps them all out.
+    assert "diameter_mm" in (separating_pair(clf, COIN, mixed, neighbours=240) or ())
+    # The closest coin has its say: a nearer one moved on two other features
+    # makes the pair one of each, the one on which neither group is inside.
+    near = _coins(np.random.default_rng(8), 1)
+    near.values[:, FEATURE_NAMES.index("lo_ring")] += 0.05
+    near.values[:, FEATURE_NAMES.index("hi_ring")] -= 0.05
+    pair = separating_pair(clf, COIN, CoinFeatures.concat([others, near]))
+    assert pair is not None
+    assert set(pair) & {"thickness_mm", "hi_vs_lo_core"} and set(pair) & {"lo_ring", "hi_ring"}
 
 
 def test_no_pair_without_coins_measured_on_the_region(clf: CoinClassifier) -> None:
