@@ -35,7 +35,18 @@ from calibration.repository import profiles as profiles_repo
 from calibration.repository import teach as teach_repo
 from calibration.repository.teach import PackedSample
 from coinval.catalogue import coin as catalogue_coin
-from coinval.classifier import SECURITY_LEVELS, CoinClassifier, Nearness, SecurityLevel, nearness
+from coinval.classifier import (
+    DEFAULT_PAIR,
+    FEATURE_UNITS,
+    SECURITY_LEVELS,
+    CoinClassifier,
+    Nearness,
+    SecurityLevel,
+    moved_to,
+    nearness,
+    region_shadow,
+    separating_pair,
+)
 from coinval.engine import Engine
 from coinval.features import FEATURE_NAMES, CoinFeatures, extract_signatures
 from coinval.legal_tender import LONDON
@@ -52,6 +63,8 @@ from coinval.teach import (
 )
 
 MAX_CHANGES_LISTED = 50
+#: A preview's plot sends at most this many session coins and as many traffic coins.
+MAX_PLOT_POINTS = 200
 #: Who feeds live coins (the serve loop): the key id their rows carry.
 LIVE_ACTOR = "serve"
 #: Signature text written per transaction of an upload at most: a transaction's
@@ -530,8 +543,18 @@ def _load(tx: Tx, profile_id: int | None) -> Profile | None:
     return profile_from_json_dict(json.loads(prof["document"]))
 
 
-def _replay(events: list[Row], current: Engine | None, candidate: Engine) -> dict[str, Any]:
-    """Decide recent live traffic with the candidate (and the current profile)."""
+#: One recent coin as replayed: its event, its signature, and what the current
+#: and the candidate profile decide (coin, reason).
+Replayed = tuple[Row, Signature, tuple[str | None, str], tuple[str | None, str]]
+
+
+def _replay(
+    events: list[Row], current: Engine | None, candidate: Engine
+) -> tuple[dict[str, Any], list[Replayed]]:
+    """Decide recent live traffic with the candidate (and the current profile).
+
+    Returns the reply's ``replay`` and each coin as replayed, oldest first.
+    """
     parsed = [(e, sigs.from_text(e["signature"])) for e in reversed(events)]
     before: dict[int, tuple[str | None, str]] = {}
     after: dict[int, tuple[str | None, str]] = {}
@@ -564,12 +587,90 @@ def _replay(events: list[Row], current: Engine | None, candidate: Engine) -> dic
     def tally(d: dict[int, tuple[str | None, str]]) -> dict[str, int]:
         return dict(Counter(f"{reason}:{coin}" if coin else reason for coin, reason in d.values()))
 
+    replayed = [(e, sig, before[e["id"]], after[e["id"]]) for e, sig in parsed]
     return {
         "events": len(parsed),
         "current": tally(before),
         "candidate": tally(after),
         "changed": len(changes),
         "changes": changes[:MAX_CHANGES_LISTED],
+    }, replayed
+
+
+def _evenly(n: int, most: int) -> np.ndarray:
+    """At most ``most`` indices of ``range(n)``, spread evenly over it (all when fewer)."""
+    if n <= most:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, most).round().astype(np.int64))
+
+
+def _xy(points: np.ndarray) -> list[list[float]]:
+    return [[float(x), float(y)] for x, y in points]
+
+
+def _plot(
+    candidate: Profile, coin: str, feats: CoinFeatures, replayed: list[Replayed]
+) -> dict[str, Any]:
+    """The new region against recent traffic, on two features: the reply's ``plot``.
+
+    The pair is the one on which the region stands furthest from the nearest
+    replayed coins the candidate does not take as ``coin``
+    (:func:`coinval.classifier.separating_pair`); with none, diameter and
+    thickness.  Everything is taken at the session coins' median temperature
+    and speed: the region's shadow there, and every coin moved there by the
+    region's own slopes.  At most :data:`MAX_PLOT_POINTS` session coins (evenly
+    spread over the session) and as many traffic coins (those nearest the
+    outline, so that the coins that test the region are never the ones left
+    out) are sent.
+    """
+    clf = candidate.classifier
+    t0 = float(np.median(feats.temperature_c))
+    u0 = None if feats.speed_mm_s is None else float(np.median(feats.speed_mm_s))
+    traffic = (
+        extract_signatures([sig for _, sig, _, _ in replayed], candidate.no_coin)
+        if replayed
+        else None
+    )
+    untaken = [k for k, (_, _, _, (taken, _)) in enumerate(replayed) if taken != coin]
+    pair = None
+    if traffic is not None and untaken:
+        pair = separating_pair(clf, coin, traffic.rows(untaken))
+    chosen_by = "traffic" if pair else "default"
+    pair = pair or DEFAULT_PAIR
+    shadow = region_shadow(clf, coin, pair, t0, u0)
+    columns = [FEATURE_NAMES.index(name) for name in pair]
+
+    own = moved_to(clf, coin, feats.rows(_evenly(len(feats), MAX_PLOT_POINTS)), t0, u0)
+    own = own[:, columns]
+    points: list[dict[str, Any]] = []
+    if traffic is not None:
+        xy = moved_to(clf, coin, traffic, t0, u0)[:, columns]
+        placed = np.flatnonzero(np.isfinite(xy).all(axis=1))  # an unread loss angle: no place
+        nearest = placed[np.argsort(shadow.deviation(xy[placed]), kind="stable")]
+        for k in sorted(nearest[:MAX_PLOT_POINTS].tolist(), reverse=True):  # newest first
+            event, _, before, after = replayed[k]
+            points.append(
+                {
+                    "event_id": event["id"],
+                    "x": float(xy[k, 0]),
+                    "y": float(xy[k, 1]),
+                    "coin": after[0],
+                    "reason": after[1],
+                    "changed": before != after,
+                }
+            )
+    return {
+        "x": {"feature": pair[0], "unit": FEATURE_UNITS[pair[0]]},
+        "y": {"feature": pair[1], "unit": FEATURE_UNITS[pair[1]]},
+        "chosen_by": chosen_by,
+        "temperature_c": t0,
+        "speed_mm_s": u0,
+        "region": {"centre": _xy(shadow.centre[None])[0], "outline": _xy(shadow.outline)},
+        "teach": {
+            "total": len(feats),
+            "points": _xy(own[np.isfinite(own).all(axis=1)]),
+        },
+        "traffic": {"total": len(replayed), "untaken": len(untaken), "points": points},
     }
 
 
@@ -616,7 +717,9 @@ def preview(ctx: Context, session_id: int) -> dict[str, Any]:
       (session coins inside another region, that coin's centre against the new
       region, in tolerances: <= 1 is inside);
     * ``replay``: recent live decisions of the head that kept their signature,
-      decided again by the current and by the candidate profile.
+      decided again by the current and by the candidate profile;
+    * ``plot``: the new region's outline on two features, the session's coins
+      and the replayed traffic with the candidate's decisions (:func:`_plot`).
     """
     row, samples, taught, report = _teach_open_session(ctx, session_id)
     coin, head = str(row["coin"]), str(row["head"])
@@ -632,6 +735,7 @@ def preview(ctx: Context, session_id: int) -> dict[str, Any]:
     own = candidate.classifier.deviation(feats)[:, candidate.classifier.coins_.index(coin)]
     current = ctx.engine(head)
     cand_engine = Engine(apply_settings(candidate, settings, master))
+    replay, replayed = _replay(events, current[1] if current else None, cand_engine)
     return {
         "session": _session({**row, "count": len(samples)}),
         "base_profile_id": base_id,
@@ -644,7 +748,8 @@ def preview(ctx: Context, session_id: int) -> dict[str, Any]:
             _nearness_entry(n, candidate.classifier, coin)
             for n in nearness(candidate.classifier, coin, feats)
         ],
-        "replay": _replay(events, current[1] if current else None, cand_engine),
+        "replay": replay,
+        "plot": _plot(candidate, coin, feats, replayed),
     }
 
 

@@ -98,7 +98,8 @@ async def add_signatures(
 
 @router.get("/{session_id}/preview", summary="What committing would do")
 def preview(session_id: RowId, ctx: ContextDep, _: Operator) -> dict[str, Any]:
-    """Recent live traffic decided again, and how close the new region is to other coins."""
+    """Recent live traffic decided again, how close the new region is to other coins, and a
+    plot of the region on two features against that traffic."""
     return domain.preview(ctx, session_id)
 
 
