@@ -1,9 +1,13 @@
-"""``coinval serve``: the engine as a ccTalk coin acceptor on a port, fed by a sensor source.
+"""``coinval serve``: the engine as a coin acceptor on a port, fed by a sensor source.
 
-Both lines are opened by URL through the bridge's one opener
-(:func:`firmware_bridge.transport.ports.open_port`): a device path
+The machine's bus is ``--cctalk PORT`` (a parking machine: a ccTalk coin
+acceptor) or ``--mdb PORT`` (a vending machine: an MDB level 3 coin changer),
+exactly one of them.  Lines are opened by URL: a device path
 (``/dev/ttyUSB0``), a pyserial URL (``socket://...``), or the simulated
-hardware's ``simhead://`` and ``simhost://``.  ``--sensor sim`` is the
+hardware's ``simhead://``, ``simhost://`` and ``simvmc://``.  MDB words go two
+bytes each (``docs/mdb.md`` 5.2: pseudo-terminals, USB adapters that cannot
+send a ninth bit, simulators) unless ``--mdb-9bit`` asks for a real 9-bit UART
+(mark/space parity, PARMRK).  ``--sensor sim`` is the
 simulated sensor board ``simhead://A`` with ``--seed`` and ``--coins-per-s``,
 on a real pseudo-terminal, so the bridge runs the code it runs on a real line.
 
@@ -18,7 +22,7 @@ import argparse
 import logging
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from coinval_cli.acceptor_setup import (
     add_timing_arguments,
@@ -41,7 +45,7 @@ if TYPE_CHECKING:
     import datetime as dt
 
     from coinval.profile import Profile
-    from firmware_bridge.runtime.loop import Runtime
+    from firmware_bridge.runtime.loop import CoinLoop
     from firmware_bridge.sources import SensorSpec
 
 __all__ = ["add_serve_arguments", "run_serve"]
@@ -52,18 +56,31 @@ log = logging.getLogger("firmware_bridge.runtime")
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``coinval serve``."""
     parser.add_argument("--profile", required=True, metavar="PROFILE.json")
-    parser.add_argument(
+    bus = parser.add_mutually_exclusive_group(required=True)
+    bus.add_argument(
         "--cctalk",
-        required=True,
         metavar="PORT",
-        help="ccTalk port: device path (/dev/ttyUSB0, /dev/pts/7) or URL "
+        help="ccTalk port (a parking machine): device path (/dev/ttyUSB0, /dev/pts/7) or URL "
         "(socket://..., simhost:// for a virtual parking machine)",
+    )
+    bus.add_argument(
+        "--mdb",
+        metavar="PORT",
+        help="MDB port (a vending machine; the engine is coin changer 08H): device path or "
+        "URL (simvmc:// for a virtual vending machine); words as two bytes each unless "
+        "--mdb-9bit",
     )
     parser.add_argument(
         "--cctalk-echo",
         action="store_true",
         help="write each byte received on --cctalk straight back, as a single-wire ccTalk "
         "bus does, for hosts that read their own request back on a two-wire line or pty",
+    )
+    parser.add_argument(
+        "--mdb-9bit",
+        action="store_true",
+        help="--mdb is a real 9-bit UART: the mode bit as mark/space parity, received "
+        "with PARMRK (Linux); default: two bytes per word, for ptys and simulators",
     )
     parser.add_argument(
         "--sensor",
@@ -90,9 +107,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 @logs_to_stderr
 def run_serve(args: argparse.Namespace) -> int:
-    """``coinval serve``: the coin acceptor on a ccTalk port, fed by a sensor source."""
+    """``coinval serve``: the coin acceptor on a ccTalk or MDB port, fed by a sensor source."""
     from firmware_bridge.sources import SourceError, parse_sensor_spec
 
+    _check_bus_flags(args)
     profile = load_profile(args.profile)
     at = decision_moment(args)
     try:
@@ -107,6 +125,14 @@ def run_serve(args: argparse.Namespace) -> int:
     finally:
         if calibration is not None:
             calibration.close()
+
+
+def _check_bus_flags(args: argparse.Namespace) -> None:
+    """A bus's own flag without that bus is a mistake, said before anything is opened."""
+    if args.cctalk_echo and args.cctalk is None:
+        raise UsageError("--cctalk-echo goes with --cctalk (MDB has no echo)")
+    if args.mdb_9bit and args.mdb is None:
+        raise UsageError("--mdb-9bit goes with --mdb")
 
 
 def _check_before_the_store(args: argparse.Namespace, spec: SensorSpec) -> None:
@@ -125,7 +151,7 @@ def _check_before_the_store(args: argparse.Namespace, spec: SensorSpec) -> None:
     from coinval_cli.live_calibration import parse_api_address
 
     host, port = parse_api_address(args.api)
-    named = [("--cctalk", args.cctalk)]
+    named = [("--cctalk", args.cctalk) if args.cctalk is not None else ("--mdb", args.mdb)]
     if spec.kind in ("port", "replay"):
         named.append(("--sensor", spec.target))
     for flag, path in named:
@@ -148,13 +174,13 @@ def _serve(
     calibration: LiveCalibration | None,
 ) -> int:
     """The coin loop of ``serve`` on ``profile`` (the calibration service already running)."""
-    from firmware_bridge.runtime.loop import Runtime
+    from firmware_bridge.runtime.loop import MdbRuntime, Runtime
     from firmware_bridge.sources import ReplaySource, SensorLinkSource, SensorSource, SourceError
     from firmware_bridge.transport.managed_line import PortOpenError
 
     register_url_handlers()
     engine = ready_engine(profile)
-    runtime: Runtime | None = None
+    runtime: CoinLoop | None = None
     source: SensorSource
     if spec.kind == "replay":
         source = ReplaySource(
@@ -166,18 +192,33 @@ def _serve(
         source = SensorLinkSource(head_url(args.seed, args.coins_per_s))
     else:
         source = SensorLinkSource(spec.target)
-    runtime = Runtime(
-        coins=profile.coins,
-        decider=engine,
-        source=source,
-        cctalk_url=args.cctalk,
-        at=at,
-        config=runtime_config(args),
-        on_decided=calibration.recorder.submit if calibration else None,
-    )
-    runtime.cctalk.echo = args.cctalk_echo
+    if args.mdb is not None:
+        runtime = MdbRuntime(
+            coins=profile.coins,
+            decider=engine,
+            source=source,
+            mdb_url=args.mdb,
+            nine_bit=args.mdb_9bit,
+            at=at,
+            config=runtime_config(args),
+            on_decided=calibration.recorder.submit if calibration else None,
+        )
+    else:
+        cctalk = Runtime(
+            coins=profile.coins,
+            decider=engine,
+            source=source,
+            cctalk_url=args.cctalk,
+            at=at,
+            config=runtime_config(args),
+            on_decided=calibration.recorder.submit if calibration else None,
+        )
+        cctalk.cctalk.echo = args.cctalk_echo
+        runtime = cctalk
     if calibration is not None:
-        calibration.follow(runtime)
+        # follow() calls only use(), which every CoinLoop has; its annotation
+        # (coinval_cli.live_calibration) still names the ccTalk Runtime.
+        calibration.follow(cast("Runtime", runtime))
     try:
         runtime.open()
     except (PortOpenError, SourceError) as exc:

@@ -58,6 +58,22 @@ class ChangerAcceptor:
 
     def __init__(self, changer: CoinChanger) -> None:
         self.changer = changer
+        self._coin_ids: tuple[str | None, ...] = ()
+
+    @property
+    def coin_ids(self) -> tuple[str | None, ...]:
+        """The ccTalk coin ids last given (position 1 = coin type 0), for logs."""
+        return self._coin_ids
+
+    @property
+    def inhibit_mask(self) -> int:
+        """The VMC's coin enables in ccTalk's form: bit n = position n + 1 = coin type n."""
+        return self.changer.enables.coins
+
+    @property
+    def host_has_every_event(self) -> bool:
+        """The VMC acknowledged every POLL item queued (deposits, statuses, slugs)."""
+        return self.changer.unreported == 0
 
     @property
     def host_timeout_s(self) -> float:
@@ -85,6 +101,7 @@ class ChangerAcceptor:
 
     def set_coin_ids(self, cctalk_ids: Sequence[str | None]) -> None:
         """A new profile's coins (ccTalk ids, position 1 first) become the coin types' values."""
+        self._coin_ids = tuple(cctalk_ids)
         self.changer.set_coin_values(coin_values(cctalk_ids))
 
     def push_credit(self, position: int, sorter_path: int | None = None) -> None:

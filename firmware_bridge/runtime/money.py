@@ -1,11 +1,18 @@
-"""The money path: from a coin's signature to exactly one ccTalk event.
+"""The money path: from a coin's signature to exactly one event for the machine.
 
 Sans-I/O like the protocol objects it drives: no thread, port or clock of its
 own; every call takes ``now`` or reads the injected clock.  One coin at a
 time, :class:`MoneyPath` decides, checks the acceptor may take it *now*
-(:meth:`CoinAcceptorDevice.is_accepting`: inhibit mask, master inhibit, host
+(:meth:`AcceptorDevice.is_accepting`: inhibit mask, master inhibit, host
 polling), commands the gate, and credits only when the credit sensor confirms
 in time.  Events reach the host in the order the coins arrived.
+
+The device is anything with the :class:`AcceptorDevice` calls, in ccTalk's
+terms (positions 1-16, ccTalk error codes): the ccTalk
+:class:`~firmware_bridge.cctalk.device.CoinAcceptorDevice` itself, or the MDB
+changer behind :class:`~firmware_bridge.mdb.acceptor.ChangerAcceptor`, which
+maps those codes onto what MDB can say.  The words of a refusal name the
+protocol's own commands (:class:`RefusalWords`).
 
 Each coin's event goes into a device built with ``overflow="hold"``: the 229
 rules (:class:`~firmware_bridge.cctalk.credit_buffer.CreditBuffer`) keep it
@@ -48,7 +55,6 @@ from coinval.catalogue import coins as catalogue_coins
 from coinval.decision import Decision
 from coinval.signature import Signature
 from firmware_bridge.cctalk.credit_buffer import BufferedEvent, CreditEvent, ErrorEvent
-from firmware_bridge.cctalk.device import CoinAcceptorDevice
 from firmware_bridge.cctalk.headers import AcceptorError, describe_error, inhibited_coin_type
 from firmware_bridge.runtime.coin_positions import cctalk_ids
 from firmware_bridge.sensorlink import FaultCode
@@ -62,11 +68,15 @@ from firmware_bridge.sources import (
 )
 
 __all__ = [
+    "CCTALK_REFUSALS",
     "FAULT_ERRORS",
+    "MDB_REFUSALS",
+    "AcceptorDevice",
     "CoinOutcome",
     "Decider",
     "MoneyPath",
     "MoneyTotals",
+    "RefusalWords",
 ]
 
 log = logging.getLogger("firmware_bridge.runtime")
@@ -90,6 +100,79 @@ FAULT_ERRORS: dict[FaultCode, int] = {
 
 #: Closed coin numbers remembered, to tell a late report from a coin never seen.
 _REMEMBERED = 4096
+
+
+class AcceptorDevice(Protocol):
+    """What the money path needs of the acceptor the machine talks to (device lock held).
+
+    ``CoinAcceptorDevice`` (ccTalk) and ``ChangerAcceptor`` (MDB) both fit.
+    Positions are 1-16; error codes are ccTalk's (``AcceptorError``).
+    """
+
+    @property
+    def overflow(self) -> str:
+        """``"hold"``: an event the host has not read is never pushed out."""
+        ...
+
+    @property
+    def host_timeout_s(self) -> float:
+        """No poll for this long: the host is gone and coins are returned."""
+        ...
+
+    @property
+    def last_credit_poll(self) -> float | None:
+        """``now`` of the host's last poll for events, or None since a reset."""
+        ...
+
+    @property
+    def master_inhibit(self) -> bool:
+        """The host refuses every coin."""
+        ...
+
+    @property
+    def sorter_paths(self) -> tuple[int, ...]:
+        """Sorter path per position (position 1 first)."""
+        ...
+
+    def is_accepting(self, position: int, now: float, /) -> bool:
+        """Whether the host takes a coin of ``position`` now."""
+        ...
+
+    def set_coin_ids(self, coin_ids: Sequence[str | None], /) -> None:
+        """A new coin list (ccTalk coin ids, position 1 first)."""
+        ...
+
+    def push_credit(self, position: int, sorter_path: int | None = None, /) -> None:
+        """One credited coin."""
+        ...
+
+    def push_error(self, code: int, /, *, coin: bool | None = None) -> None:
+        """One coin not credited (or an alarm), as a ccTalk error code."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class RefusalWords:
+    """Why a recognised coin the engine accepted is returned, in the protocol's own terms.
+
+    ``position`` takes ``{position}`` (1-16) and ``{coin_type}`` (0-15).
+    """
+
+    master_inhibit: str
+    host_silent: str
+    position: str
+
+
+CCTALK_REFUSALS = RefusalWords(
+    master_inhibit="master inhibit active (228)",
+    host_silent="host not polling (229): coin returned",
+    position="position {position} inhibited by the host (231)",
+)
+MDB_REFUSALS = RefusalWords(
+    master_inhibit="no coin type enabled by the VMC, or SETUP not read since the reset",
+    host_silent="VMC not polling (POLL): coin returned",
+    position="coin type {coin_type} disabled by the VMC (COIN TYPE)",
+)
 
 
 class Decider(Protocol):
@@ -165,8 +248,8 @@ class MoneyPath:
 
     Parameters
     ----------
-    device : CoinAcceptorDevice
-        Shared with the ccTalk service; touched only under ``lock``.
+    device : AcceptorDevice
+        Shared with the bus service (ccTalk or MDB); touched only under ``lock``.
     lock : threading.Lock
         The device lock.
     decider : Decider
@@ -188,11 +271,13 @@ class MoneyPath:
         ``on_decided(signature, decision)``, once per coin the engine decided,
         right after the decision (the calibration service records it).  Must
         not block: it runs in the coin loop.
+    refusals : RefusalWords
+        The words of a refusal by the host (ccTalk's by default).
     """
 
     def __init__(
         self,
-        device: CoinAcceptorDevice,
+        device: AcceptorDevice,
         lock: threading.Lock,
         decider: Decider,
         coins: Sequence[str],
@@ -204,6 +289,7 @@ class MoneyPath:
         credit_timeout_s: float = 1.5,
         on_outcome: Callable[[CoinOutcome], None] | None = None,
         on_decided: Callable[[Signature, Decision], None] | None = None,
+        refusals: RefusalWords = CCTALK_REFUSALS,
     ) -> None:
         if device.overflow != "hold":
             raise ValueError(
@@ -222,6 +308,7 @@ class MoneyPath:
         self.credit_timeout_s = credit_timeout_s
         self._on_outcome = on_outcome
         self._on_decided = on_decided
+        self.refusals = refusals
         # A new engine and coin list waiting for the next gap between coins.
         self._staged: tuple[Decider, tuple[str, ...]] | None = None
         self._staged_lock = threading.Lock()
@@ -374,12 +461,14 @@ class MoneyPath:
     def _refusal(self, position: int, now: float) -> tuple[int, str]:
         """Why the device refuses a recognised coin now (device lock held)."""
         device = self._device
+        words = self.refusals
         if device.master_inhibit:
-            return AcceptorError.INHIBITED_COIN, "master inhibit active (228)"
+            return AcceptorError.INHIBITED_COIN, words.master_inhibit
         last = device.last_credit_poll
         if last is None or now - last > device.host_timeout_s:
-            return AcceptorError.INHIBITED_COIN, "host not polling (229): coin returned"
-        return inhibited_coin_type(position), f"position {position} inhibited by the host (231)"
+            return AcceptorError.INHIBITED_COIN, words.host_silent
+        why = words.position.format(position=position, coin_type=position - 1)
+        return inhibited_coin_type(position), why
 
     def on_credit_sensor(self, event: CreditSensed) -> None:
         """The board's credit-sensor report: credit only a coin passed forward in time."""
@@ -518,8 +607,8 @@ def _value_pence(decision: Decision | None) -> int:
     return (spec.value_pence or 0) if spec is not None else 0
 
 
-def _report(device: CoinAcceptorDevice, event: BufferedEvent) -> None:
-    """Put one coin's event into the 229 buffer (device lock held)."""
+def _report(device: AcceptorDevice, event: BufferedEvent) -> None:
+    """Put one coin's event into the device's queue for the host (device lock held)."""
     if isinstance(event, CreditEvent):
         device.push_credit(event.position, event.sorter_path)
     else:

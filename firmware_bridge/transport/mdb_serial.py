@@ -24,16 +24,30 @@ It lives with the other lines in :mod:`firmware_bridge.transport`: the
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import termios
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol, cast
 
 import serial
 
 from firmware_bridge.mdb.timing import BAUD
 from firmware_bridge.mdb.wire import ParmrkDecoder, TwoByteDecoder, encode_two_byte, parity_runs
+from firmware_bridge.transport.managed_line import Backoff, PortOpenError
 
-__all__ = ["CMSPAR", "TwoByteWordPort", "UartWordPort", "WordPort", "open_word_port", "uart_attrs"]
+__all__ = [
+    "CMSPAR",
+    "ManagedWordLine",
+    "TwoByteWordPort",
+    "UartWordPort",
+    "WordPort",
+    "open_word_port",
+    "uart_attrs",
+]
+
+log = logging.getLogger("firmware_bridge.ports")
 
 #: Linux "stick parity" flag (not exported by Python's termios): with PARENB,
 #: PARODD set = mark, clear = space.
@@ -156,3 +170,123 @@ def open_word_port(url: str, *, nine_bit: bool) -> WordPort:
     if nine_bit:
         return UartWordPort(cast(serial.Serial, port))
     return TwoByteWordPort(port)
+
+
+_PORT_ERRORS = (serial.SerialException, OSError, ValueError)
+
+
+class ManagedWordLine:
+    """An MDB line that reconnects by itself, like :class:`~.managed_line.ManagedLine` for bytes.
+
+    A failed read or write closes the port, logs it once, and opens it again
+    with exponential back-off; the changer above it keeps its state (the VMC
+    resets it anyway when it finds it again).
+
+    Parameters
+    ----------
+    url : str
+        What it is opened from (for logs).
+    opener : callable
+        Opens the line; raises on failure.
+    backoff : Backoff, optional
+    sleep : callable
+        Used while waiting to reconnect.
+
+    Notes
+    -----
+    Not thread-safe: the MDB service thread alone reads and writes it.
+    """
+
+    name = "MDB"
+
+    def __init__(
+        self,
+        url: str,
+        opener: Callable[[], WordPort],
+        *,
+        backoff: Backoff | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.url = url
+        self._opener = opener
+        self._backoff = backoff or Backoff()
+        self._sleep = sleep
+        self._port: WordPort | None = None
+        self._retry_at = 0.0
+        self._closed = False
+        self.reconnections = 0
+
+    @property
+    def connected(self) -> bool:
+        """Whether the port is open now."""
+        return self._port is not None
+
+    def open(self) -> None:
+        """First opening; raises :class:`PortOpenError` naming the port if it fails."""
+        try:
+            self._port = self._opener()
+        except _PORT_ERRORS as exc:
+            raise PortOpenError(f"cannot open the MDB port {self.url!r}: {exc}") from None
+        self._backoff.reset()
+
+    def _lost(self, exc: BaseException) -> None:
+        port, self._port = self._port, None
+        if port is not None:
+            with contextlib.suppress(*_PORT_ERRORS):
+                port.close()
+        delay = self._backoff.next_delay()
+        self._retry_at = time.monotonic() + delay
+        log.warning(
+            "MDB port %s lost (%s); changer state kept, reconnecting (next try in %.1f s)",
+            self.url,
+            exc or "closed",
+            delay,
+        )
+
+    def _reconnect(self) -> None:
+        wait = self._retry_at - time.monotonic()
+        if wait > 0:
+            self._sleep(min(wait, 0.05))
+            return
+        try:
+            port = self._opener()
+        except _PORT_ERRORS as exc:
+            self._retry_at = time.monotonic() + self._backoff.next_delay()
+            log.debug("MDB port %s still unavailable (%s)", self.url, exc)
+            return
+        self.reconnections += 1
+        self._backoff.reset()
+        log.warning("MDB port %s reconnected", self.url)
+        self._port = port
+
+    def read_words(self, now: float) -> list[int]:
+        """Words received (waits up to the port's read timeout); none while reconnecting."""
+        if self._closed:
+            return []
+        if self._port is None:
+            self._reconnect()
+            return []
+        try:
+            return self._port.read_words(now)
+        except _PORT_ERRORS as exc:
+            self._lost(exc)
+            return []
+
+    def write_words(self, words: Iterable[int]) -> bool:
+        """Write words; ``False`` if the line is down (the reply is lost: the VMC asks again)."""
+        if self._port is None:
+            return False
+        try:
+            self._port.write_words(words)
+        except _PORT_ERRORS as exc:
+            self._lost(exc)
+            return False
+        return True
+
+    def close(self) -> None:
+        """Close for good (no more reconnection)."""
+        self._closed = True
+        port, self._port = self._port, None
+        if port is not None:
+            with contextlib.suppress(*_PORT_ERRORS):
+                port.close()

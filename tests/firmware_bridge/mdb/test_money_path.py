@@ -63,7 +63,7 @@ class Rig:
         self.bus = Bus(self.changer, VendingController(enable_mask=enable_mask))
         self.gates: list[tuple[int, bool, int]] = []
         self.money = MoneyPath(
-            ChangerAcceptor(self.changer),  # type: ignore[arg-type]
+            ChangerAcceptor(self.changer),
             threading.Lock(),
             Engine(),
             COINS,
