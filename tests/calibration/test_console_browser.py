@@ -253,9 +253,44 @@ def test_a_teach_session_committed_and_rolled_back_through_the_console(
         "() => document.querySelector('#session-count')?.textContent.startsWith('24 ')"
     )
     assert page.locator("#spread svg rect").count() >= 10  # one bar per measured feature
+    # Recent traffic for the preview to replay: a new pound, a 50p and a fake.
+    recent = [
+        *signatures_json(TAUGHT, 1, seed=31),
+        *signatures_json(FIFTY, 1, seed=31),
+        *signatures_json("mono-12-sided", 1, seed=31),
+    ]
+    assert api.post(f"/heads/{HEAD}/classify", json=recent).status_code == 200
     page.click("#preview-btn")
     page.wait_for_selector("#preview svg")
     assert "takes 24 of the session's 24 coins" in page.inner_text("#preview-self")
+    # The plot of the new region: its outline, the session's coins, the traffic by decision.
+    plot = api.get(f"/teach/sessions/{page_session(page)}/preview").json()["plot"]
+    scatter = "#preview-plot svg.scatter"
+    assert page.locator(f"{scatter} path.region-outline").count() == 1
+    assert page.locator(f"{scatter} circle.pt.teach").count() == len(plot["teach"]["points"]) == 24
+    traffic = page.locator(f"{scatter} circle.pt.traffic")
+    assert traffic.count() == len(plot["traffic"]["points"]) >= len(recent)
+    assert page.locator(f"{scatter} circle.pt.traffic.s-accepted").count() >= 1  # the new pound
+    assert page.locator(f"{scatter} circle.pt.traffic.s-other").count() >= 1  # the 50p
+    words = page.inner_text("#preview-plot")
+    for axis in (plot["x"], plot["y"]):
+        assert f"{axis['feature']} ({axis['unit']})" in words
+    assert re.search(rf"accepted as [^\n]*{TAUGHT}", words)  # the legend names the coin
+    # The outline is drawn where the region is: the session's coins sit inside it.
+    inside = page.evaluate(
+        """sel => {
+            const svg = document.querySelector(sel);
+            const outline = svg.querySelector("path.region-outline");
+            const point = svg.createSVGPoint();
+            return [...svg.querySelectorAll("circle.pt.teach")].filter((c) => {
+                point.x = Number(c.getAttribute("cx"));
+                point.y = Number(c.getAttribute("cy"));
+                return outline.isPointInFill(point);
+            }).length;
+        }""",
+        scatter,
+    )
+    assert inside >= 22
     page.check("#commit-activate")
     page.click("#commit")
     page.wait_for_selector("#progress:has-text('committed')")  # the session, now closed
@@ -276,6 +311,13 @@ def test_a_teach_session_committed_and_rolled_back_through_the_console(
     assert active["version"] == 1 and active["coins"] == list(BASE_COINS)
     assert api.get(f"/heads/{HEAD}/history").json()[0]["kind"] == "rollback"
     api.close()
+
+
+def page_session(page: Any) -> int:
+    """The teach session a console page shows (``#/teach?session=N``)."""
+    found = re.search(r"session=(\d+)", page.url)
+    assert found, page.url
+    return int(found.group(1))
 
 
 def test_the_docs_render_offline(server: RealServer, open_page: Any) -> None:

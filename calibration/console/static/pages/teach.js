@@ -1,7 +1,7 @@
 // A teach session: start it, upload the coins, watch the spread, preview, commit.
 
 import { api, get, query } from "../api.js";
-import { barChart } from "../charts.js";
+import { barChart, scatterPlot } from "../charts.js";
 import { confirmed, h, sleep, table, when } from "../dom.js";
 import { coinName } from "../words.js";
 
@@ -33,6 +33,55 @@ function spreadChart(progress) {
   });
 }
 
+// The replayed traffic's decisions by the candidate, one colour each.
+function trafficGroups(points, coin) {
+  const kinds = [
+    { test: (p) => p.reason === "accepted" && p.coin === coin, name: `accepted as ${coinName(coin)}`, cls: "s-accepted" },
+    { test: (p) => p.reason === "accepted", name: "accepted as another coin", cls: "s-other" },
+    { test: (p) => p.reason === "counterfeit", name: "refused: counterfeit", cls: "s-counterfeit" },
+    { test: (p) => p.reason === "inhibited", name: "refused: inhibited", cls: "s-inhibited" },
+    { test: (p) => p.reason === "unknown", name: "refused: unknown", cls: "s-unknown" },
+    { test: () => true, name: "refused: invalid", cls: "s-refused" },
+  ];
+  const groups = kinds.map((k) => ({ name: k.name, cls: k.cls, kind: "traffic", points: [] }));
+  for (const p of points) {
+    const g = kinds.findIndex((k) => k.test(p));
+    groups[g].points.push({
+      x: p.x, y: p.y,
+      title: `event ${p.event_id}: ${p.reason}${p.coin ? ` as ${p.coin}` : ""}${p.changed ? ", changed by the new region" : ""}`,
+    });
+  }
+  return groups;
+}
+
+// The new region's outline on two features, the session's coins and recent traffic.
+function regionPlot(plot, coin) {
+  const axis = (a) => ({ label: `${a.feature} (${a.unit})` });
+  const at = `${plot.temperature_c.toFixed(1)} °C${plot.speed_mm_s != null ? `, ${Math.round(plot.speed_mm_s)} mm/s` : ""}`;
+  const why = plot.chosen_by === "traffic"
+    ? "the two features on which the new region stands furthest from the nearest recent coins it does not take"
+    : "diameter and thickness: no recent coin it does not take";
+  const shown = [];
+  if (plot.teach.points.length < plot.teach.total) shown.push(`${plot.teach.points.length} of the session's ${plot.teach.total} coins`);
+  if (plot.traffic.points.length < plot.traffic.total) shown.push(`the ${plot.traffic.points.length} of ${plot.traffic.total} recent coins nearest the region`);
+  return h("div", { id: "preview-plot-box" },
+    scatterPlot({
+      id: "preview-plot",
+      title: `The new region of ${coinName(coin)} against recent traffic, at ${at}`,
+      x: axis(plot.x),
+      y: axis(plot.y),
+      outline: { name: "new region (its edge on these two features)", cls: "s-region", points: plot.region.outline },
+      groups: [
+        { name: "session coins", cls: "s-teach", hollow: true, kind: "teach", points: plot.teach.points.map(([x, y]) => ({ x, y, title: "session coin" })) },
+        ...trafficGroups(plot.traffic.points, coin),
+      ],
+    }),
+    h("p", { class: "chart-note", id: "preview-plot-note" },
+      `Features: ${why}. Every coin is moved by the region's own slopes to ${at}. `,
+      "A coin outside the outline is outside the region; one inside it may still be refused on its other features.",
+      shown.length ? ` Shown: ${shown.join("; ")}.` : ""));
+}
+
 function previewView(preview, coin) {
   const outcomes = [...new Set([...Object.keys(preview.replay.current), ...Object.keys(preview.replay.candidate)])].sort();
   const parts = [
@@ -40,6 +89,7 @@ function previewView(preview, coin) {
       `The new region of ${coinName(coin)} takes ${preview.self.inside_new_region} of the session's ${preview.self.samples} coins. `,
       `Recent traffic replayed: ${preview.replay.events} decisions, ${preview.replay.changed} would change.`),
   ];
+  if (preview.plot) parts.push(regionPlot(preview.plot, coin));
   if (outcomes.length) {
     parts.push(barChart({
       title: "Recent traffic decided by the active profile and by the candidate",
