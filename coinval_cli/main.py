@@ -130,15 +130,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="a virtual parking machine polling a ccTalk coin acceptor",
         description="Enable every coin (231, 228), poll 229 and print credits and errors.",
     )
+    _command(
+        sim_sub,
+        "vmc",
+        "coinval_cli.simulated_hardware:run_sim_vmc",
+        "coinval_cli.simulated_hardware:add_sim_vmc_arguments",
+        help="a virtual vending machine controller polling an MDB coin changer",
+        description="Reset the changer, read SETUP and its identification, enable coin types, "
+        "POLL and print the credit it would give for each coin.",
+    )
 
     _command(
         sub,
         "serve",
         "coinval_cli.serve:run_serve",
         "coinval_cli.serve:add_serve_arguments",
-        help="be a ccTalk coin acceptor on a serial port, fed by a sensor head",
-        description="Serve the engine as a ccTalk coin acceptor (address 2) on --cctalk, "
-        "deciding the coins of --sensor: a sensor-link port, 'sim', or replay:FILE.jsonl.",
+        help="be a ccTalk coin acceptor or an MDB coin changer on a serial port",
+        description="Serve the engine as a ccTalk coin acceptor (address 2) on --cctalk, or as "
+        "an MDB level 3 coin changer (08H) on --mdb, deciding the coins of --sensor: a "
+        "sensor-link port, 'sim', or replay:FILE.jsonl.",
     )
     _command(
         sub,

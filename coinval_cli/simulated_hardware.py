@@ -1,12 +1,13 @@
-"""The simulated hardware: its URLs, ``coinval sim head`` and ``coinval sim host``.
+"""The simulated hardware: its URLs, ``coinval sim head``, ``sim host`` and ``sim vmc``.
 
 :func:`register_url_handlers` lets every port of the process open
-``simhead://`` (a simulated sensor board) and ``simhost://`` (a virtual
-parking machine), each on a real pseudo-terminal (``sim.serial_urls``); that
-is how ``serve`` and ``run`` reach them, through the bridge's one port opener
-like any port.  ``sim head`` and ``sim host`` instead put a simulated device
-on a port someone else serves (a real line, or a pty another process opened),
-and print what it does.
+``simhead://`` (a simulated sensor board), ``simhost://`` (a virtual parking
+machine) and ``simvmc://`` (a virtual vending machine's controller), each on a
+real pseudo-terminal (``sim.serial_urls``); that is how ``serve`` and ``run``
+reach them, through the bridge's port openers like any port.  ``sim head``,
+``sim host`` and ``sim vmc`` instead put a simulated device on a port someone
+else serves (a real line, or a pty another process opened), and print what it
+does.
 """
 
 from __future__ import annotations
@@ -27,16 +28,18 @@ if TYPE_CHECKING:
 __all__ = [
     "add_sim_head_arguments",
     "add_sim_host_arguments",
+    "add_sim_vmc_arguments",
     "head_line",
     "head_url",
     "register_url_handlers",
     "run_sim_head",
     "run_sim_host",
+    "run_sim_vmc",
 ]
 
 
 def register_url_handlers() -> None:
-    """Make ``simhead://`` and ``simhost://`` openable by ``serial.serial_for_url`` (once)."""
+    """Make ``simhead://``, ``simhost://`` and ``simvmc://`` openable by pyserial (once)."""
     import serial
 
     import sim.serial_urls
@@ -148,4 +151,92 @@ def run_sim_host(args: argparse.Namespace) -> int:
     finally:
         port.close()
     print(f"total credited {pounds(host.total_pence)}", flush=True)
+    return 0
+
+
+# -------------------------------------------------------------------- sim vmc
+
+
+def add_sim_vmc_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``coinval sim vmc``."""
+    parser.add_argument("--mdb", required=True, metavar="PORT", help="MDB port (path or URL)")
+    parser.add_argument(
+        "--mdb-9bit",
+        action="store_true",
+        help="a real 9-bit UART (mark/space parity); default: two bytes per word (ptys)",
+    )
+    parser.add_argument(
+        "--poll-ms", type=positive_float, default=100.0, help="POLL period (default 100)"
+    )
+    parser.add_argument(
+        "--enable",
+        type=_coin_type_mask,
+        metavar="MASK",
+        help="coin types to enable, a bit mask (0x0b: types 0, 1, 3; default: every type "
+        "SETUP gives a value)",
+    )
+
+
+def _coin_type_mask(text: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value <= 0xFFFF:
+        raise argparse.ArgumentTypeError("a coin type mask is 0 to 0xffff")
+    return value
+
+
+@logs_to_stderr
+def run_sim_vmc(args: argparse.Namespace) -> int:
+    """``coinval sim vmc``: a virtual vending machine polling an MDB coin changer."""
+    from firmware_bridge.mdb.changer import poll_items
+    from firmware_bridge.mdb.messages import PollItem
+    from firmware_bridge.mdb.vmc import Credit
+    from firmware_bridge.transport.mdb_serial import open_word_port
+    from sim.virtual_host import pounds
+    from sim.vmc import VirtualVmc
+
+    try:
+        port = open_word_port(args.mdb, nine_bit=args.mdb_9bit)
+    except Exception as exc:
+        raise UsageError(f"cannot open the MDB port {args.mdb!r}: {exc}") from None
+
+    def show_credit(credit: Credit) -> None:
+        print(
+            f" out  credit  coin type {credit.coin_type} {pounds(credit.value)}  "
+            f"total {pounds(credit.total)}",
+            flush=True,
+        )
+
+    def show_item(item: PollItem) -> None:
+        if item.kind != "deposited":  # a deposit's credit line says it
+            print(f" out  {', '.join(poll_items(item.to_bytes()))}", flush=True)
+
+    vmc = VirtualVmc(
+        port,
+        poll_interval_s=args.poll_ms / 1000,
+        enable_mask=args.enable,
+        on_credit=show_credit,
+        on_item=show_item,
+    )
+    stop = threading.Event()
+    print(f"virtual vending machine controller on {args.mdb}; Ctrl-C stops", flush=True)
+    try:
+        with stop_on_signals(stop):
+            vmc.run(stop)
+    finally:
+        port.close()
+    controller = vmc.controller
+    if controller.setup is not None:
+        setup, identity = controller.setup, controller.identity
+        print(
+            f"changer: level {setup.feature_level}, scaling {setup.scaling}, credits per "
+            f"coin type {list(setup.credits)}; identification "
+            + (f"{identity.manufacturer} {identity.model.strip()}" if identity else "not read"),
+            flush=True,
+        )
+    print(
+        f"total credited {pounds(controller.total)} ({len(controller.credits)} coins)", flush=True
+    )
     return 0

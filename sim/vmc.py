@@ -17,7 +17,8 @@ from collections.abc import Callable
 
 from firmware_bridge.mdb.changer import poll_items
 from firmware_bridge.mdb.framing import DataResponse, PeripheralResponse, ResponseParser
-from firmware_bridge.mdb.vmc import VendingController
+from firmware_bridge.mdb.messages import PollItem
+from firmware_bridge.mdb.vmc import Credit, VendingController
 from firmware_bridge.mdb.words import RET
 from firmware_bridge.transport.mdb_serial import WordPort
 
@@ -37,6 +38,20 @@ def _pounds(pence: int) -> str:
 class VirtualVmc:
     """A VMC on ``port``, one command every ``poll_interval_s``.
 
+    Parameters
+    ----------
+    port : WordPort
+    poll_interval_s : float
+        Time between two commands.
+    enable_mask : int or None
+        Coin types it enables (bit n = type n); None: every type SETUP values.
+    on_credit : callable, optional
+        Called with each coin credited (default: logged); an attribute too,
+        for whoever opened the VMC behind a URL.
+    on_item : callable, optional
+        Called with every POLL item accepted (deposits, statuses, slugs), in order.
+    clock : callable
+
     Attributes
     ----------
     controller : VendingController
@@ -48,14 +63,20 @@ class VirtualVmc:
         port: WordPort,
         *,
         poll_interval_s: float = 0.1,
+        enable_mask: int | None = None,
+        on_credit: Callable[[Credit], None] | None = None,
+        on_item: Callable[[PollItem], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.port = port
         self.poll_interval_s = poll_interval_s
         self.clock = clock
-        self.controller = VendingController()
+        self.controller = VendingController(enable_mask=enable_mask)
+        self.on_credit = on_credit
+        self.on_item = on_item
         self._parser = ResponseParser()
         self._credits_logged = 0
+        self._items_seen = 0
 
     def _answer(self) -> PeripheralResponse | None:
         deadline = self.clock() + _ANSWER_WAIT_S
@@ -84,13 +105,21 @@ class VirtualVmc:
         self._log_credits()
 
     def _log_credits(self) -> None:
+        items = self.controller.items
+        if self.on_item is not None:
+            for item in items[self._items_seen :]:
+                self.on_item(item)
+        self._items_seen = len(items)
         for credit in self.controller.credits[self._credits_logged :]:
-            log.info(
-                "VMC credit: coin type %d, %s (total %s)",
-                credit.coin_type,
-                _pounds(credit.value),
-                _pounds(credit.total),
-            )
+            if self.on_credit is not None:
+                self.on_credit(credit)
+            else:
+                log.info(
+                    "VMC credit: coin type %d, %s (total %s)",
+                    credit.coin_type,
+                    _pounds(credit.value),
+                    _pounds(credit.total),
+                )
         self._credits_logged = len(self.controller.credits)
 
     def run(self, stop: threading.Event) -> None:

@@ -9,7 +9,10 @@ composition root adds this package's name there, and then
     line: :mod:`.protocol_simhead`;
 ``simhost://?poll_ms=200``
     is a virtual parking machine (``sim.virtual_host``) polling the coin
-    acceptor: :mod:`.protocol_simhost`.
+    acceptor: :mod:`.protocol_simhost`;
+``simvmc://?poll_ms=100``
+    is a virtual vending machine controller (``sim.vmc``) polling the MDB
+    coin changer: :mod:`.protocol_simvmc`.
 
 Each opening makes a new pseudo-terminal (:mod:`.pty_serial`): the simulated
 device serves its master end in a thread, and the port returned is an

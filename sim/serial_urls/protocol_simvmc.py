@@ -1,9 +1,11 @@
-"""``simvmc://?poll_ms=P``: a virtual vending machine controller at the other end of an MDB line.
+"""``simvmc://?poll_ms=P&enable=MASK``: a virtual vending machine controller on an MDB line.
 
 The port opened is the coin changer's end; words travel as two bytes each
 (``docs/mdb.md`` section 5.2).  Behind it a :class:`~sim.vmc.VirtualVmc`
-resets the changer, reads SETUP and identification, enables every coin type,
-POLLs every ``poll_ms`` milliseconds (default 100) and logs the credit it gives.
+resets the changer, reads SETUP and identification, enables the coin types
+of ``enable`` (a bit mask, ``0x0b`` or ``11``; default every type SETUP
+values), POLLs every ``poll_ms`` milliseconds (default 100) and logs the
+credit it gives.
 """
 
 from __future__ import annotations
@@ -15,7 +17,14 @@ from sim.vmc import VirtualVmc
 
 __all__ = ["SimulatedVmcSerial", "serial_class_for_url"]
 
-_OPTIONS = frozenset({"poll_ms"})
+_OPTIONS = frozenset({"poll_ms", "enable"})
+
+
+def _mask(text: str) -> int:
+    value = int(text, 0)
+    if not 0 <= value <= 0xFFFF:
+        raise ValueError("a coin type mask is 0 to 0xffff")
+    return value
 
 
 class SimulatedVmcSerial(PtySimulationSerial):
@@ -28,9 +37,10 @@ class SimulatedVmcSerial(PtySimulationSerial):
         """The VMC ``url`` describes, on ``master``."""
         name, options = split_sim_url(url, self.scheme, _OPTIONS)
         if name:
-            raise ValueError(f"simvmc:// takes no name, got {name!r} (options: poll_ms)")
+            raise ValueError(f"simvmc:// takes no name, got {name!r} (options: enable, poll_ms)")
         poll_s = option(options, "poll_ms", positive_float, 100.0) / 1000
-        return VirtualVmc(TwoByteWordPort(master), poll_interval_s=poll_s)
+        enable: int | None = option(options, "enable", _mask, None)
+        return VirtualVmc(TwoByteWordPort(master), poll_interval_s=poll_s, enable_mask=enable)
 
 
 def serial_class_for_url(url: str) -> tuple[str, type[SimulatedVmcSerial]]:
