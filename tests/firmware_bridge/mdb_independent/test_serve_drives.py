@@ -21,7 +21,6 @@ import sys
 import threading
 import time
 import tty
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,10 +32,12 @@ from tests.firmware_bridge.mdb_independent.vmc_from_spec import (
     COIN_TYPE,
     EXPANSION,
     FEATURE_EXTENDED_DIAGNOSTIC,
+    JUST_RESET,
     T_NON_RESPONSE_S,
     T_RESPONSE_S,
     ChangerMissingError,
     PtyLine,
+    Status,
     Vmc,
     command_block,
 )
@@ -235,12 +236,25 @@ def test_serve_as_an_mdb_changer_for_a_vmc_written_from_the_spec(served: Served)
 
     # the VMC goes silent past the non-response time; coins meanwhile must be returned
     silent_from = time.monotonic()
-    vmc.silent(T_NON_RESPONSE_S + 2.5)
+    gone_after = silent_from + T_NON_RESPONSE_S + 0.3  # a little slack for the log pipe
+    vmc.silent(gone_after - silent_from)
+    # ... and stays silent until a coin the engine accepted has been decided (at most 8 s)
+    silent_until = time.monotonic() + 8.0
+    while time.monotonic() < silent_until and not any(
+        c.decision.startswith("accepted") for c in logged_coins(s.lines) if c.seen_at >= gone_after
+    ):
+        vmc.silent(0.05)
+    vmc.silent(0.3)
     resumed_at = time.monotonic()
-    credits_before_reset = len(vmc.record.credits)
-    vmc.start()  # resume with RESET
+    vmc.reset()  # resume with RESET, then POLL without SETUP or COIN TYPE for a while
     assert vmc.record.just_resets == 2
-    run_until(s, 5.0)
+    unconfigured_until = time.monotonic() + 2.0
+    while time.monotonic() < unconfigured_until:
+        vmc.poll()
+        time.sleep(vmc.poll_interval_s)
+    enabled_at = time.monotonic()
+    vmc.configure()
+    run_until(s, 4.0)
 
     s.proc.send_signal(signal.SIGINT)
     assert s.proc.wait(timeout=20) == 0, s.log()
@@ -276,16 +290,21 @@ def test_serve_as_an_mdb_changer_for_a_vmc_written_from_the_spec(served: Served)
         assert coin.decision == f"accepted {coin.true_kind}", coin
     # one credit per coin serve credited, of the same coins
     assert len(got) == len(credited), log
-    assert Counter(TAUGHT[c.coin_type] for c in got) == Counter(c.true_kind for c in credited)
+    assert [TAUGHT[c.coin_type] for c in got] == [c.true_kind for c in credited]
     # the disabled type was offered (the simulator put some in) and never credited
     assert any(c.true_kind == DISABLED_COIN for c in coins)
 
     # -------------------------------------------------------------- silence
-    gone_after = silent_from + T_NON_RESPONSE_S + 0.3  # a little slack for the log pipe
     in_silence = [c for c in coins if gone_after <= c.seen_at < resumed_at]
     assert in_silence, "no coin while the VMC was silent"
     assert not any(c.credited for c in in_silence), in_silence
-    assert len(vmc.record.credits) >= credits_before_reset
+    assert any(c.decision.startswith("accepted") for c in in_silence), in_silence
+    # after RESET every coin type is disabled until COIN TYPE
+    after_reset = [c for c in coins if resumed_at + 0.05 <= c.seen_at < enabled_at]
+    assert after_reset and not any(c.credited for c in after_reset), after_reset
+    # "changer was reset" is the first thing the changer says after each RESET
+    assert len(vmc.record.after_reset) == 2
+    assert all(items[0] == Status(JUST_RESET) for items in vmc.record.after_reset)
 
     # -------------------------------------------------------------- probes
     assert bad_chk_reply is None or bad_chk_reply.kind == "nak", bad_chk_reply
@@ -301,10 +320,15 @@ def timing_report(vmc: Vmc) -> str:
     if not answered:
         return "no answered command"
     late = sum(x > T_RESPONSE_S for x in answered)
+    unanswered = ", ".join(
+        f"{e.command:02X}" + ("" if e.sub is None else f" {e.sub:02X}")
+        for e in vmc.record.exchanges
+        if e.reply == "none"
+    )
     p95 = answered[int(0.95 * (len(answered) - 1))]
     return (
         f"{len(answered)} answers: mean {statistics.fmean(answered) * 1e3:.2f} ms, "
         f"median {statistics.median(answered) * 1e3:.2f} ms, p95 {p95 * 1e3:.2f} ms, "
         f"max {answered[-1] * 1e3:.2f} ms; {late} later than t_response (5 ms); "
-        f"{vmc.record.unanswered} unanswered"
+        f"{vmc.record.unanswered} unanswered ({unanswered})"
     )

@@ -413,6 +413,7 @@ class VmcRecord:
     rejected_routes: list[CoinDeposited] = field(default_factory=list)
     manual_dispenses: list[CoinsDispensedManually] = field(default_factory=list)
     just_resets: int = 0
+    after_reset: list[list[PollItem]] = field(default_factory=list)  # first report after RESET
     naks_sent: int = 0
     bad_checksums: int = 0
     rets_sent: int = 0
@@ -460,6 +461,7 @@ class Vmc:
         self.needs_setup = True
         self.nak_next = 0
         self.ret_next = 0
+        self._first_report_after_reset = False
 
     # ------------------------------------------------------------- the bus
 
@@ -569,6 +571,7 @@ class Vmc:
     def reset(self) -> None:
         self._expect(RESET, b"", "ack")
         self.needs_setup = True
+        self._first_report_after_reset = True
         seen = self.record.just_resets
         give_up = self.clock() + T_SETUP_S + T_NON_RESPONSE_S
         while self.record.just_resets == seen:
@@ -630,6 +633,9 @@ class Vmc:
         except MdbError as e:  # acknowledged already: the data is lost; say so
             self.record.protocol_errors.append(f"POLL {reply.data.hex()}: {e}")
             return []
+        if self._first_report_after_reset:
+            self._first_report_after_reset = False
+            self.record.after_reset.append(items)
         for item in items:
             self._handle(item)
         return items
