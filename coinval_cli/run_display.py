@@ -16,6 +16,12 @@ down.  Only if the read is more than :attr:`RunDisplay.read_grace_s` late (the
 machine polls every 200 ms) is the line printed without it, and a short
 follow-up line says what was read when it comes.
 
+On a vending machine (``coinval run --mdb``) the machine is an MDB VMC: it
+reads a deposit for a credit, a slug or a status for some refusals, and
+nothing at all for a coin simply returned; ``RunDisplay(told=...)`` says which
+event the machine is told for each outcome, and a line told nothing is final
+at once.
+
 Colour (through ``rich``) only when stdout is a terminal and ``NO_COLOR`` is
 not set: piped output stays plain text for logs and tests.
 """
@@ -36,7 +42,7 @@ from rich.console import Console
 from rich.text import Text
 
 from coinval.catalogue import coins as catalogue_coins
-from firmware_bridge.cctalk.credit_buffer import CreditEvent, ErrorEvent
+from firmware_bridge.cctalk.credit_buffer import BufferedEvent, CreditEvent, ErrorEvent
 from firmware_bridge.cctalk.headers import AcceptorError
 
 if TYPE_CHECKING:
@@ -231,6 +237,12 @@ class CoinLine:
     taught : frozenset of str
         The profile's coins: a genuine coin outside them is "not taught"
         (empty: not known, nothing is said about it).
+    machine : str
+        What the machine is, in words.
+    expected : BufferedEvent or None
+        The event the machine should read for it (None: the outcome's own).
+    silent : bool
+        The machine is told nothing about this coin (MDB: a coin returned).
     """
 
     order: int
@@ -238,6 +250,9 @@ class CoinLine:
     outcome: CoinOutcome | None
     read: HostEvent | None
     taught: frozenset[str] = frozenset()
+    machine: str = "parking machine"
+    expected: BufferedEvent | None = None
+    silent: bool = False
 
     @property
     def number(self) -> int:
@@ -266,7 +281,9 @@ class CoinLine:
     @property
     def read_matches(self) -> bool:
         """What the machine read is the event the engine reported (True while unread)."""
-        return self.read is None or self.outcome is None or self.read.event == self.outcome.event
+        if self.read is None or self.outcome is None:
+            return True
+        return self.read.event == (self.expected or self.outcome.event)
 
     def engine_column(self) -> str:
         """The engine's decision and the coin it recognised."""
@@ -281,17 +298,17 @@ class CoinLine:
     def credit_column(self) -> str:
         """``£1.00``, ``-`` (refusal read) or ``not read``."""
         if self.read is None:
-            return "not read"
+            return "-" if self.silent else "not read"
         return _pounds(self.credited_pence) if self.credited else "-"
 
     def why(self) -> tuple[str, str]:
         """The reason in words, and its short form the summary groups by."""
         words, group = self._why()
-        if self.read is None and self.outcome is not None:
+        if self.read is None and self.outcome is not None and not self.silent:
             if isinstance(self.outcome.event, CreditEvent):
-                words, group = f"{words}, but the parking machine read no credit", "credit not read"
+                words, group = f"{words}, but the {self.machine} read no credit", "credit not read"
             else:
-                words += " (the parking machine read nothing)"
+                words += f" (the {self.machine} read nothing)"
         elif not self.read_matches and self.read is not None:
             words += f"; BUT the machine read {self.read.describe()}"
             group = "machine read another event"
@@ -322,7 +339,7 @@ class CoinLine:
         if code == AcceptorError.VALIDATION_TIMEOUT:
             return f"returned: {o.why}", "decided too late"
         if d.accepted:  # the engine would take it, the acceptor may not
-            return _host_refusal(o.why)
+            return _host_refusal(o.why, self.machine)
         if d.reason == "inhibited":
             return _inhibited(d.coin or "?", d.detail or "")
         if d.reason in ("counterfeit", "unknown"):
@@ -391,13 +408,14 @@ def _inhibited(coin_id: str, detail: str) -> tuple[str, str]:
     return f"inhibited: {detail or 'no details'}", "inhibited"
 
 
-def _host_refusal(why: str) -> tuple[str, str]:
-    if "229" in why:
-        return "returned: the parking machine was not polling", "machine not polling"
-    if "228" in why:
-        return "returned: the parking machine had switched the acceptor off", "master inhibit"
-    if "231" in why:
-        return "returned: the parking machine has this coin switched off", "coin off in machine"
+def _host_refusal(why: str, machine: str = "parking machine") -> tuple[str, str]:
+    # The money path's refusal words (ccTalk's headers, or MDB's commands).
+    if "229" in why or "not polling" in why:
+        return f"returned: the {machine} was not polling", "machine not polling"
+    if "228" in why or "no coin type enabled" in why:
+        return f"returned: the {machine} had switched the acceptor off", "master inhibit"
+    if "231" in why or "disabled by the VMC" in why:
+        return f"returned: the {machine} has this coin switched off", "coin off in machine"
     return f"returned: {why}", "returned"
 
 
@@ -517,6 +535,11 @@ class RunDisplay:
         How long a decided coin's line waits for the parking machine's read.
     clock : callable
         Monotonic seconds.
+    machine : str
+        What the machine is, in words (``"vending machine"``).
+    told : callable, optional
+        ``told(event)``: the event the machine reads for an outcome's event,
+        or None when it is told nothing; default: the event itself.
     """
 
     def __init__(
@@ -529,6 +552,8 @@ class RunDisplay:
         every: int = 10,
         read_grace_s: float = 3.0,
         clock: Callable[[], float] = time.monotonic,
+        machine: str = "parking machine",
+        told: Callable[[BufferedEvent], BufferedEvent | None] | None = None,
     ) -> None:
         colour = use_colour(out) if colour is None else colour
         # soft_wrap: a line is never folded at 80 columns when piped, nor cut in a
@@ -547,8 +572,14 @@ class RunDisplay:
         self.every = every
         self.read_grace_s = read_grace_s
         self._clock = clock
+        self.machine = machine
+        self._told = told or (lambda event: event)
         self._lock = threading.Lock()
         self._outcomes: list[tuple[CoinOutcome, Truth | None, float]] = []
+        # Per outcome, the index of the read that answers it (None: told nothing),
+        # and per read, its outcome.
+        self._read_index: list[int | None] = []
+        self._outcome_of_read: list[int] = []
         self._reads: list[HostEvent] = []
         self._printed = 0  # outcomes whose line is out
         self._follow_up: set[int] = set()  # printed without their read
@@ -564,7 +595,8 @@ class RunDisplay:
     def legend(self) -> None:
         """The columns explained, and their header."""
         with self._lock:
-            self._console.print(Text(LEGEND.replace("{every}", str(self.every)), style="dim"))
+            legend = LEGEND.replace("{every}", str(self.every))
+            self._console.print(Text(legend.replace("parking machine", self.machine), style="dim"))
             self._console.print()
             self._console.print(Text(HEADER, style="bold"))
 
@@ -574,6 +606,11 @@ class RunDisplay:
         """The engine reported a coin (its event went into the credit buffer)."""
         truth = self._truth(outcome.coin_seq)
         with self._lock:
+            if self._told(outcome.event) is None:
+                self._read_index.append(None)
+            else:
+                self._read_index.append(len(self._outcome_of_read))
+                self._outcome_of_read.append(len(self._outcomes))
             self._outcomes.append((outcome, truth, self._clock()))
             self._release(final=False)
 
@@ -583,19 +620,26 @@ class RunDisplay:
             return
         with self._lock:
             self._reads.append(event)
-            k = len(self._reads) - 1
+            r = len(self._reads) - 1
+            k = self._outcome_of_read[r] if r < len(self._outcome_of_read) else -1
             if k in self._follow_up:
                 self._follow_up.discard(k)
                 line = self._line(k)
                 self.lines[k] = line
                 self._console.print(
                     Text(
-                        f"{line.number:>{_NUMBER_W}}  read late by the parking machine: "
+                        f"{line.number:>{_NUMBER_W}}  read late by the {self.machine}: "
                         f"{line.credit_column()} ({event.describe()})",
                         style=_line_style(line),
                     )
                 )
             self._release(final=False)
+
+    @property
+    def unread(self) -> int:
+        """Outcomes whose event the machine is to read and has not read yet."""
+        with self._lock:
+            return len(self._outcome_of_read) - len(self._reads)
 
     def tick(self) -> None:
         """Print lines whose read is overdue (the run's loop calls this now and then)."""
@@ -615,7 +659,9 @@ class RunDisplay:
             seen = {ln.truth.index for ln in self.lines if ln.truth is not None}
             for truth in inserted:
                 if truth.index not in seen:
-                    self._emit(CoinLine(len(self.lines) + 1, truth, None, None, self._taught))
+                    self._emit(
+                        CoinLine(len(self.lines) + 1, truth, None, None, self._taught, self.machine)
+                    )
             return list(self.lines)
 
     def summary(self, money: Sequence[tuple[str, bool]]) -> None:
@@ -636,15 +682,26 @@ class RunDisplay:
             # refusal can be reported first.  By its read the record is there.
             truth = self._truth(outcome.coin_seq)
             self._outcomes[k] = (outcome, truth, since)
-        read = self._reads[k] if k < len(self._reads) else None
-        return CoinLine(k + 1, truth, outcome, read, self._taught)
+        r = self._read_index[k]
+        read = self._reads[r] if r is not None and r < len(self._reads) else None
+        return CoinLine(
+            k + 1,
+            truth,
+            outcome,
+            read,
+            self._taught,
+            self.machine,
+            expected=self._told(outcome.event),
+            silent=r is None,
+        )
 
     def _release(self, *, final: bool) -> None:
         """Print, in order, every line whose read came (or is overdue) (lock held)."""
         now = self._clock()
         while self._printed < len(self._outcomes):
             k = self._printed
-            if k >= len(self._reads):
+            r = self._read_index[k]
+            if r is not None and r >= len(self._reads):
                 overdue = now - self._outcomes[k][2] > self.read_grace_s
                 if not (final or overdue):
                     return

@@ -125,6 +125,11 @@ class TwoByteWordPort:
         self._port = port
         self._decoder = TwoByteDecoder()
 
+    @property
+    def port(self) -> Any:
+        """The byte port under it (a simulator's URL port keeps its simulation there)."""
+        return self._port
+
     def read_words(self, now: float) -> list[int]:
         """Words received so far (``now``: their arrival, for the half-word gap)."""
         data = self._port.read(max(1, self._port.in_waiting))
