@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from calibration.live import ConfigFollower, DecisionRecorder
     from calibration.service import ApiServer
     from coinval.profile import Profile
-    from firmware_bridge.runtime.loop import Runtime
+    from firmware_bridge.runtime.loop import CoinLoop
 
 __all__ = [
     "LiveCalibration",
@@ -98,7 +98,7 @@ class LiveCalibration:
         """The profile to serve at start (the store's, settings applied)."""
         return self.config.profile
 
-    def follow(self, runtime: Runtime, announce: Callable[[str], None] | None = None) -> None:
+    def follow(self, runtime: CoinLoop, announce: Callable[[str], None] | None = None) -> None:
         """From now on, each new config of the head swaps the runtime's engine.
 
         ``announce`` also gets each new config's description (``run`` prints it).

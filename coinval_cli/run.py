@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from coinval_cli.acceptor_setup import (
     add_timing_arguments,
@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from coinval_cli.run_display import RunDisplay, Truth
     from firmware_bridge.cctalk.credit_buffer import BufferedEvent
     from firmware_bridge.mdb.messages import PollItem
-    from firmware_bridge.runtime.loop import CoinLoop, MdbRuntime, Runtime
+    from firmware_bridge.runtime.loop import CoinLoop, MdbRuntime
     from firmware_bridge.runtime.money import MoneyTotals
     from firmware_bridge.transport.mdb_serial import WordPort
     from firmware_bridge.transport.ports import SerialPort
@@ -351,9 +351,7 @@ def _run(
         )
     if calibration is not None:
         calibration.follow(
-            # follow() calls only use(), which every CoinLoop has; its annotation
-            # (coinval_cli.live_calibration) still names the ccTalk Runtime.
-            cast("Runtime", runtime),
+            runtime,
             announce=lambda text: display.note(f"      api: engine now uses {text}"),
         )
     stop = threading.Event()

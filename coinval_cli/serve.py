@@ -22,7 +22,7 @@ import argparse
 import logging
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from coinval_cli.acceptor_setup import (
     add_timing_arguments,
@@ -216,9 +216,7 @@ def _serve(
         cctalk.cctalk.echo = args.cctalk_echo
         runtime = cctalk
     if calibration is not None:
-        # follow() calls only use(), which every CoinLoop has; its annotation
-        # (coinval_cli.live_calibration) still names the ccTalk Runtime.
-        calibration.follow(cast("Runtime", runtime))
+        calibration.follow(runtime)
     try:
         runtime.open()
     except (PortOpenError, SourceError) as exc:
