@@ -20,7 +20,10 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="COINVAL_", extra="ignore")
 
-    db: str = Field(default="coinval.db", description="SQLite file of the store")
+    db: str = Field(
+        default="coinval.db",
+        description="the store: a SQLite file, or a postgresql://user@host/db URL",
+    )
 
     @field_validator("admin_key")
     @classmethod
@@ -30,6 +33,7 @@ class Settings(BaseSettings):
         if key is not None and len(key.get_secret_value()) < MIN_KEY_CHARS:
             raise ValueError(f"COINVAL_ADMIN_KEY must be at least {MIN_KEY_CHARS} characters")
         return key
+
     host: str = Field(default="127.0.0.1", description="bind address (loopback by default)")
     port: int = Field(default=8000, ge=0, le=65535)
     admin_key: SecretStr | None = Field(
@@ -83,4 +87,9 @@ class Settings(BaseSettings):
     )
     sse_poll_s: float = Field(default=0.25, gt=0, description="live-event stream poll interval")
     sse_heartbeat_s: float = Field(default=15.0, gt=0, description="keep-alive comment interval")
-    busy_timeout_ms: int = Field(default=30_000, ge=0, description="SQLite lock wait")
+    busy_timeout_ms: int = Field(
+        default=30_000,
+        ge=0,
+        description="longest wait for the store's write lock (SQLite's busy timeout, "
+        "PostgreSQL's lock_timeout) or a free connection; then 503",
+    )

@@ -40,6 +40,17 @@ def settle_heap() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
+def check_store(target: str) -> str:
+    """The store as messages name it: a PostgreSQL URL (its password hidden; the
+    server is reached only when the store is opened), or a checked SQLite path
+    (:func:`check_store_path`)."""
+    from calibration.db import is_postgres_url, without_password
+
+    if is_postgres_url(target):
+        return without_password(target)
+    return check_store_path(target)
+
+
 def check_store_path(path: str) -> str:
     """The store's absolute path, once it is sure the store can be opened or made there.
 
@@ -122,7 +133,10 @@ def check_tls(certfile: str, keyfile: str) -> None:
 def add_api_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of ``coinval api`` (environment: ``COINVAL_DB``, ``COINVAL_HOST``, ...)."""
     parser.add_argument(
-        "--db", metavar="PATH", help="SQLite store (default $COINVAL_DB or coinval.db)"
+        "--db",
+        metavar="PATH|URL",
+        help="the store: a SQLite file, or a postgresql://user@host/db URL "
+        "(default $COINVAL_DB or coinval.db)",
     )
     parser.add_argument(
         "--host", help="bind address (default $COINVAL_HOST or 127.0.0.1: loopback only)"
@@ -162,7 +176,7 @@ def run_api(args: argparse.Namespace) -> int:
     try:
         if args.ssl_certfile:
             check_tls(args.ssl_certfile, args.ssl_keyfile)
-        store = check_store_path(settings.db)
+        store = check_store(settings.db)
         listener = bind_listener(settings.host, settings.port)
     except UsageError as exc:
         return _usage(str(exc))

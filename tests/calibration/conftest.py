@@ -7,8 +7,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from calibration.context import Context
 from calibration.settings import Settings
 from coinval.teach import teach
 from sim.population import generate
+from tests.calibration.postgres import PostgresUnavailableError, Server, throwaway_cluster
 
 ADMIN_KEY = "test-admin-key-0123456789abcdef"
 HEAD = "A"
@@ -99,10 +100,68 @@ def make_keys(client: TestClient) -> dict[str, str]:
     return keys
 
 
+STORE_KINDS = ("sqlite", "postgres")
+"""The stores every test of a store runs against."""
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Server]:
+    """A PostgreSQL server for the run: ``COINVAL_TEST_PG_URL``, else a throwaway
+    cluster of this run's own; the tests that need one skip, saying why, without."""
+    with ExitStack() as stack:
+        url = os.environ.get("COINVAL_TEST_PG_URL")
+        try:
+            if not url:
+                url = stack.enter_context(throwaway_cluster())
+            server = Server(url)
+            server.prepare()
+        except (PostgresUnavailableError, OSError) as exc:
+            pytest.skip(f"PostgreSQL is not available: {exc}")
+        except Exception as exc:  # psycopg's own errors: a server named but not usable
+            pytest.skip(f"PostgreSQL at {url} is not usable: {type(exc).__name__}: {exc}")
+        yield server
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Which store the test runs against: each test of a store runs on both."""
+    return str(request.param)
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    """Settings of a fresh store in a temporary folder."""
-    return Settings(db=str(tmp_path / "store.db"), admin_key=SecretStr(ADMIN_KEY), sse_poll_s=0.02)
+def new_store(
+    store_kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Callable[[str], str]]:
+    """Makes fresh stores of the test's kind: ``new_store(name)`` gives a SQLite
+    file in the test's folder, or a new PostgreSQL database (dropped afterwards)."""
+    made: list[str] = []
+    server: Server | None = None
+
+    def make(name: str = "store") -> str:
+        nonlocal server
+        if store_kind == "sqlite":
+            return str(tmp_path / f"{name}.db")
+        if server is None:
+            server = request.getfixturevalue("pg_server")
+        made.append(server.create())
+        return made[-1]
+
+    yield make
+    for url in made:
+        assert server is not None
+        server.drop(url)
+
+
+@pytest.fixture
+def store_target(new_store: Callable[[str], str]) -> str:
+    """A fresh store of the test's kind: a SQLite file path or a PostgreSQL URL."""
+    return new_store("store")
+
+
+@pytest.fixture
+def settings(store_target: str) -> Settings:
+    """Settings of a fresh store (SQLite in a temporary folder, or PostgreSQL)."""
+    return Settings(db=store_target, admin_key=SecretStr(ADMIN_KEY), sse_poll_s=0.02)
 
 
 @pytest.fixture
@@ -119,6 +178,7 @@ def service(settings: Settings) -> Iterator[Service]:
             viewer=bearer(keys["viewer"]),
             keys=keys,
         )
+    app.state.ctx.db.close()
 
 
 @pytest.fixture
@@ -131,7 +191,7 @@ def with_base(service: Service, base_profile_text: str) -> Service:
     return service
 
 
-def api_server_command(store: Path, port: int) -> list[str]:
+def api_server_command(store: Path | str, port: int) -> list[str]:
     """`coinval api` on a store and port, quiet: the tests' real server process."""
     return [
         sys.executable,
@@ -148,7 +208,7 @@ def api_server_command(store: Path, port: int) -> list[str]:
 
 
 def start_server(
-    store: Path, port: int, env: dict[str, str] | None = None
+    store: Path | str, port: int, env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
     """`coinval api` as its own process, once it answers /readyz."""
     proc = subprocess.Popen(
@@ -202,7 +262,7 @@ def _status_kb(pid: int, field: str) -> int:
 
 @contextmanager
 def real_server(
-    store: Path, base_profile_text: str, env: dict[str, str] | None = None
+    store: Path | str, base_profile_text: str, env: dict[str, str] | None = None
 ) -> Iterator[RealServer]:
     """A real server over ``store`` with head A's base profile active."""
     port = free_port()

@@ -2,18 +2,17 @@
 
 Teach uploads (JSON and JSON Lines), classify, live coins: each is accepted,
 validated with the core's rule (both or neither, as long as ``eddy_lo``),
-stored in the SQLite file with its loss traces and read back with them.  v1
+stored in the store with its loss traces and read back with them.  v1
 signatures, and rows an older store wrote before v1.1, keep working beside them.
 
-The checks read the store's SQLite file directly, so they see what a restart
-or a PostgreSQL migration would see, not what the code chooses to return.
+The checks read the store directly (SQLite's file or the PostgreSQL database,
+on a connection of their own), so they see what a restart would see, not what
+the code chooses to return.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,6 +20,7 @@ import numpy as np
 import pytest
 from pydantic import SecretStr
 
+from calibration.db import open_database
 from calibration.domain.signatures import from_text, to_text
 from calibration.service import CalibrationService
 from calibration.settings import Settings
@@ -55,10 +55,14 @@ def v11(v1: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def store_rows(db: str, sql: str, *params: Any) -> list[dict[str, Any]]:
-    """Rows straight from the SQLite file, each stored signature decoded from its text."""
-    with sqlite3.connect(db) as con:
-        con.row_factory = sqlite3.Row
-        rows = [dict(r) for r in con.execute(sql, params)]
+    """Rows straight from the store (a new connection of its own), each stored
+    signature decoded from its text."""
+    store = open_database(db)
+    try:
+        with store.transaction() as tx:
+            rows = tx.fetchall(sql, params)
+    finally:
+        store.close()
     for row in rows:
         if row.get("signature") is not None:
             row["signature"] = json.loads(row["signature"])
@@ -119,8 +123,10 @@ def test_a_json_upload_keeps_the_loss_traces_in_the_store(
     for row, obj in zip(rows, sent, strict=True):
         assert_same_traces(row["signature"], obj)
     # ... and the service reads them back as v1.1 and v1 signatures.
-    with sqlite3.connect(settings.db) as con:
-        texts = [t for (t,) in con.execute("SELECT signature FROM teach_samples ORDER BY id")]
+    texts = [
+        json.dumps(row["signature"])
+        for row in store_rows(settings.db, "SELECT signature FROM teach_samples ORDER BY id")
+    ]
     assert [from_text(t).has_loss for t in texts] == [True, False, True]
 
 
@@ -181,12 +187,17 @@ def test_rows_an_older_store_wrote_still_read(
     sid = start(with_base)
     old = [to_text(parse_signature(obj)) for obj in v1[:2]]
     assert all("loss" not in text for text in old)
-    with sqlite3.connect(settings.db) as con:
-        con.executemany(
-            "INSERT INTO teach_samples (session_id, signature, source, added_at)"
-            " VALUES (?, ?, 'upload', '2024-01-01T00:00:00.000000Z')",
-            [(sid, text) for text in old],
-        )
+    store = open_database(settings.db)
+    try:
+        with store.transaction(write=True) as tx:
+            for text in old:
+                tx.execute(
+                    "INSERT INTO teach_samples (session_id, signature, source, added_at)"
+                    " VALUES (?, ?, 'upload', '2024-01-01T00:00:00.000000Z')",
+                    (sid, text),
+                )
+    finally:
+        store.close()
     upload(with_base, sid, [v11[2]])  # a v1.1 head's coin joins them
     r = with_base.client.get(f"{API}/teach/sessions/{sid}", headers=with_base.viewer)
     assert r.status_code == 200, r.text
@@ -261,8 +272,8 @@ def test_live_coins_keep_their_loss_traces(
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Settings:
-    return Settings(db=str(tmp_path / "restart.db"), admin_key=SecretStr(ADMIN_KEY))
+def store(store_target: str) -> Settings:
+    return Settings(db=store_target, admin_key=SecretStr(ADMIN_KEY))
 
 
 def test_loss_traces_survive_a_real_server_and_a_restart(
