@@ -47,7 +47,7 @@ def test_every_goal_is_a_row_with_its_target_coinvals_figure_and_the_baselines(
     assert "`benchmark.json` (measured 2026-01-02 03:04:05 UTC)" in text
     assert "| goal | target | measured | Mahalanobis window | report |" in text
     table = _table(text)
-    assert len(table) == 3 + 2 + 3 + 3
+    assert len(table) == 4 + 2 + 3 + 3
     assert table["one coin decided, p99"] == ["<= 1 ms", "0.400 ms, met", "", "`speed.md`"]
     # The largest batch is the one the goal is about.
     assert table["coins decided in memory"][:2] == [
@@ -106,6 +106,15 @@ def test_parts_not_run_are_said_so() -> None:
     data["benchmarks"] = data["benchmarks"][:1]  # type: ignore[index]
     measured = [r.measured for r in speed_rows(data)]
     assert measured[1] == "not measured (no test_in_memory_batch in `benchmark.json`)"
+    assert measured[3] == (
+        "not measured (no test_mdb_reply_time_while_deciding_coins in `benchmark.json`)"
+    )
+
+
+def test_the_mdb_reply_goal_reads_the_vmc_side_p99() -> None:
+    rows = {r.goal: r for r in speed_rows(benchmark_json())}
+    row = rows["MDB changer's reply on a pty while deciding, p99"]
+    assert row.target == "<= 5 ms" and row.measured == "6.50 ms (900 commands), missed"
 
 
 def test_the_one_coin_p99_falls_back_on_the_rounds_of_the_benchmark() -> None:
