@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint chromium bench heads api-fuzz clean
+.PHONY: run test lint chromium postgres bench heads api-fuzz clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,7 +33,21 @@ chromium:
 			|| echo "make: could not install chromium: the browser tests will be skipped (apt-get install -y chromium)"; \
 	fi
 
-test: lint chromium
+# The calibration tests run on SQLite and on PostgreSQL: the tests start a throwaway
+# cluster of their own (a free loopback port, removed after the run) with the machine's
+# server binaries, or use COINVAL_TEST_PG_URL. Install Debian's server when missing; if
+# that fails the PostgreSQL tests are skipped, saying why.
+postgres:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 \
+		|| [ -n "$$COINVAL_TEST_PG_URL" ]; then :; else \
+		echo "make: PostgreSQL's server is missing (the store tests need it): apt-get install -y postgresql"; \
+		if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi; \
+		{ $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } \
+			&& echo "make: PostgreSQL installed: $$(ls -d /usr/lib/postgresql/*/bin)" \
+			|| echo "make: could not install PostgreSQL: its store tests will be skipped (apt-get install -y postgresql)"; \
+	fi
+
+test: lint chromium postgres
 	$(BIN)/python -m pytest
 
 # The speed and accuracy report under reports/: every figure measured by this run.

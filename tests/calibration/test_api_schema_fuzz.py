@@ -32,7 +32,8 @@ from schemathesis.checks import not_a_server_error
 from calibration.app import create_app
 from calibration.settings import Settings
 
-from .conftest import ADMIN_KEY, HEAD, TAUGHT, Service, bearer, make_keys
+from .conftest import ADMIN_KEY, HEAD, STORE_KINDS, TAUGHT, Service, bearer, make_keys
+from .postgres import Server
 
 EXAMPLES = int(os.environ.get("COINVAL_FUZZ_EXAMPLES", "4"))
 METHODS = ("get", "put", "post", "delete", "patch")
@@ -57,19 +58,26 @@ def _operations() -> list[tuple[str, str]]:
 OPERATIONS = _operations()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=STORE_KINDS)
 def populated(
+    request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     base_profile_text: str,
     traffic: list[dict[str, Any]],
 ) -> Iterator[Service]:
-    """One service for the module: a profile, recorded events and an open teach session.
+    """One service per store for the module: a profile, recorded events and an open
+    teach session.
 
     Shared by every operation (what one operation changes, another may meet:
     more states explored, and one store set up instead of thirty).
     """
-    folder = tmp_path_factory.mktemp("fuzz")
-    app = create_app(Settings(db=str(folder / "store.db"), admin_key=SecretStr(ADMIN_KEY)))
+    server: Server | None = None
+    if request.param == "sqlite":
+        store = str(tmp_path_factory.mktemp("fuzz") / "store.db")
+    else:
+        server = request.getfixturevalue("pg_server")
+        store = server.create()
+    app = create_app(Settings(db=store, admin_key=SecretStr(ADMIN_KEY)))
     with TestClient(app) as client:
         keys = make_keys(client)
         operator = bearer(keys["operator"])
@@ -91,6 +99,9 @@ def populated(
             viewer=bearer(keys["viewer"]),
             keys=keys,
         )
+    app.state.ctx.db.close()
+    if server is not None:
+        server.drop(store)
 
 
 def test_every_operation_is_fuzzed() -> None:
