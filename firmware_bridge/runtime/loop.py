@@ -43,6 +43,7 @@ from typing import Protocol
 from coinval.decision import Decision
 from coinval.legal_tender import now as legal_tender_now
 from coinval.signature import Signature
+from firmware_bridge.cctalk.credit_buffer import BufferedEvent
 from firmware_bridge.cctalk.device import CoinAcceptorDevice
 from firmware_bridge.mdb.acceptor import ChangerAcceptor, coin_values
 from firmware_bridge.mdb.changer import CoinChanger
@@ -59,7 +60,9 @@ from firmware_bridge.runtime.money import (
     MoneyPath,
     MoneyTotals,
     RefusalWords,
+    cctalk_event,
     describe_outcome,
+    mdb_event,
 )
 from firmware_bridge.sources import SensorSource
 from firmware_bridge.transport.managed_line import ManagedLine
@@ -150,6 +153,7 @@ class BusWords:
     polling: str
     silent: str
     check_mask: str
+    event: Callable[[BufferedEvent], str]
 
 
 _CCTALK_WORDS = BusWords(
@@ -157,12 +161,14 @@ _CCTALK_WORDS = BusWords(
     polling="host is polling the credit buffer (229)",
     silent="host has not polled 229 for over %.1f s: coins are returned, not credited",
     check_mask="the host's inhibit mask refers to positions: check it",
+    event=cctalk_event,
 )
 _MDB_WORDS = BusWords(
     positions="MDB coin types",
     polling="VMC is polling the changer (POLL)",
     silent="VMC has not polled for over %.1f s: coins are returned, not credited",
     check_mask="the VMC's coin enables refer to coin types: check them",
+    event=mdb_event,
 )
 
 
@@ -378,7 +384,7 @@ class CoinLoop:
         if self._on_outcome is not None:
             self._on_outcome(outcome, self.money.totals)
         else:
-            log.info("%s", describe_outcome(outcome, self.money.totals))
+            log.info("%s", describe_outcome(outcome, self.money.totals, self._words.event))
 
 
 class Runtime(CoinLoop):

@@ -615,8 +615,27 @@ def _report(device: AcceptorDevice, event: BufferedEvent) -> None:
         device.push_error(event.code)
 
 
-def describe_outcome(outcome: CoinOutcome, totals: MoneyTotals) -> str:
-    """One log line: the coin, its decision, its ccTalk event, and the running credits."""
+def cctalk_event(event: BufferedEvent) -> str:
+    """A coin's event as a ccTalk host reads it from 229."""
+    if isinstance(event, CreditEvent):
+        return f"credit position {event.position} path {event.sorter_path}"
+    return f"error {event.code} {describe_error(event.code).lower().replace('_', ' ')}"
+
+
+def mdb_event(event: BufferedEvent) -> str:
+    """A coin's event as an MDB VMC learns it: a deposit of its coin type, or nothing."""
+    if isinstance(event, CreditEvent):
+        # MDB coin types count from 0; the loop's positions from 1.
+        return f"deposited coin type {event.position - 1}"
+    return "returned, no deposit reported"
+
+
+def describe_outcome(
+    outcome: CoinOutcome,
+    totals: MoneyTotals,
+    told: Callable[[BufferedEvent], str] = cctalk_event,
+) -> str:
+    """One log line: the coin, its decision, what the bus was told, the running credits."""
     d = outcome.decision
     name = f" [{d.id}]" if d is not None and d.id else ""
     if d is None:
@@ -625,12 +644,7 @@ def describe_outcome(outcome: CoinOutcome, totals: MoneyTotals) -> str:
         decided = f"{d.reason} {d.coin}"
     else:
         decided = d.reason
-    event = outcome.event
-    if isinstance(event, CreditEvent):
-        told = f"credit position {event.position} path {event.sorter_path}"
-    else:
-        told = f"error {event.code} {describe_error(event.code).lower().replace('_', ' ')}"
     return (
-        f"coin {outcome.coin_seq}{name}: {decided} -> {told} ({outcome.why}); "
+        f"coin {outcome.coin_seq}{name}: {decided} -> {told(outcome.event)} ({outcome.why}); "
         f"credits {totals.credits} = {totals.pounds()}"
     )
