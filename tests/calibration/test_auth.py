@@ -177,9 +177,9 @@ def test_keys_are_made_listed_and_revoked(service: Service) -> None:
     assert actions.count("key.revoke") == 1 and "key.create" in actions
 
 
-def test_first_admin_key_is_generated_and_shown_once(tmp_path: Path) -> None:
+def test_first_admin_key_is_generated_and_shown_once(store_target: str) -> None:
     shown: list[str] = []
-    settings = Settings(db=str(tmp_path / "s.db"))
+    settings = Settings(db=store_target)
     ctx = open_context(settings, announce=shown.append)
     assert len(shown) == 1 and shown[0].startswith("cvk_")
     open_context(settings, announce=shown.append)
@@ -190,8 +190,8 @@ def test_first_admin_key_is_generated_and_shown_once(tmp_path: Path) -> None:
     assert principal is not None and principal.role.value == "admin"
 
 
-def test_a_short_admin_key_is_refused(tmp_path: Path) -> None:
-    settings = Settings(db=str(tmp_path / "s.db"))
+def test_a_short_admin_key_is_refused(store_target: str) -> None:
+    settings = Settings(db=store_target)
     ctx = open_context(settings.model_copy(update={"admin_key": None}), announce=lambda k: None)
     with pytest.raises(InvalidError, match="at least"):
         ensure_admin_key(ctx, "short")

@@ -31,10 +31,8 @@ from .conftest import ADMIN_KEY, HEAD
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> Iterator[CalibrationService]:
-    yield CalibrationService.open(
-        Settings(db=str(tmp_path / "store.db"), admin_key=SecretStr(ADMIN_KEY))
-    )
+def service(store_target: str) -> Iterator[CalibrationService]:
+    yield CalibrationService.open(Settings(db=store_target, admin_key=SecretStr(ADMIN_KEY)))
 
 
 @pytest.fixture
@@ -104,7 +102,7 @@ def test_follower_sees_changes_made_by_another_process(
     follower = ConfigFollower(service, HEAD, seen.append, revision=config.revision, poll_s=0.05)
     try:
         # Another service on the same store (e.g. `coinval api` beside serve): no subscription.
-        other = CalibrationService.open(Settings(db=str(tmp_path / "store.db")))
+        other = CalibrationService.open(Settings(db=service.context.settings.db))
         coins_domain.set_inhibit(other.context, "k1", HEAD, "gb-050-1997", True)
         wait_for(lambda: seen)
         assert "gb-050-1997" in seen[0].profile.inhibited

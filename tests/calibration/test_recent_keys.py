@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import SecretStr
 
 from calibration.app import open_context
@@ -51,8 +49,10 @@ def test_a_key_revoked_here_is_refused_on_the_next_request(service: Service) -> 
     assert c.get(f"{API}/heads", headers=bearer(made["key"])).status_code == 401
 
 
-def test_a_key_revoked_by_another_process_is_refused_after_the_recheck(tmp_path: Path) -> None:
-    settings = Settings(db=str(tmp_path / "s.db"), admin_key=SecretStr(ADMIN_KEY))
+def test_a_key_revoked_by_another_process_is_refused_after_the_recheck(
+    store_target: str,
+) -> None:
+    settings = Settings(db=store_target, admin_key=SecretStr(ADMIN_KEY))
     here = open_context(settings, announce=lambda k: None)
     there = open_context(settings, announce=lambda k: None)  # another process on the store
     clock = FakeClock()

@@ -7,7 +7,6 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -34,10 +33,8 @@ class Live:
 
 
 @pytest.fixture
-def live(tmp_path: Path, base_profile_text: str) -> Iterator[Live]:
-    settings = Settings(
-        db=str(tmp_path / "live.db"), admin_key=SecretStr(ADMIN_KEY), sse_poll_s=0.02
-    )
+def live(store_target: str, base_profile_text: str) -> Iterator[Live]:
+    settings = Settings(db=store_target, admin_key=SecretStr(ADMIN_KEY), sse_poll_s=0.02)
     service = CalibrationService.open(settings)
     server = service.start_api("127.0.0.1", 0)
     url = f"http://127.0.0.1:{server.port}"

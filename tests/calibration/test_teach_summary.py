@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -79,11 +78,9 @@ def test_a_live_coin_makes_the_summary_computed_again_once(
 
 @pytest.fixture
 def capped(
-    tmp_path: Path, base_profile_text: str
+    store_target: str, base_profile_text: str
 ) -> Iterator[tuple[TestClient, dict[str, str], CalibrationService]]:
-    settings = Settings(
-        db=str(tmp_path / "store.db"), admin_key=SecretStr(ADMIN_KEY), max_session_samples=10
-    )
+    settings = Settings(db=store_target, admin_key=SecretStr(ADMIN_KEY), max_session_samples=10)
     service = CalibrationService.open(settings)
     with TestClient(create_app(context=service.context)) as client:
         operator = bearer(make_keys(client)["operator"])
