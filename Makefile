@@ -12,8 +12,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+# `make run MACHINE=vending`: the engine as an MDB coin changer in a virtual vending
+# machine instead of a ccTalk acceptor in a parking machine.
+MACHINE ?= parking
+
 run: $(STAMP)
-	$(BIN)/coinval run
+	$(BIN)/coinval run $(if $(filter vending,$(MACHINE)),--mdb)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
