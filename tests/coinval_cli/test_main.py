@@ -18,6 +18,7 @@ COMMANDS = {
     ("sim", "population"),
     ("sim", "head"),
     ("sim", "host"),
+    ("sim", "vmc"),
     ("serve",),
     ("run",),
     ("demo",),
