@@ -151,17 +151,22 @@ def start_calibration(args: argparse.Namespace, profile: Profile) -> LiveCalibra
         settings = Settings(**({"db": args.db} if args.db else {}))
     except ValidationError as exc:
         raise UsageError(f"bad calibration setting: {exc.errors()[0]['msg']}") from None
+    from calibration.db import is_postgres_url, without_password
+
+    # A PostgreSQL URL is said without its password, a file by its full path.
+    db = settings.db
+    shown = without_password(db) if is_postgres_url(db) else os.path.abspath(db)
     try:
         service = CalibrationService.open(settings)
     except (OSError, RuntimeError, ValueError, sqlite3.Error) as exc:
         # sqlite3.Error: a file with SQLite's header but damaged inside is found
         # only once opened; a usage error (exit 2) like any other bad --db.
-        raise UsageError(f"cannot open the calibration store {settings.db!r}: {exc}") from None
+        raise UsageError(f"cannot open the calibration store {shown!r}: {exc}") from None
     try:
         config, imported = service.adopt(profile, note="imported by coinval serve at start")
     except CalibrationError as exc:
-        raise UsageError(f"calibration store {settings.db!r}: {exc.message}") from None
-    where = f"store {os.path.abspath(settings.db)}"
+        raise UsageError(f"calibration store {shown!r}: {exc.message}") from None
+    where = f"store {shown}"
     if imported:
         log.info(
             "%s: head %s had no active profile: imported the --profile file as version %d "

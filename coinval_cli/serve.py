@@ -147,7 +147,7 @@ def _check_before_the_store(args: argparse.Namespace, spec: SensorSpec) -> None:
     from pydantic import ValidationError
 
     from calibration.settings import Settings
-    from coinval_cli.api import bind_listener, check_store_path
+    from coinval_cli.api import bind_listener, check_store
     from coinval_cli.live_calibration import parse_api_address
 
     host, port = parse_api_address(args.api)
@@ -161,7 +161,7 @@ def _check_before_the_store(args: argparse.Namespace, spec: SensorSpec) -> None:
         db = Settings(**({"db": args.db} if args.db else {})).db
     except ValidationError:
         return  # start_calibration says what is wrong, before it opens anything
-    check_store_path(db)
+    check_store(db)  # a PostgreSQL URL is reached only when the store is opened
     # Closed at once: the service binds it itself (a port taken in between is still exit 2).
     bind_listener(host, port).close()
 

@@ -57,7 +57,9 @@ def _unwritable_store(tmp_path: Path) -> Path:
     return locked / "c.db"
 
 
-def _start(command: str, store: Path, port: int, profile: Path) -> subprocess.CompletedProcess[str]:
+def _start(
+    command: str, store: Path | str, port: int, profile: Path
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COINVAL_")}
     base = [sys.executable, "-m", "coinval_cli"]
     if command == "api":
@@ -162,3 +164,15 @@ def test_a_first_admin_key_too_short(command: str, tmp_path: Path, profile: Path
     )
     _refused(done, "COINVAL_ADMIN_KEY must be at least 16 characters")
     assert not store.exists()
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_postgresql_store_out_of_reach_is_one_line_without_its_password(
+    command: str, tmp_path: Path, profile: Path
+) -> None:
+    url = "postgresql://operator:s3cret@127.0.0.1:1/coinval"  # port 1: nothing listens
+    done = _start(command, url, _free_port(), profile)
+    assert done.returncode == 2, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "s3cret" not in done.stderr and "Traceback" not in done.stderr
+    assert "postgresql://operator:***@127.0.0.1:1/coinval" in done.stderr
