@@ -36,6 +36,7 @@ from firmware_bridge.cctalk.device_types import (
     ResetRequested,
     SorterPathChanged,
 )
+from firmware_bridge.runtime.bus_service import BusService
 from firmware_bridge.transport.managed_line import ManagedLine
 
 __all__ = ["CcTalkService"]
@@ -43,8 +44,8 @@ __all__ = ["CcTalkService"]
 log = logging.getLogger("firmware_bridge.cctalk")
 
 
-class CcTalkService:
-    """Serves a device on a ccTalk line in a thread of its own.
+class CcTalkService(BusService):
+    """Serves a device on a ccTalk line in a thread of its own (:class:`.BusService`).
 
     Parameters
     ----------
@@ -69,36 +70,12 @@ class CcTalkService:
         sleep: Callable[[float], None] = time.sleep,
         echo: bool = False,
     ) -> None:
+        super().__init__(
+            lock, clock=clock, sleep=sleep, thread_name="cctalk", label="ccTalk service", log=log
+        )
         self.line = line
         self.device = device
-        self.lock = lock
-        self._clock = clock
-        self._sleep = sleep
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.resets = 0
         self.echo = echo
-
-    def start(self) -> None:
-        """Start serving in a daemon thread."""
-        self._thread = threading.Thread(target=self._run, name="cctalk", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop serving and wait for the thread (the port stays open; close the line)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.step()
-            except Exception as exc:  # keep the acceptor on the bus whatever one request did
-                # One line for the operator; the traceback only at debug level.
-                log.error("ccTalk service: unexpected %s: %s; going on", type(exc).__name__, exc)
-                log.debug("traceback", exc_info=True)
-                self._sleep(0.01)
 
     def step(self) -> int:
         """Read once (at most the port's read timeout), answer, write; replies written."""

@@ -32,6 +32,7 @@ from firmware_bridge.mdb.changer import (
     poll_items,
 )
 from firmware_bridge.mdb.messages import Command, Expansion
+from firmware_bridge.runtime.bus_service import BusService
 from firmware_bridge.transport.mdb_serial import ManagedWordLine
 
 __all__ = ["MdbService"]
@@ -39,8 +40,8 @@ __all__ = ["MdbService"]
 log = logging.getLogger("firmware_bridge.mdb")
 
 
-class MdbService:
-    """Serves a coin changer on an MDB line in a thread of its own.
+class MdbService(BusService):
+    """Serves a coin changer on an MDB line in a thread of its own (:class:`.BusService`).
 
     Parameters
     ----------
@@ -69,36 +70,13 @@ class MdbService:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        super().__init__(
+            lock, clock=clock, sleep=sleep, thread_name="mdb", label="MDB service", log=log
+        )
         self.line = line
         self.changer = changer
-        self.lock = lock
-        self._clock = clock
-        self._sleep = sleep
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.replies = 0
         self.late = 0
-        self.resets = 0
-
-    def start(self) -> None:
-        """Start serving in a daemon thread."""
-        self._thread = threading.Thread(target=self._run, name="mdb", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop serving and wait for the thread (the port stays open; close the line)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.step()
-            except Exception as exc:  # keep the changer on the bus whatever one command did
-                log.error("MDB service: unexpected %s: %s; going on", type(exc).__name__, exc)
-                log.debug("traceback", exc_info=True)
-                self._sleep(0.01)
 
     def step(self) -> int:
         """Read once (at most the port's read timeout), answer, write; replies written."""

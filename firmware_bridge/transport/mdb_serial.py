@@ -24,8 +24,6 @@ It lives with the other lines in :mod:`firmware_bridge.transport`: the
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import termios
 import time
 from collections.abc import Callable, Iterable
@@ -35,7 +33,7 @@ import serial
 
 from firmware_bridge.mdb.timing import BAUD
 from firmware_bridge.mdb.wire import ParmrkDecoder, TwoByteDecoder, encode_two_byte, parity_runs
-from firmware_bridge.transport.managed_line import Backoff, PortOpenError
+from firmware_bridge.transport.managed_line import Backoff, ReconnectingLine
 
 __all__ = [
     "CMSPAR",
@@ -46,8 +44,6 @@ __all__ = [
     "open_word_port",
     "uart_attrs",
 ]
-
-log = logging.getLogger("firmware_bridge.ports")
 
 #: Linux "stick parity" flag (not exported by Python's termios): with PARENB,
 #: PARODD set = mark, clear = space.
@@ -177,15 +173,13 @@ def open_word_port(url: str, *, nine_bit: bool) -> WordPort:
     return TwoByteWordPort(port)
 
 
-_PORT_ERRORS = (serial.SerialException, OSError, ValueError)
-
-
-class ManagedWordLine:
+class ManagedWordLine(ReconnectingLine[WordPort]):
     """An MDB line that reconnects by itself, like :class:`~.managed_line.ManagedLine` for bytes.
 
     A failed read or write closes the port, logs it once, and opens it again
     with exponential back-off; the changer above it keeps its state (the VMC
-    resets it anyway when it finds it again).
+    resets it anyway when it finds it again).  The reconnecting is
+    :class:`~.managed_line.ReconnectingLine`'s; only the word I/O is here.
 
     Parameters
     ----------
@@ -203,6 +197,7 @@ class ManagedWordLine:
     """
 
     name = "MDB"
+    _kept = "changer state"
 
     def __init__(
         self,
@@ -212,86 +207,17 @@ class ManagedWordLine:
         backoff: Backoff | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.url = url
-        self._opener = opener
-        self._backoff = backoff or Backoff()
-        self._sleep = sleep
-        self._port: WordPort | None = None
-        self._retry_at = 0.0
-        self._closed = False
-        self.reconnections = 0
-
-    @property
-    def connected(self) -> bool:
-        """Whether the port is open now."""
-        return self._port is not None
-
-    def open(self) -> None:
-        """First opening; raises :class:`PortOpenError` naming the port if it fails."""
-        try:
-            self._port = self._opener()
-        except _PORT_ERRORS as exc:
-            raise PortOpenError(f"cannot open the MDB port {self.url!r}: {exc}") from None
-        self._backoff.reset()
-
-    def _lost(self, exc: BaseException) -> None:
-        port, self._port = self._port, None
-        if port is not None:
-            with contextlib.suppress(*_PORT_ERRORS):
-                port.close()
-        delay = self._backoff.next_delay()
-        self._retry_at = time.monotonic() + delay
-        log.warning(
-            "MDB port %s lost (%s); changer state kept, reconnecting (next try in %.1f s)",
-            self.url,
-            exc or "closed",
-            delay,
-        )
-
-    def _reconnect(self) -> None:
-        wait = self._retry_at - time.monotonic()
-        if wait > 0:
-            self._sleep(min(wait, 0.05))
-            return
-        try:
-            port = self._opener()
-        except _PORT_ERRORS as exc:
-            self._retry_at = time.monotonic() + self._backoff.next_delay()
-            log.debug("MDB port %s still unavailable (%s)", self.url, exc)
-            return
-        self.reconnections += 1
-        self._backoff.reset()
-        log.warning("MDB port %s reconnected", self.url)
-        self._port = port
+        super().__init__(ManagedWordLine.name, url, opener, backoff=backoff, sleep=sleep)
 
     def read_words(self, now: float) -> list[int]:
         """Words received (waits up to the port's read timeout); none while reconnecting."""
-        if self._closed:
-            return []
-        if self._port is None:
-            self._reconnect()
-            return []
-        try:
-            return self._port.read_words(now)
-        except _PORT_ERRORS as exc:
-            self._lost(exc)
-            return []
+        return self._guarded(lambda port: port.read_words(now), [], reconnect=True)
 
     def write_words(self, words: Iterable[int]) -> bool:
         """Write words; ``False`` if the line is down (the reply is lost: the VMC asks again)."""
-        if self._port is None:
-            return False
-        try:
-            self._port.write_words(words)
-        except _PORT_ERRORS as exc:
-            self._lost(exc)
-            return False
-        return True
 
-    def close(self) -> None:
-        """Close for good (no more reconnection)."""
-        self._closed = True
-        port, self._port = self._port, None
-        if port is not None:
-            with contextlib.suppress(*_PORT_ERRORS):
-                port.close()
+        def write(port: WordPort) -> bool:
+            port.write_words(words)
+            return True
+
+        return self._guarded(write, False, reconnect=False)
