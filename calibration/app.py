@@ -28,7 +28,17 @@ from calibration.errors import CalibrationError
 from calibration.guard import AuthFirst, GuardedRoute
 from calibration.limits import BodySizeLimit
 from calibration.metrics import RequestCounter, RequestMetrics
-from calibration.routers import audit, coins, events, health, keys, profiles, stats, teach
+from calibration.routers import (
+    audit,
+    coins,
+    events,
+    fleet,
+    health,
+    keys,
+    profiles,
+    stats,
+    teach,
+)
 from calibration.settings import Settings
 from coinval import __version__
 
@@ -155,7 +165,7 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
     _install_handlers(app)
     mounted = [(health.router, ""), (stats.metrics_router, "")] + [
         (module.router, API_PREFIX)
-        for module in (coins, profiles, teach, events, stats, audit, keys)
+        for module in (coins, profiles, teach, events, fleet, stats, audit, keys)
     ]
     templates: dict[object, str] = {}
     guarded: list[GuardedRoute] = []

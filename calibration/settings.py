@@ -57,6 +57,12 @@ class Settings(BaseSettings):
         description="rows written per store transaction by uploads (keeps each lock short); "
         "a recorded classify takes fewer while a batch holds the lock over 50 ms",
     )
+    fleet_max_events: int = Field(
+        default=1000,
+        gt=0,
+        le=100_000,
+        description="events and summaries one POST /fleet/events batch may carry; more: 413",
+    )
     max_session_samples: int = Field(
         default=20_000,
         gt=0,

@@ -1,0 +1,205 @@
+"""Fleet: acceptors report their decided coins to a central service.
+
+Each acceptor sends its events in batches, every event with an idempotency
+key unique per acceptor (``<acceptor-id>:<sequence>``).  A key already stored
+is a duplicate (the acceptor sent the batch again after a crash or a lost
+reply) and is ignored, so every event is stored exactly once however often it
+is sent.  Summaries stand for events an acceptor's full outbox folded into
+per (head, coin, reason) counts; they are keyed the same way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from calibration.context import Context
+from calibration.domain.common import check_head, stored_moment
+from calibration.domain.uploads import TooManyItemsError
+from calibration.domain.write_batches import next_size
+from calibration.errors import InvalidError
+from calibration.repository import audit
+from calibration.repository import fleet as fleet_repo
+from coinval.decision import REASONS
+
+#: The longest idempotency key taken.
+MAX_KEY_CHARS = 200
+
+
+@dataclass(frozen=True)
+class FleetEvent:
+    """One decided coin as an acceptor reports it."""
+
+    key: str
+    head: str
+    at: dt.datetime
+    coin: str | None
+    reason: str
+    detail: str | None
+    accepted: bool
+    signature_id: str | None = None
+
+
+@dataclass(frozen=True)
+class FleetSummary:
+    """``count`` events of one (head, coin, reason) between two moments, folded into one."""
+
+    key: str
+    head: str
+    coin: str | None
+    reason: str
+    count: int
+    first_at: dt.datetime
+    last_at: dt.datetime
+
+
+Item = FleetEvent | FleetSummary
+
+
+def _check(items: Sequence[Item]) -> list[tuple[Item, tuple[str, ...]]]:
+    """Each item with its stored times; InvalidError naming the first bad one."""
+    seen: dict[str, int] = {}
+    out: list[tuple[Item, tuple[str, ...]]] = []
+    for index, item in enumerate(items):
+        kind = "events" if isinstance(item, FleetEvent) else "summaries"
+        where = f"{kind}[{index if kind == 'events' else index - _n_events(items)}]"
+        if not item.key or len(item.key) > MAX_KEY_CHARS:
+            raise InvalidError(f"{where}.key: 1 to {MAX_KEY_CHARS} characters")
+        if item.key in seen:
+            raise InvalidError(
+                f"{where}.key {item.key!r} is already item {seen[item.key]} of this batch: "
+                "each idempotency key once per batch"
+            )
+        seen[item.key] = index
+        try:
+            check_head(item.head)
+        except InvalidError as exc:
+            raise InvalidError(f"{where}.head: {exc.message}") from None
+        if item.reason not in REASONS:
+            raise InvalidError(f"{where}.reason must be one of {', '.join(REASONS)}")
+        if isinstance(item, FleetEvent):
+            stamps: tuple[str, ...] = (stored_moment(f"{where}.at", item.at),)
+        else:
+            first = stored_moment(f"{where}.first_at", item.first_at)
+            last = stored_moment(f"{where}.last_at", item.last_at)
+            if last < first:
+                raise InvalidError(f"{where}: last_at is before first_at")
+            stamps = (first, last)
+        out.append((item, stamps))
+    return out
+
+
+def _n_events(items: Sequence[Item]) -> int:
+    return sum(1 for item in items if isinstance(item, FleetEvent))
+
+
+def record_batch(
+    ctx: Context,
+    events: Sequence[FleetEvent],
+    summaries: Sequence[FleetSummary] = (),
+    *,
+    actor: str,
+) -> dict[str, Any]:
+    """Store a batch's new events and summaries, ignore the ones stored before.
+
+    The whole batch is checked first (a bad item refuses the batch: nothing is
+    stored).  Rows go in write transactions of at most ``write_batch_rows``
+    (fewer while one holds the lock over 50 ms), each audited as
+    ``fleet.events`` with its counts.  Every stored row names ``actor``.
+    """
+    items: list[Item] = [*events, *summaries]
+    most = ctx.settings.fleet_max_events
+    if len(items) > most:
+        raise TooManyItemsError(
+            f"the batch holds {len(items)} events and summaries; at most {most} per request"
+            " (COINVAL_FLEET_MAX_EVENTS): send them in smaller batches",
+            extra={"max_items": most},
+        )
+    checked = _check(items)
+    new_events = new_summaries = 0
+    size = limit = ctx.settings.write_batch_rows
+    start = 0
+    while start < len(checked):
+        chunk = checked[start : start + size]
+        held, added_events, added_summaries = _write(ctx, chunk, actor)
+        new_events += added_events
+        new_summaries += added_summaries
+        start += len(chunk)
+        size = next_size(size, limit, held)
+    new = new_events + new_summaries
+    return {
+        "received": len(items),
+        "new": new,
+        "duplicates": len(items) - new,
+        "events": {"new": new_events, "duplicates": len(events) - new_events},
+        "summaries": {"new": new_summaries, "duplicates": len(summaries) - new_summaries},
+    }
+
+
+def _write(
+    ctx: Context, chunk: list[tuple[Item, tuple[str, ...]]], actor: str
+) -> tuple[float, int, int]:
+    """One write transaction; the seconds it held the lock, the new events and summaries."""
+    received = ctx.now()
+    ids: list[int] = []
+    new_summaries = 0
+    with ctx.db.transaction(write=True, bulk=True) as tx:
+        begun = time.perf_counter()
+        for item, stamps in chunk:
+            if isinstance(item, FleetEvent):
+                event_id = fleet_repo.insert_event(
+                    tx,
+                    key=item.key,
+                    at=stamps[0],
+                    head=item.head,
+                    signature_id=item.signature_id,
+                    coin=item.coin,
+                    accepted=item.accepted,
+                    reason=item.reason,
+                    detail=item.detail,
+                    key_id=actor,
+                )
+                if event_id is not None:
+                    ids.append(event_id)
+            elif (
+                fleet_repo.insert_summary(
+                    tx,
+                    key=item.key,
+                    head=item.head,
+                    coin=item.coin,
+                    reason=item.reason,
+                    n=item.count,
+                    first_at=stamps[0],
+                    last_at=stamps[1],
+                    received_at=received,
+                    key_id=actor,
+                )
+                is not None
+            ):
+                new_summaries += 1
+        new = len(ids) + new_summaries
+        audit.append(
+            tx,
+            at=received,
+            key_id=actor,
+            action="fleet.events",
+            target="fleet",
+            after={
+                "items": len(chunk),
+                "new_events": len(ids),
+                "new_summaries": new_summaries,
+                "duplicates": len(chunk) - new,
+                "first_id": ids[0] if ids else None,
+                "last_id": ids[-1] if ids else None,
+            },
+        )
+    return time.perf_counter() - begun, len(ids), new_summaries
+
+
+def summary_totals(ctx: Context, head: str | None = None) -> list[dict[str, Any]]:
+    """What acceptors summarised, per (head, coin, reason)."""
+    with ctx.db.transaction() as tx:
+        return [dict(row) for row in fleet_repo.summary_totals(tx, head)]
