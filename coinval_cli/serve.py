@@ -37,14 +37,19 @@ from coinval_cli.errors import UsageError
 from coinval_cli.live_calibration import (
     LiveCalibration,
     add_calibration_arguments,
+    add_central_arguments,
     start_calibration,
+    start_central,
 )
 from coinval_cli.simulated_hardware import head_url, register_url_handlers
 
 if TYPE_CHECKING:
     import datetime as dt
 
+    from calibration.outbox import CentralReporter
+    from coinval.decision import Decision
     from coinval.profile import Profile
+    from coinval.signature import Signature
     from firmware_bridge.runtime.loop import CoinLoop
     from firmware_bridge.sources import SensorSpec
 
@@ -103,6 +108,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_timing_arguments(parser)
     add_calibration_arguments(parser)
+    add_central_arguments(parser)
 
 
 @logs_to_stderr
@@ -120,11 +126,36 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.api is not None:
         _check_before_the_store(args, spec)
     calibration = start_calibration(args, profile)
+    served = calibration.profile if calibration else profile
     try:
-        return _serve(args, calibration.profile if calibration else profile, at, spec, calibration)
+        central = start_central(args, served.head or "default")
+        try:
+            return _serve(args, served, at, spec, calibration, central)
+        finally:
+            if central is not None:
+                central.close()
     finally:
         if calibration is not None:
             calibration.close()
+
+
+def _decided_hook(
+    calibration: LiveCalibration | None, central: CentralReporter | None
+) -> Callable[[Signature, Decision], None] | None:
+    """Each decided coin to the local recorder (``--api``) and the outbox (``--central``)."""
+    hooks = [
+        hook
+        for hook in (calibration and calibration.recorder.submit, central and central.submit)
+        if hook
+    ]
+    if len(hooks) < 2:
+        return hooks[0] if hooks else None
+
+    def both(signature: Signature, decision: Decision) -> None:
+        for hook in hooks:
+            hook(signature, decision)
+
+    return both
 
 
 def _check_bus_flags(args: argparse.Namespace) -> None:
@@ -172,6 +203,7 @@ def _serve(
     at: Callable[[], dt.datetime] | None,
     spec: SensorSpec,
     calibration: LiveCalibration | None,
+    central: CentralReporter | None = None,
 ) -> int:
     """The coin loop of ``serve`` on ``profile`` (the calibration service already running)."""
     from firmware_bridge.runtime.loop import MdbRuntime, Runtime
@@ -180,6 +212,7 @@ def _serve(
 
     register_url_handlers()
     engine = ready_engine(profile)
+    on_decided = _decided_hook(calibration, central)
     runtime: CoinLoop | None = None
     source: SensorSource
     if spec.kind == "replay":
@@ -201,7 +234,7 @@ def _serve(
             nine_bit=args.mdb_9bit,
             at=at,
             config=runtime_config(args),
-            on_decided=calibration.recorder.submit if calibration else None,
+            on_decided=on_decided,
         )
     else:
         cctalk = Runtime(
@@ -211,7 +244,7 @@ def _serve(
             cctalk_url=args.cctalk,
             at=at,
             config=runtime_config(args),
-            on_decided=calibration.recorder.submit if calibration else None,
+            on_decided=on_decided,
         )
         cctalk.cctalk.echo = args.cctalk_echo
         runtime = cctalk
