@@ -29,7 +29,7 @@ INTEGRITY = (sqlite3.IntegrityError, psycopg.IntegrityError)
 
 def test_migrations_are_idempotent(store_target: str, store_kind: str) -> None:
     db = open_database(store_target)
-    assert db.schema_version() == latest_schema_version(db.dialect) == 6
+    assert db.schema_version() == latest_schema_version(db.dialect) == 7
     assert open_database(store_target).migrate() == latest_schema_version(db.dialect)
     with db.transaction() as tx:
         if store_kind == "sqlite":
