@@ -35,7 +35,7 @@ def test_migrations_are_idempotent(store_target: str, store_kind: str) -> None:
         if store_kind == "sqlite":
             assert tx.fetchone("PRAGMA journal_mode") == {"journal_mode": "wal"}
         else:
-            assert tx.fetchall("SELECT version FROM coinval_schema") == [{"version": 6}]
+            assert tx.fetchall("SELECT version FROM coinval_schema") == [{"version": 7}]
 
 
 def test_every_dialect_reaches_the_same_versions() -> None:
