@@ -37,6 +37,7 @@ STATE_CHANGING: list[tuple[str, str, str, Any]] = [
     ("POST", f"{API}/heads/A/classify", "operator", []),
     ("POST", f"{API}/keys", "admin", {"name": "x", "role": "viewer"}),
     ("DELETE", f"{API}/keys/k00000000", "admin", None),
+    ("POST", f"{API}/fleet/events", "operator", {"events": []}),
 ]
 
 READS: list[tuple[str, str]] = [
@@ -52,6 +53,7 @@ READS: list[tuple[str, str]] = [
     (f"{API}/teach/sessions", "viewer"),
     (f"{API}/teach/sessions/1", "viewer"),
     (f"{API}/teach/sessions/1/preview", "operator"),
+    (f"{API}/fleet/summaries", "viewer"),
     (f"{API}/events", "viewer"),
     (f"{API}/events/stream?max_events=1&duration_s=0", "viewer"),
     (f"{API}/stats", "viewer"),

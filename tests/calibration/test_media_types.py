@@ -28,6 +28,7 @@ BODY_ROUTES = {
     ("POST", f"{API}/teach/sessions/{{session_id}}/commit"): b"{}",
     ("POST", f"{API}/heads/{{head}}/classify"): b"[]",
     ("POST", f"{API}/keys"): b'{"name": "x", "role": "viewer"}',
+    ("POST", f"{API}/fleet/events"): b'{"events": []}',
 }
 
 
