@@ -371,10 +371,26 @@ def test_sim_vmc_drives_a_changer_and_prints_its_credit(tmp_path: Path) -> None:
                 changer.push_deposit(3)  # 50p
                 deposited = True
     finally:
+        # The changer keeps answering while the VMC stops, as a real one would:
+        # the VMC's last commands are answered, not left to time out.
+        answering = threading.Event()
+
+        def answer() -> None:
+            while not answering.is_set():
+                now = time.monotonic()
+                for reply in changer.receive_words(port.read_words(now), now):
+                    port.write_words(reply.words)
+
+        server = threading.Thread(target=answer, daemon=True)
+        server.start()
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=15)
-        os.close(master)
-        os.close(slave)
+        try:
+            out, err = proc.communicate(timeout=15)
+        finally:
+            answering.set()
+            server.join(5)
+            os.close(master)
+            os.close(slave)
     assert changer.counters.deposits_reported == 2, err
     assert proc.returncode == 0, err
     assert "credit  coin type 2 £2.00  total £2.00" in out
