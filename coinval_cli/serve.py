@@ -250,15 +250,17 @@ def _serve(
         runtime = cctalk
     if calibration is not None:
         calibration.follow(runtime)
-    try:
-        runtime.open()
-    except (PortOpenError, SourceError) as exc:
-        raise UsageError(str(exc)) from None
     stop = threading.Event()
-    try:
-        with stop_on_signals(stop):
+    # The handlers go in before the ports open: open() announces the acceptor, and a
+    # SIGTERM sent on that line must stop it cleanly, not kill it.
+    with stop_on_signals(stop):
+        try:
+            runtime.open()
+        except (PortOpenError, SourceError) as exc:
+            raise UsageError(str(exc)) from None
+        try:
             totals = runtime.run(stop)
-    finally:
-        runtime.close()
+        finally:
+            runtime.close()
     log.info("stopped: %s", totals.describe())
     return 0
