@@ -176,3 +176,31 @@ def test_a_postgresql_store_out_of_reach_is_one_line_without_its_password(
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "s3cret" not in done.stderr and "Traceback" not in done.stderr
     assert "postgresql://operator:***@127.0.0.1:1/coinval" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("extra", "env", "words"),
+    [
+        (["--central", "ftp://central/x", "--central-key", "k" * 20], {}, "http:// or https://"),
+        (["--central", "http://127.0.0.1:1"], {}, "--central needs a key"),
+        (["--central-key", "k" * 20], {}, "--central-key goes with --central"),
+        (["--outbox", "o.db"], {}, "--outbox goes with --central"),
+        (
+            ["--central", "http://127.0.0.1:1", "--outbox-bound", "0"],
+            {"COINVAL_CENTRAL_KEY": "k" * 20},
+            "--outbox-bound must be at least 1",
+        ),
+    ],
+)
+def test_central_flags_that_cannot_work(
+    tmp_path: Path, profile: Path, extra: list[str], env: dict[str, str], words: str
+) -> None:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("COINVAL_")}
+    argv = [sys.executable, "-m", "coinval_cli", "serve", "--profile", str(profile)]
+    argv += ["--cctalk", "simhost://", "--sensor", "sim", *extra]
+    done = subprocess.run(
+        argv, capture_output=True, text=True, env={**base, **env}, timeout=120, cwd=tmp_path
+    )
+    _refused(done, words)
+    assert "k" * 20 not in done.stderr  # a key is never echoed
+    assert list(tmp_path.iterdir()) == []  # no outbox made
