@@ -123,3 +123,18 @@ def test_reporter_sends_in_order_and_backs_off(tmp_path: Path) -> None:
         time.sleep(0.02)
     reporter.close()
     assert [int(k.split(":")[1]) for k in received] == list(range(1, 31))
+
+
+def test_last_seq_kept_once_sent_and_a_fast_outbox(tmp_path: Path) -> None:
+    for durable in (True, False):
+        box = Outbox(tmp_path / f"outbox-{durable}.db", durable=durable)
+        assert box.last_seq() == 0
+        for i in range(4):
+            box.add(decision(i), head="A", at=AT)
+        batch = box.next_batch(10)
+        assert batch is not None
+        box.acknowledge(batch)
+        assert box.pending == 0 and box.last_seq() == 4  # sent, yet never given again
+        mode = box._conn.execute("PRAGMA synchronous").fetchone()[0]
+        assert mode == (2 if durable else 1)  # FULL, NORMAL
+        box.close()
