@@ -549,6 +549,34 @@ CREATE TABLE fleet_summaries (
 CREATE INDEX fleet_summaries_head ON fleet_summaries (head, reason);
 """
 
+_FLEET_HEADS_V8 = """
+-- Fleet views (issue 20): what the central service knows of each head besides its
+-- profiles.  ``model`` is the one the fleet views and group actions go by: an
+-- operator's (model_source 'operator', which an acceptor's report never
+-- overrides), else the acceptor's own word (model_source 'acceptor', also kept in
+-- reported_model so clearing the operator's brings it back).  ``acceptor_id``,
+-- ``running_version`` (the profile version the acceptor says it runs) and
+-- ``last_seen`` (the service's clock) come from the last batch naming its acceptor.
+CREATE TABLE fleet_heads (
+    head TEXT PRIMARY KEY,
+    model TEXT,
+    model_source TEXT,
+    reported_model TEXT,
+    acceptor_id TEXT,
+    running_version INTEGER,
+    last_seen TEXT,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX fleet_heads_model ON fleet_heads (model, head);
+-- Fleet-wide windows (drift over every head) read the rollups time first: one
+-- range of hours or days, covering, instead of a range per head.
+CREATE INDEX event_counts_hour ON event_counts (hour, head, coin, reason, n);
+CREATE INDEX event_counts_daily_day ON event_counts_daily (day, head, coin, reason, n);
+"""
+
+_SQLITE_V8 = _FLEET_HEADS_V8
+_POSTGRES_V8 = _FLEET_HEADS_V8  # nothing dialect-specific: plain TEXT and INTEGER columns
+
 MIGRATIONS: dict[str, dict[int, str]] = {
     "sqlite": {
         1: _SQLITE_V1,
@@ -558,8 +586,9 @@ MIGRATIONS: dict[str, dict[int, str]] = {
         5: _SQLITE_V5,
         6: _SQLITE_V6,
         7: _SQLITE_V7,
+        8: _SQLITE_V8,
     },
-    "postgresql": {6: _POSTGRES_V6, 7: _POSTGRES_V7},
+    "postgresql": {6: _POSTGRES_V6, 7: _POSTGRES_V7, 8: _POSTGRES_V8},
 }
 """The schema versions, one numbering for every dialect: per dialect, the script
 that brings the schema to each version.

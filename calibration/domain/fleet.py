@@ -11,6 +11,7 @@ per (head, coin, reason) counts; they are keyed the same way.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,10 +24,16 @@ from calibration.domain.write_batches import next_size
 from calibration.errors import InvalidError
 from calibration.repository import audit
 from calibration.repository import fleet as fleet_repo
+from calibration.repository import fleet_heads as fleet_heads_repo
 from coinval.decision import REASONS
 
 #: The longest idempotency key taken.
 MAX_KEY_CHARS = 200
+#: The longest acceptor id taken.
+MAX_ACCEPTOR_CHARS = 64
+#: The highest profile version an acceptor may report (the store's INTEGER column).
+MAX_VERSION = 2**31 - 1
+_MODEL = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,18 @@ class FleetSummary:
     count: int
     first_at: dt.datetime
     last_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class FleetAcceptor:
+    """The acceptor sending a batch: its id, its model and the profile version it runs.
+
+    ``model`` and ``profile_version`` None: not said (what is stored stays).
+    """
+
+    id: str
+    model: str | None = None
+    profile_version: int | None = None
 
 
 Item = FleetEvent | FleetSummary
@@ -102,6 +121,7 @@ def record_batch(
     summaries: Sequence[FleetSummary] = (),
     *,
     actor: str,
+    acceptor: FleetAcceptor | None = None,
 ) -> dict[str, Any]:
     """Store a batch's new events and summaries, ignore the ones stored before.
 
@@ -109,6 +129,11 @@ def record_batch(
     stored).  Rows go in write transactions of at most ``write_batch_rows``
     (fewer while one holds the lock over 50 ms), each audited as
     ``fleet.events`` with its counts.  Every stored row names ``actor``.
+
+    With ``acceptor``, every head the batch names (in its events and its
+    summaries, duplicates included: the acceptor was heard from all the same) is
+    recorded as seen now by that acceptor, with its model and running version
+    when given, in the first write transaction.
     """
     items: list[Item] = [*events, *summaries]
     most = ctx.settings.fleet_max_events
@@ -119,12 +144,17 @@ def record_batch(
             extra={"max_items": most},
         )
     checked = _check(items)
+    if acceptor is not None:
+        _check_acceptor(acceptor)
+    sighting = acceptor
+    heads = sorted({item.head for item, _ in checked}) if acceptor is not None else []
     new_events = new_summaries = 0
     size = limit = ctx.settings.write_batch_rows
     start = 0
     while start < len(checked):
         chunk = checked[start : start + size]
-        held, added_events, added_summaries = _write(ctx, chunk, actor)
+        held, added_events, added_summaries = _write(ctx, chunk, actor, sighting, heads)
+        sighting = None  # once per batch
         new_events += added_events
         new_summaries += added_summaries
         start += len(chunk)
@@ -139,15 +169,60 @@ def record_batch(
     }
 
 
+def _check_acceptor(acceptor: FleetAcceptor) -> None:
+    """InvalidError naming the acceptor's bad field (the HTTP body is checked before;
+    this guards other callers)."""
+    if not 1 <= len(acceptor.id) <= MAX_ACCEPTOR_CHARS:
+        raise InvalidError(f"acceptor.id: 1 to {MAX_ACCEPTOR_CHARS} characters")
+    if acceptor.model is not None:
+        check_model(acceptor.model, "acceptor.model")
+    if acceptor.profile_version is not None and not 1 <= acceptor.profile_version <= MAX_VERSION:
+        raise InvalidError(f"acceptor.profile_version: 1 to {MAX_VERSION}")
+
+
+def check_model(model: str, name: str = "model") -> str:
+    """A model name: 1-64 letters, digits, ``.``, ``_`` or ``-``; InvalidError otherwise."""
+    if not _MODEL.fullmatch(model):
+        raise InvalidError(
+            f"{name} {model!r} is not a valid model name (1-64 letters, digits, '.', '_' or '-')"
+        )
+    return model
+
+
 def _write(
-    ctx: Context, chunk: list[tuple[Item, tuple[str, ...]]], actor: str
+    ctx: Context,
+    chunk: list[tuple[Item, tuple[str, ...]]],
+    actor: str,
+    acceptor: FleetAcceptor | None = None,
+    heads: Sequence[str] = (),
 ) -> tuple[float, int, int]:
-    """One write transaction; the seconds it held the lock, the new events and summaries."""
+    """One write transaction; the seconds it held the lock, the new events and summaries.
+
+    With ``acceptor``, ``heads`` are recorded as seen by it in the same transaction.
+    """
     received = ctx.now()
     ids: list[int] = []
     new_summaries = 0
     with ctx.db.transaction(write=True, bulk=True) as tx:
         begun = time.perf_counter()
+        seen: dict[str, Any] = {}
+        if acceptor is not None:
+            fleet_heads_repo.seen(
+                tx,
+                heads,
+                acceptor_id=acceptor.id,
+                model=acceptor.model,
+                running_version=acceptor.profile_version,
+                now=received,
+            )
+            seen = {
+                "acceptor": {
+                    "id": acceptor.id,
+                    "model": acceptor.model,
+                    "profile_version": acceptor.profile_version,
+                    "heads": list(heads),
+                }
+            }
         for item, stamps in chunk:
             if isinstance(item, FleetEvent):
                 event_id = fleet_repo.insert_event(
@@ -194,6 +269,7 @@ def _write(
                 "duplicates": len(chunk) - new,
                 "first_id": ids[0] if ids else None,
                 "last_id": ids[-1] if ids else None,
+                **seen,
             },
         )
     return time.perf_counter() - begun, len(ids), new_summaries

@@ -22,6 +22,15 @@ Key = Annotated[
     ),
 ]
 Text = Annotated[StrictStr, Field(max_length=2000)]
+Model = Annotated[
+    StrictStr,
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="a model name: 1-64 letters, digits, '.', '_' or '-'",
+    ),
+]
 
 
 class EventBody(BaseModel):
@@ -51,22 +60,41 @@ class SummaryBody(BaseModel):
     last_at: AwareDatetime
 
 
+class AcceptorBody(BaseModel):
+    """Who sends the batch; the heads of its events are recorded as seen by it."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: Annotated[
+        StrictStr,
+        Field(min_length=1, max_length=domain.MAX_ACCEPTOR_CHARS, description="acceptor id"),
+    ]
+    model: Model | None = Field(default=None, description="the acceptor's model (None: not said)")
+    profile_version: Annotated[StrictInt, Field(ge=1, le=domain.MAX_VERSION)] | None = Field(
+        default=None, description="the profile version the acceptor runs (None: not said)"
+    )
+
+
 class BatchBody(BaseModel):
     """A batch of events (and summaries), oldest first."""
 
     model_config = ConfigDict(extra="forbid")
     events: list[EventBody] = Field(default_factory=list)
     summaries: list[SummaryBody] = Field(default_factory=list)
+    acceptor: AcceptorBody | None = Field(
+        default=None, description="the sending acceptor: its heads' last seen, model, version"
+    )
 
 
 @router.post("/fleet/events", summary="Store an acceptor's batch of events, each once")
 def post_events(body: BatchBody, ctx: ContextDep, who: Operator) -> dict[str, Any]:
     """New events are stored (naming the sending key), ones whose ``key`` is already
     stored are counted as duplicates and ignored; a bad item refuses the whole batch.
-    At most ``COINVAL_FLEET_MAX_EVENTS`` items per request (413 beyond)."""
+    At most ``COINVAL_FLEET_MAX_EVENTS`` items per request (413 beyond).  With
+    ``acceptor``, the batch's heads are recorded as seen now by that acceptor."""
     events = [domain.FleetEvent(**e.model_dump()) for e in body.events]
     summaries = [domain.FleetSummary(**s.model_dump()) for s in body.summaries]
-    return domain.record_batch(ctx, events, summaries, actor=who.key_id)
+    acceptor = domain.FleetAcceptor(**body.acceptor.model_dump()) if body.acceptor else None
+    return domain.record_batch(ctx, events, summaries, actor=who.key_id, acceptor=acceptor)
 
 
 @router.get("/fleet/summaries", summary="Events acceptors summarised, per head, coin, reason")
