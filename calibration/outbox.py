@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -36,9 +37,12 @@ import httpx
 from coinval.decision import Decision
 from coinval.signature import Signature
 
-__all__ = ["CentralReporter", "Outbox", "OutboxBatch"]
+__all__ = ["CentralReporter", "Outbox", "OutboxBatch", "check_model"]
 
 log = logging.getLogger("calibration.outbox")
+
+#: What the central service takes as a model name.
+_MODEL = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -65,6 +69,12 @@ CREATE TABLE IF NOT EXISTS summaries (
 """
 
 
+def check_model(model: str) -> None:
+    """ValueError unless ``model`` is a name the central service takes."""
+    if not _MODEL.fullmatch(model):
+        raise ValueError(f"a model is 1-64 letters, digits, '.', '_' or '-', got {model!r}")
+
+
 @dataclass(frozen=True)
 class OutboxBatch:
     """What one send carries: the JSON body, and what to remove once it is acknowledged."""
@@ -88,6 +98,8 @@ class Outbox:
         The SQLite file (made, 0600, if missing).
     bound : int
         Events kept at most; past it the oldest unsent ones are summarised.
+    model : str, optional
+        The acceptor's model, sent with every batch (fleet views group heads by it).
     durable : bool
         True: every :meth:`add` is on disk when it returns (``synchronous=FULL``,
         survives a power cut).  False: ``synchronous=NORMAL``, which survives the
@@ -95,9 +107,21 @@ class Outbox:
         fleets, where thousands of flushes a second would measure the disk.
     """
 
-    def __init__(self, path: str | Path, *, bound: int = 100_000, durable: bool = True) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        bound: int = 100_000,
+        durable: bool = True,
+        model: str | None = None,
+    ) -> None:
         if bound < 1:
             raise ValueError("the outbox bound must be at least 1")
+        if model is not None:
+            check_model(model)
+        self.model = model
+        #: The profile version the acceptor runs, sent with every batch (None: not known).
+        self.profile_version: int | None = None
         self.path = Path(path)
         self.bound = bound
         fresh = not self.path.exists()
@@ -278,8 +302,9 @@ class Outbox:
             }
             for sid, head, coin, reason, n, first_at, last_at in sums
         ]
+        acceptor = {"id": aid, "model": self.model, "profile_version": self.profile_version}
         return OutboxBatch(
-            {"events": events, "summaries": summaries},
+            {"events": events, "summaries": summaries, "acceptor": acceptor},
             last_seq,
             tuple(int(s[0]) for s in sums),
         )

@@ -20,7 +20,6 @@ from coinval_cli.errors import UsageError
 if TYPE_CHECKING:
     from calibration.hooks import ActiveConfig
     from calibration.live import ConfigFollower, DecisionRecorder
-    from calibration.outbox import CentralReporter
     from calibration.service import ApiServer
     from coinval.profile import Profile
     from firmware_bridge.runtime.loop import CoinLoop
@@ -28,11 +27,9 @@ if TYPE_CHECKING:
 __all__ = [
     "LiveCalibration",
     "add_calibration_arguments",
-    "add_central_arguments",
     "describe_config",
     "parse_api_address",
     "start_calibration",
-    "start_central",
 ]
 
 log = logging.getLogger("coinval_cli.live_calibration")
@@ -50,35 +47,6 @@ def add_calibration_arguments(parser: argparse.ArgumentParser) -> None:
         "--db",
         metavar="PATH",
         help="the calibration store, with --api (default $COINVAL_DB or coinval.db)",
-    )
-
-
-def add_central_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--central URL``, its key and its outbox (``serve``)."""
-    parser.add_argument(
-        "--central",
-        metavar="URL",
-        help="report every decided coin to this central calibration service "
-        "(POST /api/v1/fleet/events), through an outbox on disk",
-    )
-    parser.add_argument(
-        "--central-key",
-        metavar="KEY",
-        help="an operator key of the central service (default $COINVAL_CENTRAL_KEY)",
-    )
-    parser.add_argument(
-        "--outbox",
-        metavar="PATH",
-        help="the outbox file of --central (default: outbox.db next to --db, "
-        "else .coinval/outbox.db)",
-    )
-    parser.add_argument(
-        "--outbox-bound",
-        type=int,
-        default=100_000,
-        metavar="N",
-        help="events the outbox keeps at most; past it the oldest are summarised "
-        "(per head, coin, reason counts) (default 100000)",
     )
 
 
@@ -229,46 +197,3 @@ def start_calibration(args: argparse.Namespace, profile: Profile) -> LiveCalibra
         api.port,
     )
     return LiveCalibration(service, config, api, DecisionRecorder(service, config.head))
-
-
-def start_central(args: argparse.Namespace, head: str) -> CentralReporter | None:
-    """``--central URL``: open the outbox and start sending it; None without it."""
-    central = args.central
-    if central is None:
-        for flag, value in (("--central-key", args.central_key), ("--outbox", args.outbox)):
-            if value is not None:
-                raise UsageError(f"{flag} goes with --central")
-        return None
-    if not central.startswith(("http://", "https://")):
-        raise UsageError(f"--central: expected an http:// or https:// URL, got {central!r}")
-    key = args.central_key or os.environ.get("COINVAL_CENTRAL_KEY")
-    if not key:
-        raise UsageError("--central needs a key: --central-key KEY or $COINVAL_CENTRAL_KEY")
-    if args.outbox_bound < 1:
-        raise UsageError("--outbox-bound must be at least 1")
-    from pathlib import Path
-
-    from calibration.db import is_postgres_url
-    from calibration.outbox import CentralReporter, Outbox
-
-    if args.outbox is not None:
-        path = Path(args.outbox)
-    elif args.db is not None and not is_postgres_url(args.db):
-        path = Path(args.db).parent / "outbox.db"
-    else:
-        path = Path(".coinval") / "outbox.db"
-        path.parent.mkdir(exist_ok=True)
-    try:
-        outbox = Outbox(path, bound=args.outbox_bound)
-    except (OSError, sqlite3.Error) as exc:
-        raise UsageError(f"cannot open the outbox {str(path)!r}: {exc}") from None
-    log.info(
-        "central: reporting every coin to %s as acceptor %s (outbox %s: %d waiting, "
-        "%d summarised so far)",
-        central,
-        outbox.acceptor_id,
-        os.path.abspath(path),
-        outbox.pending,
-        outbox.summarised,
-    )
-    return CentralReporter(outbox, central, key, head)

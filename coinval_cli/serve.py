@@ -32,21 +32,19 @@ from coinval_cli.acceptor_setup import (
     runtime_config,
 )
 from coinval_cli.argtypes import positive_float
+from coinval_cli.central_link import CentralLink, add_central_arguments, start_central
 from coinval_cli.console import logs_to_stderr, stop_on_signals
 from coinval_cli.errors import UsageError
 from coinval_cli.live_calibration import (
     LiveCalibration,
     add_calibration_arguments,
-    add_central_arguments,
     start_calibration,
-    start_central,
 )
 from coinval_cli.simulated_hardware import head_url, register_url_handlers
 
 if TYPE_CHECKING:
     import datetime as dt
 
-    from calibration.outbox import CentralReporter
     from coinval.decision import Decision
     from coinval.profile import Profile
     from coinval.signature import Signature
@@ -128,7 +126,7 @@ def run_serve(args: argparse.Namespace) -> int:
     calibration = start_calibration(args, profile)
     served = calibration.profile if calibration else profile
     try:
-        central = start_central(args, served.head or "default")
+        central, served = start_central(args, served, follow_config=calibration is None)
         try:
             return _serve(args, served, at, spec, calibration, central)
         finally:
@@ -140,12 +138,15 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def _decided_hook(
-    calibration: LiveCalibration | None, central: CentralReporter | None
+    calibration: LiveCalibration | None, central: CentralLink | None
 ) -> Callable[[Signature, Decision], None] | None:
     """Each decided coin to the local recorder (``--api``) and the outbox (``--central``)."""
     hooks = [
         hook
-        for hook in (calibration and calibration.recorder.submit, central and central.submit)
+        for hook in (
+            calibration and calibration.recorder.submit,
+            central and central.reporter.submit,
+        )
         if hook
     ]
     if len(hooks) < 2:
@@ -203,7 +204,7 @@ def _serve(
     at: Callable[[], dt.datetime] | None,
     spec: SensorSpec,
     calibration: LiveCalibration | None,
-    central: CentralReporter | None = None,
+    central: CentralLink | None = None,
 ) -> int:
     """The coin loop of ``serve`` on ``profile`` (the calibration service already running)."""
     from firmware_bridge.runtime.loop import MdbRuntime, Runtime
@@ -250,6 +251,11 @@ def _serve(
         runtime = cctalk
     if calibration is not None:
         calibration.follow(runtime)
+    if central is not None:
+        from coinval.engine import Engine
+
+        loop = runtime
+        central.follow(lambda p, label: loop.use(Engine(p), p.coins, label))
     stop = threading.Event()
     # The handlers go in before the ports open: open() announces the acceptor, and a
     # SIGTERM sent on that line must stop it cleanly, not kill it.

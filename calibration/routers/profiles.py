@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+import orjson
+from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -108,6 +109,39 @@ def get_active(head: str, ctx: ContextDep, _: Viewer) -> dict[str, Any]:
         "master_inhibit": config.master_inhibit,
         "inhibited": sorted(config.profile.inhibited),
     }
+
+
+@router.get(
+    "/heads/{head}/config",
+    summary="What the head's engine must use: the effective profile, for acceptors to follow",
+    responses={304: {"description": "unchanged since the ETag given in If-None-Match"}},
+)
+def get_config(
+    head: str,
+    ctx: ContextDep,
+    _: Viewer,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """The active version with the head's inhibits, legal-tender overrides and master
+    inhibit applied (``profile``: the document ``coinval serve --profile`` reads).
+    Its ``ETag`` changes with every change of the head; an acceptor polling with
+    ``If-None-Match`` gets 304 and no body while nothing changed."""
+    check_head(head)
+    config = ctx.active(head)
+    if config is None:
+        raise NotFoundError(f"head {head!r} has no active profile")
+    etag = f'"{config.profile_id}.{config.revision}"'
+    if if_none_match is not None and etag in (t.strip() for t in if_none_match.split(",")):
+        return Response(status_code=304, headers={"ETag": etag})
+    body = {
+        "head": head,
+        "profile_id": config.profile_id,
+        "version": config.version,
+        "revision": config.revision,
+        "master_inhibit": config.master_inhibit,
+        "profile": config.profile.to_json_dict(),
+    }
+    return Response(orjson.dumps(body), media_type="application/json", headers={"ETag": etag})
 
 
 @router.put("/heads/{head}/active", summary="Activate a stored version (atomic)")

@@ -49,6 +49,7 @@ READS: list[tuple[str, str]] = [
     (f"{API}/profiles/1/document", "viewer"),
     (f"{API}/profiles/1/diff/1", "viewer"),
     (f"{API}/heads/A/active", "viewer"),
+    (f"{API}/heads/A/config", "viewer"),
     (f"{API}/heads/A/history", "viewer"),
     (f"{API}/teach/sessions", "viewer"),
     (f"{API}/teach/sessions/1", "viewer"),

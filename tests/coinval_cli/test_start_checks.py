@@ -185,6 +185,12 @@ def test_a_postgresql_store_out_of_reach_is_one_line_without_its_password(
         (["--central", "http://127.0.0.1:1"], {}, "--central needs a key"),
         (["--central-key", "k" * 20], {}, "--central-key goes with --central"),
         (["--outbox", "o.db"], {}, "--outbox goes with --central"),
+        (["--model", "P1"], {}, "--model goes with --central"),
+        (
+            ["--central", "http://127.0.0.1:1", "--model", "no spaces"],
+            {"COINVAL_CENTRAL_KEY": "k" * 20},
+            "--model: a model is 1-64 letters",
+        ),
         (
             ["--central", "http://127.0.0.1:1", "--outbox-bound", "0"],
             {"COINVAL_CENTRAL_KEY": "k" * 20},
