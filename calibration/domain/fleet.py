@@ -99,6 +99,11 @@ def _check(items: Sequence[Item]) -> list[tuple[Item, tuple[str, ...]]]:
             raise InvalidError(f"{where}.head: {exc.message}") from None
         if item.reason not in REASONS:
             raise InvalidError(f"{where}.reason must be one of {', '.join(REASONS)}")
+        texts = {"key": item.key, "coin": item.coin}
+        if isinstance(item, FleetEvent):
+            texts |= {"detail": item.detail, "signature_id": item.signature_id}
+        for name, text in texts.items():
+            _no_nul(f"{where}.{name}", text)
         if isinstance(item, FleetEvent):
             stamps: tuple[str, ...] = (stored_moment(f"{where}.at", item.at),)
         else:
@@ -109,6 +114,13 @@ def _check(items: Sequence[Item]) -> list[tuple[Item, tuple[str, ...]]]:
             stamps = (first, last)
         out.append((item, stamps))
     return out
+
+
+def _no_nul(name: str, text: str | None) -> None:
+    """InvalidError for a NUL character: PostgreSQL cannot store one in a text column
+    (it was a 500 there, and SQLite would keep it where no other store could)."""
+    if text is not None and "\x00" in text:
+        raise InvalidError(f"{name} holds a NUL character (\\u0000), which is not taken")
 
 
 def _n_events(items: Sequence[Item]) -> int:
@@ -174,6 +186,7 @@ def _check_acceptor(acceptor: FleetAcceptor) -> None:
     this guards other callers)."""
     if not 1 <= len(acceptor.id) <= MAX_ACCEPTOR_CHARS:
         raise InvalidError(f"acceptor.id: 1 to {MAX_ACCEPTOR_CHARS} characters")
+    _no_nul("acceptor.id", acceptor.id)
     if acceptor.model is not None:
         check_model(acceptor.model, "acceptor.model")
     if acceptor.profile_version is not None and not 1 <= acceptor.profile_version <= MAX_VERSION:
@@ -277,5 +290,7 @@ def _write(
 
 def summary_totals(ctx: Context, head: str | None = None) -> list[dict[str, Any]]:
     """What acceptors summarised, per (head, coin, reason)."""
+    if head is not None:
+        check_head(head)
     with ctx.db.transaction() as tx:
         return [dict(row) for row in fleet_repo.summary_totals(tx, head)]

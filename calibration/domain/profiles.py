@@ -56,8 +56,13 @@ def insert_version_in(
     parent_id: int | None,
     now: str,
     audit_extra: dict[str, Any] | None = None,
+    audited: bool = True,
 ) -> dict[str, Any]:
-    """Inside an open write transaction: store ``profile`` as the head's next version."""
+    """Inside an open write transaction: store ``profile`` as the head's next version.
+
+    ``audited=False``: no audit entry of its own, for a caller that writes one
+    entry for a whole group of changes.
+    """
     if profile.head is None and head != DEFAULT_HEAD:
         profile = replace(profile, head=head)
     document = profile.dumps()
@@ -76,6 +81,8 @@ def insert_version_in(
         created_by=actor,
     )
     meta = _meta(row)
+    if not audited:
+        return meta
     audit.append(
         tx,
         at=now,
@@ -180,9 +187,12 @@ def list_profiles(
 
 
 def activate_in(
-    tx: Tx, actor: str, head: str, profile_id: int, *, kind: str, now: str
+    tx: Tx, actor: str, head: str, profile_id: int, *, kind: str, now: str, audited: bool = True
 ) -> dict[str, Any]:
-    """Inside an open write transaction: make a version the head's active one."""
+    """Inside an open write transaction: make a version the head's active one.
+
+    ``audited=False``: no audit entry of its own (the caller writes one for a group).
+    """
     prof = profiles_repo.get_profile(tx, profile_id)
     if prof is None:
         raise NotFoundError(f"no profile with id {profile_id}")
@@ -199,6 +209,8 @@ def activate_in(
         tx, head=head, profile_id=profile_id, previous=previous, kind=kind, at=now, key_id=actor
     )
     after = {"profile_id": profile_id, "version": prof["version"]}
+    if not audited:
+        return {"head": head, "previous": before, "active": after}
     audit.append(
         tx,
         at=now,
@@ -231,11 +243,7 @@ def rollback(ctx: Context, actor: str, head: str, version: int | None) -> dict[s
         current = profiles_repo.get_profile(tx, int(row["active_profile_id"]))
         assert current is not None
         if version is None:
-            history = heads_repo.activation_history(tx, head, 1)
-            previous = history[0]["previous_profile_id"] if history else None
-            if previous is None:
-                raise ConflictError(f"head {head!r} has no earlier active profile to roll back to")
-            target_id = int(previous)
+            target_id = previous_active_in(tx, head)
         else:
             target = profiles_repo.get_by_version(tx, head, version)
             if target is None:
@@ -249,6 +257,19 @@ def rollback(ctx: Context, actor: str, head: str, version: int | None) -> dict[s
         result = activate_in(tx, actor, head, target_id, kind="rollback", now=now)
     ctx.changed(head)
     return result
+
+
+def previous_active_in(tx: Tx, head: str) -> int:
+    """Inside an open transaction: the profile a rollback without a version goes back to
+    (the one active before the present one); ConflictError when there is none."""
+    row = heads_repo.get_head(tx, head)
+    if row is None or row["active_profile_id"] is None:
+        raise ConflictError(f"head {head!r} has no active profile to roll back from")
+    history = heads_repo.activation_history(tx, head, 1)
+    previous = history[0]["previous_profile_id"] if history else None
+    if previous is None:
+        raise ConflictError(f"head {head!r} has no earlier active profile to roll back to")
+    return int(previous)
 
 
 def history(ctx: Context, head: str, limit: int) -> list[dict[str, Any]]:

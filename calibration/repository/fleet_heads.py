@@ -109,3 +109,24 @@ def heads_after(tx: Tx, after: str, limit: int) -> list[str]:
         "SELECT head FROM fleet_heads WHERE head > ? ORDER BY head LIMIT ?", (after, limit)
     )
     return [str(row["head"]) for row in rows]
+
+
+def store_heads_after(tx: Tx, after: str, limit: int) -> list[str]:
+    """Heads of the store's ``heads`` table (those with profiles) after ``after``, by name."""
+    rows = tx.fetchall(
+        "SELECT head FROM heads WHERE head > ? ORDER BY head LIMIT ?", (after, limit)
+    )
+    return [str(row["head"]) for row in rows]
+
+
+def active_versions(tx: Tx, heads: Sequence[str]) -> dict[str, Row]:
+    """Each of ``heads``' active profile (``active_profile_id``, ``version``), by head."""
+    if not heads:
+        return {}
+    marks = ", ".join("?" for _ in heads)
+    rows = tx.fetchall(
+        "SELECT h.head, h.active_profile_id, p.version FROM heads h"
+        f" LEFT JOIN profiles p ON p.id = h.active_profile_id WHERE h.head IN ({marks})",
+        heads,
+    )
+    return {str(row["head"]): row for row in rows}

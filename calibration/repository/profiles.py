@@ -55,3 +55,11 @@ def list_profiles(tx: Tx, *, head: str | None, limit: int, offset: int) -> list[
         f"SELECT {_META} FROM profiles WHERE head = ? ORDER BY version DESC LIMIT ? OFFSET ?",
         (head, limit, offset),
     )
+
+
+def latest_with_sha256(tx: Tx, head: str, sha256: str) -> Row | None:
+    """The head's newest version whose document has this digest (metadata), or None."""
+    return tx.fetchone(
+        f"SELECT {_META} FROM profiles WHERE head = ? AND sha256 = ? ORDER BY version DESC LIMIT 1",
+        (head, sha256),
+    )
