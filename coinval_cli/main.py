@@ -139,6 +139,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Reset the changer, read SETUP and its identification, enable coin types, "
         "POLL and print the credit it would give for each coin.",
     )
+    _command(
+        sim_sub,
+        "fleet",
+        "coinval_cli.sim_fleet:run_sim_fleet",
+        "coinval_cli.sim_fleet:add_sim_fleet_arguments",
+        help="many simulated acceptors reporting to a central calibration service",
+        description="Simulated acceptors (heads fleet-NNNN), each with its own outbox file, "
+        "report decided coins to --central, as coinval serve --central does. The decisions "
+        "are drawn from a pool the real engine decided once: this measures the central "
+        "service, not the engine.",
+    )
 
     _command(
         sub,

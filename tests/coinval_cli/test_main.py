@@ -19,6 +19,7 @@ COMMANDS = {
     ("sim", "head"),
     ("sim", "host"),
     ("sim", "vmc"),
+    ("sim", "fleet"),
     ("serve",),
     ("run",),
     ("demo",),
