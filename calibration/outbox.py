@@ -2,10 +2,14 @@
 
 ``coinval serve --central URL`` reports every decided coin to a central
 calibration service (``POST /api/v1/fleet/events``).  Each coin is first
-written to a local SQLite file (WAL, ``synchronous=FULL``: once :meth:`Outbox.add`
-returned, a kill -9 or a power cut loses nothing), in the coin loop's own thread
-before the gate is driven, so a coin the acceptor acted on is always kept; with an
-idempotency key
+written to a local SQLite file in the coin loop's own thread before the gate is
+driven, so a coin the acceptor acted on is always kept: the write goes to the
+write-ahead log (``synchronous=NORMAL``; a killed process loses nothing once
+:meth:`Outbox.add` returned), and the sender thread makes the log safe against
+a power cut within a second (:meth:`Outbox.sync`, a checkpoint: it flushes the
+log to the disk).  A flush per coin (``synchronous=FULL``) cost 0.5 ms at the
+median and over 14 ms at the 99th percentile while the sender wrote too, too
+much of the 20 ms before the gate.  Each event has an idempotency key
 ``<acceptor-id>:<sequence>``: the acceptor id is made once and kept in the
 file, the sequence only ever grows.  A background thread sends the oldest
 events in batches and removes them only after the central service answered
@@ -101,10 +105,12 @@ class Outbox:
     model : str, optional
         The acceptor's model, sent with every batch (fleet views group heads by it).
     durable : bool
-        True: every :meth:`add` is on disk when it returns (``synchronous=FULL``,
-        survives a power cut).  False: ``synchronous=NORMAL``, which survives the
-        process being killed but not the machine losing power; for simulated
-        fleets, where thousands of flushes a second would measure the disk.
+        Either way an :meth:`add` survives the process being killed once it
+        returned.  True: the log is flushed to the disk only by :meth:`sync`
+        (the reporter calls it every second), so :meth:`add` never waits for
+        the disk.  False: SQLite flushes when its log grows (every thousand
+        pages or so) and :meth:`sync` does nothing: for simulated fleets, where
+        thousands of flushes a second would measure the disk.
     """
 
     def __init__(
@@ -129,7 +135,13 @@ class Outbox:
         if fresh:
             os.chmod(self.path, 0o600)
         self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self.durable = durable
+        if durable:
+            # Checkpoints (the flushes) only from sync(), never inside an add().
+            self._conn.execute("PRAGMA wal_autocheckpoint=0")
+        self._unsynced = False
+        self._sync_conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         with self._lock, self._tx():
             for statement in _SCHEMA.split(";"):
@@ -206,6 +218,7 @@ class Outbox:
                 ),
             )
             seq = int(cur.lastrowid or 0)
+            self._unsynced = True
             self._pending += 1
             if self._pending > self.bound:
                 self._fold(self._pending - self.bound)
@@ -248,6 +261,22 @@ class Outbox:
             log.warning(
                 "outbox full (%d events): %d oldest event(s) summarised so far", self.bound, total
             )
+
+    def sync(self) -> None:
+        """Flush what was added to the disk (a power cut then loses none of it).
+
+        A passive checkpoint on a connection of its own, outside the outbox's
+        lock: an :meth:`add` in another thread goes on meanwhile (SQLite lets
+        one writer append to the log while a checkpoint copies it).
+        """
+        if not self.durable or not self._unsynced:
+            return
+        self._unsynced = False
+        if self._sync_conn is None:
+            self._sync_conn = sqlite3.connect(
+                self.path, check_same_thread=False, isolation_level=None
+            )
+        self._sync_conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def next_batch(self, most: int) -> OutboxBatch | None:
         """The oldest events (and every summary) to send now, at most ``most``; None: nothing.
@@ -321,8 +350,12 @@ class Outbox:
                 self._conn.execute("DELETE FROM summaries WHERE id = ?", (sid,))
 
     def close(self) -> None:
-        """Close the file."""
+        """Flush and close the file."""
         with self._lock:
+            if self._sync_conn is not None:
+                self._sync_conn.close()
+            if self.durable:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._conn.close()
 
 
@@ -358,6 +391,8 @@ class CentralReporter:
         self.sent = 0
         self.duplicates = 0
         self._min, self._max, self._idle = min_backoff_s, max_backoff_s, idle_s
+        #: Seconds between two flushes of the outbox to the disk (the power-cut window).
+        self.sync_s = 1.0
         self._clock = clock
         #: Decisions the outbox could not keep (its disk full or failing).
         self.dropped = 0
@@ -387,7 +422,14 @@ class CentralReporter:
 
     def _send(self) -> None:
         backoff = self._min
+        synced = time.monotonic()
         while not self._stop.is_set():
+            if time.monotonic() - synced >= self.sync_s:
+                synced = time.monotonic()
+                try:
+                    self.outbox.sync()
+                except sqlite3.Error as exc:
+                    log.error("cannot flush the outbox to the disk: %s", exc)
             if self.send_once():
                 backoff = self._min
                 continue
