@@ -1,0 +1,146 @@
+"""Processes sharing a PostgreSQL store hear each other: the bell, revoked keys, a lost LISTEN.
+
+Two :class:`Notifier` objects on one real database stand for two worker
+processes (each has its own connections, as a process would).  Their key
+caches never expire here (a clock that stands still), so a key forgotten
+was forgotten because it was told to be, not because its time ran out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import pytest
+
+from calibration.bell import EventBell
+from calibration.notify import LISTENER_NAME, Notifier
+from calibration.pg_side import SideConnections
+from calibration.recent_keys import RecentKeys
+from tests.calibration.postgres import Server
+
+#: The most a test waits for something that comes in milliseconds (a bound, not a measure).
+PATIENCE_S = 20.0
+
+
+@dataclass
+class Peer:
+    """One stand-in process: its notifier, bell and key cache."""
+
+    notifier: Notifier
+    bell: EventBell
+    keys: RecentKeys[str]
+
+
+@pytest.fixture
+def database(pg_server: Server) -> Iterator[str]:
+    url = pg_server.create()
+    yield url
+    pg_server.drop(url)
+
+
+@pytest.fixture
+def peers(database: str) -> Iterator[Callable[[], Peer]]:
+    with ExitStack() as stack:
+
+        def make() -> Peer:
+            bell = EventBell()
+            keys: RecentKeys[str] = RecentKeys(ttl_s=1.0, clock=lambda: 0.0)
+            side = SideConnections(database)
+            stack.callback(side.close)
+            # A revoke waits for answers this long at most: a test that passes
+            # only because the wait ran out would take that long, and says so.
+            notifier = Notifier(database, side, bell, lambda: keys, ack_wait_s=PATIENCE_S)
+            notifier.start()
+            stack.callback(notifier.stop)
+            assert notifier.wait_listening(PATIENCE_S)
+            return Peer(notifier, bell, keys)
+
+        yield make
+
+
+def _eventually(condition: Callable[[], bool]) -> bool:
+    done = threading.Event()
+    for _ in range(int(PATIENCE_S / 0.01)):
+        if condition():
+            return True
+        done.wait(0.01)
+    return condition()
+
+
+def test_a_key_revoked_in_one_process_is_forgotten_by_every_other_before_the_revoke_returns(
+    peers: Callable[[], Peer],
+) -> None:
+    here, there, third = peers(), peers(), peers()
+    for peer in (here, there, third):
+        peer.keys.put("digest", "alice")
+    here.keys.forget_all()  # what revoke_key does once the revoke is committed
+    assert here.keys.get("digest") is None
+    # Not "within a moment": already, when forget_all returned.
+    assert there.keys.get("digest") is None and third.keys.get("digest") is None
+
+
+def test_the_revoke_returns_because_everyone_answered(peers: Callable[[], Peer]) -> None:
+    here, _, _ = peers(), peers(), peers()
+    assert here.notifier.key_revoked() is True
+
+
+def test_a_lookup_that_began_before_a_revoke_is_not_kept() -> None:
+    keys: RecentKeys[str] = RecentKeys(ttl_s=1.0, clock=lambda: 0.0)
+    assert keys.get("digest") is None  # a miss: this thread now reads the store ...
+    keys.forget_here()  # ... while another process revokes a key and says so
+    keys.put("digest", "alice")  # what it read may be from before the revoke
+    assert keys.get("digest") is None
+    keys.put("digest", "alice")  # a lookup begun after the revoke is kept
+    assert keys.get("digest") == "alice"
+
+
+def test_events_written_in_one_process_ring_the_bell_of_the_others(
+    peers: Callable[[], Peer],
+) -> None:
+    here, there = peers(), peers()
+    before = there.bell.rings
+    here.notifier.events_written()
+    assert here.bell.rings > 0  # at once, here
+    assert _eventually(lambda: there.bell.rings > before)
+
+
+def test_a_lost_listening_connection_comes_back_and_forgets_what_it_may_have_missed(
+    peers: Callable[[], Peer], database: str
+) -> None:
+    here = peers()
+    here.keys.put("digest", "alice")
+    rings = here.bell.rings
+    with psycopg.connect(database, autocommit=True) as conn:
+        killed = conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND application_name = %s",
+            (LISTENER_NAME,),
+        ).fetchall()
+    assert killed == [(True,)]
+    assert _eventually(lambda: here.bell.rings > rings and here.notifier.listening)
+    assert here.keys.get("digest") is None
+    # and it hears again
+    there = peers()
+    before = here.bell.rings
+    there.notifier.events_written()
+    assert _eventually(lambda: here.bell.rings > before)
+
+
+def test_the_bell_loses_no_ring_and_close_ends_every_wait() -> None:
+    async def scenario() -> list[Any]:
+        bell = EventBell()
+        seen = bell.rings
+        bell.ring()  # rang between the look and the wait: the wait returns at once
+        await asyncio.wait_for(bell.wait(seen, timeout=3600), PATIENCE_S)
+        waiting = [asyncio.create_task(bell.wait(bell.rings, timeout=3600)) for _ in range(3)]
+        await asyncio.sleep(0)
+        threading.Thread(target=bell.close).start()  # from another thread, as a signal would
+        return await asyncio.wait_for(asyncio.gather(*waiting), PATIENCE_S)
+
+    assert asyncio.run(scenario()) == [None, None, None]
