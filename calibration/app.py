@@ -2,14 +2,18 @@
 
 Everything the app shares with the serve loop lives in a
 :class:`calibration.context.Context`; pass one in to share it (same store,
-same subscribers), or let the factory open one from the settings.
+same subscribers), or let the factory open one from the settings.  What the
+app shares with other processes serving the same store (the live streams'
+bell, the rate limits, LISTEN/NOTIFY on PostgreSQL) is its
+:class:`calibration.peers.Peers`, started and stopped with the app (lifespan).
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -28,6 +32,7 @@ from calibration.errors import CalibrationError
 from calibration.guard import AuthFirst, GuardedRoute
 from calibration.limits import BodySizeLimit
 from calibration.metrics import RequestCounter, RequestMetrics
+from calibration.peers import Peers, RingOnEvents, WorkerHeader
 from calibration.routers import (
     audit,
     coins,
@@ -45,6 +50,8 @@ from coinval import __version__
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
+#: The routes that record events: after one, the live streams of every process look at once.
+EVENT_WRITERS = frozenset({API_PREFIX + "/heads/{head}/classify", API_PREFIX + "/fleet/events"})
 
 
 def _announce(key: str) -> None:
@@ -133,6 +140,16 @@ def _install_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": "internal error"}, status_code=500)
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    peers: Peers = app.state.peers
+    await run_in_threadpool(peers.start)
+    try:
+        yield
+    finally:
+        await run_in_threadpool(peers.stop)
+
+
 def create_app(settings: Settings | None = None, *, context: Context | None = None) -> FastAPI:
     """The calibration service app.
 
@@ -159,8 +176,10 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
         redoc_url=None,
         # A body without a Content-Type is JSON, on every route (a wrong one is 415: AuthFirst).
         strict_content_type=False,
+        lifespan=_lifespan,
     )
     app.state.ctx = context
+    app.state.peers = peers = Peers.of(context)
     app.state.request_counter = RequestCounter()
     _install_handlers(app)
     mounted = [(health.router, ""), (stats.metrics_router, "")] + [
@@ -177,7 +196,9 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
         guarded += [GuardedRoute.of(prefix, r) for r in router.routes if isinstance(r, APIRoute)]
     # The console at / and the offline /docs, /redoc: public pages; their data comes from the API.
     console.install(app, openapi_url="/openapi.json")
-    app.add_middleware(AuthFirst, routes=guarded, context=context)
+    app.add_middleware(AuthFirst, routes=guarded, context=context, limits=peers.limits)
+    writers = {endpoint for endpoint, path in templates.items() if path in EVENT_WRITERS}
+    app.add_middleware(RingOnEvents, peers=peers, writers=writers)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -187,4 +208,6 @@ def create_app(settings: Settings | None = None, *, context: Context | None = No
         )
     app.add_middleware(RequestMetrics, counter=app.state.request_counter, routes=templates)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    if settings.workers > 1:
+        app.add_middleware(WorkerHeader)  # outermost: on every answer, refusals too
     return app

@@ -10,15 +10,19 @@ refused with 415, the same on every route that takes a body.
 
 The principal it found is left in the request's state for the route's own
 dependencies (one key lookup per request).
+
+It also applies the rate limits (:mod:`calibration.rate_limits`): a key check
+from an address past its refused keys is 429 without the check, and a key
+past its request budget is 429 before anything else is done for it.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
@@ -28,6 +32,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from calibration.context import Context
 from calibration.domain.keys import Principal, Role, authenticate, recently_checked
+from calibration.rate_limits import RateLimits, Refusal
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 #: The attribute a role-checking dependency carries (see :func:`calibration.auth.require`).
 ROLE_ATTRIBUTE = "required_role"
@@ -51,10 +59,17 @@ def required_role(dependant: Dependant) -> str | None:
 
 
 async def reply(
-    send: Send, status: int, message: str, headers: Iterable[tuple[bytes, bytes]] = ()
+    send: Send,
+    status: int,
+    message: str,
+    headers: Iterable[tuple[bytes, bytes]] = (),
+    extra: dict[str, Any] | None = None,
 ) -> None:
-    """A small JSON error reply that closes the connection (the body is left unread)."""
-    body = json.dumps({"detail": message}).encode()
+    """A small JSON error reply that closes the connection (the body is left unread).
+
+    ``extra``: more top-level fields of the body, after ``detail``.
+    """
+    body = json.dumps({"detail": message, **(extra or {})}).encode()
     await send(
         {
             "type": "http.response.start",
@@ -165,13 +180,38 @@ def _redact_query(scope: Scope) -> None:
     scope["query_string"] = b"redacted"
 
 
-class AuthFirst:
-    """ASGI middleware: 401/403 before the body of any route that needs a role."""
+def client_address(scope: Scope) -> str:
+    """The client's address as the server saw it (behind a trusted proxy: the proxy's word)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
 
-    def __init__(self, app: ASGIApp, routes: list[GuardedRoute], context: Context) -> None:
+
+async def too_many(send: Send, refusal: Refusal) -> None:
+    """429 with ``Retry-After``, the limit and the wait said in the body."""
+    await reply(
+        send,
+        429,
+        refusal.message,
+        [(b"retry-after", str(refusal.retry_after_s).encode())],
+        {"retry_after_s": refusal.retry_after_s},
+    )
+
+
+class AuthFirst:
+    """ASGI middleware: 401/403 (and 429, :mod:`calibration.rate_limits`) before the
+    body of any route that needs a role."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        routes: list[GuardedRoute],
+        context: Context,
+        limits: RateLimits | None = None,
+    ) -> None:
         self.app = app
         self.context = context
         self.routes = routes
+        self.limits = limits
 
     def _route(self, scope: Scope) -> GuardedRoute | None:
         path, method = scope["path"], scope["method"]
@@ -201,6 +241,9 @@ class AuthFirst:
             role = None
         if role is not None:
             outcome = await self._check(scope, Role.viewer if role == METRICS else Role(role))
+            if isinstance(outcome, Refusal):
+                await too_many(send, outcome)
+                return
             if not isinstance(outcome, Principal):
                 status, message = outcome
                 headers = [(b"www-authenticate", b"Bearer")] if status == 401 else []
@@ -213,19 +256,47 @@ class AuthFirst:
             return
         await self.app(scope, receive, send)
 
-    async def _check(self, scope: Scope, role: Role) -> Principal | tuple[int, str]:
+    async def _check(self, scope: Scope, role: Role) -> Principal | Refusal | tuple[int, str]:
         key = bearer_key(scope)
         if key is None:
             return 401, NO_KEY
-        principal: Any = recently_checked(self.context, key) or await run_in_threadpool(
-            authenticate, self.context, key
-        )
+        principal = recently_checked(self.context, key)
         if principal is None:
-            return 401, BAD_KEY
+            checked = await self._key_check(scope, key)
+            if not isinstance(checked, Principal):
+                return checked
+            principal = checked
+        if self.limits is not None:
+            refused = await self._limited(self.limits.spend, principal.key_id)
+            if refused is not None:
+                return refused
         if not principal.may(role):
             return 403, (
                 f"this needs the {role.value} role; key {principal.key_id} is "
                 f"{principal.role.value}"
             )
-        assert isinstance(principal, Principal)
         return principal
+
+    async def _key_check(self, scope: Scope, key: str) -> Principal | Refusal | tuple[int, str]:
+        """Look the key up in the store, if its address may still have keys checked."""
+        limits = self.limits
+        ticket = None
+        if limits is not None:
+            allowed = await self._limited(limits.before_key_check, client_address(scope))
+            if isinstance(allowed, Refusal):
+                return allowed
+            ticket = allowed
+        principal = await run_in_threadpool(authenticate, self.context, key)
+        if principal is None:
+            return 401, BAD_KEY
+        if limits is not None and ticket is not None:
+            await self._limited(limits.key_was_valid, ticket)
+        return principal
+
+    async def _limited(self, call: Callable[[T], R], argument: T) -> R:
+        """A limit's call: in line when it counts in memory, off the event loop when it
+        asks the store's server."""
+        assert self.limits is not None
+        if self.limits.shared:
+            return await run_in_threadpool(call, argument)
+        return call(argument)

@@ -93,6 +93,25 @@ class Settings(BaseSettings):
     )
     sse_poll_s: float = Field(default=0.25, gt=0, description="live-event stream poll interval")
     sse_heartbeat_s: float = Field(default=15.0, gt=0, description="keep-alive comment interval")
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="worker processes serving the API (coinval api --workers); "
+        "more than one needs a PostgreSQL store",
+    )
+    auth_failures_per_min: int = Field(
+        default=30,
+        ge=0,
+        description="refused API keys one client address may present in a minute; past it "
+        "429 and no key of it is checked until the minute ends; 0: no limit",
+    )
+    key_requests_per_s: int = Field(
+        default=0,
+        ge=0,
+        description="requests one API key may make in a second, all workers together; "
+        "past it 429; 0: no budget",
+    )
     busy_timeout_ms: int = Field(
         default=30_000,
         ge=0,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import time
@@ -14,6 +13,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from calibration.auth import ContextDep, Operator, Viewer
+from calibration.bell import EventBell
 from calibration.domain import events as domain
 from calibration.routers._bodies import SIGNATURES_BODY
 from calibration.routers._params import MAX_ID
@@ -126,18 +126,25 @@ async def stream(
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     """``event: decision`` per new event, ``id`` the event id (so clients resume with
-    ``Last-Event-ID``); a comment line every few seconds keeps the connection open."""
+    ``Last-Event-ID``); a comment line every few seconds keeps the connection open.
+
+    Between two looks at the store the stream waits ``COINVAL_SSE_POLL_S`` or
+    until the bell rings (:mod:`calibration.bell`: a route here recorded events,
+    or another process said so through PostgreSQL), whichever comes first; it
+    ends when the server stops."""
     flt = domain.check_filter(head, coin, reason, None, None)
     if after is None and last_event_id is not None and _is_event_id(last_event_id):
         after = int(last_event_id)
     start = after if after is not None else await run_in_threadpool(domain.last_event_id, ctx)
     poll, heartbeat = ctx.settings.sse_poll_s, ctx.settings.sse_heartbeat_s
+    bell: EventBell = request.app.state.peers.bell
 
     async def generate() -> AsyncIterator[str]:
         last, sent, quiet_since = start, 0, time.monotonic()
         deadline = None if duration_s is None else quiet_since + duration_s
         yield "retry: 2000\n\n"
-        while not await request.is_disconnected():
+        while not bell.closed and not await request.is_disconnected():
+            rings = bell.rings  # before the look: a ring during it is not lost
             rows = await run_in_threadpool(domain.newer, ctx, flt, last)
             for row in rows:
                 last = row["id"]
@@ -153,7 +160,11 @@ async def stream(
             if time.monotonic() - quiet_since >= heartbeat:
                 quiet_since = time.monotonic()
                 yield ": keep-alive\n\n"
-            await asyncio.sleep(poll)
+            now = time.monotonic()
+            wait = min(poll, quiet_since + heartbeat - now)
+            if deadline is not None:
+                wait = min(wait, deadline - now)
+            await bell.wait(rings, max(0.0, wait))
 
     return StreamingResponse(
         generate(),
