@@ -12,9 +12,15 @@ import sys
 import tempfile
 from typing import TYPE_CHECKING
 
+from coinval_cli.argtypes import positive_int
 from coinval_cli.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, UsageError
 
 if TYPE_CHECKING:
+    from types import FrameType
+
+    import uvicorn
+
+    from calibration.bell import EventBell
     from calibration.settings import Settings
 
 #: Allocations between two young-generation collections while serving (CPython's default: 700).
@@ -145,6 +151,13 @@ def add_api_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ssl-certfile", metavar="PEM", help="serve HTTPS with this certificate")
     parser.add_argument("--ssl-keyfile", metavar="PEM", help="the certificate's private key")
     parser.add_argument(
+        "--workers",
+        type=positive_int,
+        metavar="N",
+        help="worker processes sharing the port (default $COINVAL_WORKERS or 1); "
+        "more than one needs a PostgreSQL --db",
+    )
+    parser.add_argument(
         "--log-level",
         default="info",
         choices=("critical", "error", "warning", "info", "debug"),
@@ -162,15 +175,15 @@ def run_api(args: argparse.Namespace) -> int:
 
     from calibration.settings import Settings
 
-    overrides = {
-        name: value
-        for name, value in (("db", args.db), ("host", args.host), ("port", args.port))
-        if value is not None
-    }
+    flags = (("db", args.db), ("host", args.host), ("port", args.port), ("workers", args.workers))
+    overrides = {name: value for name, value in flags if value is not None}
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
         return _usage(f"bad setting: {exc.errors()[0]['msg']}")
+    refused = check_workers(settings)
+    if refused is not None:
+        return _usage(refused)
     if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
         return _usage("--ssl-certfile and --ssl-keyfile go together")
     try:
@@ -184,6 +197,23 @@ def run_api(args: argparse.Namespace) -> int:
         return _serve(args, settings, store, listener)
     finally:
         listener.close()
+
+
+def check_workers(settings: Settings) -> str | None:
+    """Why ``settings.workers`` cannot be served (one line), or None.
+
+    Several workers are several processes writing one store: SQLite's file
+    lock would make them queue, and its WAL is for one machine; PostgreSQL
+    is the store for that (and carries what the workers tell each other).
+    """
+    from calibration.db import is_postgres_url
+
+    if settings.workers > 1 and not is_postgres_url(settings.db):
+        return (
+            f"--workers {settings.workers} needs a PostgreSQL store (--db postgresql://...); "
+            "a SQLite store is served by one process"
+        )
+    return None
 
 
 def _usage(message: str) -> int:
@@ -200,31 +230,29 @@ def _serve(
     import uvicorn
 
     from calibration.app import create_app
+    from calibration.errors import CalibrationError
     from calibration.server import server_options
 
+    if settings.workers > 1:
+        from coinval_cli.api_workers import serve_workers
+
+        return serve_workers(args, settings, store, listener)
     try:
         app = create_app(settings)
-    except (OSError, RuntimeError, ValueError, sqlite3.Error) as exc:
+    except (OSError, RuntimeError, ValueError, sqlite3.Error, CalibrationError) as exc:
         return _usage(f"cannot open the store {store}: {exc}")
     settle_heap()
-    scheme = "https" if args.ssl_certfile else "http"
-    host, port = settings.host, listener.getsockname()[1]
-    print(
-        f"coinval api: serving {scheme}://{f'[{host}]' if ':' in host else host}:{port} "
-        f"(docs at /docs), store {store}",
-        file=sys.stderr,
-        flush=True,
-    )
+    announce_serving(args, settings, store, listener)
     config = uvicorn.Config(
         app,
         **server_options(),  # a request head over 32 kB: 431 before it is held
         host=settings.host,
-        port=port,
+        port=listener.getsockname()[1],
         log_level=args.log_level,
         ssl_certfile=args.ssl_certfile,
         ssl_keyfile=args.ssl_keyfile,
     )
-    server = uvicorn.Server(config)
+    server = stopping_server(config, app.state.peers.bell)
     # uvicorn hands Ctrl-C back once it has shut down.  The socket was bound
     # before the store was opened: no other process took the port in between.
     with contextlib.suppress(KeyboardInterrupt):
@@ -233,3 +261,35 @@ def _serve(
         print("coinval api: error: the server did not start (see the log above)", file=sys.stderr)
         return EXIT_INTERNAL
     return EXIT_OK
+
+
+def announce_serving(
+    args: argparse.Namespace, settings: Settings, store: str, listener: socket.socket
+) -> None:
+    """The ``serving`` line on stderr (it names the port ``--port 0`` took)."""
+    scheme = "https" if args.ssl_certfile else "http"
+    host, port = settings.host, listener.getsockname()[1]
+    workers = f", {settings.workers} workers" if settings.workers > 1 else ""
+    print(
+        f"coinval api: serving {scheme}://{f'[{host}]' if ':' in host else host}:{port} "
+        f"(docs at /docs), store {store}{workers}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def stopping_server(config: uvicorn.Config, bell: EventBell) -> uvicorn.Server:
+    """uvicorn's server, that also ends the live-event streams when asked to stop.
+
+    A stream waits for events as long as its client stays, and uvicorn's
+    graceful shutdown waits for every open response: without this one open
+    stream would keep the server from stopping on Ctrl-C or SIGTERM.
+    """
+    import uvicorn
+
+    class StoppingServer(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            bell.close()
+            super().handle_exit(sig, frame)
+
+    return StoppingServer(config)
