@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint chromium postgres bench heads api-fuzz clean
+.PHONY: run central test lint chromium postgres bench heads api-fuzz clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,13 @@ MACHINE ?= parking
 
 run: $(STAMP)
 	$(BIN)/coinval run $(if $(filter vending,$(MACHINE)),--mdb)
+
+# A fleet's central calibration service on a PostgreSQL cluster of its own under
+# .coinval/central (made on first use, kept), until Ctrl-C: `make central WORKERS=4`.
+WORKERS ?= 2
+
+central: $(STAMP) postgres
+	$(BIN)/coinval central --workers $(WORKERS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

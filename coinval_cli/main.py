@@ -187,6 +187,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _command(
         sub,
+        "central",
+        "coinval_cli.central:run_central",
+        "coinval_cli.central:add_central_arguments",
+        help="a fleet's central calibration service on a local PostgreSQL, in one command",
+        description="Make (first use) and start a PostgreSQL cluster under --dir, serve the "
+        "calibration API on it with --workers processes until Ctrl-C, then stop the cluster. "
+        "Acceptors report to it with coinval serve --central URL.",
+    )
+    _command(
+        sub,
         "evaluate",
         "coinval_cli.evaluate:run_evaluate",
         "coinval_cli.evaluate:add_evaluate_arguments",

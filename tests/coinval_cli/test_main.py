@@ -24,6 +24,7 @@ COMMANDS = {
     ("run",),
     ("demo",),
     ("api",),
+    ("central",),
     ("evaluate",),
     ("bench", "accuracy"),
     ("bench", "probe"),
