@@ -194,6 +194,62 @@ def speed_rows(data: Mapping[str, Any] | None) -> list[Row]:
     ]
 
 
+# -- fleet ---------------------------------------------------------------------
+
+#: ``benchmarks/test_fleet.py``: 1,000 simulated acceptors against a central service.
+FLEET_INGEST = "test_fleet_ingest_kills_and_exactly_once"
+FLEET_STATS = "test_fleet_stats_p99_with_10_million_events"
+TARGET_FLEET_EVENTS_PER_S = 5_000.0
+"""Fleet events the central service stores a second, sustained, at least."""
+TARGET_FLEET_GET_P99_MS = 50.0
+"""An operator's GETs while the fleet reports: p99 under this."""
+TARGET_FLEET_STATS_P99_MS = 200.0
+"""Stats and fleet views with 10 million events stored: p99 under this."""
+
+
+def fleet_rows(data: Mapping[str, Any] | None) -> list[Row]:
+    """The fleet goals, from a pytest-benchmark JSON (None: not measured)."""
+    report = "`fleet.md`"
+    goals = (
+        ("fleet events ingested, sustained", f">= {TARGET_FLEET_EVENTS_PER_S:,.0f}/s"),
+        ("API GET p99 while the fleet reports", f"< {TARGET_FLEET_GET_P99_MS:g} ms"),
+        ("fleet stats p99 with 10 M events", f"< {TARGET_FLEET_STATS_P99_MS:g} ms"),
+        ("fleet exactly once after kill -9 (central and sim)", "yes"),
+    )
+    if data is None:
+        return [Row(goal, target, NOT_MEASURED, "", report) for goal, target in goals]
+    missing = f"not measured (no {{}} in `{BENCHMARK_JSON}`)"
+    ingest = _benchmarks(data, FLEET_INGEST)
+    measured: list[str] = []
+    if not ingest or "fleet_events_per_s" not in ingest[0].get("extra_info", {}):
+        measured += [missing.format(FLEET_INGEST)] * 2
+    else:
+        extra = ingest[0]["extra_info"]
+        rate = float(extra["fleet_events_per_s"])
+        offered = extra.get("fleet_offered_per_s")
+        said = f" (offered {float(offered):,.0f}/s)" if offered is not None else ""
+        measured.append(f"{rate:,.0f}/s{said}, {_verdict(rate >= TARGET_FLEET_EVENTS_PER_S)}")
+        p99 = float(extra["fleet_get_p99_ms"])
+        measured.append(f"{p99:.1f} ms, {_verdict(p99 < TARGET_FLEET_GET_P99_MS)}")
+    stats = _benchmarks(data, FLEET_STATS)
+    if not stats or "stats_p99_ms" not in stats[0].get("extra_info", {}):
+        measured.append(missing.format(FLEET_STATS))
+    else:
+        extra = stats[0]["extra_info"]
+        p99 = float(extra["stats_p99_ms"])
+        where = f" ({extra['stats_worst_route']})" if "stats_worst_route" in extra else ""
+        measured.append(f"{p99:.1f} ms{where}, {_verdict(p99 < TARGET_FLEET_STATS_P99_MS)}")
+    if not ingest or "fleet_exact" not in ingest[0].get("extra_info", {}):
+        measured.append(missing.format(FLEET_INGEST))
+    else:
+        exact = bool(ingest[0]["extra_info"]["fleet_exact"])
+        measured.append(f"{'yes' if exact else 'no'}, {_verdict(exact)}")
+    return [
+        Row(goal, target, figure, "", report)
+        for (goal, target), figure in zip(goals, measured, strict=True)
+    ]
+
+
 # -- accuracy ------------------------------------------------------------------
 
 
@@ -414,7 +470,9 @@ def summary_report(reports_dir: Path, command: str) -> Path:
     """
     began = time.perf_counter()
     benchmarks, speed = _checked(
-        reports_dir / BENCHMARK_JSON, "a pytest-benchmark JSON file", speed_rows
+        reports_dir / BENCHMARK_JSON,
+        "a pytest-benchmark JSON file",
+        lambda data: speed_rows(data) + fleet_rows(data),
     )
     accuracy, acc = _checked(
         reports_dir / ACCURACY_JSON,

@@ -49,9 +49,10 @@ REPORT_EVERY_S = 1.0
 #: share them (a real fleet would hold one each); more would not make a single
 #: service's writes, which take one lock, go faster.
 CONNECTIONS = 32
-#: One send's limits: connect fails fast (the central service away), a busy
-#: service gets a while to answer, a send waiting for a free connection longer.
-TIMEOUT = httpx.Timeout(20.0, connect=3.0, pool=120.0)
+#: One send's limits.  A busy service gets a minute to answer: a send given up
+#: on is sent again, and the service does the work twice (the second time to
+#: find duplicates); a send waits for one of the worker's connections longer.
+TIMEOUT = httpx.Timeout(60.0, connect=10.0, pool=300.0)
 #: While draining, a failed send is tried again after at most this long.
 DRAIN_RETRY_S = 0.5
 #: After ``halt``, sends in flight get this long before they are cancelled.

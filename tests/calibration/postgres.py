@@ -63,8 +63,13 @@ def _as_server_user(command: list[str]) -> list[str]:
 
 
 @contextmanager
-def throwaway_cluster() -> Iterator[str]:
-    """A PostgreSQL cluster of its own for this run; yields its superuser URL."""
+def throwaway_cluster(*, durable: bool = False) -> Iterator[str]:
+    """A PostgreSQL cluster of its own for this run; yields its superuser URL.
+
+    ``durable``: the server's own flushing left on (fsync, synchronous commit,
+    full pages), as a production server runs, for benchmarks whose figures
+    would otherwise leave out the flushes.
+    """
     bindir = _bindir()
     base = tempfile.mkdtemp(prefix="coinval-pg-")
     data, sockets, log = (os.path.join(base, name) for name in ("data", "sock", "server.log"))
@@ -103,10 +108,9 @@ def throwaway_cluster() -> Iterator[str]:
         # Durability settings off: a test cluster that is thrown away after the
         # run needs no fsync, and the tests' crash checks kill our processes,
         # never the server.
-        options = (
-            f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} -c fsync=off"
-            " -c synchronous_commit=off -c full_page_writes=off -c max_connections=400"
-        )
+        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} -c max_connections=400"
+        if not durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         run(f"{bindir}/pg_ctl", "-D", data, "-l", log, "-o", options, "-w", "-t", "60", "start")
         started = True
         yield f"postgresql://postgres@127.0.0.1:{port}/postgres"

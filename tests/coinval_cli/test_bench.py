@@ -388,7 +388,7 @@ def test_the_summary_puts_each_goal_beside_what_was_measured(
     empty.mkdir()
     assert main(["bench", "summary", str(empty)]) == 0
     rows = [line for line in (empty / "summary.md").read_text().splitlines() if " | " in line]
-    assert len(rows) == 1 + 12  # the header, then every goal
+    assert len(rows) == 1 + 16  # the header, then every goal
     assert all("not measured (run `make bench`)" in row for row in rows[1:])
 
 

@@ -12,6 +12,7 @@ from coinval_eval.provenance import MEASURED
 from coinval_eval.summary import (
     NOT_MEASURED,
     accuracy_rows,
+    fleet_rows,
     load_json,
     speed_rows,
     summary_report,
@@ -47,7 +48,7 @@ def test_every_goal_is_a_row_with_its_target_coinvals_figure_and_the_baselines(
     assert "`benchmark.json` (measured 2026-01-02 03:04:05 UTC)" in text
     assert "| goal | target | measured | Mahalanobis window | report |" in text
     table = _table(text)
-    assert len(table) == 4 + 2 + 3 + 3
+    assert len(table) == 4 + 4 + 2 + 3 + 3
     assert table["one coin decided, p99"] == ["<= 1 ms", "0.400 ms, met", "", "`speed.md`"]
     # The largest batch is the one the goal is about.
     assert table["coins decided in memory"][:2] == [
@@ -165,3 +166,37 @@ def test_classify_is_judged_on_the_biggest_file_measured(tmp_path: Path) -> None
     _write(tmp_path, data, accuracy_json())
     table = _table(summary_report(tmp_path, "coinval bench summary reports").read_text())
     assert table["`coinval classify` lines"][1] == "7,000/s (96,000 lines), missed"
+
+
+def test_the_fleet_goals_read_the_fleet_benchmarks() -> None:
+    data = benchmark_json()
+    rows = {r.goal: r for r in fleet_rows(data)}
+    assert len(rows) == 4 and all(r.report == "`fleet.md`" for r in rows.values())
+    missing = "not measured (no test_fleet_ingest_kills_and_exactly_once in `benchmark.json`)"
+    assert rows["fleet events ingested, sustained"].measured == missing
+    benches = data["benchmarks"]
+    assert isinstance(benches, list)
+    stats = {"median": 1.0, "mean": 1.0, "rounds": 1}
+    ingest = {
+        "fleet_events_per_s": 4_321.0,
+        "fleet_offered_per_s": 4_998.0,
+        "fleet_get_p99_ms": 12.5,
+        "fleet_exact": True,
+    }
+    benches.append(
+        {"name": "test_fleet_ingest_kills_and_exactly_once", "stats": stats, "extra_info": ingest}
+    )
+    benches.append(
+        {
+            "name": "test_fleet_stats_p99_with_10_million_events",
+            "stats": stats,
+            "extra_info": {"stats_p99_ms": 250.0, "stats_worst_route": "/api/v1/stats"},
+        }
+    )
+    rows = {r.goal: r for r in fleet_rows(data)}
+    assert rows["fleet events ingested, sustained"].target == ">= 5,000/s"
+    assert rows["fleet events ingested, sustained"].measured == "4,321/s (offered 4,998/s), missed"
+    assert rows["API GET p99 while the fleet reports"].measured == "12.5 ms, met"
+    assert rows["fleet stats p99 with 10 M events"].measured == ("250.0 ms (/api/v1/stats), missed")
+    assert rows["fleet exactly once after kill -9 (central and sim)"].measured == "yes, met"
+    assert [r.measured for r in fleet_rows(None)] == [NOT_MEASURED] * 4
