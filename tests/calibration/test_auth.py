@@ -38,6 +38,9 @@ STATE_CHANGING: list[tuple[str, str, str, Any]] = [
     ("POST", f"{API}/keys", "admin", {"name": "x", "role": "viewer"}),
     ("DELETE", f"{API}/keys/k00000000", "admin", None),
     ("POST", f"{API}/fleet/events", "operator", {"events": []}),
+    ("PUT", f"{API}/fleet/heads/A/model", "operator", {"model": "P1"}),
+    ("POST", f"{API}/fleet/models/P1/activate", "operator", {"profile_id": 1}),
+    ("POST", f"{API}/fleet/models/P1/rollback", "operator", None),
 ]
 
 READS: list[tuple[str, str]] = [
@@ -55,6 +58,8 @@ READS: list[tuple[str, str]] = [
     (f"{API}/teach/sessions/1", "viewer"),
     (f"{API}/teach/sessions/1/preview", "operator"),
     (f"{API}/fleet/summaries", "viewer"),
+    (f"{API}/fleet/heads", "viewer"),
+    (f"{API}/fleet/drift", "viewer"),
     (f"{API}/events", "viewer"),
     (f"{API}/events/stream?max_events=1&duration_s=0", "viewer"),
     (f"{API}/stats", "viewer"),

@@ -29,11 +29,13 @@ BODY_ROUTES = {
     ("POST", f"{API}/heads/{{head}}/classify"): b"[]",
     ("POST", f"{API}/keys"): b'{"name": "x", "role": "viewer"}',
     ("POST", f"{API}/fleet/events"): b'{"events": []}',
+    ("PUT", f"{API}/fleet/heads/{{head}}/model"): b'{"model": "P1"}',
+    ("POST", f"{API}/fleet/models/{{model}}/activate"): b'{"profile_id": 1}',
 }
 
 
 def _url(template: str) -> str:
-    return template.format(head=HEAD, coin=TAUGHT, session_id=1)
+    return template.format(head=HEAD, coin=TAUGHT, session_id=1, model="P1")
 
 
 def test_the_list_is_every_route_with_a_body(settings: Settings) -> None:
