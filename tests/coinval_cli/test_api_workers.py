@@ -62,3 +62,10 @@ def test_a_workers_count_that_is_not_a_positive_integer(tmp_path: Path, workers:
 def test_more_workers_than_the_setting_allows(tmp_path: Path) -> None:
     done = _api("--db", "postgresql://u@127.0.0.1:1/x", "--workers", "65")
     assert "bad setting" in _one_line(done)
+
+
+def test_a_postgresql_store_out_of_reach_is_one_line_without_its_password() -> None:
+    url = "postgresql://operator:s3cret@127.0.0.1:1/coinval"  # port 1: nothing listens
+    line = _one_line(_api("--db", url, "--port", str(free_port()), "--workers", "3"))
+    assert "s3cret" not in line
+    assert "cannot open the store postgresql://operator:***@127.0.0.1:1/coinval" in line
