@@ -53,6 +53,10 @@ class EventBell:
         self._closed = True
         self.ring()
 
+    def open(self) -> None:
+        """Let streams wait again (an app started again after a stop)."""
+        self._closed = False
+
     async def wait(self, seen: int, timeout: float) -> None:
         """Return once the bell rang after ``seen`` rings, or after ``timeout`` seconds.
 

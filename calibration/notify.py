@@ -98,9 +98,8 @@ class Notifier:
         self._events_pending = threading.Event()
         self._waiters: dict[str, _Acks] = {}
         self._waiters_lock = threading.Lock()
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_r, False)
-        os.set_blocking(self._wake_w, False)
+        self._wake_r = self._wake_w = -1  # a pipe while started: wakes the thread's select
+        self._pipe_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._unhook: Callable[[], None] | None = None
         self._listener_pid: int | None = None
@@ -111,6 +110,10 @@ class Notifier:
         """Start listening (in the background: a server out of reach is retried)."""
         if self._thread is not None:
             return
+        self._stop.clear()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
         self._unhook = self._recent_keys().on_forget(self.key_revoked)
         self._thread = threading.Thread(target=self._run, name="coinval-listen", daemon=True)
         self._thread.start()
@@ -127,9 +130,13 @@ class Notifier:
             if self._thread.is_alive():
                 return  # stuck in a connect: it is a daemon, and still uses the pipe
             self._thread = None
-        for fd in (self._wake_r, self._wake_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        with self._pipe_lock:
+            for fd in (self._wake_r, self._wake_w):
+                if fd >= 0:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+            # never close (or write to) a number the process may give to another file
+            self._wake_r = self._wake_w = -1
 
     @property
     def listening(self) -> bool:
@@ -190,8 +197,11 @@ class Notifier:
     # -- the listening thread ----------------------------------------------------------
 
     def _wake(self) -> None:
-        with contextlib.suppress(OSError):  # pipe full (a wake is pending) or closed
-            os.write(self._wake_w, b"x")
+        with self._pipe_lock:
+            if self._wake_w < 0:  # not started, or stopped
+                return
+            with contextlib.suppress(OSError):  # pipe full: a wake is pending already
+                os.write(self._wake_w, b"x")
 
     def _pause(self, seconds: float) -> None:
         """Sleep, cut short by stop()."""
@@ -223,13 +233,13 @@ class Notifier:
                     for channel in CHANNELS:
                         conn.execute(f"LISTEN {channel}")
                     self._listener_pid = conn.info.backend_pid
-                    self._listening.set()
                     if failures:
                         log.warning("listening on the store again")
                     backoff, failures = 0.5, 0
                     # A revoke or an event may have gone by while no one listened.
                     self._recent_keys().forget_here()
                     self._bell.ring()
+                    self._listening.set()
                     self._serve(conn)
             except psycopg.Error as exc:
                 if not self._stop.is_set():

@@ -72,6 +72,9 @@ class Peers:
         if self._started:
             return
         self._started = True
+        self.bell.open()
+        if self.side is not None:
+            self.side.reopen()
         counter = self.limits.counter
         if isinstance(counter, PostgresCounter):
             try:

@@ -70,8 +70,14 @@ class SideConnections:
         with self._opened().connection() as conn:
             yield conn
 
+    def reopen(self) -> None:
+        """Allow connections again after :meth:`close` (an app started again)."""
+        with self._lock:
+            self._closed = False
+
     def close(self) -> None:
-        """Close the connections (the pool cannot be used again)."""
+        """Close the connections; none is made again until :meth:`reopen` (a request
+        thread still running after a stop must not open a pool no one closes)."""
         with self._lock:
             self._closed = True
             pool, self._pool = self._pool, None

@@ -144,3 +144,46 @@ def test_the_bell_loses_no_ring_and_close_ends_every_wait() -> None:
         return await asyncio.wait_for(asyncio.gather(*waiting), PATIENCE_S)
 
     assert asyncio.run(scenario()) == [None, None, None]
+
+
+def test_a_notifier_stopped_and_started_again_hears_again(
+    peers: Callable[[], Peer], database: str
+) -> None:
+    here, there = peers(), peers()
+    here.notifier.stop()
+    here.notifier.events_written()  # stopped: rings here, sends nothing, does not fail
+    here.notifier.start()
+    assert here.notifier.wait_listening(PATIENCE_S)
+    before = here.bell.rings
+    there.notifier.events_written()
+    assert _eventually(lambda: here.bell.rings > before)
+
+
+def test_an_app_started_again_after_a_stop_serves_streams_and_counts_again(database: str) -> None:
+    from pydantic import SecretStr
+
+    from calibration.app import create_app
+    from calibration.peers import Peers
+    from calibration.settings import Settings
+    from tests.calibration.conftest import ADMIN_KEY
+
+    settings = Settings(
+        db=database, admin_key=SecretStr(ADMIN_KEY), workers=3, key_requests_per_s=1000
+    )
+    app = create_app(settings)
+    peers: Peers = app.state.peers
+    try:
+        for _ in range(2):
+            peers.start()
+            assert not peers.bell.closed
+            assert peers.notifier is not None and peers.notifier.wait_listening(PATIENCE_S)
+            assert peers.limits.shared and peers.limits.spend("k1") is None
+            peers.stop()
+            assert peers.bell.closed
+        with psycopg.connect(database) as conn:  # both starts counted in the store
+            row = conn.execute(
+                "SELECT sum(n) FROM coinval_rate_counts WHERE bucket = 'key:k1'"
+            ).fetchone()
+        assert row is not None and row[0] >= 2
+    finally:
+        app.state.ctx.db.close()
