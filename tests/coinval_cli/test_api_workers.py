@@ -1,4 +1,5 @@
-"""`coinval api --workers N` refused where it cannot work: exit 2, one line, nothing made.
+"""`coinval api --workers N` refused where it cannot work: exit 2, one line, nothing made;
+and one process stopping with a live stream open, as the workers do.
 
 The workers themselves, on PostgreSQL, are tested in tests/calibration/test_workers.py.
 """
@@ -6,13 +7,15 @@ The workers themselves, on PostgreSQL, are tested in tests/calibration/test_work
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.calibration.conftest import free_port
+from tests.calibration.conftest import ADMIN_KEY, bearer, free_port, start_server
 
 
 def _api(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -69,3 +72,21 @@ def test_a_postgresql_store_out_of_reach_is_one_line_without_its_password() -> N
     line = _one_line(_api("--db", url, "--port", str(free_port()), "--workers", "3"))
     assert "s3cret" not in line
     assert "cannot open the store postgresql://operator:***@127.0.0.1:1/coinval" in line
+
+
+def test_an_open_live_stream_does_not_keep_one_process_from_stopping(tmp_path: Path) -> None:
+    port = free_port()
+    proc = start_server(tmp_path / "s.db", port)
+    try:
+        with (
+            httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as c,
+            c.stream("GET", "/api/v1/events/stream", headers=bearer(ADMIN_KEY)) as stream,
+        ):
+            assert stream.status_code == 200
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=60) == 0
+            assert list(stream.iter_lines())[-1:] in ([], [""])  # it ended with the server
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
