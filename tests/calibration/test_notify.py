@@ -187,3 +187,42 @@ def test_an_app_started_again_after_a_stop_serves_streams_and_counts_again(datab
         assert row is not None and row[0] >= 2
     finally:
         app.state.ctx.db.close()
+
+
+def test_the_routes_that_record_events_ring_the_bell(
+    tmp_path: Any, base_profile_text: str, traffic: list[dict[str, Any]]
+) -> None:
+    from fastapi.testclient import TestClient
+    from pydantic import SecretStr
+
+    from calibration.app import create_app
+    from calibration.settings import Settings
+    from tests.calibration.conftest import ADMIN_KEY, bearer
+
+    app = create_app(Settings(db=str(tmp_path / "s.db"), admin_key=SecretStr(ADMIN_KEY)))
+    bell: EventBell = app.state.peers.bell
+    admin = bearer(ADMIN_KEY)
+    event = {
+        "key": "acc-1:1",
+        "head": "A",
+        "at": "2026-01-01T00:00:00Z",
+        "coin": None,
+        "reason": "unknown",
+        "accepted": False,
+    }
+    with TestClient(app) as client:
+        r = client.post("/api/v1/profiles?activate=true", content=base_profile_text, headers=admin)
+        assert r.status_code == 201, r.text
+        rings = bell.rings
+        assert client.get("/api/v1/events", headers=admin).status_code == 200
+        assert bell.rings == rings  # a read rings nothing
+        r = client.post("/api/v1/fleet/events", json={"events": [event]}, headers=admin)
+        assert r.status_code == 200, r.text
+        assert bell.rings == rings + 1
+        r = client.post("/api/v1/heads/A/classify", json=traffic[:2], headers=admin)
+        assert r.status_code == 200, r.text
+        assert bell.rings == rings + 2
+        r = client.post("/api/v1/heads/B/classify", json=traffic[:2], headers=admin)
+        assert r.status_code == 409  # refused: nothing recorded, no ring
+        assert bell.rings == rings + 2
+    app.state.ctx.db.close()
