@@ -107,9 +107,27 @@ PROGRESS = re.compile(
 RESULTS: dict[str, Any] = {}
 
 
+_SAID = threading.Lock()
+_CAPTURE: list[Any] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _terminal(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Lets :func:`say` reach the terminal while pytest captures the test's output."""
+    _CAPTURE.append(request.config.pluginmanager.getplugin("capturemanager"))
+    yield
+    _CAPTURE.clear()
+
+
 def say(message: str) -> None:
-    """A progress line on the terminal, past pytest's capture."""
-    print(f"[fleet bench] {message}", file=sys.__stderr__, flush=True)
+    """A progress line on the terminal, past pytest's capture (from any thread)."""
+    line = f"[fleet bench {time.strftime('%H:%M:%S')}] {message}"
+    with _SAID:
+        if _CAPTURE and _CAPTURE[0] is not None:
+            with _CAPTURE[0].global_and_fixture_disabled():
+                print(line, file=sys.stderr, flush=True)
+        else:
+            print(line, file=sys.stderr, flush=True)
 
 
 def _number(text: str) -> int:
@@ -404,8 +422,9 @@ def _fleet_run(central: Central, pg: str, outboxes: Path) -> dict[str, Any]:
         os.kill(pid, signal.SIGKILL)
         say(f"sim worker 0 (pid {pid}) killed -9 mid-send")
         sim.wait_line(rf"worker 0 \(pid (?!{pid}\))\d+\)", 120)
-        stop = until(1.0)
+        until(1.0)
         sim.proc.send_signal(signal.SIGINT)
+        stop = time.monotonic()  # the kills may have run late: the stop as it happened
         say("sim stopped: draining its outboxes")
         sim.proc.wait(timeout=DRAIN_S + 120)
         drained = time.monotonic()
