@@ -87,7 +87,7 @@ AWAY_S = 15.0
 SAMPLE_S = 2.0
 #: The longest the sim may take to send its backlog after the run (exactness is
 #: checked on a drained fleet: a central service slower than the fleet leaves a backlog).
-DRAIN_S = _env("COINVAL_FLEET_DRAIN_S", 3600)
+DRAIN_S = _env("COINVAL_FLEET_DRAIN_S", 7200)
 #: Days the bulk-loaded events are spread over.
 HISTORY_DAYS = 30
 ADMIN_KEY = "bench-admin-key-0123456789abcdef"
