@@ -91,7 +91,7 @@ def decision_moment(args: argparse.Namespace) -> Callable[[], dt.datetime] | Non
 def ready_engine(profile: Profile) -> Engine:
     """An engine on ``profile`` whose first real coin meets its deadline."""
     from coinval.engine import Engine
-    from coinval_cli.api import settle_heap
+    from coinval_cli.serving import settle_heap
 
     engine = Engine(profile)
     _decide_one_synthetic_coin(engine)

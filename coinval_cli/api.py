@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
-import gc
 import os
 import socket
 import sys
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from coinval_cli.argtypes import positive_int
 from coinval_cli.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, UsageError
+from coinval_cli.serving import announce_serving, settle_heap
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -23,27 +23,8 @@ if TYPE_CHECKING:
     from calibration.bell import EventBell
     from calibration.settings import Settings
 
-#: Allocations between two young-generation collections while serving (CPython's default: 700).
-GC_YOUNG_THRESHOLD = 20_000
 #: The first bytes of every SQLite database file.
 SQLITE_HEADER = b"SQLite format 3\x00"
-
-
-def settle_heap() -> None:
-    """Tune the garbage collector for serving, once the app is built.
-
-    The app, its routes and schemas and the libraries behind them are some 90,000
-    objects that live as long as the process; a full collection walked all of them,
-    holding the interpreter for tens of milliseconds, and under load often enough
-    to make the tail of the response times.  ``gc.freeze()`` moves them out of
-    the collector's reach (reference counting still frees them), and a larger young
-    generation lets a request's objects die before a collection promotes them,
-    so full collections become rare as well as short.
-    """
-    gc.collect()
-    gc.freeze()
-    _, older, oldest = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
 def check_store(target: str) -> str:
@@ -261,21 +242,6 @@ def _serve(
         print("coinval api: error: the server did not start (see the log above)", file=sys.stderr)
         return EXIT_INTERNAL
     return EXIT_OK
-
-
-def announce_serving(
-    args: argparse.Namespace, settings: Settings, store: str, listener: socket.socket
-) -> None:
-    """The ``serving`` line on stderr (it names the port ``--port 0`` took)."""
-    scheme = "https" if args.ssl_certfile else "http"
-    host, port = settings.host, listener.getsockname()[1]
-    workers = f", {settings.workers} workers" if settings.workers > 1 else ""
-    print(
-        f"coinval api: serving {scheme}://{f'[{host}]' if ':' in host else host}:{port} "
-        f"(docs at /docs), store {store}{workers}",
-        file=sys.stderr,
-        flush=True,
-    )
 
 
 def stopping_server(config: uvicorn.Config, bell: EventBell) -> uvicorn.Server:

@@ -56,7 +56,7 @@ def serve_workers(
     import uvicorn
 
     from calibration.server import server_options
-    from coinval_cli.api import announce_serving
+    from coinval_cli.serving import announce_serving
 
     refused = prepare_store(settings)
     if refused is not None:
@@ -192,7 +192,7 @@ def worker_app() -> FastAPI:
     from calibration.context import Context
     from calibration.db import PostgresDatabase, latest_schema_version
     from calibration.settings import Settings
-    from coinval_cli.api import settle_heap
+    from coinval_cli.serving import settle_heap
 
     settings = Settings()
     try:

@@ -80,7 +80,7 @@ def test_first_start_prints_a_generated_admin_key_once(tmp_path: Path) -> None:
 def test_settle_heap_freezes_the_start_up_objects_and_widens_the_young_generation() -> None:
     import gc
 
-    from coinval_cli.api import GC_YOUNG_THRESHOLD, settle_heap
+    from coinval_cli.serving import GC_YOUNG_THRESHOLD, settle_heap
 
     before = gc.get_threshold()
     try:
