@@ -21,6 +21,7 @@ import contextlib
 import json
 import logging
 import os
+import ssl
 import tempfile
 import threading
 from collections.abc import Callable
@@ -124,6 +125,7 @@ class CentralConfig:
         poll_s: float = 10.0,
         timeout_s: float = 5.0,
         transport: httpx.BaseTransport | None = None,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         self.head = head
         self.url = f"{url.rstrip('/')}/api/v1/heads/{head}/config"
@@ -131,7 +133,10 @@ class CentralConfig:
         self.poll_s = poll_s
         self.current: FetchedConfig | None = None
         self._client = httpx.Client(
-            headers={"Authorization": f"Bearer {key}"}, timeout=timeout_s, transport=transport
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=timeout_s,
+            transport=transport,
+            verify=verify,
         )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

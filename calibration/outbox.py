@@ -28,6 +28,7 @@ import logging
 import os
 import re
 import sqlite3
+import ssl
 import threading
 import time
 import uuid
@@ -383,6 +384,7 @@ class CentralReporter:
         idle_s: float = 0.2,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         transport: httpx.BaseTransport | None = None,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         self.outbox = outbox
         self.head = head
@@ -399,7 +401,10 @@ class CentralReporter:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._client = httpx.Client(
-            headers={"Authorization": f"Bearer {key}"}, timeout=10.0, transport=transport
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=10.0,
+            transport=transport,
+            verify=verify,
         )
         self._sender = threading.Thread(target=self._send, name="central-send", daemon=True)
         self._sender.start()

@@ -15,6 +15,7 @@ import argparse
 import logging
 import os
 import sqlite3
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,12 @@ def add_central_arguments(parser: argparse.ArgumentParser) -> None:
         "configuration (default 10)",
     )
     parser.add_argument(
+        "--central-ca",
+        metavar="PEM",
+        help="trust this CA certificate (or bundle) for an https:// --central, instead of "
+        "the system's",
+    )
+    parser.add_argument(
         "--model",
         metavar="NAME",
         help="this acceptor's model, reported to the central service (fleet views and "
@@ -104,6 +111,19 @@ class CentralLink:
         self.reporter.close()
 
 
+def _trust(ca: str | None, url: str) -> ssl.SSLContext | bool:
+    """What verifies the central service's certificate: ``--central-ca``, else the system."""
+    if ca is None:
+        return True
+    if not url.startswith("https://"):
+        raise UsageError("--central-ca goes with an https:// --central")
+    try:
+        return ssl.create_default_context(cafile=ca)
+    except (OSError, ssl.SSLError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise UsageError(f"--central-ca {ca}: cannot load it: {reason}") from None
+
+
 def _outbox_path(args: argparse.Namespace) -> Path:
     from calibration.db import is_postgres_url
 
@@ -131,6 +151,7 @@ def start_central(
             ("--central-key", args.central_key),
             ("--outbox", args.outbox),
             ("--model", args.model),
+            ("--central-ca", args.central_ca),
         ):
             if value is not None:
                 raise UsageError(f"{flag} goes with --central")
@@ -150,6 +171,7 @@ def start_central(
             check_model(args.model)
         except ValueError as exc:
             raise UsageError(f"--model: {exc}") from None
+    verify = _trust(args.central_ca, central)
     path = _outbox_path(args)
     try:
         outbox = Outbox(path, bound=args.outbox_bound, model=args.model)
@@ -168,7 +190,7 @@ def start_central(
     config = None
     if follow_config:
         copy = path.with_name(f"{path.stem}-config.json")
-        config = CentralConfig(central, key, head, copy, poll_s=args.central_poll)
+        config = CentralConfig(central, key, head, copy, poll_s=args.central_poll, verify=verify)
         fetched, origin = config.at_start()
         if fetched is None:
             log.warning("central: %s; serving --profile until it has one", origin)
@@ -176,5 +198,5 @@ def start_central(
             log.info("central: serving %s, from %s", fetched.describe(), origin)
             profile = fetched.profile
             outbox.profile_version = fetched.version
-    reporter = CentralReporter(outbox, central, key, head)
+    reporter = CentralReporter(outbox, central, key, head, verify=verify)
     return CentralLink(reporter, config), profile
