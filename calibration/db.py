@@ -568,14 +568,177 @@ CREATE TABLE fleet_heads (
     updated_at TEXT NOT NULL
 );
 CREATE INDEX fleet_heads_model ON fleet_heads (model, head);
--- Fleet-wide windows (drift over every head) read the rollups time first: one
--- range of hours or days, covering, instead of a range per head.
-CREATE INDEX event_counts_hour ON event_counts (hour, head, coin, reason, n);
-CREATE INDEX event_counts_daily_day ON event_counts_daily (day, head, coin, reason, n);
 """
 
-_SQLITE_V8 = _FLEET_HEADS_V8
-_POSTGRES_V8 = _FLEET_HEADS_V8  # nothing dialect-specific: plain TEXT and INTEGER columns
+_TOTALS_INDEXES_V8 = """
+-- Fleet-wide windows (drift over every head) read time first: one range of hours
+-- or days, covering.  Refusals are a few percent of the rollup rows: their own
+-- (partial) index lets the per-coin lines skip the accepted ones.
+CREATE INDEX event_totals_hour ON event_totals (hour, head, n, refused);
+CREATE INDEX event_totals_daily_day ON event_totals_daily (day, head, n, refused);
+CREATE INDEX event_counts_refused ON event_counts (hour, head, coin, reason, n)
+    WHERE reason <> 'accepted';
+CREATE INDEX event_counts_daily_refused ON event_counts_daily (day, head, coin, reason, n)
+    WHERE reason <> 'accepted';
+INSERT INTO event_totals (head, hour, n, refused)
+SELECT head, hour, SUM(n), SUM(CASE WHEN reason = 'accepted' THEN 0 ELSE n END)
+FROM event_counts GROUP BY head, hour;
+INSERT INTO event_totals_daily (head, day, n, refused)
+SELECT head, day, SUM(n), SUM(CASE WHEN reason = 'accepted' THEN 0 ELSE n END)
+FROM event_counts_daily GROUP BY head, day;
+"""
+
+_SQLITE_V8 = (
+    _FLEET_HEADS_V8
+    + """
+-- Decisions and refusals per (head, UTC hour) and per (head, UTC day), whatever the
+-- coin and reason: a fleet's drift over every head reads one row per head and
+-- hour instead of one per coin and reason.  Kept by the rollup triggers, which are
+-- made again here with the totals added (same counts as before for the others).
+CREATE TABLE event_totals (
+    head TEXT NOT NULL,
+    hour TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    refused INTEGER NOT NULL,
+    PRIMARY KEY (head, hour)
+) WITHOUT ROWID;
+CREATE TABLE event_totals_daily (
+    head TEXT NOT NULL,
+    day TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    refused INTEGER NOT NULL,
+    PRIMARY KEY (head, day)
+) WITHOUT ROWID;
+"""
+    + _TOTALS_INDEXES_V8
+    + """
+DROP TRIGGER events_count_insert;
+DROP TRIGGER events_count_delete;
+DROP TRIGGER events_count_update;
+CREATE TRIGGER events_count_insert AFTER INSERT ON events
+BEGIN
+    INSERT INTO event_counts (head, hour, coin, reason, n)
+    VALUES (NEW.head, SUBSTR(NEW.at, 1, 13), COALESCE(NEW.coin, ''), NEW.reason, 1)
+    ON CONFLICT (head, hour, coin, reason) DO UPDATE SET n = n + 1;
+    INSERT INTO event_counts_daily (head, day, coin, reason, n)
+    VALUES (NEW.head, SUBSTR(NEW.at, 1, 10), COALESCE(NEW.coin, ''), NEW.reason, 1)
+    ON CONFLICT (head, day, coin, reason) DO UPDATE SET n = n + 1;
+    INSERT INTO event_totals (head, hour, n, refused)
+    VALUES (NEW.head, SUBSTR(NEW.at, 1, 13), 1, NEW.reason <> 'accepted')
+    ON CONFLICT (head, hour) DO UPDATE SET n = n + 1, refused = refused + excluded.refused;
+    INSERT INTO event_totals_daily (head, day, n, refused)
+    VALUES (NEW.head, SUBSTR(NEW.at, 1, 10), 1, NEW.reason <> 'accepted')
+    ON CONFLICT (head, day) DO UPDATE SET n = n + 1, refused = refused + excluded.refused;
+END;
+CREATE TRIGGER events_count_delete AFTER DELETE ON events
+BEGIN
+    UPDATE event_counts SET n = n - 1
+    WHERE head = OLD.head AND hour = SUBSTR(OLD.at, 1, 13)
+      AND coin = COALESCE(OLD.coin, '') AND reason = OLD.reason;
+    UPDATE event_counts_daily SET n = n - 1
+    WHERE head = OLD.head AND day = SUBSTR(OLD.at, 1, 10)
+      AND coin = COALESCE(OLD.coin, '') AND reason = OLD.reason;
+    UPDATE event_totals SET n = n - 1, refused = refused - (OLD.reason <> 'accepted')
+    WHERE head = OLD.head AND hour = SUBSTR(OLD.at, 1, 13);
+    UPDATE event_totals_daily SET n = n - 1, refused = refused - (OLD.reason <> 'accepted')
+    WHERE head = OLD.head AND day = SUBSTR(OLD.at, 1, 10);
+END;
+CREATE TRIGGER events_count_update AFTER UPDATE OF head, at, coin, reason ON events
+BEGIN
+    UPDATE event_counts SET n = n - 1
+    WHERE head = OLD.head AND hour = SUBSTR(OLD.at, 1, 13)
+      AND coin = COALESCE(OLD.coin, '') AND reason = OLD.reason;
+    UPDATE event_counts_daily SET n = n - 1
+    WHERE head = OLD.head AND day = SUBSTR(OLD.at, 1, 10)
+      AND coin = COALESCE(OLD.coin, '') AND reason = OLD.reason;
+    UPDATE event_totals SET n = n - 1, refused = refused - (OLD.reason <> 'accepted')
+    WHERE head = OLD.head AND hour = SUBSTR(OLD.at, 1, 13);
+    UPDATE event_totals_daily SET n = n - 1, refused = refused - (OLD.reason <> 'accepted')
+    WHERE head = OLD.head AND day = SUBSTR(OLD.at, 1, 10);
+    INSERT INTO event_counts (head, hour, coin, reason, n)
+    VALUES (NEW.head, SUBSTR(NEW.at, 1, 13), COALESCE(NEW.coin, ''), NEW.reason, 1)
+    ON CONFLICT (head, hour, coin, reason) DO UPDATE SET n = n + 1;
+    INSERT INTO event_counts_daily (head, day, coin, reason, n)
+    VALUES (NEW.head, SUBSTR(NEW.at, 1, 10), COALESCE(NEW.coin, ''), NEW.reason, 1)
+    ON CONFLICT (head, day, coin, reason) DO UPDATE SET n = n + 1;
+    INSERT INTO event_totals (head, hour, n, refused)
+    VALUES (NEW.head, SUBSTR(NEW.at, 1, 13), 1, NEW.reason <> 'accepted')
+    ON CONFLICT (head, hour) DO UPDATE SET n = n + 1, refused = refused + excluded.refused;
+    INSERT INTO event_totals_daily (head, day, n, refused)
+    VALUES (NEW.head, SUBSTR(NEW.at, 1, 10), 1, NEW.reason <> 'accepted')
+    ON CONFLICT (head, day) DO UPDATE SET n = n + 1, refused = refused + excluded.refused;
+END;
+"""
+)
+
+_POSTGRES_V8 = (
+    _FLEET_HEADS_V8
+    + """
+-- As SQLite's version 8: per (head, hour) and (head, day) totals, kept by the
+-- rollup trigger function (replaced with the totals added).  PostgreSQL only: the
+-- rollups' primary keys carry ``n`` (INCLUDE), so a page of heads' windows is
+-- read from the key alone; without it the planner took the per-coin index and
+-- read every hour of each head.
+CREATE TABLE event_totals (
+    head TEXT NOT NULL,
+    hour TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    refused INTEGER NOT NULL,
+    PRIMARY KEY (head, hour) INCLUDE (n, refused)
+);
+CREATE TABLE event_totals_daily (
+    head TEXT NOT NULL,
+    day TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    refused INTEGER NOT NULL,
+    PRIMARY KEY (head, day) INCLUDE (n, refused)
+);
+CREATE UNIQUE INDEX event_counts_key ON event_counts (head, hour, coin, reason) INCLUDE (n);
+ALTER TABLE event_counts DROP CONSTRAINT event_counts_pkey,
+    ADD CONSTRAINT event_counts_pkey PRIMARY KEY USING INDEX event_counts_key;
+CREATE UNIQUE INDEX event_counts_daily_key ON event_counts_daily (head, day, coin, reason)
+    INCLUDE (n);
+ALTER TABLE event_counts_daily DROP CONSTRAINT event_counts_daily_pkey,
+    ADD CONSTRAINT event_counts_daily_pkey PRIMARY KEY USING INDEX event_counts_daily_key;
+"""
+    + _TOTALS_INDEXES_V8
+    + """
+CREATE OR REPLACE FUNCTION events_count() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('DELETE', 'UPDATE') THEN
+        UPDATE event_counts SET n = n - 1
+        WHERE head = OLD.head AND hour = SUBSTR(OLD.at, 1, 13)
+          AND coin = COALESCE(OLD.coin, '') AND reason = OLD.reason;
+        UPDATE event_counts_daily SET n = n - 1
+        WHERE head = OLD.head AND day = SUBSTR(OLD.at, 1, 10)
+          AND coin = COALESCE(OLD.coin, '') AND reason = OLD.reason;
+        UPDATE event_totals
+        SET n = n - 1, refused = refused - (CASE WHEN OLD.reason = 'accepted' THEN 0 ELSE 1 END)
+        WHERE head = OLD.head AND hour = SUBSTR(OLD.at, 1, 13);
+        UPDATE event_totals_daily
+        SET n = n - 1, refused = refused - (CASE WHEN OLD.reason = 'accepted' THEN 0 ELSE 1 END)
+        WHERE head = OLD.head AND day = SUBSTR(OLD.at, 1, 10);
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        INSERT INTO event_counts AS c (head, hour, coin, reason, n)
+        VALUES (NEW.head, SUBSTR(NEW.at, 1, 13), COALESCE(NEW.coin, ''), NEW.reason, 1)
+        ON CONFLICT (head, hour, coin, reason) DO UPDATE SET n = c.n + 1;
+        INSERT INTO event_counts_daily AS c (head, day, coin, reason, n)
+        VALUES (NEW.head, SUBSTR(NEW.at, 1, 10), COALESCE(NEW.coin, ''), NEW.reason, 1)
+        ON CONFLICT (head, day, coin, reason) DO UPDATE SET n = c.n + 1;
+        INSERT INTO event_totals AS t (head, hour, n, refused)
+        VALUES (NEW.head, SUBSTR(NEW.at, 1, 13), 1,
+                CASE WHEN NEW.reason = 'accepted' THEN 0 ELSE 1 END)
+        ON CONFLICT (head, hour) DO UPDATE SET n = t.n + 1, refused = t.refused + EXCLUDED.refused;
+        INSERT INTO event_totals_daily AS t (head, day, n, refused)
+        VALUES (NEW.head, SUBSTR(NEW.at, 1, 10), 1,
+                CASE WHEN NEW.reason = 'accepted' THEN 0 ELSE 1 END)
+        ON CONFLICT (head, day) DO UPDATE SET n = t.n + 1, refused = t.refused + EXCLUDED.refused;
+    END IF;
+    RETURN NULL;
+END $$;
+"""
+)
 
 MIGRATIONS: dict[str, dict[int, str]] = {
     "sqlite": {

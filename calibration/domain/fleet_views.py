@@ -14,8 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from calibration.context import Context
@@ -180,37 +179,12 @@ def heads(
     }
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Side:
     """Decisions and refusals of one window."""
 
     total: int = 0
     refused: int = 0
-    by_reason: dict[str, int] | None = None
-
-    def add(self, reason: str, n: int) -> None:
-        self.total += n
-        if reason != "accepted":
-            self.refused += n
-        if self.by_reason is not None:
-            self.by_reason[reason] = self.by_reason.get(reason, 0) + n
-
-
-def _sides(
-    counts: dict[tuple[str, str, str], int],
-) -> tuple[dict[str, _Side], dict[str, _Side], dict[tuple[str, str], _Side], _Side]:
-    """Per head, per coin (fleet-wide), per (head, coin), and the fleet's total."""
-    per_head: dict[str, _Side] = defaultdict(_Side)
-    per_coin: dict[str, _Side] = defaultdict(lambda: _Side(by_reason={}))
-    per_head_coin: dict[tuple[str, str], _Side] = defaultdict(_Side)
-    fleet = _Side(by_reason={})
-    for (head, coin, reason), n in counts.items():
-        name = coin or NO_COIN
-        per_head[head].add(reason, n)
-        per_coin[name].add(reason, n)
-        per_head_coin[(head, name)].add(reason, n)
-        fleet.add(reason, n)
-    return per_head, per_coin, per_head_coin, fleet
 
 
 def _compare(recent: _Side, baseline: _Side) -> dict[str, Any]:
@@ -230,14 +204,35 @@ def _side_json(side: _Side) -> dict[str, Any]:
     }
 
 
-def _share_json(side: _Side, fleet_total: int) -> dict[str, Any]:
-    """A coin's decisions and refusals in a window, and its refusals' share of the fleet's."""
-    by_reason: dict[str, int] = dict.fromkeys(REASONS, 0)
-    by_reason.update(side.by_reason or {})
+@dataclass
+class _Refusals:
+    """One window's refusals per coin: fleet-wide by reason, and per head."""
+
+    by_reason: dict[str, dict[str, int]] = field(default_factory=dict)
+    per_head: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, counts: dict[tuple[str, str, str], int]) -> _Refusals:
+        out = cls()
+        for (head, coin, reason), n in counts.items():
+            name = coin or NO_COIN
+            reasons = out.by_reason.setdefault(name, {})
+            reasons[reason] = reasons.get(reason, 0) + n
+            out.per_head[(head, name)] = out.per_head.get((head, name), 0) + n
+        return out
+
+    def refused(self, coin: str) -> int:
+        return sum(self.by_reason.get(coin, {}).values())
+
+
+def _coin_json(refusals: _Refusals, coin: str, fleet_total: int) -> dict[str, Any]:
+    """A coin's refusals in a window by reason, and their share of the fleet's decisions."""
+    by_reason: dict[str, int] = {r: 0 for r in REASONS if r != "accepted"}
+    by_reason.update(refusals.by_reason.get(coin, {}))
+    refused = refusals.refused(coin)
     return {
-        "total": side.total,
-        "refused": side.refused,
-        "refused_share": _rate(side.refused, fleet_total),
+        "refused": refused,
+        "refused_share": _rate(refused, fleet_total),
         "by_reason": by_reason,
     }
 
@@ -260,84 +255,94 @@ def drift(
     cannot reach a large ``|z|``, so no minimum count is needed.  Heads with no
     decisions in one of the windows are not tested (counted as such).
 
-    ``fleet`` has a line per coin (``(none)`` for decisions without a coin,
-    where counterfeits and unknown coins land) comparing the share of all the
-    fleet's decisions that were refusals of that coin, and how many heads'
-    share of it rose by ``|z| >= z`` on their own: a counterfeit wave shows as
-    ``(none)`` rising on many heads at once.
+    ``fleet.by_coin`` has a line per coin (``(none)`` for decisions without a
+    coin, where counterfeits and unknown coins land): its refusals' share of
+    all the fleet's decisions in each window, the z of that share, and how
+    many heads' own share of it rose by ``z`` or more: a counterfeit wave shows
+    as ``(none)`` rising on many heads at once.
+
+    Read from the per-head totals and the refusal rows of the rollups: one row
+    per head and hour, plus the few refusal rows.
     """
     recent_w = Window.ending_now(ctx.clock(), hours)
     baseline_w = recent_w.before(baseline_hours)
     with ctx.db.transaction() as tx:  # both windows from one snapshot
         check_known_model(tx, model)
-        recent = rollups.window_counts(tx, recent_w.since, recent_w.until, model=model)
-        baseline = rollups.window_counts(tx, baseline_w.since, baseline_w.until, model=model)
-    r_head, r_coin, r_head_coin, r_fleet = _sides(recent)
-    b_head, b_coin, b_head_coin, b_fleet = _sides(baseline)
+        recent = rollups.window_totals(tx, recent_w.since, recent_w.until, model=model)
+        baseline = rollups.window_totals(tx, baseline_w.since, baseline_w.until, model=model)
+        r_refusals = _Refusals.of(
+            rollups.window_counts(
+                tx, recent_w.since, recent_w.until, model=model, refusals_only=True
+            )
+        )
+        b_refusals = _Refusals.of(
+            rollups.window_counts(
+                tx, baseline_w.since, baseline_w.until, model=model, refusals_only=True
+            )
+        )
+    r_head = {head: _Side(*pair) for head, pair in recent.items()}
+    b_head = {head: _Side(*pair) for head, pair in baseline.items()}
+    everyone = sorted(set(r_head) | set(b_head))
     flagged: list[dict[str, Any]] = []
-    tested = 0
-    up = down = 0
-    for head in sorted(set(r_head) | set(b_head)):
+    for head in everyone:
         line = _compare(r_head.get(head, _Side()), b_head.get(head, _Side()))
-        if line["z"] is None:
-            continue
-        tested += 1
-        if abs(line["z"]) >= z:
-            direction = "up" if line["z"] > 0 else "down"
-            up, down = up + (direction == "up"), down + (direction == "down")
-            flagged.append({"head": head, "direction": direction, **line})
+        if line["z"] is not None and abs(line["z"]) >= z:
+            flagged.append({"head": head, "direction": "up" if line["z"] > 0 else "down", **line})
     flagged.sort(key=lambda item: (-abs(item["z"]), item["head"]))
-    heads_up_per_coin = _heads_up(r_head_coin, b_head_coin, r_head, b_head, z)
+    tested = sum(1 for head in everyone if head in r_head and head in b_head)
+    r_fleet = _Side(sum(s.total for s in r_head.values()), sum(s.refused for s in r_head.values()))
+    b_fleet = _Side(sum(s.total for s in b_head.values()), sum(s.refused for s in b_head.values()))
+    heads_up = _heads_up(r_refusals, b_refusals, r_head, b_head, z)
     fleet_lines = []
-    for coin in sorted(set(r_coin) | set(b_coin)):
-        rc, bc = r_coin.get(coin, _Side()), b_coin.get(coin, _Side())
-        share = two_proportion_z(rc.refused, r_fleet.total, bc.refused, b_fleet.total)
+    for coin in sorted(set(r_refusals.by_reason) | set(b_refusals.by_reason)):
+        stat = two_proportion_z(
+            r_refusals.refused(coin), r_fleet.total, b_refusals.refused(coin), b_fleet.total
+        )
         fleet_lines.append(
             {
                 "coin": coin,
-                "recent": _share_json(rc, r_fleet.total),
-                "baseline": _share_json(bc, b_fleet.total),
-                "z": share,
-                "heads_up": heads_up_per_coin.get(coin, 0),
+                "recent": _coin_json(r_refusals, coin, r_fleet.total),
+                "baseline": _coin_json(b_refusals, coin, b_fleet.total),
+                "z": stat,
+                "heads_up": heads_up.get(coin, 0),
             }
         )
+    up = sum(1 for item in flagged if item["direction"] == "up")
     return {
         "recent": recent_w.to_json(),
         "baseline": baseline_w.to_json(),
         "z_threshold": z,
         "model": model,
         "heads_tested": tested,
-        "heads_untested": len(set(r_head) | set(b_head)) - tested,
+        "heads_untested": len(everyone) - tested,
         "flagged": len(flagged),
         "flagged_up": up,
-        "flagged_down": down,
+        "flagged_down": len(flagged) - up,
         "heads": flagged[:limit],
         "fleet": {"all": _compare(r_fleet, b_fleet), "by_coin": fleet_lines},
     }
 
 
 def _heads_up(
-    recent: dict[tuple[str, str], _Side],
-    baseline: dict[tuple[str, str], _Side],
+    recent: _Refusals,
+    baseline: _Refusals,
     recent_heads: dict[str, _Side],
     baseline_heads: dict[str, _Side],
     z: float,
 ) -> dict[str, int]:
-    """Per coin: how many heads' share of decisions that were refusals of it rose, |z| >= z."""
-    out: dict[str, int] = defaultdict(int)
-    for head, coin in _keys(recent, baseline):
-        r = recent.get((head, coin), _Side())
-        b = baseline.get((head, coin), _Side())
-        r_total = recent_heads.get(head, _Side()).total
-        b_total = baseline_heads.get(head, _Side()).total
-        stat = two_proportion_z(r.refused, r_total, b.refused, b_total)
+    """Per coin: how many heads' share of decisions that were refusals of it rose, z >= z."""
+    out: dict[str, int] = {}
+    # a (head, coin) with no refusal in the recent window cannot have risen
+    for (head, coin), refused in recent.per_head.items():
+        before = baseline_heads.get(head)
+        if before is None:
+            continue
+        stat = two_proportion_z(
+            refused,
+            recent_heads.get(head, _Side()).total,
+            baseline.per_head.get((head, coin), 0),
+            before.total,
+        )
         if stat is not None and stat >= z:
-            out[coin] += 1
+            out[coin] = out.get(coin, 0) + 1
     return out
-
-
-def _keys(*maps: dict[tuple[str, str], _Side]) -> Iterable[tuple[str, str]]:
-    seen: set[tuple[str, str]] = set()
-    for m in maps:
-        seen.update(m)
-    return sorted(seen)

@@ -1,5 +1,9 @@
-"""The decision rollups (``event_counts`` per hour, ``event_counts_daily`` per day) read
-over windows of whole hours for the fleet views, and rebuilt from the events.
+"""The decision rollups read over windows of whole hours for the fleet views, and
+rebuilt from the events.
+
+``event_counts`` / ``event_counts_daily``: decisions per (head, hour or day, coin,
+reason); ``event_totals`` / ``event_totals_daily``: decisions and refusals per
+(head, hour or day), one row where the others have one per coin and reason.
 
 The fleet views never read ``events``: a window is read as its whole UTC days
 from the daily rollup and the hours at its ends from the hourly one, so a
@@ -12,7 +16,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from calibration.db import Tx
+from calibration.db import Row, Tx
 
 HOUR = dt.timedelta(hours=1)
 DAY = dt.timedelta(days=1)
@@ -48,6 +52,28 @@ def _scope(heads: Sequence[str] | None, model: str | None) -> tuple[str, list[An
     return "", []
 
 
+def _pieces(since: dt.datetime, until: dt.datetime) -> list[tuple[str, str, str]]:
+    """The whole hours ``[since, until)`` as (unit, first, stop) ranges of rollup keys:
+    its whole days (unit ``day``) and the hours around them (unit ``hour``)."""
+    if since.minute or since.second or since.microsecond or until.minute or until.second:
+        raise ValueError("a rollup window starts and ends on whole hours")
+    since, until = since.astimezone(dt.UTC), until.astimezone(dt.UTC)
+    first_day, stop_day = _ceil_day(since), until.replace(hour=0)
+    pieces: list[tuple[str, str, str]] = []
+    ends = [(since, until)]
+    if first_day < stop_day:
+        pieces.append(("day", day_text(first_day), day_text(stop_day)))
+        ends = [(since, first_day), (stop_day, until)]
+    for start, stop in ends:
+        if start < stop:
+            pieces.append(("hour", hour_text(start), hour_text(stop)))
+    return pieces
+
+
+_COUNTS = {"hour": "event_counts", "day": "event_counts_daily"}
+_TOTALS = {"hour": "event_totals", "day": "event_totals_daily"}
+
+
 def window_counts(
     tx: Tx,
     since: dt.datetime,
@@ -55,41 +81,81 @@ def window_counts(
     *,
     heads: Sequence[str] | None = None,
     model: str | None = None,
+    refusals_only: bool = False,
 ) -> dict[tuple[str, str, str], int]:
     """Decisions per (head, coin, reason) in the whole hours ``[since, until)``.
 
     ``since`` and ``until`` must start UTC hours.  ``heads`` (a page of them) or
-    ``model`` narrow the heads; neither: every head.  ``coin`` is ``''`` for
-    decisions without one.  Counts of zero are left out.
+    ``model`` narrow the heads; neither: every head.  ``refusals_only`` leaves
+    out ``accepted`` (read through the refusals' own index: a few percent of the
+    rows).  ``coin`` is ``''`` for decisions without one.  Counts of zero are
+    left out.
     """
-    if since.minute or since.second or since.microsecond or until.minute or until.second:
-        raise ValueError("a rollup window starts and ends on whole hours")
     if heads is not None and not heads:
         return {}
-    since, until = since.astimezone(dt.UTC), until.astimezone(dt.UTC)
     scope, scope_params = _scope(heads, model)
-    first_day, stop_day = _ceil_day(since), until.replace(hour=0)
-    parts: list[tuple[str, str, str, str]] = []
-    if first_day < stop_day:
-        # whole days from the daily rollup, the hours around them from the hourly one
-        parts.append(("event_counts_daily", "day", day_text(first_day), day_text(stop_day)))
-        ends = [(since, first_day), (stop_day, until)]
-    else:
-        ends = [(since, until)]
-    for start, stop in ends:
-        if start < stop:
-            parts.append(("event_counts", "hour", hour_text(start), hour_text(stop)))
-    totals: dict[tuple[str, str, str], int] = {}
-    for table, unit, first, last in parts:
-        rows = tx.fetchall(
-            f"SELECT head, coin, reason, SUM(n) AS n FROM {table}"
-            f" WHERE {unit} >= ? AND {unit} < ?{scope} GROUP BY head, coin, reason",
-            [first, last, *scope_params],
+    # a literal, not a parameter: PostgreSQL uses a partial index only for a
+    # condition it can see at planning time
+    if refusals_only:
+        scope += " AND reason <> 'accepted'"
+    rows = _summed(
+        tx,
+        since,
+        until,
+        _COUNTS,
+        "head, coin, reason",
+        "n",
+        scope,
+        scope_params,
+    )
+    return {
+        (str(row["head"]), str(row["coin"]), str(row["reason"])): int(row["n"])
+        for row in rows
+        if row["n"]
+    }
+
+
+def window_totals(
+    tx: Tx,
+    since: dt.datetime,
+    until: dt.datetime,
+    *,
+    model: str | None = None,
+) -> dict[str, tuple[int, int]]:
+    """(decisions, refusals) per head in the whole hours ``[since, until)``, every head's
+    or ``model``'s; heads with no decision are left out.
+
+    One row per head and hour (or day) whatever the coins and reasons.
+    """
+    scope, scope_params = _scope(None, model)
+    rows = _summed(tx, since, until, _TOTALS, "head", "n, refused", scope, scope_params)
+    return {str(row["head"]): (int(row["n"]), int(row["refused"])) for row in rows if row["n"]}
+
+
+def _summed(
+    tx: Tx,
+    since: dt.datetime,
+    until: dt.datetime,
+    tables: dict[str, str],
+    keys: str,
+    values: str,
+    scope: str,
+    scope_params: list[Any],
+) -> list[Row]:
+    """``values`` summed per ``keys`` over the window's pieces (days and hours), in one
+    query: the store adds the pieces up, and only the sums cross to Python."""
+    selects: list[str] = []
+    params: list[Any] = []
+    for unit, first, stop in _pieces(since, until):
+        selects.append(
+            f"SELECT {keys}, {values} FROM {tables[unit]} WHERE {unit} >= ? AND {unit} < ?{scope}"
         )
-        for row in rows:
-            key = (str(row["head"]), str(row["coin"]), str(row["reason"]))
-            totals[key] = totals.get(key, 0) + int(row["n"])
-    return {key: n for key, n in totals.items() if n}
+        params += [first, stop, *scope_params]
+    sums = ", ".join(f"SUM({v.strip()}) AS {v.strip()}" for v in values.split(","))
+    return tx.fetchall(
+        f"SELECT {keys}, {sums} FROM ({' UNION ALL '.join(selects)}) AS w GROUP BY {keys}",
+        params,
+    )
 
 
 def hour_totals(tx: Tx, heads: Sequence[str], hours: Sequence[str]) -> dict[tuple[str, str], int]:
@@ -99,8 +165,8 @@ def hour_totals(tx: Tx, heads: Sequence[str], hours: Sequence[str]) -> dict[tupl
     head_marks = ", ".join("?" for _ in heads)
     hour_marks = ", ".join("?" for _ in hours)
     rows = tx.fetchall(
-        "SELECT head, hour, SUM(n) AS n FROM event_counts"
-        f" WHERE head IN ({head_marks}) AND hour IN ({hour_marks}) GROUP BY head, hour",
+        "SELECT head, hour, n FROM event_totals"
+        f" WHERE head IN ({head_marks}) AND hour IN ({hour_marks})",
         [*heads, *hours],
     )
     return {(str(row["head"]), str(row["hour"])): int(row["n"]) for row in rows}
@@ -131,7 +197,7 @@ def has_head(tx: Tx, head: str) -> bool:
 
 
 def rebuild_rollups(tx: Tx) -> dict[str, int]:
-    """Make both rollups exactly the counts of the stored events; the rows each now has.
+    """Make every rollup exactly the counts of the stored events; the rows each now has.
 
     The store's triggers keep the rollups right for every row written through
     SQL, so this is needed only after a load that bypassed them (PostgreSQL
@@ -139,20 +205,30 @@ def rebuild_rollups(tx: Tx) -> dict[str, int]:
     written without them).  Run it in a write transaction: it reads every event
     once (grouped), so it takes seconds per million events.
     """
-    tx.execute("DELETE FROM event_counts")
-    tx.execute("DELETE FROM event_counts_daily")
+    for table in (*_COUNTS.values(), *_TOTALS.values()):
+        tx.execute(f"DELETE FROM {table}")
     tx.execute(
         "INSERT INTO event_counts (head, hour, coin, reason, n)"
         " SELECT head, SUBSTR(at, 1, 13), COALESCE(coin, ''), reason, COUNT(*) FROM events"
         " GROUP BY head, SUBSTR(at, 1, 13), COALESCE(coin, ''), reason"
     )
+    # the coarser ones from the hourly counts: far fewer rows than the events
     tx.execute(
         "INSERT INTO event_counts_daily (head, day, coin, reason, n)"
         " SELECT head, SUBSTR(hour, 1, 10), coin, reason, SUM(n) FROM event_counts"
         " GROUP BY head, SUBSTR(hour, 1, 10), coin, reason"
     )
+    refused = "SUM(CASE WHEN reason = 'accepted' THEN 0 ELSE n END)"
+    tx.execute(
+        "INSERT INTO event_totals (head, hour, n, refused)"
+        f" SELECT head, hour, SUM(n), {refused} FROM event_counts GROUP BY head, hour"
+    )
+    tx.execute(
+        "INSERT INTO event_totals_daily (head, day, n, refused)"
+        f" SELECT head, day, SUM(n), {refused} FROM event_counts_daily GROUP BY head, day"
+    )
     counted: dict[str, int] = {}
-    for table in ("event_counts", "event_counts_daily"):
+    for table in (*_COUNTS.values(), *_TOTALS.values()):
         row = tx.fetchone(f"SELECT COUNT(*) AS n FROM {table}")
         counted[table] = int(row["n"]) if row else 0
     return counted

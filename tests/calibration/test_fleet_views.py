@@ -360,7 +360,7 @@ def test_drift_flags_the_head_whose_refusals_rose_and_not_the_steady_one(
     assert none["recent"]["refused_share"] == 55 / 120
     assert abs(none["z"] - expected_z(55, 120, 20, 200)) < 1e-9
     assert none["heads_up"] == 1
-    assert by_coin["gb-100-2017"]["heads_up"] == 0
+    assert "gb-100-2017" not in by_coin  # never refused: nothing to say about refusals
     assert d["fleet"]["all"]["recent"] == {"total": 120, "refused": 55, "refusal_rate": 55 / 120}
     # a stricter threshold flags nothing; a falling rate is flagged "down"
     assert service.client.get(f"{DRIFT}?z=7", headers=service.viewer).json()["flagged"] == 0
@@ -465,16 +465,17 @@ def test_bad_model_requests_are_4xx(with_base: Service) -> None:
 
 
 def rollup_rows(service: Service) -> dict[str, list[dict[str, Any]]]:
+    """Every non-zero row of every rollup, in key order."""
+    tables = {
+        "event_counts": "head, hour, coin, reason",
+        "event_counts_daily": "head, day, coin, reason",
+        "event_totals": "head, hour",
+        "event_totals_daily": "head, day",
+    }
     with service.ctx.db.transaction() as tx:
         return {
-            "hourly": tx.fetchall(
-                "SELECT head, hour, coin, reason, n FROM event_counts WHERE n <> 0"
-                " ORDER BY head, hour, coin, reason"
-            ),
-            "daily": tx.fetchall(
-                "SELECT head, day, coin, reason, n FROM event_counts_daily WHERE n <> 0"
-                " ORDER BY head, day, coin, reason"
-            ),
+            table: tx.fetchall(f"SELECT * FROM {table} WHERE n <> 0 ORDER BY {key}")
+            for table, key in tables.items()
         }
 
 
@@ -488,12 +489,17 @@ def test_rebuilt_rollups_are_the_counts_of_the_events(service: Service) -> None:
             *refusals("H2", "2024-05-01T12:00:00Z", 9, 9, "c"),
         ],
     )
+    with service.ctx.db.transaction(write=True) as tx:  # the triggers follow changes too
+        tx.execute("UPDATE events SET reason = 'unknown', coin = NULL WHERE id = 1")
+        tx.execute("DELETE FROM events WHERE id = 2")
     kept = rollup_rows(service)  # as the triggers keep them
     view = service.client.get(f"{HEADS}?hours=168", headers=service.viewer).json()["items"]
     # a load that bypassed the triggers: the rollups are wrong or missing
     with service.ctx.db.transaction(write=True) as tx:
         tx.execute("DELETE FROM event_counts WHERE head = 'H1'")
         tx.execute("UPDATE event_counts_daily SET n = n + 5")
+        tx.execute("DELETE FROM event_totals WHERE head = 'H2'")
+        tx.execute("UPDATE event_totals_daily SET refused = 0")
         tx.execute(
             "INSERT INTO event_counts (head, hour, coin, reason, n)"
             " VALUES ('GHOST', '2024-05-01T10', '', 'unknown', 3)"
@@ -502,10 +508,13 @@ def test_rebuilt_rollups_are_the_counts_of_the_events(service: Service) -> None:
     with service.ctx.db.transaction(write=True) as tx:
         counted = rollups.rebuild_rollups(tx)
     assert rollup_rows(service) == kept
-    assert counted == {
-        "event_counts": len(kept["hourly"]),
-        "event_counts_daily": len(kept["daily"]),
-    }
+    assert counted == {table: len(rows) for table, rows in kept.items()}
+    # the totals are one row per head and hour (day), whatever the coins and reasons
+    assert kept["event_totals"] == [
+        {"head": "H1", "hour": "2024-04-27T10", "n": 29, "refused": 5},
+        {"head": "H1", "hour": "2024-05-01T11", "n": 12, "refused": 3},
+        {"head": "H2", "hour": "2024-05-01T12", "n": 9, "refused": 9},
+    ]
     again = service.client.get(f"{HEADS}?hours=168", headers=service.viewer).json()["items"]
     assert again == view
 
