@@ -10,6 +10,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from calibration.context import Context
 from calibration.domain import coins as coins_domain
+from calibration.domain import fleet as fleet_domain
 from calibration.domain import stats
 
 
@@ -100,6 +101,16 @@ def render(ctx: Context, counter: RequestCounter) -> str:
     for head in heads:
         lines.append(
             f'coinval_master_inhibit{{head="{_label(head["head"])}"}} {int(head["master_inhibit"])}'
+        )
+    lines += [
+        "# HELP coinval_fleet_summarised_events_total Events acceptors' full outboxes sent"
+        " as counts instead, by head, coin and reason.",
+        "# TYPE coinval_fleet_summarised_events_total counter",
+    ]
+    for row in fleet_domain.summary_totals(ctx):
+        lines.append(
+            f'coinval_fleet_summarised_events_total{{head="{_label(row["head"])}",'
+            f'coin="{_label(row["coin"])}",reason="{_label(row["reason"])}"}} {int(row["n"])}'
         )
     hold = getattr(ctx.db, "longest_write_hold_s", None)
     if hold is not None:

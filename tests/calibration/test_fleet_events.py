@@ -82,6 +82,9 @@ def test_summaries_stored_once(service: Service) -> None:
         assert r.json()["summaries"] == {"new": expected, "duplicates": 1 - expected}
     totals = service.client.get("/api/v1/fleet/summaries", headers=service.viewer).json()
     assert totals == [{"head": "A", "coin": None, "reason": "counterfeit", "n": 40}]
+    metrics = service.client.get("/metrics", headers=service.viewer).text
+    line = 'coinval_fleet_summarised_events_total{head="A",coin="",reason="counterfeit"} 40'
+    assert line in metrics.splitlines()
 
 
 def test_roles(service: Service) -> None:
