@@ -21,7 +21,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["LocalCluster", "LocalPostgresError", "server_bindir"]
+__all__ = ["LocalCluster", "LocalPostgresError", "as_server_user", "server_bindir"]
 
 #: The database of the central service inside the cluster.
 DATABASE = "coinval"
@@ -48,6 +48,20 @@ def server_bindir() -> Path:
     )
 
 
+def as_server_user(command: list[str]) -> list[str]:
+    """``command`` as the ``postgres`` user when run as root (initdb and pg_ctl refuse root)."""
+    if os.geteuid() != 0:
+        return command
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        raise LocalPostgresError(
+            "initdb and pg_ctl refuse to run as root, and there is no postgres user to "
+            "run them as: run as another user"
+        ) from None
+    return ["runuser", "-u", "postgres", "--", *command]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -68,21 +82,9 @@ class LocalCluster:
     def log(self) -> Path:
         return self.folder / "server.log"
 
-    def _as_owner(self, command: list[str]) -> list[str]:
-        if os.geteuid() != 0:
-            return command
-        try:
-            pwd.getpwnam("postgres")
-        except KeyError:
-            raise LocalPostgresError(
-                "initdb and pg_ctl refuse to run as root, and there is no postgres user to "
-                "run them as: run coinval central as another user"
-            ) from None
-        return ["runuser", "-u", "postgres", "--", *command]
-
     def _run(self, *command: str, timeout: float = 120) -> None:
         done = subprocess.run(
-            self._as_owner(list(command)), capture_output=True, text=True, timeout=timeout
+            as_server_user(list(command)), capture_output=True, text=True, timeout=timeout
         )
         if done.returncode != 0:
             tail = (done.stderr or done.stdout).strip().splitlines()[-3:]

@@ -9,7 +9,6 @@ run as root: as root they run as the ``postgres`` user.
 
 from __future__ import annotations
 
-import glob
 import itertools
 import os
 import pwd
@@ -22,6 +21,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from coinval_cli.local_postgres import LocalPostgresError, as_server_user, server_bindir
+
 TEMPLATE = "coinval_template"
 
 
@@ -31,19 +32,12 @@ class PostgresUnavailableError(Exception):
 
 def _bindir() -> str:
     """The folder of the newest installed server binaries."""
-    found = sorted(
-        glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-        key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0,
-    )
-    if found:
-        return os.path.dirname(found[-1])
-    initdb = shutil.which("initdb")
-    if initdb:
-        return os.path.dirname(initdb)
-    raise PostgresUnavailableError(
-        "no PostgreSQL server binaries (initdb): install Debian's postgresql package "
-        "(make test does), or set COINVAL_TEST_PG_URL"
-    )
+    try:
+        return str(server_bindir())
+    except LocalPostgresError as exc:
+        raise PostgresUnavailableError(
+            f"{exc} (make test installs them), or set COINVAL_TEST_PG_URL"
+        ) from None
 
 
 def _free_port() -> int:
@@ -53,13 +47,10 @@ def _free_port() -> int:
 
 
 def _as_server_user(command: list[str]) -> list[str]:
-    if os.geteuid() != 0:
-        return command
     try:
-        pwd.getpwnam("postgres")
-    except KeyError:
-        raise PostgresUnavailableError("running as root and there is no postgres user") from None
-    return ["runuser", "-u", "postgres", "--", *command]
+        return as_server_user(command)
+    except LocalPostgresError as exc:
+        raise PostgresUnavailableError(str(exc)) from None
 
 
 @contextmanager
