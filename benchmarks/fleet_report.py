@@ -108,6 +108,8 @@ def render(results: Mapping[str, Any]) -> str:
             f"| sim worker killed -9: started again after | "
             f"{_f(ingest['sim_worker_restart_s'], ' s', 1)} |",
             f"| drain at the end | {_f(ingest['drain_s'], ' s')} |",
+            f"| ingested during the drain (batches of up to 500, no coins decided) | "
+            f"{_f(ingest.get('drain_events_per_s'), '/s')} |",
             "| GET p50 / p99, warm-up to stop, central up | "
             f"{_f(ingest['fleet_get_p50_ms'], ' ms', 1)}"
             f" / {_f(ingest['fleet_get_p99_ms'], ' ms', 1)} |",
@@ -121,12 +123,17 @@ def render(results: Mapping[str, Any]) -> str:
             f"{ingest['fleet_duplicates_ignored']:,} |",
             f"| exactly once | {_f(ingest['fleet_exact'])} |",
             "",
-            "CPU over the steady part, in cores (1.00: one core busy; the machine figure "
-            "counts everyone's work on it):",
+            "CPU in cores (1.00: one core busy; `machine` counts everyone's work on it, "
+            "`others` what is not the central service's, PostgreSQL's or the sim's):",
             "",
-            "| " + " | ".join(cpu) + " |",
-            "|" + "---:|" * len(cpu),
-            "| " + " | ".join(f"{v:.2f}" for v in cpu.values()) + " |",
+            "| part | " + " | ".join(cpu) + " |",
+            "|---|" + "---:|" * len(cpu),
+            "| steady | " + " | ".join(f"{v:.2f}" for v in cpu.values()) + " |",
+            *(
+                ["| drain | " + " | ".join(f"{drain.get(k, 0.0):.2f}" for k in cpu) + " |"]
+                if (drain := ingest.get("cpu_cores_drain"))
+                else []
+            ),
             "",
             "GET latency per route, warm-up to stop while the central service was up "
             "(from the planned send time):",

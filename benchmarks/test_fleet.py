@@ -461,6 +461,15 @@ def _fleet_run(central: Central, pg: str, outboxes: Path) -> dict[str, Any]:
         for route in READS
     }
     cpu = cores_used(sampler.cpu_at(warm), sampler.cpu_at(steady_end))
+    # The drain: the sim decides nothing and sends batches of up to 500, so this is
+    # nearer the central service's own capacity (the sim's share of the cores is smaller).
+    drain_window = (stop + 2 * SAMPLE_S, drained - 2 * SAMPLE_S)
+    drain_rate = _window_rate(sampler.counts, *drain_window)
+    cpu_drain = (
+        cores_used(sampler.cpu_at(drain_window[0]), sampler.cpu_at(drain_window[1]))
+        if drain_window[1] - drain_window[0] > 4 * SAMPLE_S
+        else {}
+    )
     figures: dict[str, Any] = {
         "fleet_acceptors": ACCEPTORS,
         "fleet_rate": RATE,
@@ -475,6 +484,7 @@ def _fleet_run(central: Central, pg: str, outboxes: Path) -> dict[str, Any]:
         "central_start_s": start_s,
         "sim_worker_restart_s": _restarted_after(sim),
         "drain_s": drained - stop,
+        "drain_events_per_s": drain_rate,
         "fleet_get_p99_ms": reads_all.get("p99_ms", float("nan")),
         "fleet_get_p50_ms": reads_all.get("p50_ms", float("nan")),
         "fleet_get_p99_steady_ms": reads_steady.get("p99_ms", float("nan")),
@@ -489,6 +499,7 @@ def _fleet_run(central: Central, pg: str, outboxes: Path) -> dict[str, Any]:
         "exact_problems": list(check.problems[:10]),
         "routes": routes,
         "cpu_cores_steady": cpu,
+        "cpu_cores_drain": cpu_drain,
     }
     say(
         f"ingest {sustained:,.0f}/s sustained (offered {offered:,.0f}/s), catch-up peak"

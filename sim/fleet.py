@@ -42,6 +42,9 @@ EARLY_DEATH_S = 5.0
 START_TIMEOUT_S = 120.0
 #: After the drain, how long a worker gets to close its files and exit.
 EXIT_GRACE_S = 30.0
+#: A worker's event loop this late is said in the progress line: then the sim, not
+#: the central service, may be what holds the figures back.
+LATE_S = 0.5
 
 
 class FleetError(Exception):
@@ -128,6 +131,8 @@ def describe(stats: WorkerStats, seconds: float, rate: float | None = None) -> s
         line += f" (last: {stats.last_error})"
     if stats.not_kept:
         line += f", NOT kept {stats.not_kept:,}"
+    if stats.lag_s >= LATE_S:
+        line += f"; the sim itself ran {stats.lag_s:.1f} s late"
     return line
 
 
@@ -139,6 +144,8 @@ class _Supervisor:
         processes = max(1, min(config.processes, config.acceptors))
         self.slots = [_Slot(i, b) for i, b in enumerate(blocks(config.acceptors, processes))]
         self.restarts = 0
+        #: The latest any worker's loop ran since the last progress line.
+        self.lag_peak = 0.0
 
     def _start(self, slot: _Slot) -> None:
         config = self.config
@@ -176,6 +183,7 @@ class _Supervisor:
                 if kind == "error":
                     raise FleetError(str(body))
                 slot.stats = body
+                self.lag_peak = max(self.lag_peak, body.lag_s)
                 if kind == "ready":
                     slot.ready = True
                     log.info(
@@ -313,6 +321,7 @@ class _Supervisor:
                         slot.done = True
             if now >= next_line:
                 total = self.total()
+                total.lag_s, self.lag_peak = self.lag_peak, 0.0
                 rate = (total.decided - last_decided) / max(1e-9, now - last_time)
                 progress(describe(total, now - began, rate))
                 last_decided, last_time = total.decided, now

@@ -11,8 +11,10 @@ ignores it key by key.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
@@ -88,27 +90,37 @@ class SimAcceptor:
         self.last_seq = int(key.rsplit(":", 1)[1])
         self.decided += 1
 
-    async def send_waiting(self, client: httpx.AsyncClient) -> bool:
-        """Send batches until the outbox is empty or a batch is not full; False: a send failed.
+    async def send_waiting(
+        self,
+        client: httpx.AsyncClient,
+        gate: asyncio.Semaphore,
+        enough: Callable[[], bool] = lambda: False,
+    ) -> bool:
+        """Send batches until the outbox is empty, a batch is not full or ``enough()``;
+        False: a send failed.
 
-        The outbox is read between sends, so coins decided meanwhile go in a
-        later batch, in order.
+        Each send first takes one of ``gate``'s places (as many as the client's
+        connections), so the sends of hundreds of acceptors wait here rather
+        than in the client's connection pool, whose bookkeeping grows with the
+        square of its queue.  The outbox is read once a place is had, so coins
+        decided meanwhile go in the batch, in order.
         """
-        while True:
-            batch = self.outbox.next_batch(BATCH_ITEMS)
-            if batch is None:
-                return True
-            self.sends += 1
-            try:
-                reply = await client.post(
-                    EVENTS_PATH, content=orjson.dumps(batch.body), headers=_JSON
-                )
-            except httpx.HTTPError as exc:
-                why = type(exc).__name__
-                return self._failed(f"{why}: {exc}" if str(exc) else why)
-            if not reply.is_success:
-                return self._failed(f"HTTP {reply.status_code}: {reply.text[:200]}")
-            self.outbox.acknowledge(batch)
+        while not enough():
+            async with gate:
+                batch = self.outbox.next_batch(BATCH_ITEMS)
+                if batch is None:
+                    return True
+                self.sends += 1
+                try:
+                    reply = await client.post(
+                        EVENTS_PATH, content=orjson.dumps(batch.body), headers=_JSON
+                    )
+                except httpx.HTTPError as exc:
+                    why = type(exc).__name__
+                    return self._failed(f"{why}: {exc}" if str(exc) else why)
+                if not reply.is_success:
+                    return self._failed(f"HTTP {reply.status_code}: {reply.text[:200]}")
+                self.outbox.acknowledge(batch)
             answer = reply.json()
             self.delivered += len(batch.body["events"]) + sum(
                 int(s["count"]) for s in batch.body["summaries"]
@@ -117,6 +129,7 @@ class SimAcceptor:
             self.backoff.reset()
             if batch.size < BATCH_ITEMS:
                 return True
+        return True
 
     def _failed(self, why: str) -> bool:
         self.failed_sends += 1

@@ -45,6 +45,8 @@ __all__ = ["WorkerSpec", "WorkerStats", "outbox_path", "worker_main"]
 TICK_S = 0.02
 #: Counters go to the supervisor this often.
 REPORT_EVERY_S = 1.0
+#: The event loop's lateness is probed this often.
+LAG_PROBE_S = 0.1
 #: Connections one worker keeps to the central service.  Hundreds of acceptors
 #: share them (a real fleet would hold one each); more would not make a single
 #: service's writes, which take one lock, go faster.
@@ -57,6 +59,8 @@ TIMEOUT = httpx.Timeout(60.0, connect=10.0, pool=300.0)
 DRAIN_RETRY_S = 0.5
 #: After ``halt``, sends in flight get this long before they are cancelled.
 HALT_GRACE_S = 0.5
+#: Once the drain's time is up, sends in flight get this long to be answered.
+DRAIN_GRACE_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,9 @@ class WorkerStats:
     summarised: int = 0
     ever: int = 0
     last_error: str | None = None
+    #: The longest the worker's event loop was late since its last report, in seconds:
+    #: a loop held up (by its own work or a starved CPU) delays coins and sends alike.
+    lag_s: float = 0.0
 
     ADDED = ("decided", "delivered", "duplicates", "sends", "failed_sends", "not_kept")
 
@@ -107,6 +114,7 @@ class WorkerStats:
             **{f.name: getattr(self, f.name) + getattr(other, f.name) for f in _NUMBERS}
         )
         out.last_error = other.last_error or self.last_error
+        out.lag_s = max(self.lag_s, other.lag_s)
         return out
 
     def carried(self) -> WorkerStats:
@@ -114,7 +122,7 @@ class WorkerStats:
         return WorkerStats(**{name: getattr(self, name) for name in self.ADDED})
 
 
-_NUMBERS = tuple(f for f in fields(WorkerStats) if f.name != "last_error")
+_NUMBERS = tuple(f for f in fields(WorkerStats) if f.name not in ("last_error", "lag_s"))
 
 
 def outbox_path(outbox_dir: str | Path, index: int) -> Path:
@@ -165,9 +173,11 @@ class _Worker:
         self.not_kept = 0
         self.last_error: str | None = None
         self.drain_until = 0.0
+        self.lag_s = 0.0
+        self.gate = asyncio.Semaphore(CONNECTIONS)
 
     def stats(self) -> WorkerStats:
-        total = WorkerStats(not_kept=self.not_kept, last_error=self.last_error)
+        total = WorkerStats(not_kept=self.not_kept, last_error=self.last_error, lag_s=self.lag_s)
         for a in self.acceptors:
             total.decided += a.decided
             total.delivered += a.delivered
@@ -199,16 +209,23 @@ class _Worker:
             background = [
                 asyncio.create_task(self._arrivals()),
                 asyncio.create_task(self._report()),
+                asyncio.create_task(self._watch_lag()),
             ]
             senders = [asyncio.create_task(self._sender(a, client)) for a in self.acceptors]
             await self.stopping.wait()
             background[0].cancel()
             ended: asyncio.Future[Any] = asyncio.gather(*senders, return_exceptions=True)
             halted: asyncio.Future[Any] = asyncio.create_task(self.halted.wait())
-            await asyncio.wait([ended, halted], return_when=asyncio.FIRST_COMPLETED)
+            left = self.drain_until - time.monotonic()
+            await asyncio.wait(
+                [ended, halted],
+                timeout=max(0.0, left) + DRAIN_GRACE_S,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
             if not ended.done():
-                # Halted: sends in flight get a moment, then stop where they are (not
-                # acknowledged: sent again by the next run, ignored by the central service).
+                # Halted, or the drain's time is up: sends in flight get a moment, then
+                # stop where they are (not acknowledged: sent again by the next run,
+                # ignored by the central service).
                 await asyncio.wait([ended], timeout=HALT_GRACE_S)
                 for task in senders:
                     task.cancel()
@@ -268,6 +285,13 @@ class _Worker:
         while True:
             await asyncio.sleep(REPORT_EVERY_S)
             self.conn.send(("stats", self.stats()))
+            self.lag_s = 0.0
+
+    async def _watch_lag(self) -> None:
+        while True:
+            began = time.monotonic()
+            await asyncio.sleep(LAG_PROBE_S)
+            self.lag_s = max(self.lag_s, time.monotonic() - began - LAG_PROBE_S)
 
     async def _pause(self, seconds: float) -> None:
         """Sleep ``seconds``; a stop (before the drain) or a halt (during it) ends it early."""
@@ -275,12 +299,18 @@ class _Worker:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), max(0.0, seconds))
 
+    def _enough(self) -> bool:
+        """No more sends: halted, or the drain's time is up."""
+        return self.halted.is_set() or (
+            self.stopping.is_set() and time.monotonic() >= self.drain_until
+        )
+
     async def _sender(self, acceptor: SimAcceptor, client: httpx.AsyncClient) -> None:
         # A random phase: a fleet's acceptors do not send in step.
         await self._pause(self.jitter.uniform(0.0, self.spec.send_every_s))
         while not self.halted.is_set():
             draining = self.stopping.is_set()
-            ok = await acceptor.send_waiting(client)
+            ok = await acceptor.send_waiting(client, self.gate, self._enough)
             if draining:
                 left = self.drain_until - time.monotonic()
                 if ok or left <= 0:
