@@ -740,6 +740,51 @@ END $$;
 """
 )
 
+_SQLITE_V9 = """
+-- Version 9 changes PostgreSQL's rollup triggers only (SQLite has no statement-
+-- level triggers; its row triggers stay).  The version is recorded all the same:
+-- one numbering for every dialect.
+SELECT 1;
+"""
+
+_POSTGRES_V9 = """
+-- Inserted events are counted into the rollups once per statement, from the
+-- statement's transition table: a fleet batch of 500 events, inserted in one
+-- statement, makes four set-wise upserts instead of 2,000 row-wise ones (a batch
+-- took 0.45 s of the server's time, nearly all of it these upserts).  Deletes
+-- and updates keep the row trigger.
+DROP TRIGGER events_count_insert ON events;
+CREATE TRIGGER events_count_delete AFTER DELETE ON events
+FOR EACH ROW EXECUTE FUNCTION events_count();
+CREATE FUNCTION events_count_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO event_counts AS c (head, hour, coin, reason, n)
+    SELECT head, SUBSTR(at, 1, 13), COALESCE(coin, ''), reason, COUNT(*) FROM inserted
+    GROUP BY 1, 2, 3, 4
+    ON CONFLICT (head, hour, coin, reason) DO UPDATE SET n = c.n + EXCLUDED.n;
+    INSERT INTO event_counts_daily AS c (head, day, coin, reason, n)
+    SELECT head, SUBSTR(at, 1, 10), COALESCE(coin, ''), reason, COUNT(*) FROM inserted
+    GROUP BY 1, 2, 3, 4
+    ON CONFLICT (head, day, coin, reason) DO UPDATE SET n = c.n + EXCLUDED.n;
+    INSERT INTO event_totals AS t (head, hour, n, refused)
+    SELECT head, SUBSTR(at, 1, 13), COUNT(*),
+           SUM(CASE WHEN reason = 'accepted' THEN 0 ELSE 1 END) FROM inserted
+    GROUP BY 1, 2
+    ON CONFLICT (head, hour) DO UPDATE SET n = t.n + EXCLUDED.n,
+                                           refused = t.refused + EXCLUDED.refused;
+    INSERT INTO event_totals_daily AS t (head, day, n, refused)
+    SELECT head, SUBSTR(at, 1, 10), COUNT(*),
+           SUM(CASE WHEN reason = 'accepted' THEN 0 ELSE 1 END) FROM inserted
+    GROUP BY 1, 2
+    ON CONFLICT (head, day) DO UPDATE SET n = t.n + EXCLUDED.n,
+                                          refused = t.refused + EXCLUDED.refused;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER events_count_inserted AFTER INSERT ON events
+REFERENCING NEW TABLE AS inserted
+FOR EACH STATEMENT EXECUTE FUNCTION events_count_inserted();
+"""
+
 MIGRATIONS: dict[str, dict[int, str]] = {
     "sqlite": {
         1: _SQLITE_V1,
@@ -750,8 +795,9 @@ MIGRATIONS: dict[str, dict[int, str]] = {
         6: _SQLITE_V6,
         7: _SQLITE_V7,
         8: _SQLITE_V8,
+        9: _SQLITE_V9,
     },
-    "postgresql": {6: _POSTGRES_V6, 7: _POSTGRES_V7, 8: _POSTGRES_V8},
+    "postgresql": {6: _POSTGRES_V6, 7: _POSTGRES_V7, 8: _POSTGRES_V8, 9: _POSTGRES_V9},
 }
 """The schema versions, one numbering for every dialect: per dialect, the script
 that brings the schema to each version.

@@ -214,7 +214,6 @@ def _write(
     With ``acceptor``, ``heads`` are recorded as seen by it in the same transaction.
     """
     received = ctx.now()
-    ids: list[int] = []
     new_summaries = 0
     with ctx.db.transaction(write=True, bulk=True) as tx:
         begun = time.perf_counter()
@@ -236,23 +235,26 @@ def _write(
                     "heads": list(heads),
                 }
             }
-        for item, stamps in chunk:
-            if isinstance(item, FleetEvent):
-                event_id = fleet_repo.insert_event(
-                    tx,
-                    key=item.key,
-                    at=stamps[0],
-                    head=item.head,
-                    signature_id=item.signature_id,
-                    coin=item.coin,
-                    accepted=item.accepted,
-                    reason=item.reason,
-                    detail=item.detail,
-                    key_id=actor,
+        ids = fleet_repo.insert_events(
+            tx,
+            [
+                (
+                    stamps[0],
+                    item.head,
+                    item.signature_id,
+                    item.coin,
+                    int(item.accepted),
+                    item.reason,
+                    item.detail,
+                    actor,
+                    item.key,
                 )
-                if event_id is not None:
-                    ids.append(event_id)
-            elif (
+                for item, stamps in chunk
+                if isinstance(item, FleetEvent)
+            ],
+        )
+        for item, stamps in chunk:
+            if isinstance(item, FleetSummary) and (
                 fleet_repo.insert_summary(
                     tx,
                     key=item.key,

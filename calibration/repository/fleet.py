@@ -2,31 +2,42 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from calibration.db import Row, Tx
 
+#: The columns :func:`insert_events` fills, in its rows' order.
+EVENT_COLUMNS = (
+    "at",
+    "head",
+    "signature_id",
+    "coin",
+    "accepted",
+    "reason",
+    "detail",
+    "key_id",
+    "idempotency_key",
+)
 
-def insert_event(
-    tx: Tx,
-    *,
-    key: str,
-    at: str,
-    head: str,
-    signature_id: str | None,
-    coin: str | None,
-    accepted: bool,
-    reason: str,
-    detail: str | None,
-    key_id: str,
-) -> int | None:
-    """Store one acceptor's event unless its idempotency ``key`` is stored; its id, or None."""
-    row = tx.fetchone(
-        "INSERT INTO events (at, head, signature_id, coin, accepted, reason, detail, profile_id,"
-        " source, signature, key_id, idempotency_key)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, NULL, 'fleet', NULL, ?, ?)"
+
+def insert_events(tx: Tx, rows: Sequence[tuple[object, ...]]) -> list[int]:
+    """Store acceptors' events in one statement, each unless its idempotency key is
+    stored; the new rows' ids, ascending.
+
+    ``rows`` are tuples in :data:`EVENT_COLUMNS` order.  One statement for the
+    lot: PostgreSQL counts its rollups once per statement, and one round trip
+    replaces one per event.
+    """
+    if not rows:
+        return []
+    one = "(" + ", ".join(["?"] * len(EVENT_COLUMNS)) + ", NULL, 'fleet', NULL)"
+    found = tx.fetchall(
+        f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}, profile_id, source, signature)"
+        f" VALUES {', '.join([one] * len(rows))}"
         " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-        (at, head, signature_id, coin, int(accepted), reason, detail, key_id, key),
+        tuple(value for row in rows for value in row),
     )
-    return int(row["id"]) if row is not None else None
+    return sorted(int(row["id"]) for row in found)
 
 
 def insert_summary(

@@ -33,7 +33,7 @@ def fleet_events(service: Service) -> list[dict[str, Any]]:
 
 
 def test_new_then_duplicates_stored_once(service: Service) -> None:
-    assert service.ctx.db.schema_version() == latest_schema_version(service.ctx.db.dialect) == 8
+    assert service.ctx.db.schema_version() == latest_schema_version(service.ctx.db.dialect) == 9
     first = [event(i) for i in range(1, 6)]
     r = service.client.post(URL, json={"events": first}, headers=service.operator)
     assert r.status_code == 200, r.text
@@ -134,3 +134,37 @@ def test_written_in_bounded_transactions(service: Service) -> None:
     entries = [e for e in _items(audit.json()) if e["action"] == "fleet.events"]
     assert len(entries) >= 3  # one per write transaction, each at most 100 rows
     assert sum(e["after"]["new_events"] for e in entries) == 450
+
+
+def test_rollups_count_each_new_event_once(service: Service) -> None:
+    """A batch goes in as one statement (PostgreSQL counts its rollups per statement):
+    the hourly, daily and total rollups equal a recount of the events, duplicates and
+    all, across hours and heads."""
+
+    def batch(seqs: range, head: str) -> list[dict[str, Any]]:
+        out = []
+        for i in seqs:
+            e = event(i, acceptor=head, reason="accepted" if i % 3 else "counterfeit")
+            e["head"] = head
+            e["at"] = f"2024-05-01T{10 + i % 4:02d}:00:00.000000Z"
+            out.append(e)
+        return out
+
+    for seqs, head in ((range(1, 40), "A"), (range(20, 60), "A"), (range(1, 30), "B")):
+        r = service.client.post(URL, json={"events": batch(seqs, head)}, headers=service.operator)
+        assert r.status_code == 200, r.text
+    with service.ctx.db.transaction() as tx:
+        recount = tx.fetchall(
+            "SELECT head, SUBSTR(at, 1, 13) AS hour, COALESCE(coin, '') AS coin, reason,"
+            " COUNT(*) AS n FROM events GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+        )
+        hourly = tx.fetchall(
+            "SELECT head, hour, coin, reason, n FROM event_counts WHERE n > 0 ORDER BY 1, 2, 3, 4"
+        )
+        totals = tx.fetchall("SELECT SUM(n) AS n, SUM(refused) AS refused FROM event_totals")
+        daily = tx.fetchall("SELECT SUM(n) AS n FROM event_counts_daily")
+    assert [dict(r) for r in hourly] == [dict(r) for r in recount]
+    assert sum(int(r["n"]) for r in recount) == 59 + 29
+    assert int(totals[0]["n"]) == int(daily[0]["n"]) == 59 + 29
+    refused = sum(int(r["n"]) for r in recount if r["reason"] != "accepted")
+    assert int(totals[0]["refused"]) == refused
