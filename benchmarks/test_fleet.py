@@ -490,6 +490,9 @@ def _fleet_run(central: Central, pg: str, outboxes: Path) -> dict[str, Any]:
         "fleet_get_p99_steady_ms": reads_steady.get("p99_ms", float("nan")),
         "fleet_get_requests": reads_all["requests"],
         "fleet_get_failed": reads_all["failed"],
+        "fleet_get_failed_share": reads_all["failed_share"],
+        "fleet_get_failed_steady_share": reads_steady["failed_share"],
+        "get_why_failed": reads_all["why_failed"],
         "fleet_exact": check.exact,
         "fleet_decided": check.decided,
         "fleet_stored": check.stored_events,
@@ -503,7 +506,8 @@ def _fleet_run(central: Central, pg: str, outboxes: Path) -> dict[str, Any]:
     }
     say(
         f"ingest {sustained:,.0f}/s sustained (offered {offered:,.0f}/s), catch-up peak"
-        f" {figures['catch_up_peak_per_s']:,.0f}/s; GET p99 {figures['fleet_get_p99_ms']:.1f} ms;"
+        f" {figures['catch_up_peak_per_s']:,.0f}/s; GET p99 {figures['fleet_get_p99_ms']:.1f} ms"
+        f" ({100 * float(figures['fleet_get_failed_share']):.1f} % failed);"
         f" exact: {'yes' if check.exact else 'NO'} ({check.decided:,} decided,"
         f" {check.stored_events:,} stored); CPU cores "
         + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items())
