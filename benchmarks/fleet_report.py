@@ -109,7 +109,8 @@ def render(results: Mapping[str, Any]) -> str:
             f" / {_f(ingest['ingest_10s_median'], '/s')} |",
             f"| catch-up after the central's restart: peak over 10 s | "
             f"{_f(ingest['catch_up_peak_per_s'], '/s')} |",
-            f"| backlog back to normal after the restart | {_f(ingest['catch_up_s'], ' s')} |",
+            "| backlog back to normal after the restart (not measured: never, or the "
+            f"backlog grew all along) | {_f(ingest['catch_up_s'], ' s')} |",
             f"| central away (kill -9 to ready again) | {_f(ingest['central_away_s'], ' s', 1)} |",
             f"| sim worker killed -9: started again after | "
             f"{_f(ingest['sim_worker_restart_s'], ' s', 1)} |",

@@ -449,8 +449,11 @@ def _fleet_run(central: Central, pg: str, outboxes: Path) -> dict[str, Any]:
     offered = _window_rate(decided, warm, steady_end)
     windows = _rates(sampler.counts, warm, steady_end, 10.0)
     after = _rates(sampler.counts, back, stop, 10.0)
+    # Back to normal: the backlog again at most twice the steady part's.  Only for a
+    # central service that kept up there; else the backlog grew all along, and never is.
     waiting_steady = [w for t, _, _, w in sim.progress if warm <= t <= steady_end]
-    normal = 2 * max(waiting_steady) if waiting_steady else 0
+    kept_up = sustained >= 0.95 * offered
+    normal = 2 * max(waiting_steady) if waiting_steady and kept_up else -1
     caught_up = next((t for t, _, _, w in sim.progress if t > back and w <= normal), float("nan"))
     down = (killed, back)
     up_reads = [r for r in reader.reads if not down[0] <= r.planned < down[1]]
