@@ -288,9 +288,9 @@ class AuthFirst:
             ticket = allowed
         principal = await run_in_threadpool(authenticate, self.context, key)
         if principal is None:
+            if limits is not None and ticket is not None:
+                await self._limited(limits.key_was_refused, ticket)
             return 401, BAD_KEY
-        if limits is not None and ticket is not None:
-            await self._limited(limits.key_was_valid, ticket)
         return principal
 
     async def _limited(self, call: Callable[[T], R], argument: T) -> R:

@@ -72,10 +72,6 @@ class Counter(Protocol):
         """Add ``amount`` to ``bucket`` in the present window of ``window_s`` seconds."""
         ...
 
-    def undo(self, bucket: str, window: int, amount: int) -> None:
-        """Take ``amount`` back from ``bucket`` in ``window`` (a :attr:`Count.window`)."""
-        ...
-
 
 class MemoryCounter:
     """Counts of this process only, in windows of ``clock`` (monotonic seconds)."""
@@ -96,12 +92,6 @@ class MemoryCounter:
             n = self._counts.get((bucket, window), 0) + amount
             self._counts[(bucket, window)] = n
         return Count(n, window, window + window_s - now)
-
-    def undo(self, bucket: str, window: int, amount: int) -> None:
-        with self._lock:
-            key = (bucket, window)
-            if key in self._counts:
-                self._counts[key] -= amount
 
     def _prune(self, now: float) -> None:
         oldest = now - 2 * AUTH_WINDOW_S
@@ -157,13 +147,6 @@ class PostgresCounter:
         n, window, now = int(row[0]), int(row[1]), float(row[2])
         return Count(n, window, window + window_s - now)
 
-    def undo(self, bucket: str, window: int, amount: int) -> None:
-        with self._side.connection() as conn:
-            conn.execute(
-                f"UPDATE {TABLE} SET n = n - %s WHERE bucket = %s AND window_start = %s",
-                (amount, bucket, window),
-            )
-
     def _maybe_prune(self) -> None:
         now = time.monotonic()
         if now < self._next_prune:
@@ -187,10 +170,9 @@ class Refusal:
 
 @dataclass(frozen=True)
 class Ticket:
-    """A key check let through; give it back with :meth:`RateLimits.key_was_valid`."""
+    """A key check let through; a refused key is counted with :meth:`RateLimits.key_was_refused`."""
 
     bucket: str | None = None
-    window: int = 0
 
 
 @dataclass
@@ -247,37 +229,36 @@ class RateLimits:
         return self.counter.shared
 
     def before_key_check(self, address: str) -> Ticket | Refusal:
-        """Count a key check from ``address``; a refusal when it is past its refused keys.
+        """A refusal when ``address`` is past its refused keys this minute, else a ticket.
 
-        The check is counted before it is made, so that checks running at once
-        in several workers cannot pass the limit together; a key found valid
-        gives its count back (:meth:`key_was_valid`).
+        Only refused keys count (:meth:`key_was_refused`), never a check still
+        running nor one this refuses: counting checks before they were made let
+        a fleet behind one address, starting at once, be refused without a bad
+        key, and counting the refusals kept it refused.  Checks running at once
+        in several workers may pass the limit by as many as run at once.
         """
         limit = self.auth_failures_per_min
         if limit <= 0:
             return Ticket()
         bucket = f"auth:{address}"
-        count = self._add(bucket, AUTH_WINDOW_S, 1)
+        count = self._add(bucket, AUTH_WINDOW_S, 0)
         if count is None:
             return Ticket()
-        if count.n > limit:
+        if count.n >= limit:
             wait = _seconds(count.left_s)
             return Refusal(
-                f"too many refused API keys from {address}: more than {limit} a minute "
+                f"too many refused API keys from {address}: {limit} a minute "
                 f"(COINVAL_AUTH_FAILURES_PER_MIN); no key from it is checked for the next "
                 f"{wait} s",
                 wait,
             )
-        return Ticket(bucket, count.window)
+        return Ticket(bucket)
 
-    def key_was_valid(self, ticket: Ticket) -> None:
-        """The key of ``ticket``'s check was valid: it does not count as refused."""
+    def key_was_refused(self, ticket: Ticket) -> None:
+        """The key of ``ticket``'s check was refused: it counts against its address."""
         if ticket.bucket is None:
             return
-        try:
-            self.counter.undo(ticket.bucket, ticket.window, 1)
-        except Exception as exc:
-            self._trouble(exc)
+        self._add(ticket.bucket, AUTH_WINDOW_S, 1)
 
     def spend(self, key_id: str) -> Refusal | None:
         """Count one request of ``key_id``; a refusal when its budget for the second is spent."""
