@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from calibration.central_config import CentralConfig
+from calibration.central_config import CentralConfig, ConfigReplyError
 from tests.calibration.conftest import ADMIN_KEY, bearer
 from tests.coinval_cli.test_serve_central import Acceptor, Central, profile  # noqa: F401
 
@@ -112,3 +112,31 @@ def test_serve_follows_the_central_configuration(
         and "inhibited: gb-050-1997, gb-200-1997" in again.log
     )
     again.kill()
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "words"),
+    [
+        (200, b"not json", "not JSON"),
+        (200, b"[1, 2]", "not head 'A'"),
+        (200, b'{"head": "B", "profile": {}}', "not head 'A'"),
+        (200, b'{"head": "A", "profile": {"format": "nonsense"}}', "profile is refused"),
+        (200, b'{"head": "A", "profile_id": "x"}', "malformed"),
+        (500, b"{}", "500"),
+    ],
+)
+def test_a_garbage_reply_is_refused_and_the_copy_kept(
+    tmp_path: Path, status: int, body: bytes, words: str
+) -> None:
+    """Whatever a central service (or something in its place) answers, the acceptor
+    serves no configuration it cannot read, and its last good copy is not overwritten."""
+    copy = tmp_path / "config.json"
+    copy.write_text("kept")
+    garbage = httpx.MockTransport(lambda request: httpx.Response(status, content=body))
+    follower = CentralConfig("http://central", "k" * 20, "A", copy, transport=garbage)
+    with pytest.raises((ConfigReplyError, httpx.HTTPStatusError), match=words):
+        follower.fetch()
+    assert follower.current is None and copy.read_text() == "kept"
+    fetched, origin = follower.at_start()  # falls back to the copy (here unreadable): none
+    assert fetched is None and "not answering" in origin
+    follower.close()
