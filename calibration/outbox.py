@@ -23,6 +23,7 @@ totals are never lost; :attr:`Outbox.summarised` counts the folded events.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -32,7 +33,7 @@ import ssl
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,17 +160,16 @@ class Outbox:
         self.acceptor_id = self._meta("acceptor_id")
         self._pending = int(self._conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
 
-    def _tx(self) -> Any:
-        conn = self._conn
-
-        class _Tx:
-            def __enter__(self) -> None:
-                conn.execute("BEGIN IMMEDIATE")
-
-            def __exit__(self, kind: object, *rest: object) -> None:
-                conn.execute("COMMIT" if kind is None else "ROLLBACK")
-
-        return _Tx()
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[None]:
+        # a generator, not a class made per call: add() runs once per coin
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
 
     def _meta(self, name: str) -> str:
         row = self._conn.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
