@@ -785,6 +785,111 @@ REFERENCING NEW TABLE AS inserted
 FOR EACH STATEMENT EXECUTE FUNCTION events_count_inserted();
 """
 
+_FLEET_COUNTS_V10 = """
+-- Decisions per (UTC hour or day, coin, reason) over every head: the fleet's
+-- statistics (no head asked) read a few rows an hour here, where the per-head
+-- rollups hold one per head (a day of a thousand heads' hours was 190,000 rows,
+-- read in 0.6 s).  Kept by triggers of their own beside the per-head ones.
+CREATE TABLE fleet_counts (
+    hour TEXT NOT NULL,
+    coin TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (hour, coin, reason){include}
+){without_rowid};
+CREATE TABLE fleet_counts_daily (
+    day TEXT NOT NULL,
+    coin TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (day, coin, reason){include}
+){without_rowid};
+INSERT INTO fleet_counts (hour, coin, reason, n)
+SELECT hour, coin, reason, SUM(n) FROM event_counts GROUP BY hour, coin, reason;
+INSERT INTO fleet_counts_daily (day, coin, reason, n)
+SELECT day, coin, reason, SUM(n) FROM event_counts_daily GROUP BY day, coin, reason;
+"""
+
+_SQLITE_V10 = (
+    _FLEET_COUNTS_V10.format(include="", without_rowid=" WITHOUT ROWID")
+    + """
+CREATE TRIGGER events_fleet_count_insert AFTER INSERT ON events
+BEGIN
+    INSERT INTO fleet_counts (hour, coin, reason, n)
+    VALUES (SUBSTR(NEW.at, 1, 13), COALESCE(NEW.coin, ''), NEW.reason, 1)
+    ON CONFLICT (hour, coin, reason) DO UPDATE SET n = n + 1;
+    INSERT INTO fleet_counts_daily (day, coin, reason, n)
+    VALUES (SUBSTR(NEW.at, 1, 10), COALESCE(NEW.coin, ''), NEW.reason, 1)
+    ON CONFLICT (day, coin, reason) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER events_fleet_count_delete AFTER DELETE ON events
+BEGIN
+    UPDATE fleet_counts SET n = n - 1
+    WHERE hour = SUBSTR(OLD.at, 1, 13) AND coin = COALESCE(OLD.coin, '') AND reason = OLD.reason;
+    UPDATE fleet_counts_daily SET n = n - 1
+    WHERE day = SUBSTR(OLD.at, 1, 10) AND coin = COALESCE(OLD.coin, '') AND reason = OLD.reason;
+END;
+CREATE TRIGGER events_fleet_count_update AFTER UPDATE OF at, coin, reason ON events
+BEGIN
+    UPDATE fleet_counts SET n = n - 1
+    WHERE hour = SUBSTR(OLD.at, 1, 13) AND coin = COALESCE(OLD.coin, '') AND reason = OLD.reason;
+    UPDATE fleet_counts_daily SET n = n - 1
+    WHERE day = SUBSTR(OLD.at, 1, 10) AND coin = COALESCE(OLD.coin, '') AND reason = OLD.reason;
+    INSERT INTO fleet_counts (hour, coin, reason, n)
+    VALUES (SUBSTR(NEW.at, 1, 13), COALESCE(NEW.coin, ''), NEW.reason, 1)
+    ON CONFLICT (hour, coin, reason) DO UPDATE SET n = n + 1;
+    INSERT INTO fleet_counts_daily (day, coin, reason, n)
+    VALUES (SUBSTR(NEW.at, 1, 10), COALESCE(NEW.coin, ''), NEW.reason, 1)
+    ON CONFLICT (day, coin, reason) DO UPDATE SET n = n + 1;
+END;
+"""
+)
+
+_POSTGRES_V10 = (
+    _FLEET_COUNTS_V10.format(include=" INCLUDE (n)", without_rowid="")
+    + """
+CREATE FUNCTION events_fleet_count_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO fleet_counts AS c (hour, coin, reason, n)
+    SELECT SUBSTR(at, 1, 13), COALESCE(coin, ''), reason, COUNT(*) FROM inserted
+    GROUP BY 1, 2, 3
+    ON CONFLICT (hour, coin, reason) DO UPDATE SET n = c.n + EXCLUDED.n;
+    INSERT INTO fleet_counts_daily AS c (day, coin, reason, n)
+    SELECT SUBSTR(at, 1, 10), COALESCE(coin, ''), reason, COUNT(*) FROM inserted
+    GROUP BY 1, 2, 3
+    ON CONFLICT (day, coin, reason) DO UPDATE SET n = c.n + EXCLUDED.n;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER events_fleet_count_inserted AFTER INSERT ON events
+REFERENCING NEW TABLE AS inserted
+FOR EACH STATEMENT EXECUTE FUNCTION events_fleet_count_inserted();
+CREATE FUNCTION events_fleet_count() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('DELETE', 'UPDATE') THEN
+        UPDATE fleet_counts SET n = n - 1
+        WHERE hour = SUBSTR(OLD.at, 1, 13) AND coin = COALESCE(OLD.coin, '')
+          AND reason = OLD.reason;
+        UPDATE fleet_counts_daily SET n = n - 1
+        WHERE day = SUBSTR(OLD.at, 1, 10) AND coin = COALESCE(OLD.coin, '')
+          AND reason = OLD.reason;
+    END IF;
+    IF TG_OP = 'UPDATE' THEN
+        INSERT INTO fleet_counts AS c (hour, coin, reason, n)
+        VALUES (SUBSTR(NEW.at, 1, 13), COALESCE(NEW.coin, ''), NEW.reason, 1)
+        ON CONFLICT (hour, coin, reason) DO UPDATE SET n = c.n + 1;
+        INSERT INTO fleet_counts_daily AS c (day, coin, reason, n)
+        VALUES (SUBSTR(NEW.at, 1, 10), COALESCE(NEW.coin, ''), NEW.reason, 1)
+        ON CONFLICT (day, coin, reason) DO UPDATE SET n = c.n + 1;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER events_fleet_count_delete AFTER DELETE ON events
+FOR EACH ROW EXECUTE FUNCTION events_fleet_count();
+CREATE TRIGGER events_fleet_count_update AFTER UPDATE OF at, coin, reason ON events
+FOR EACH ROW EXECUTE FUNCTION events_fleet_count();
+"""
+)
+
 MIGRATIONS: dict[str, dict[int, str]] = {
     "sqlite": {
         1: _SQLITE_V1,
@@ -796,8 +901,15 @@ MIGRATIONS: dict[str, dict[int, str]] = {
         7: _SQLITE_V7,
         8: _SQLITE_V8,
         9: _SQLITE_V9,
+        10: _SQLITE_V10,
     },
-    "postgresql": {6: _POSTGRES_V6, 7: _POSTGRES_V7, 8: _POSTGRES_V8, 9: _POSTGRES_V9},
+    "postgresql": {
+        6: _POSTGRES_V6,
+        7: _POSTGRES_V7,
+        8: _POSTGRES_V8,
+        9: _POSTGRES_V9,
+        10: _POSTGRES_V10,
+    },
 }
 """The schema versions, one numbering for every dialect: per dialect, the script
 that brings the schema to each version.

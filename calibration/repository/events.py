@@ -182,9 +182,11 @@ _ZERO = "0000-00-00T00:00:00.000000Z"
 
 @dataclass(frozen=True)
 class _Level:
-    """One table of maintained counts: per (head, unit, coin, reason)."""
+    """Maintained counts per unit of time: per (head, unit, coin, reason) in ``table``,
+    per (unit, coin, reason) over every head in ``fleet_table``."""
 
     table: str
+    fleet_table: str
     unit: str  # the unit's column: the first ``chars`` characters of the time text
     chars: int
     step: dt.timedelta
@@ -215,8 +217,10 @@ class _Level:
         return first, stop
 
 
-_DAYS = _Level("event_counts_daily", "day", 10, dt.timedelta(days=1), "%Y-%m-%d")
-_HOURS = _Level("event_counts", "hour", 13, dt.timedelta(hours=1), "%Y-%m-%dT%H")
+_DAYS = _Level(
+    "event_counts_daily", "fleet_counts_daily", "day", 10, dt.timedelta(days=1), "%Y-%m-%d"
+)
+_HOURS = _Level("event_counts", "fleet_counts", "hour", 13, dt.timedelta(hours=1), "%Y-%m-%dT%H")
 
 
 def _merge(parts: list[list[Row]], keys: tuple[str, ...]) -> list[Row]:
@@ -260,7 +264,9 @@ def _from_level(
             where.append(f"{column} {op} ?")
             params.append(value)
     coin = "coin" if by_coin else ""
-    return _grouped(tx, level.table, level.unit, "SUM(n)", where, params, bucket=bucket, coin=coin)
+    # no head asked: the fleet's own rollup, a few rows per unit instead of one per head
+    table = level.table if flt.head is not None else level.fleet_table
+    return _grouped(tx, table, level.unit, "SUM(n)", where, params, bucket=bucket, coin=coin)
 
 
 def _from_events(
@@ -307,9 +313,10 @@ def counts(
     decisions without one.
 
     The store keeps counts per (head, day, coin, reason) and per (head, hour,
-    coin, reason).  A ``since``/``until`` window is read as whole days from the
-    first, the whole hours around them from the second, and only the partial
-    hours at its ends from the events themselves; hourly buckets skip the days.
+    coin, reason), and the same over every head (read when no head is asked).
+    A ``since``/``until`` window is read as whole days from the first, the
+    whole hours around them from the second, and only the partial hours at its
+    ends from the events themselves; hourly buckets skip the days.
     """
     if bucket_chars is not None and not 1 <= bucket_chars <= _HOURS.chars:
         raise ValueError("a bucket is at most an hour (13 characters of the time text)")

@@ -72,6 +72,8 @@ def _pieces(since: dt.datetime, until: dt.datetime) -> list[tuple[str, str, str]
 
 _COUNTS = {"hour": "event_counts", "day": "event_counts_daily"}
 _TOTALS = {"hour": "event_totals", "day": "event_totals_daily"}
+#: Every rollup, the fleet-wide ones (per hour or day, coin and reason) last.
+_ALL = (*_COUNTS.values(), *_TOTALS.values(), "fleet_counts", "fleet_counts_daily")
 
 
 def window_counts(
@@ -205,7 +207,7 @@ def rebuild_rollups(tx: Tx) -> dict[str, int]:
     written without them).  Run it in a write transaction: it reads every event
     once (grouped), so it takes seconds per million events.
     """
-    for table in (*_COUNTS.values(), *_TOTALS.values()):
+    for table in _ALL:
         tx.execute(f"DELETE FROM {table}")
     tx.execute(
         "INSERT INTO event_counts (head, hour, coin, reason, n)"
@@ -227,8 +229,16 @@ def rebuild_rollups(tx: Tx) -> dict[str, int]:
         "INSERT INTO event_totals_daily (head, day, n, refused)"
         f" SELECT head, day, SUM(n), {refused} FROM event_counts_daily GROUP BY head, day"
     )
+    tx.execute(
+        "INSERT INTO fleet_counts (hour, coin, reason, n)"
+        " SELECT hour, coin, reason, SUM(n) FROM event_counts GROUP BY hour, coin, reason"
+    )
+    tx.execute(
+        "INSERT INTO fleet_counts_daily (day, coin, reason, n)"
+        " SELECT day, coin, reason, SUM(n) FROM event_counts_daily GROUP BY day, coin, reason"
+    )
     counted: dict[str, int] = {}
-    for table in (*_COUNTS.values(), *_TOTALS.values()):
+    for table in _ALL:
         row = tx.fetchone(f"SELECT COUNT(*) AS n FROM {table}")
         counted[table] = int(row["n"]) if row else 0
     return counted

@@ -471,6 +471,8 @@ def rollup_rows(service: Service) -> dict[str, list[dict[str, Any]]]:
         "event_counts_daily": "head, day, coin, reason",
         "event_totals": "head, hour",
         "event_totals_daily": "head, day",
+        "fleet_counts": "hour, coin, reason",
+        "fleet_counts_daily": "day, coin, reason",
     }
     with service.ctx.db.transaction() as tx:
         return {
@@ -500,6 +502,8 @@ def test_rebuilt_rollups_are_the_counts_of_the_events(service: Service) -> None:
         tx.execute("UPDATE event_counts_daily SET n = n + 5")
         tx.execute("DELETE FROM event_totals WHERE head = 'H2'")
         tx.execute("UPDATE event_totals_daily SET refused = 0")
+        tx.execute("DELETE FROM fleet_counts WHERE coin = 'a'")
+        tx.execute("UPDATE fleet_counts_daily SET n = n + 1")
         tx.execute(
             "INSERT INTO event_counts (head, hour, coin, reason, n)"
             " VALUES ('GHOST', '2024-05-01T10', '', 'unknown', 3)"
@@ -517,6 +521,16 @@ def test_rebuilt_rollups_are_the_counts_of_the_events(service: Service) -> None:
     ]
     again = service.client.get(f"{HEADS}?hours=168", headers=service.viewer).json()["items"]
     assert again == view
+    # the fleet's rollups are the per-head ones summed over heads
+    for fleet, per_head, unit in (
+        ("fleet_counts", "event_counts", "hour"),
+        ("fleet_counts_daily", "event_counts_daily", "day"),
+    ):
+        summed: dict[tuple[str, str, str], int] = {}
+        for row in kept[per_head]:
+            key = (row[unit], row["coin"], row["reason"])
+            summed[key] = summed.get(key, 0) + row["n"]
+        assert {(r[unit], r["coin"], r["reason"]): r["n"] for r in kept[fleet]} == summed
 
 
 def test_nul_characters_are_refused_not_stored(service: Service) -> None:
