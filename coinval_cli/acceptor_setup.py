@@ -10,7 +10,6 @@ leave within a few milliseconds while a coin is being decided).
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -31,9 +30,6 @@ __all__ = [
     "ready_engine",
     "runtime_config",
 ]
-
-#: The interpreter's thread switch interval while serving (default 5 ms).
-_SWITCH_INTERVAL_S = 0.001
 
 
 def add_timing_arguments(parser: argparse.ArgumentParser) -> None:
@@ -91,12 +87,12 @@ def decision_moment(args: argparse.Namespace) -> Callable[[], dt.datetime] | Non
 def ready_engine(profile: Profile) -> Engine:
     """An engine on ``profile`` whose first real coin meets its deadline."""
     from coinval.engine import Engine
-    from coinval_cli.serving import settle_heap
+    from coinval_cli.serving import settle_heap, share_the_interpreter
 
     engine = Engine(profile)
     _decide_one_synthetic_coin(engine)
     settle_heap()
-    sys.setswitchinterval(_SWITCH_INTERVAL_S)
+    share_the_interpreter()
     return engine
 
 

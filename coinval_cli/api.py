@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from coinval_cli.argtypes import positive_int
 from coinval_cli.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, UsageError
-from coinval_cli.serving import announce_serving, settle_heap
+from coinval_cli.serving import announce_serving, settle_heap, share_the_interpreter
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -223,6 +223,7 @@ def _serve(
     except (OSError, RuntimeError, ValueError, sqlite3.Error, CalibrationError) as exc:
         return _usage(f"cannot open the store {store}: {exc}")
     settle_heap()
+    share_the_interpreter()
     announce_serving(args, settings, store, listener)
     config = uvicorn.Config(
         app,

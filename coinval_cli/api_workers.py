@@ -192,7 +192,7 @@ def worker_app() -> FastAPI:
     from calibration.context import Context
     from calibration.db import PostgresDatabase, latest_schema_version
     from calibration.settings import Settings
-    from coinval_cli.serving import settle_heap
+    from coinval_cli.serving import settle_heap, share_the_interpreter
 
     settings = Settings()
     try:
@@ -214,6 +214,7 @@ def worker_app() -> FastAPI:
     app = create_app(context=Context(db=db, settings=settings))
     end_streams_on_exit_signals(app.state.peers.bell)
     settle_heap()
+    share_the_interpreter()
     return app
 
 
