@@ -97,7 +97,9 @@ def render(results: Mapping[str, Any]) -> str:
             f"{ingest['fleet_rate']:,.0f} coins/s for {ingest['fleet_seconds']:,.0f} s, each "
             "sending its outbox every 5 s; the central service `coinval api` "
             f"({ingest['api_workers']} worker process(es)) on PostgreSQL (durable: fsync and "
-            "synchronous commit on), on the same machine as the sim.",
+            "synchronous commit on), on the same machine as the sim, which runs at nice "
+            f"{ingest.get('sim_nice', 0)} (it stands for a thousand machines elsewhere: the "
+            "central service and PostgreSQL come first for the cores; the sim's CPU is below).",
             "",
             "| figure | value |",
             "|---|---:|",

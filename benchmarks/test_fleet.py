@@ -78,6 +78,8 @@ ACCEPTORS = int(_env("COINVAL_FLEET_ACCEPTORS", 1000))
 RATE = _env("COINVAL_FLEET_RATE", 5000)
 STORED = int(_env("COINVAL_FLEET_STORED", 10_000_000))
 SEND_EVERY_S = 5.0
+#: The sim's niceness (0: the central service's priority).
+SIM_NICE = int(_env("COINVAL_FLEET_SIM_NICE", 10))
 READS_PER_S = 20.0
 #: The parts of the run, as shares of SECONDS.
 WARM, KILL_CENTRAL, KILL_SIM = 0.1, 0.5, 0.75
@@ -219,7 +221,11 @@ class Sim:
     """``coinval sim fleet`` as its own process; its progress lines parsed and passed on."""
 
     def __init__(self, central: Central, outboxes: Path) -> None:
-        command = [*_coinval(), "sim", "fleet", "--acceptors", str(ACCEPTORS)]
+        # The sim stands for a thousand machines elsewhere: at a lower priority it
+        # takes the cores the central service and PostgreSQL leave idle rather
+        # than queue their requests behind its own work (its CPU is in the report).
+        command = ["nice", "-n", str(SIM_NICE), *_coinval(), "sim", "fleet"]
+        command += ["--acceptors", str(ACCEPTORS)]
         command += ["--coins-per-s", str(RATE), "--central", central.url]
         command += ["--outbox-dir", str(outboxes), "--send-every", str(SEND_EVERY_S)]
         command += ["--drain", str(DRAIN_S), "--progress-every", "5"]
@@ -475,6 +481,7 @@ def _fleet_run(central: Central, pg: str, outboxes: Path) -> dict[str, Any]:
     )
     figures: dict[str, Any] = {
         "fleet_acceptors": ACCEPTORS,
+        "sim_nice": SIM_NICE,
         "fleet_rate": RATE,
         "fleet_seconds": SECONDS,
         "fleet_events_per_s": sustained,
