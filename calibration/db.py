@@ -41,6 +41,10 @@ Params = Sequence[Any]
 class Tx(Protocol):
     """One open transaction."""
 
+    #: The store's SQL dialect (``sqlite`` or ``postgresql``), for the rare statement
+    #: that is best written differently in each.
+    dialect: str
+
     def execute(self, sql: str, params: Params = ()) -> int:
         """Run a statement; the number of rows it changed."""
         ...
@@ -934,6 +938,8 @@ def format_time(moment: dt.datetime) -> str:
 
 
 class _SqliteTx:
+    dialect = "sqlite"
+
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
@@ -1204,6 +1210,8 @@ def _pg_sql(sql: str) -> str:
 
 
 class _PostgresTx:
+    dialect = "postgresql"
+
     def __init__(self, conn: Any) -> None:
         self._conn = conn
 

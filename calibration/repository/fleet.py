@@ -18,6 +18,14 @@ EVENT_COLUMNS = (
     "key_id",
     "idempotency_key",
 )
+#: Each of :data:`EVENT_COLUMNS`' PostgreSQL type, for its array.
+_PG_TYPES = ("text", "text", "text", "text", "integer", "text", "text", "text", "text")
+_PG_INSERT = (
+    f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}, profile_id, source, signature)"
+    f" SELECT u.*, NULL::integer, 'fleet', NULL::text"
+    f" FROM unnest({', '.join(f'?::{t}[]' for t in _PG_TYPES)}) AS u"
+    " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
+)
 
 
 def insert_events(tx: Tx, rows: Sequence[tuple[object, ...]]) -> list[int]:
@@ -30,13 +38,21 @@ def insert_events(tx: Tx, rows: Sequence[tuple[object, ...]]) -> list[int]:
     """
     if not rows:
         return []
-    one = "(" + ", ".join(["?"] * len(EVENT_COLUMNS)) + ", NULL, 'fleet', NULL)"
-    found = tx.fetchall(
-        f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}, profile_id, source, signature)"
-        f" VALUES {', '.join([one] * len(rows))}"
-        " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-        tuple(value for row in rows for value in row),
-    )
+    if tx.dialect == "postgresql":
+        # One array per column: the same statement text whatever the batch size, so
+        # psycopg converts it once and the server prepares it once (a VALUES list
+        # of 25-500 rows was a new, long statement each time: parsed, planned, and
+        # its placeholders found again).
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        found = tx.fetchall(_PG_INSERT, columns)
+    else:
+        one = "(" + ", ".join(["?"] * len(EVENT_COLUMNS)) + ", NULL, 'fleet', NULL)"
+        found = tx.fetchall(
+            f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}, profile_id, source, signature)"
+            f" VALUES {', '.join([one] * len(rows))}"
+            " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+            tuple(value for row in rows for value in row),
+        )
     return sorted(int(row["id"]) for row in found)
 
 
