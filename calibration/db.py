@@ -934,7 +934,9 @@ def format_time(moment: dt.datetime) -> str:
     """A timezone-aware moment in the store's fixed-width UTC text form."""
     if moment.tzinfo is None:
         raise ValueError("a stored moment must be timezone-aware")
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat, not strftime: a few times faster (a fleet batch formats every
+    # event's moment), and its year always has four digits
+    return moment.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 class _SqliteTx:

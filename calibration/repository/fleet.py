@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import orjson
+
 from calibration.db import Row, Tx
 
 #: The columns :func:`insert_events` fills, in its rows' order.
@@ -18,12 +20,10 @@ EVENT_COLUMNS = (
     "key_id",
     "idempotency_key",
 )
-#: Each of :data:`EVENT_COLUMNS`' PostgreSQL type, for its array.
-_PG_TYPES = ("text", "text", "text", "text", "integer", "text", "text", "text", "text")
 _PG_INSERT = (
     f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}, profile_id, source, signature)"
-    f" SELECT u.*, NULL::integer, 'fleet', NULL::text"
-    f" FROM unnest({', '.join(f'?::{t}[]' for t in _PG_TYPES)}) AS u"
+    " SELECT e->>0, e->>1, e->>2, e->>3, (e->>4)::integer, e->>5, e->>6, e->>7, e->>8,"
+    " NULL::integer, 'fleet', NULL::text FROM json_array_elements(?::json) AS e"
     " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
 )
 
@@ -39,12 +39,12 @@ def insert_events(tx: Tx, rows: Sequence[tuple[object, ...]]) -> list[int]:
     if not rows:
         return []
     if tx.dialect == "postgresql":
-        # One array per column: the same statement text whatever the batch size, so
-        # psycopg converts it once and the server prepares it once (a VALUES list
-        # of 25-500 rows was a new, long statement each time: parsed, planned, and
-        # its placeholders found again).
-        columns = [list(column) for column in zip(*rows, strict=True)]
-        found = tx.fetchall(_PG_INSERT, columns)
+        # The rows as one JSON parameter: the same statement text whatever the batch
+        # size, so psycopg converts it once and the server prepares it once (a
+        # VALUES list of 25-500 rows was a new, long statement each time, its
+        # placeholders found again), and one string to send where arrays of
+        # parameters were each adapted in Python.  Text has no NUL (checked).
+        found = tx.fetchall(_PG_INSERT, (orjson.dumps(rows).decode(),))
     else:
         one = "(" + ", ".join(["?"] * len(EVENT_COLUMNS)) + ", NULL, 'fleet', NULL)"
         found = tx.fetchall(

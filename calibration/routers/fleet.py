@@ -93,7 +93,20 @@ def post_events(body: BatchBody, ctx: ContextDep, who: Operator) -> dict[str, An
     stored are counted as duplicates and ignored; a bad item refuses the whole batch.
     At most ``COINVAL_FLEET_MAX_EVENTS`` items per request (413 beyond).  With
     ``acceptor``, the batch's heads are recorded as seen now by that acceptor."""
-    events = [domain.FleetEvent(**e.model_dump()) for e in body.events]
+    # field by field: model_dump() built a dict per event (hundreds a batch)
+    events = [
+        domain.FleetEvent(
+            key=e.key,
+            head=e.head,
+            at=e.at,
+            coin=e.coin,
+            reason=e.reason,
+            detail=e.detail,
+            accepted=e.accepted,
+            signature_id=e.signature_id,
+        )
+        for e in body.events
+    ]
     summaries = [domain.FleetSummary(**s.model_dump()) for s in body.summaries]
     acceptor = domain.FleetAcceptor(**body.acceptor.model_dump()) if body.acceptor else None
     return domain.record_batch(ctx, events, summaries, actor=who.key_id, acceptor=acceptor)

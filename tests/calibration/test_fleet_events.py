@@ -168,3 +168,26 @@ def test_rollups_count_each_new_event_once(service: Service) -> None:
     assert int(totals[0]["n"]) == int(daily[0]["n"]) == 59 + 29
     refused = sum(int(r["n"]) for r in recount if r["reason"] != "accepted")
     assert int(totals[0]["refused"]) == refused
+
+
+def test_texts_are_stored_as_sent_and_a_lone_surrogate_is_refused(service: Service) -> None:
+    odd = {**event(1), "detail": 'quote " back\\slash \u00e9\u20ac \U0001f4b7 tab\t', "coin": "c'1"}
+    r = service.client.post(URL, json={"events": [odd]}, headers=service.operator)
+    assert r.status_code == 200, r.text
+    with service.ctx.db.transaction() as tx:
+        row = tx.fetchone("SELECT detail, coin, accepted, at FROM events WHERE head = 'A'")
+    assert row == {
+        "detail": odd["detail"],
+        "coin": "c'1",
+        "accepted": 1,
+        "at": "2024-05-01T12:00:00.000000Z",
+    }
+    # JSON may carry a lone surrogate (\ud800), which no store can keep as text
+    body = b'{"events": [{"key": "acc-1:2", "head": "A", "at": "2024-05-01T12:00:00Z",'
+    body += b' "coin": null, "reason": "unknown", "detail": "\\ud800", "accepted": false}]}'
+    r = service.client.post(
+        URL, content=body, headers={**service.operator, "Content-Type": "application/json"}
+    )
+    assert r.status_code == 422, r.text
+    assert "events.0.detail" in r.json()["detail"]
+    assert len(fleet_events(service)) == 1
