@@ -139,13 +139,11 @@ def heads(
         more, page = len(page) > limit, page[:limit]
         fleet = fleet_heads_repo.of_heads(tx, page)
         active = fleet_heads_repo.active_versions(tx, page)
-        counts = rollups.window_counts(tx, window.since, window.until, heads=page)
+        tallies = rollups.window_coin_tallies(tx, window.since, window.until, page)
         per_hour = rollups.hour_totals(tx, page, hour_keys)
-    by_head: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
-    for (head, coin, reason), n in counts.items():
-        tally = by_head[head][coin or NO_COIN]
-        tally[0] += n
-        tally[1] += n if reason == "accepted" else 0
+    by_head: dict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
+    for (head, coin), tally in tallies.items():
+        by_head[head][coin or NO_COIN] = tally
     items = []
     for head in page:
         row = fleet.get(head, {})

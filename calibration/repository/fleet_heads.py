@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from calibration.db import Row, Tx
+from calibration.db import Row, Tx, one_of
 
 _COLUMNS = (
     "head, model, model_source, reported_model, acceptor_id, running_version, last_seen, updated_at"
@@ -71,8 +71,8 @@ def of_heads(tx: Tx, heads: Sequence[str]) -> dict[str, Row]:
     """The fleet rows of ``heads`` (those that have one), by head."""
     if not heads:
         return {}
-    marks = ", ".join("?" for _ in heads)
-    rows = tx.fetchall(f"SELECT {_COLUMNS} FROM fleet_heads WHERE head IN ({marks})", heads)
+    among, params = one_of(tx, "head", heads)
+    rows = tx.fetchall(f"SELECT {_COLUMNS} FROM fleet_heads WHERE {among}", params)
     return {str(row["head"]): row for row in rows}
 
 
@@ -123,10 +123,10 @@ def active_versions(tx: Tx, heads: Sequence[str]) -> dict[str, Row]:
     """Each of ``heads``' active profile (``active_profile_id``, ``version``), by head."""
     if not heads:
         return {}
-    marks = ", ".join("?" for _ in heads)
+    among, params = one_of(tx, "h.head", heads)
     rows = tx.fetchall(
         "SELECT h.head, h.active_profile_id, p.version FROM heads h"
-        f" LEFT JOIN profiles p ON p.id = h.active_profile_id WHERE h.head IN ({marks})",
-        heads,
+        f" LEFT JOIN profiles p ON p.id = h.active_profile_id WHERE {among}",
+        params,
     )
     return {str(row["head"]): row for row in rows}

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from calibration.auth import ContextDep, Operator, Viewer
 from calibration.domain import fleet as domain
 from calibration.domain import fleet_groups, fleet_views
 from calibration.routers._params import MAX_ID
-from calibration.routers._route import OffloadedRoute
+from calibration.routers._route import OffloadedRoute, json_response
 
 router = APIRouter(tags=["fleet"], route_class=OffloadedRoute)
 
@@ -162,7 +162,11 @@ class ModelActivateBody(BaseModel):
     profile_id: Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
 
 
-@router.get("/fleet/heads", summary="Heads: model, versions, last seen, coins per hour, rates")
+@router.get(
+    "/fleet/heads",
+    summary="Heads: model, versions, last seen, coins per hour, rates",
+    response_model=dict[str, Any],
+)
 def fleet_heads(
     ctx: ContextDep,
     _: Viewer,
@@ -177,15 +181,19 @@ def fleet_heads(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     hours: Hours = 24,
-) -> dict[str, Any]:
+) -> Response:
     """Every head the store knows (a profile, an acceptor's report or decisions), by name,
     read from the hourly and daily counts.  ``coins_per_hour``: the last whole UTC hour;
     rates: over the current hour and the ``hours - 1`` before it.  Pass ``next_after``
     back as ``after`` for the next page.  404 for a model no head has."""
-    return fleet_views.heads(ctx, model=model, after=after, limit=limit, hours=hours)
+    return json_response(fleet_views.heads(ctx, model=model, after=after, limit=limit, hours=hours))
 
 
-@router.get("/fleet/drift", summary="Heads whose refusal rate moved; the fleet's line per coin")
+@router.get(
+    "/fleet/drift",
+    summary="Heads whose refusal rate moved; the fleet's line per coin",
+    response_model=dict[str, Any],
+)
 def fleet_drift(
     ctx: ContextDep,
     _: Viewer,
@@ -199,12 +207,14 @@ def fleet_drift(
         float, Query(gt=0, le=1000, description="flag heads with |z| at least this")
     ] = 4.0,
     limit: Annotated[int, Query(ge=1, le=1000, description="flagged heads listed at most")] = 100,
-) -> dict[str, Any]:
+) -> Response:
     """A two-proportion z-test of each head's refusal rate, recent window against the
     baseline before it; flagged heads first by |z|.  ``fleet.by_coin``: each coin's share
     of the fleet's decisions that were its refusals, and how many heads' share rose."""
-    return fleet_views.drift(
-        ctx, hours=hours, baseline_hours=baseline_hours, model=model, z=z, limit=limit
+    return json_response(
+        fleet_views.drift(
+            ctx, hours=hours, baseline_hours=baseline_hours, model=model, z=z, limit=limit
+        )
     )
 
 

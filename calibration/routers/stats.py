@@ -5,20 +5,24 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from calibration.auth import ContextDep, MetricsAccess, Viewer
 from calibration.domain import stats as domain
 from calibration.domain.events import check_filter
 from calibration.metrics import render
-from calibration.routers._route import OffloadedRoute
+from calibration.routers._route import OffloadedRoute, json_response
 
 router = APIRouter(tags=["stats"], route_class=OffloadedRoute)
 metrics_router = APIRouter(tags=["stats"], route_class=OffloadedRoute)
 
 
-@router.get("/stats", summary="Counts per coin and reason, acceptance and counterfeit rates")
+@router.get(
+    "/stats",
+    summary="Counts per coin and reason, acceptance and counterfeit rates",
+    response_model=dict[str, Any],
+)
 def stats(
     ctx: ContextDep,
     _: Viewer,
@@ -27,9 +31,9 @@ def stats(
     since: Annotated[dt.datetime | None, Query()] = None,
     until: Annotated[dt.datetime | None, Query()] = None,
     bucket: Literal["hour", "day"] | None = None,
-) -> dict[str, Any]:
+) -> Response:
     """Buckets are UTC hours (``2024-05-01T13``) or days (``2024-05-01``)."""
-    return domain.summary(ctx, check_filter(head, coin, None, since, until), bucket)
+    return json_response(domain.summary(ctx, check_filter(head, coin, None, since, until), bucket))
 
 
 @metrics_router.get(
