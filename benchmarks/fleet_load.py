@@ -25,7 +25,17 @@ from coinval.decision import Decision
 #: Rows per INSERT statement (a progress line after each).
 CHUNK_ROWS = 1_000_000
 #: The events table and its rollups (vacuumed and analysed after the load).
-_ROLLED = ("events", "event_counts", "event_counts_daily", "event_totals", "event_totals_daily")
+_ROLLED = (
+    "events",
+    "event_counts",
+    "event_counts_block",
+    "event_counts_daily",
+    "event_totals",
+    "event_totals_block",
+    "event_totals_daily",
+    "fleet_counts",
+    "fleet_counts_daily",
+)
 #: The mix table's slots: the pool's shares to the percent.
 MIX_SLOTS = 100
 

@@ -33,7 +33,7 @@ def fleet_events(service: Service) -> list[dict[str, Any]]:
 
 
 def test_new_then_duplicates_stored_once(service: Service) -> None:
-    assert service.ctx.db.schema_version() == latest_schema_version(service.ctx.db.dialect) == 10
+    assert service.ctx.db.schema_version() == latest_schema_version(service.ctx.db.dialect) == 11
     first = [event(i) for i in range(1, 6)]
     r = service.client.post(URL, json={"events": first}, headers=service.operator)
     assert r.status_code == 200, r.text

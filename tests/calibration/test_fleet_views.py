@@ -471,6 +471,8 @@ def rollup_rows(service: Service) -> dict[str, list[dict[str, Any]]]:
         "event_counts_daily": "head, day, coin, reason",
         "event_totals": "head, hour",
         "event_totals_daily": "head, day",
+        "event_counts_block": "head, block, coin, reason",
+        "event_totals_block": "head, block",
         "fleet_counts": "hour, coin, reason",
         "fleet_counts_daily": "day, coin, reason",
     }
@@ -503,6 +505,7 @@ def test_rebuilt_rollups_are_the_counts_of_the_events(service: Service) -> None:
         tx.execute("DELETE FROM event_totals WHERE head = 'H2'")
         tx.execute("UPDATE event_totals_daily SET refused = 0")
         tx.execute("DELETE FROM fleet_counts WHERE coin = 'a'")
+        tx.execute("UPDATE event_counts_block SET n = n + 2 WHERE head = 'H1'")
         tx.execute("UPDATE fleet_counts_daily SET n = n + 1")
         tx.execute(
             "INSERT INTO event_counts (head, hour, coin, reason, n)"

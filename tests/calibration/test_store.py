@@ -29,13 +29,13 @@ INTEGRITY = (sqlite3.IntegrityError, psycopg.IntegrityError)
 
 def test_migrations_are_idempotent(store_target: str, store_kind: str) -> None:
     db = open_database(store_target)
-    assert db.schema_version() == latest_schema_version(db.dialect) == 10
+    assert db.schema_version() == latest_schema_version(db.dialect) == 11
     assert open_database(store_target).migrate() == latest_schema_version(db.dialect)
     with db.transaction() as tx:
         if store_kind == "sqlite":
             assert tx.fetchone("PRAGMA journal_mode") == {"journal_mode": "wal"}
         else:
-            assert tx.fetchall("SELECT version FROM coinval_schema") == [{"version": 10}]
+            assert tx.fetchall("SELECT version FROM coinval_schema") == [{"version": 11}]
 
 
 def test_every_dialect_reaches_the_same_versions() -> None:
