@@ -282,10 +282,15 @@ def drift(
     b_head = {head: _Side(*pair) for head, pair in baseline.items()}
     everyone = sorted(set(r_head) | set(b_head))
     flagged: list[dict[str, Any]] = []
+    none = _Side()
     for head in everyone:
-        line = _compare(r_head.get(head, _Side()), b_head.get(head, _Side()))
-        if line["z"] is not None and abs(line["z"]) >= z:
-            flagged.append({"head": head, "direction": "up" if line["z"] > 0 else "down", **line})
+        recent_side, baseline_side = r_head.get(head, none), b_head.get(head, none)
+        stat = two_proportion_z(
+            recent_side.refused, recent_side.total, baseline_side.refused, baseline_side.total
+        )
+        if stat is not None and abs(stat) >= z:  # the lines of flagged heads only
+            line = _compare(recent_side, baseline_side)
+            flagged.append({"head": head, "direction": "up" if stat > 0 else "down", **line})
     flagged.sort(key=lambda item: (-abs(item["z"]), item["head"]))
     tested = sum(1 for head in everyone if head in r_head and head in b_head)
     r_fleet = _Side(sum(s.total for s in r_head.values()), sum(s.refused for s in r_head.values()))
