@@ -12,19 +12,17 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from calibration.context import Context
 from calibration.domain.common import check_head, stored_moment
+from calibration.domain.fleet_writes import Part, group_writer
 from calibration.domain.uploads import TooManyItemsError
 from calibration.domain.write_batches import next_size
 from calibration.errors import InvalidError
-from calibration.repository import audit
 from calibration.repository import fleet as fleet_repo
-from calibration.repository import fleet_heads as fleet_heads_repo
 from coinval.decision import REASONS
 
 #: The longest idempotency key taken.
@@ -138,9 +136,10 @@ def record_batch(
     """Store a batch's new events and summaries, ignore the ones stored before.
 
     The whole batch is checked first (a bad item refuses the batch: nothing is
-    stored).  Rows go in write transactions of at most ``write_batch_rows``
-    (fewer while one holds the lock over 50 ms), each audited as
-    ``fleet.events`` with its counts.  Every stored row names ``actor``.
+    stored).  Rows go in chunks of at most ``write_batch_rows`` (fewer while one
+    holds the lock over 50 ms), each audited as ``fleet.events`` with its
+    counts; chunks of batches arriving together share a write transaction
+    (:mod:`calibration.domain.fleet_writes`).  Every stored row names ``actor``.
 
     With ``acceptor``, every head the batch names (in its events and its
     summaries, duplicates included: the acceptor was heard from all the same) is
@@ -162,10 +161,12 @@ def record_batch(
     heads = sorted({item.head for item, _ in checked}) if acceptor is not None else []
     new_events = new_summaries = 0
     size = limit = ctx.settings.write_batch_rows
+    writer = group_writer(ctx.db)  # batches arriving together share a transaction
     start = 0
     while start < len(checked):
         chunk = checked[start : start + size]
-        held, added_events, added_summaries = _write(ctx, chunk, actor, sighting, heads)
+        part = Part(chunk, actor, sighting, heads if sighting is not None else ())
+        held, added_events, added_summaries = writer.write(ctx, part)
         sighting = None  # once per batch
         new_events += added_events
         new_summaries += added_summaries
@@ -200,94 +201,6 @@ def check_model(model: str, name: str = "model") -> str:
             f"{name} {model!r} is not a valid model name (1-64 letters, digits, '.', '_' or '-')"
         )
     return model
-
-
-def _write(
-    ctx: Context,
-    chunk: list[tuple[Item, tuple[str, ...]]],
-    actor: str,
-    acceptor: FleetAcceptor | None = None,
-    heads: Sequence[str] = (),
-) -> tuple[float, int, int]:
-    """One write transaction; the seconds it held the lock, the new events and summaries.
-
-    With ``acceptor``, ``heads`` are recorded as seen by it in the same transaction.
-    """
-    received = ctx.now()
-    new_summaries = 0
-    with ctx.db.transaction(write=True, bulk=True) as tx:
-        begun = time.perf_counter()
-        seen: dict[str, Any] = {}
-        if acceptor is not None:
-            fleet_heads_repo.seen(
-                tx,
-                heads,
-                acceptor_id=acceptor.id,
-                model=acceptor.model,
-                running_version=acceptor.profile_version,
-                now=received,
-            )
-            seen = {
-                "acceptor": {
-                    "id": acceptor.id,
-                    "model": acceptor.model,
-                    "profile_version": acceptor.profile_version,
-                    "heads": list(heads),
-                }
-            }
-        ids = fleet_repo.insert_events(
-            tx,
-            [
-                (
-                    stamps[0],
-                    item.head,
-                    item.signature_id,
-                    item.coin,
-                    int(item.accepted),
-                    item.reason,
-                    item.detail,
-                    actor,
-                    item.key,
-                )
-                for item, stamps in chunk
-                if isinstance(item, FleetEvent)
-            ],
-        )
-        for item, stamps in chunk:
-            if isinstance(item, FleetSummary) and (
-                fleet_repo.insert_summary(
-                    tx,
-                    key=item.key,
-                    head=item.head,
-                    coin=item.coin,
-                    reason=item.reason,
-                    n=item.count,
-                    first_at=stamps[0],
-                    last_at=stamps[1],
-                    received_at=received,
-                    key_id=actor,
-                )
-                is not None
-            ):
-                new_summaries += 1
-        new = len(ids) + new_summaries
-        audit.append(
-            tx,
-            at=received,
-            key_id=actor,
-            action="fleet.events",
-            target="fleet",
-            after={
-                "items": len(chunk),
-                "new_events": len(ids),
-                "new_summaries": new_summaries,
-                "duplicates": len(chunk) - new,
-                "first_id": ids[0] if ids else None,
-                "last_id": ids[-1] if ids else None,
-                **seen,
-            },
-        )
-    return time.perf_counter() - begun, len(ids), new_summaries
 
 
 def summary_totals(ctx: Context, head: str | None = None) -> list[dict[str, Any]]:

@@ -24,13 +24,13 @@ _PG_INSERT = (
     f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}, profile_id, source, signature)"
     " SELECT e->>0, e->>1, e->>2, e->>3, (e->>4)::integer, e->>5, e->>6, e->>7, e->>8,"
     " NULL::integer, 'fleet', NULL::text FROM json_array_elements(?::json) AS e"
-    " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
+    " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key"
 )
 
 
-def insert_events(tx: Tx, rows: Sequence[tuple[object, ...]]) -> list[int]:
+def insert_events(tx: Tx, rows: Sequence[tuple[object, ...]]) -> list[tuple[int, str]]:
     """Store acceptors' events in one statement, each unless its idempotency key is
-    stored; the new rows' ids, ascending.
+    stored (or comes earlier in ``rows``); the new rows' (id, key), by id.
 
     ``rows`` are tuples in :data:`EVENT_COLUMNS` order.  One statement for the
     lot: PostgreSQL counts its rollups once per statement, and one round trip
@@ -50,10 +50,10 @@ def insert_events(tx: Tx, rows: Sequence[tuple[object, ...]]) -> list[int]:
         found = tx.fetchall(
             f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}, profile_id, source, signature)"
             f" VALUES {', '.join([one] * len(rows))}"
-            " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+            " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key",
             tuple(value for row in rows for value in row),
         )
-    return sorted(int(row["id"]) for row in found)
+    return sorted((int(row["id"]), str(row["idempotency_key"])) for row in found)
 
 
 def insert_summary(
