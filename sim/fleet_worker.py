@@ -49,8 +49,9 @@ REPORT_EVERY_S = 1.0
 LAG_PROBE_S = 0.1
 #: Connections one worker keeps to the central service.  Hundreds of acceptors
 #: share them (a real fleet would hold one each); more would not make a single
-#: service's writes, which take one lock, go faster.
-CONNECTIONS = 32
+#: service's writes, which take one lock, go faster, and httpcore checks every
+#: pooled connection on each request (with 32, a quarter of the worker's CPU).
+CONNECTIONS = 8
 #: One send's limits.  A busy service gets a minute to answer: a send given up
 #: on is sent again, and the service does the work twice (the second time to
 #: find duplicates); a send waits for one of the worker's connections longer.
