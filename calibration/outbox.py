@@ -203,27 +203,36 @@ class Outbox:
 
     def add(self, decision: Decision, *, head: str, at: dt.datetime) -> str:
         """Keep one decided coin (on disk when this returns); its idempotency key."""
-        stamp = at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        with self._lock, self._tx():
-            cur = self._conn.execute(
-                "INSERT INTO events (head, at, coin, reason, detail, accepted, signature_id)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    head,
-                    stamp,
-                    decision.coin,
-                    decision.reason,
-                    decision.detail,
-                    int(decision.accepted),
-                    decision.id,
-                ),
-            )
-            seq = int(cur.lastrowid or 0)
+        stamp = at.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
+        row = (
+            head,
+            stamp + "Z",
+            decision.coin,
+            decision.reason,
+            decision.detail,
+            int(decision.accepted),
+            decision.id,
+        )
+        with self._lock:
+            if self._pending < self.bound:
+                # one statement is a transaction of its own: no BEGIN and COMMIT
+                # round trips for the common add (once per coin)
+                seq = self._insert(row)
+            else:
+                with self._tx():
+                    seq = self._insert(row)
+                    self._fold(self._pending + 1 - self.bound)
             self._unsynced = True
             self._pending += 1
-            if self._pending > self.bound:
-                self._fold(self._pending - self.bound)
         return f"{self.acceptor_id}:{seq}"
+
+    def _insert(self, row: tuple[object, ...]) -> int:
+        cur = self._conn.execute(
+            "INSERT INTO events (head, at, coin, reason, detail, accepted, signature_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            row,
+        )
+        return int(cur.lastrowid or 0)
 
     def _fold(self, want: int) -> None:
         """Summarise the ``want`` oldest events never sent (inside the caller's transaction)."""
