@@ -106,20 +106,6 @@ def check_known_model(tx: Tx, model: str | None) -> None:
     )
 
 
-def _page_of_heads(tx: Tx, model: str | None, after: str, limit: int) -> list[str]:
-    """``limit`` heads after ``after`` in name order: a model's, or every head the store
-    knows of (with a profile, reported by an acceptor, or with decisions)."""
-    if model is not None:
-        return fleet_heads_repo.heads_of_model(tx, model, after=after, limit=limit)
-    found: set[str] = set()
-    # each source's first ``limit`` after the cursor: their union's first ``limit``
-    # are the page, whichever source each head comes from
-    found.update(fleet_heads_repo.store_heads_after(tx, after, limit))
-    found.update(fleet_heads_repo.heads_after(tx, after, limit))
-    found.update(rollups.heads_after(tx, after, limit))
-    return sorted(found)[:limit]
-
-
 def heads(
     ctx: Context, *, model: str | None, after: str | None, limit: int, hours: int
 ) -> dict[str, Any]:
@@ -135,31 +121,29 @@ def heads(
     hour_keys = (rollups.hour_text(last_hour), rollups.hour_text(this_hour))
     with ctx.db.transaction() as tx:  # one snapshot for the page
         check_known_model(tx, model)
-        page = _page_of_heads(tx, model, after or "", limit + 1)
-        more, page = len(page) > limit, page[:limit]
-        fleet = fleet_heads_repo.of_heads(tx, page)
-        active = fleet_heads_repo.active_versions(tx, page)
+        rows = fleet_heads_repo.page(tx, model=model, after=after or "", limit=limit + 1)
+        more, rows = len(rows) > limit, rows[:limit]
+        page = [str(row["head"]) for row in rows]
         tallies = rollups.window_coin_tallies(tx, window.since, window.until, page)
         per_hour = rollups.hour_totals(tx, page, hour_keys)
     by_head: dict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
     for (head, coin), tally in tallies.items():
         by_head[head][coin or NO_COIN] = tally
     items = []
-    for head in page:
-        row = fleet.get(head, {})
-        act = active.get(head, {})
-        running, version = row.get("running_version"), act.get("version")
+    for row in rows:
+        head = str(row["head"])
+        running, version = row["running_version"], row["version"]
         coins = by_head.get(head, {})
         total = sum(t[0] for t in coins.values())
         accepted = sum(t[1] for t in coins.values())
         items.append(
             {
                 "head": head,
-                "model": row.get("model"),
-                "model_source": row.get("model_source"),
-                "acceptor_id": row.get("acceptor_id"),
-                "last_seen": row.get("last_seen"),
-                "active_profile_id": act.get("active_profile_id"),
+                "model": row["model"],
+                "model_source": row["model_source"],
+                "acceptor_id": row["acceptor_id"],
+                "last_seen": row["last_seen"],
+                "active_profile_id": row["active_profile_id"],
                 "active_version": version,
                 "running_version": running,
                 "runs_active": None if running is None or version is None else running == version,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from calibration.db import Row, Tx, one_of
+from calibration.db import Row, Tx
 
 _COLUMNS = (
     "head, model, model_source, reported_model, acceptor_id, running_version, last_seen, updated_at"
@@ -67,15 +67,6 @@ def get(tx: Tx, head: str) -> Row | None:
     return tx.fetchone(f"SELECT {_COLUMNS} FROM fleet_heads WHERE head = ?", (head,))
 
 
-def of_heads(tx: Tx, heads: Sequence[str]) -> dict[str, Row]:
-    """The fleet rows of ``heads`` (those that have one), by head."""
-    if not heads:
-        return {}
-    among, params = one_of(tx, "head", heads)
-    rows = tx.fetchall(f"SELECT {_COLUMNS} FROM fleet_heads WHERE {among}", params)
-    return {str(row["head"]): row for row in rows}
-
-
 def heads_of_model(tx: Tx, model: str, *, after: str = "", limit: int | None = None) -> list[str]:
     """Heads of ``model`` after ``after`` in name order (``limit`` of them, or all)."""
     sql = "SELECT head FROM fleet_heads WHERE model = ? AND head > ? ORDER BY head"
@@ -103,30 +94,45 @@ def models(tx: Tx, limit: int) -> list[str]:
     return [str(row["model"]) for row in rows]
 
 
-def heads_after(tx: Tx, after: str, limit: int) -> list[str]:
-    """Heads with a fleet row after ``after``, by name."""
-    rows = tx.fetchall(
-        "SELECT head FROM fleet_heads WHERE head > ? ORDER BY head LIMIT ?", (after, limit)
+_PAGE_COLUMNS = (
+    "p.head, f.model, f.model_source, f.acceptor_id, f.running_version, f.last_seen,"
+    " h.active_profile_id, pr.version"
+)
+_PAGE_JOINS = (
+    " LEFT JOIN fleet_heads f ON f.head = p.head LEFT JOIN heads h ON h.head = p.head"
+    " LEFT JOIN profiles pr ON pr.id = h.active_profile_id ORDER BY p.head"
+)
+
+
+def page(tx: Tx, *, model: str | None, after: str, limit: int) -> list[Row]:
+    """``limit`` heads after ``after`` by name, each with its fleet row's columns (None
+    where it has none), ``active_profile_id`` and that profile's ``version``.
+
+    With ``model``, that model's heads; else every head the store knows of: with
+    a profile, reported by an acceptor, or with decisions (a loose index scan of
+    the daily rollup: one probe per head).  One statement: under load each round
+    trip to the store cost a request more than its query.
+    """
+    if model is not None:
+        return tx.fetchall(
+            f"WITH p AS (SELECT head FROM fleet_heads WHERE model = ? AND head > ?"
+            f" ORDER BY head LIMIT ?) SELECT {_PAGE_COLUMNS} FROM p{_PAGE_JOINS}",
+            (model, after, limit),
+        )
+    # each source's first ``limit`` after the cursor: their union's first ``limit``
+    # are the page, whichever source each head comes from
+    return tx.fetchall(
+        "WITH RECURSIVE d(head, k) AS ("
+        " SELECT (SELECT MIN(head) FROM event_counts_daily WHERE head > ?), 1"
+        " UNION ALL"
+        " SELECT (SELECT MIN(head) FROM event_counts_daily WHERE head > d.head), k + 1"
+        " FROM d WHERE d.head IS NOT NULL AND k < ?),"
+        " p AS (SELECT head FROM ("
+        "  SELECT head FROM (SELECT head FROM heads WHERE head > ? ORDER BY head LIMIT ?) AS s"
+        "  UNION SELECT head FROM"
+        "   (SELECT head FROM fleet_heads WHERE head > ? ORDER BY head LIMIT ?) AS r"
+        "  UNION SELECT head FROM d WHERE head IS NOT NULL"
+        " ) AS u ORDER BY head LIMIT ?)"
+        f" SELECT {_PAGE_COLUMNS} FROM p{_PAGE_JOINS}",
+        (after, limit, after, limit, after, limit, limit),
     )
-    return [str(row["head"]) for row in rows]
-
-
-def store_heads_after(tx: Tx, after: str, limit: int) -> list[str]:
-    """Heads of the store's ``heads`` table (those with profiles) after ``after``, by name."""
-    rows = tx.fetchall(
-        "SELECT head FROM heads WHERE head > ? ORDER BY head LIMIT ?", (after, limit)
-    )
-    return [str(row["head"]) for row in rows]
-
-
-def active_versions(tx: Tx, heads: Sequence[str]) -> dict[str, Row]:
-    """Each of ``heads``' active profile (``active_profile_id``, ``version``), by head."""
-    if not heads:
-        return {}
-    among, params = one_of(tx, "h.head", heads)
-    rows = tx.fetchall(
-        "SELECT h.head, h.active_profile_id, p.version FROM heads h"
-        f" LEFT JOIN profiles p ON p.id = h.active_profile_id WHERE {among}",
-        params,
-    )
-    return {str(row["head"]): row for row in rows}

@@ -238,24 +238,6 @@ def hour_totals(tx: Tx, heads: Sequence[str], hours: Sequence[str]) -> dict[tupl
     return {(str(row["head"]), str(row["hour"])): int(row["n"]) for row in rows}
 
 
-def heads_after(tx: Tx, after: str, limit: int) -> list[str]:
-    """Heads that have decisions, after ``after`` in name order, at most ``limit``.
-
-    A loose index scan (one index probe per head, a recursive query both stores
-    run): ``SELECT DISTINCT head`` would read every row of the rollup.
-    """
-    rows = tx.fetchall(
-        "WITH RECURSIVE h(head, k) AS ("
-        " SELECT (SELECT MIN(head) FROM event_counts_daily WHERE head > ?), 1"
-        " UNION ALL"
-        " SELECT (SELECT MIN(head) FROM event_counts_daily WHERE head > h.head), k + 1"
-        " FROM h WHERE h.head IS NOT NULL AND k < ?"
-        ") SELECT head FROM h WHERE head IS NOT NULL",
-        (after, limit),
-    )
-    return [str(row["head"]) for row in rows]
-
-
 def has_head(tx: Tx, head: str) -> bool:
     """Whether ``head`` has any decision in the rollups."""
     row = tx.fetchone("SELECT 1 AS found FROM event_counts_daily WHERE head = ? LIMIT 1", (head,))
