@@ -14,26 +14,11 @@ from hypothesis import strategies as st
 from calibration.db import _SQLITE_V1, Tx, _split_sql, format_time, open_database
 from calibration.repository import events as events_repo
 from calibration.repository.events import EventFilter
+from tests.calibration.live_events import insert_live
 
 T0 = dt.datetime(2024, 5, 1, 10, 0, tzinfo=dt.UTC)
 COINS = ("gb-200-1997", "gb-050-1997", None)
 REASONS = ("accepted", "counterfeit", "inhibited")
-
-
-def _insert(tx: Tx, at: dt.datetime, head: str, coin: str | None, reason: str) -> int:
-    return events_repo.insert_event(
-        tx,
-        at=format_time(at),
-        head=head,
-        signature_id=None,
-        coin=coin,
-        accepted=reason == "accepted",
-        reason=reason,
-        detail=None,
-        profile_id=None,
-        source="live",
-        signature=None,
-    )
 
 
 def _brute(tx: Tx, flt: EventFilter, bucket_chars: int | None, by_coin: bool) -> list[Any]:
@@ -62,7 +47,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Any:
     with db.transaction(write=True) as tx:
         for i in range(600):
             at = T0 + dt.timedelta(minutes=17 * i, seconds=i % 60, microseconds=i)
-            _insert(tx, at, "AB"[i % 2], COINS[i % 3], REASONS[(i // 3) % 3])
+            insert_live(tx, at, "AB"[i % 2], COINS[i % 3], REASONS[(i // 3) % 3])
     return db
 
 
@@ -114,11 +99,11 @@ def test_counts_equal_counting_the_events(
 def test_counts_follow_updates_and_deletes(tmp_path: Path) -> None:
     db = open_database(tmp_path / "s.db")
     with db.transaction(write=True) as tx:
-        first = _insert(tx, T0, "A", None, "counterfeit")
-        _insert(tx, T0, "A", "gb-200-1997", "accepted")
+        first = insert_live(tx, T0, "A", None, "counterfeit")
+        insert_live(tx, T0, "A", "gb-200-1997", "accepted")
         tx.execute("UPDATE events SET reason = 'unknown', at = ? WHERE id = ?", ("2024-06", first))
         tx.execute("DELETE FROM events WHERE coin = 'gb-200-1997'")
-        _insert(tx, T0, "A", "gb-200-1997", "accepted")
+        insert_live(tx, T0, "A", "gb-200-1997", "accepted")
     with db.transaction() as tx:
         assert events_repo.counts_by_head(tx) == [
             {"head": "A", "coin": None, "reason": "unknown", "n": 1},

@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from calibration.db import Database, format_time, open_database
-from calibration.repository import events as events_repo
 from calibration.repository import fleet as fleet_repo
 from calibration.repository import rollups
+from tests.calibration.live_events import insert_live
 
 T0 = dt.datetime(2024, 5, 1, tzinfo=dt.UTC)
 HEADS = ("A", "B", "C")
@@ -41,19 +41,7 @@ def _fill(db: Database) -> None:
                 ok = int(reason == "accepted")
                 rows.append((format_time(at), head, None, coin, ok, reason, None, "k", f"a:{i}"))
                 continue
-            events_repo.insert_event(
-                tx,
-                at=format_time(at),
-                head=head,
-                signature_id=None,
-                coin=coin,
-                accepted=reason == "accepted",
-                reason=reason,
-                detail=None,
-                profile_id=None,
-                source="live",
-                signature=None,
-            )
+            insert_live(tx, at, head, coin, reason)
         fleet_repo.insert_events(tx, rows)
         tx.execute("UPDATE events SET at = ?, head = 'C' WHERE id % 17 = 0", (format_time(T0),))
         tx.execute("UPDATE events SET reason = 'unknown', coin = NULL WHERE id % 13 = 0")
