@@ -128,9 +128,14 @@ class PostgresCounter:
                 with self._side.connection() as conn:
                     conn.execute(ddl)
                 return
-            except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateTable):
+            except (
+                psycopg.errors.UniqueViolation,
+                psycopg.errors.DuplicateTable,
+                psycopg.errors.DuplicateObject,
+            ):
                 # Two processes made it in the same moment: IF NOT EXISTS does not
-                # cover that race; the table is there now.
+                # cover that race (it fails on the table's name, or on its row type
+                # "already exists"); the table is there now.
                 if attempt == 2:
                     raise
 
