@@ -10,14 +10,13 @@ per (head, coin, reason) counts; they are keyed the same way.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from calibration.context import Context
 from calibration.domain.common import check_head, stored_moment
+from calibration.domain.fleet_items import FleetAcceptor, FleetEvent, FleetSummary, Item
 from calibration.domain.fleet_writes import Part, group_writer
 from calibration.domain.uploads import TooManyItemsError
 from calibration.domain.write_batches import next_size
@@ -32,48 +31,6 @@ MAX_ACCEPTOR_CHARS = 64
 #: The highest profile version an acceptor may report (the store's INTEGER column).
 MAX_VERSION = 2**31 - 1
 _MODEL = re.compile(r"[A-Za-z0-9._-]{1,64}")
-
-
-@dataclass(frozen=True)
-class FleetEvent:
-    """One decided coin as an acceptor reports it."""
-
-    key: str
-    head: str
-    at: dt.datetime
-    coin: str | None
-    reason: str
-    detail: str | None
-    accepted: bool
-    signature_id: str | None = None
-
-
-@dataclass(frozen=True)
-class FleetSummary:
-    """``count`` events of one (head, coin, reason) between two moments, folded into one."""
-
-    key: str
-    head: str
-    coin: str | None
-    reason: str
-    count: int
-    first_at: dt.datetime
-    last_at: dt.datetime
-
-
-@dataclass(frozen=True)
-class FleetAcceptor:
-    """The acceptor sending a batch: its id, its model and the profile version it runs.
-
-    ``model`` and ``profile_version`` None: not said (what is stored stays).
-    """
-
-    id: str
-    model: str | None = None
-    profile_version: int | None = None
-
-
-Item = FleetEvent | FleetSummary
 
 
 def _check(items: Sequence[Item]) -> list[tuple[Item, tuple[str, ...]]]:

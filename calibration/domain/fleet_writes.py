@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from calibration.domain.fleet_items import FleetAcceptor, FleetEvent, FleetSummary, Item
 from calibration.errors import StoreBusyError
 from calibration.repository import audit
 from calibration.repository import fleet as fleet_repo
@@ -34,7 +35,6 @@ from calibration.repository import fleet_heads as fleet_heads_repo
 if TYPE_CHECKING:
     from calibration.context import Context
     from calibration.db import Database, Tx
-    from calibration.domain.fleet import FleetAcceptor, Item
 
 
 @dataclass
@@ -137,8 +137,6 @@ def _write_parts(ctx: Context, group: list[Part]) -> None:
 def _write_group(ctx: Context, group: list[Part]) -> list[tuple[float, int, int]]:
     """One write transaction for every part of ``group``; each part's (seconds the
     transaction held the lock, new events, new summaries)."""
-    from calibration.domain.fleet import FleetEvent, FleetSummary
-
     received = ctx.now()
     with ctx.db.transaction(write=True, bulk=True) as tx:
         begun = time.perf_counter()
