@@ -22,6 +22,7 @@ from __future__ import annotations
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -60,7 +61,7 @@ class GroupWriter:
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._queue: list[Part] = []
+        self._queue: deque[Part] = deque()
         self._writing = False
 
     def write(self, ctx: Context, part: Part) -> tuple[float, int, int]:
@@ -90,11 +91,11 @@ class GroupWriter:
         return part.result
 
     def _take(self, most: int) -> list[Part]:
-        group = [self._queue.pop(0)]
+        group = [self._queue.popleft()]
         rows = len(group[0].chunk)
         while self._queue and rows + len(self._queue[0].chunk) <= most:
             rows += len(self._queue[0].chunk)
-            group.append(self._queue.pop(0))
+            group.append(self._queue.popleft())
         return group
 
 
@@ -190,7 +191,9 @@ def _write_group(ctx: Context, group: list[Part]) -> list[tuple[float, int, int]
     return [(held, new_events, new_summaries) for new_events, new_summaries in counted]
 
 
-def _insert_summary(tx: Tx, item: Any, stamps: tuple[str, ...], received: str, actor: str) -> bool:
+def _insert_summary(
+    tx: Tx, item: FleetSummary, stamps: tuple[str, ...], received: str, actor: str
+) -> bool:
     return (
         fleet_repo.insert_summary(
             tx,
